@@ -1,0 +1,140 @@
+"""The `rujukan` command. Results go to stdout as JSON; logs go to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from app.config import Settings, get_settings
+from app.logging import configure_logging
+from app.referrals.domain import Role
+
+
+def _upgrade(settings: Settings) -> None:
+    from app.migrate import upgrade
+
+    path = settings.sqlite_path
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    _upgrade(get_settings())
+    print(json.dumps({"upgraded": True}))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        _upgrade(settings)  # the embedded default migrates itself; PostgreSQL is migrated apart
+    uvicorn.run(
+        "app.main:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        proxy_headers=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+async def _create_client(args: argparse.Namespace) -> dict[str, Any]:
+    from app.auth.service import create_client
+    from app.db import Database
+
+    db = Database(get_settings())
+    try:
+        async with db.transaction() as session:
+            issued = await create_client(
+                session,
+                name=args.name,
+                role=Role(args.role),
+                facility_codes=args.facility,
+                sentra_codes=args.sentra,
+            )
+        return {
+            "client_id": str(issued.client.id),
+            "api_key": issued.api_key,
+            "name": issued.client.name,
+            "role": issued.client.role,
+            "facility_codes": issued.client.facility_codes,
+            "sentra_codes": issued.client.sentra_codes,
+        }
+    finally:
+        await db.dispose()
+
+
+def cmd_clients_create(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if settings.is_sqlite:
+        _upgrade(settings)
+    print(json.dumps(asyncio.run(_create_client(args))))
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from app.main import build_openapi, create_app
+
+    print(json.dumps(build_openapi(create_app()), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import seed_demo
+
+    settings = get_settings()
+    _upgrade(settings)
+    result = asyncio.run(seed_demo(settings))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rujukan", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the newest schema").set_defaults(
+        func=cmd_db_upgrade
+    )
+
+    clients = sub.add_parser("clients", help="API clients")
+    clients_sub = clients.add_subparsers(dest="clients_command", required=True)
+    create = clients_sub.add_parser("create", help="create a client and print its key once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--facility", action="append", default=[], metavar="CODE")
+    create.add_argument("--sentra", action="append", default=[], metavar="CODE")
+    create.set_defaults(func=cmd_clients_create)
+
+    sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=cmd_openapi)
+    sub.add_parser("demo", help="seed demo clients, sentra and referrals").set_defaults(
+        func=cmd_demo
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(get_settings().log_level)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""One Settings object, read from `RUJUKAN_*` environment variables, checked at start."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/rujukan.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RUJUKAN_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_SQLITE_URL,
+        description="SQLAlchemy async URL; sqlite+aiosqlite (embedded) or postgresql+asyncpg.",
+    )
+    data_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of 32 random bytes; encrypts the most sensitive fields at rest.",
+    )
+    timezone: str = "Asia/Jakarta"
+    triage_days: int = Field(default=14, ge=0, le=365)
+    rate_limit_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    key_grace_seconds: int = Field(default=86_400, ge=0)
+    webhook_allow_private: bool = False
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
+    log_level: str = "INFO"
+    run_worker_in_process: bool | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("data_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except binascii.Error as exc:
+            raise ValueError("RUJUKAN_DATA_KEY must be standard base64") from exc
+        if len(raw) != 32:
+            raise ValueError("RUJUKAN_DATA_KEY must decode to exactly 32 bytes")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        _, _, path = self.database_url.partition(":///")
+        return Path(path) if path and path != ":memory:" else None
+
+    def resolve_data_key(self) -> bytes:
+        """The data key: configured, or (embedded default only) a key file beside the DB.
+
+        PostgreSQL is the production database: there a missing key is a start-up error,
+        never a silently generated key that a restart on another host would not know.
+        """
+        if self.data_key is not None:
+            return base64.b64decode(self.data_key.get_secret_value())
+        db_path = self.sqlite_path
+        if db_path is None:
+            raise RuntimeError(
+                "RUJUKAN_DATA_KEY is required outside the embedded SQLite default "
+                "(base64 of 32 random bytes)"
+            )
+        key_file = db_path.with_name(db_path.name + ".key")
+        if key_file.exists():
+            raw = base64.b64decode(key_file.read_text().strip())
+            if len(raw) != 32:
+                raise RuntimeError(f"{key_file} does not hold a 32-byte key")
+            return raw
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        raw = os.urandom(32)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(raw).decode() + "\n")
+        return raw
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,23 @@
+"""What a request carries through the app: the process-wide services and the request id."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.crypto import DataCipher
+from app.db import Database
+from app.ratelimit import RateLimiter
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+
+@dataclass(slots=True)
+class AppServices:
+    settings: Settings
+    db: Database
+    cipher: DataCipher
+    rate_limiter: RateLimiter

@@ -1,0 +1,96 @@
+"""FastAPI dependencies: services, the authenticated principal, role checks, the clock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from app.auth.principal import Principal
+from app.auth.service import principal_for_key
+from app.context import AppServices
+from app.errors import FieldError, ProblemError, validation_failed
+from app.intake.rules import Clock
+from app.ratelimit import retry_after_header
+from app.referrals.domain import Role
+
+_ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+WWW_AUTHENTICATE = 'Bearer realm="rujukan"'
+
+
+def get_services(request: Request) -> AppServices:
+    services: AppServices = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[AppServices, Depends(get_services)]
+
+
+def get_clock(services: ServicesDep) -> Clock:
+    return Clock(now=datetime.now(UTC), tz=services.settings.tz)
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+async def authenticate(request: Request, services: ServicesDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key.startswith("rjk_") or len(key) > 200:
+        raise ProblemError(
+            "UNAUTHENTICATED",
+            "Send `Authorization: Bearer <api key>`.",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
+    async with services.db.read_session() as session:
+        principal = await principal_for_key(session, key, datetime.now(UTC))
+    if principal is None:
+        raise ProblemError(
+            "UNAUTHENTICATED",
+            "The API key is unknown, revoked or expired.",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'},
+        )
+    wait = services.rate_limiter.acquire(principal.client_id)
+    if wait is not None:
+        raise ProblemError("RATE_LIMITED", headers={"Retry-After": retry_after_header(wait)})
+    actor = request.headers.get("x-actor")
+    if actor is not None:
+        if not _ACTOR_OK.match(actor):
+            raise validation_failed(
+                [
+                    FieldError(
+                        "INVALID_TEXT",
+                        "X-Actor: 1-128 characters, no control characters",
+                        parameter="X-Actor",
+                    )
+                ]
+            )
+        principal = Principal(
+            principal.client_id,
+            principal.name,
+            principal.role,
+            principal.facility_codes,
+            principal.sentra_codes,
+            actor,
+        )
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_role(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def dependency(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise ProblemError(
+                "ROLE_NOT_PERMITTED",
+                f"This operation is open to: {', '.join(r.value for r in roles)}.",
+            )
+        return principal
+
+    return dependency

@@ -1,0 +1,84 @@
+"""Reading JSON bodies ourselves: size limit after authentication, strict UTF-8, no NaN,
+bounded nesting. Every failure is a problem (413/415/422), never a 5xx."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from app.errors import FieldError, ProblemError
+
+MIB = 1024 * 1024
+MAX_DEPTH = 64
+
+
+def _malformed(detail: str) -> ProblemError:
+    return ProblemError(
+        "MALFORMED_JSON", detail, errors=[FieldError("MALFORMED_JSON", detail, pointer="")]
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                return deepest
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _malformed("the body is not valid UTF-8") from None
+    if not text.strip():
+        raise _malformed("the body is empty")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _malformed(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        # json.JSONDecodeError says where, without echoing content.
+        where = f" at line {exc.lineno}, column {exc.colno}" if hasattr(exc, "lineno") else ""
+        raise _malformed(f"the body is not valid JSON{where}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise _malformed(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _check_media_type(request: Request) -> None:
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise ProblemError("UNSUPPORTED_MEDIA_TYPE", "Send `Content-Type: application/json`.")
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The parsed body; 413 as soon as more than `limit` bytes are announced or arrive."""
+    too_large = ProblemError("PAYLOAD_TOO_LARGE", f"The body is limited to {limit // MIB} MiB.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    _check_media_type(request)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return parse_json(b"".join(chunks))

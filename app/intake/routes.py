@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from app.auth.principal import Principal
+from app.deps import ClockDep, ServicesDep, require_role
+from app.errors import FieldError, ProblemError, validation_failed
+from app.http import MIB, read_json
+from app.intake import service
+from app.intake.schemas import EXAMPLE_EVENT, EventAccepted
+from app.referrals.domain import Role
+from app.responses import PROBLEM_RESPONSES, json_body
+
+router = APIRouter(prefix="/v1/release-events", tags=["Release events"])
+PrisonDep = Annotated[Principal, Depends(require_role(Role.prison))]
+MAX_BATCH = 500
+
+
+def _examples() -> dict[str, Any]:
+    supervised = {
+        **EXAMPLE_EVENT,
+        "event_id": "SDP-2026-000124",
+        "event_type": "release.scheduled",
+        "case_ref": "B.I-124/2023",
+        "release": {
+            "type": "pembebasan_bersyarat",
+            "date": "2026-12-20",
+            "supervision_end_date": "2027-06-20",
+            "bapas_code": "BAPAS-JAKTIM",
+        },
+    }
+    return {
+        "completed": {"summary": "Release completed (bebas murni)", "value": EXAMPLE_EVENT},
+        "scheduled_parole": {"summary": "Parole scheduled ahead", "value": supervised},
+    }
+
+
+@router.post(
+    "",
+    summary="Post one release event",
+    description=(
+        "Creates or updates the referral of the custody episode (`facility.code`, `case_ref`). "
+        "201 when a referral was created, else 200. Resending the same `event_id` with the "
+        "same body replays the first answer with `Idempotent-Replayed: true`; a different "
+        "body under the same id is a 409 `EVENT_ID_CONFLICT`."
+    ),
+    status_code=201,
+    response_model=EventAccepted,
+    responses={200: {"model": EventAccepted, "description": "Applied to an existing referral"}}
+    | PROBLEM_RESPONSES,
+    openapi_extra=json_body("ReleaseEvent", _examples()),
+)
+async def post_event(
+    request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
+) -> JSONResponse:
+    raw = await read_json(request, MIB)
+    result = await service.receive_event(services, principal, raw, clock)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+@router.post(
+    "/batch",
+    summary="Post up to 500 release events",
+    description=(
+        "Each event succeeds or fails on its own, in request order. `results[].status` is the "
+        "status the event would get on its own and `problem` its problem body; pointers are "
+        "prefixed with `/events/<index>`."
+    ),
+    status_code=207,
+    responses=PROBLEM_RESPONSES,
+    openapi_extra=json_body(
+        "ReleaseEventBatch", {"batch": {"summary": "Two events", "value": {"events": [EXAMPLE_EVENT]}}}
+    ),
+)
+async def post_batch(
+    request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
+) -> JSONResponse:
+    raw = await read_json(request, 10 * MIB)
+    if not isinstance(raw, dict):
+        raise validation_failed([FieldError("INVALID_TYPE", "expected an object", pointer="")])
+    unknown = [k for k in raw if k != "events"]
+    if unknown:
+        raise validation_failed(
+            [FieldError("UNKNOWN_FIELD", "Extra inputs are not permitted", pointer=f"/{k}") for k in unknown]
+        )
+    events = raw.get("events")
+    if not isinstance(events, list):
+        code = "FIELD_REQUIRED" if events is None else "INVALID_TYPE"
+        raise validation_failed([FieldError(code, "a list of events", pointer="/events")])
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise validation_failed(
+            [FieldError("BATCH_SIZE", f"1 to {MAX_BATCH} events", pointer="/events")]
+        )
+    results: list[dict[str, Any]] = []
+    for index, item in enumerate(events):
+        event_id = item.get("event_id") if isinstance(item, dict) else None
+        entry: dict[str, Any] = {
+            "index": index,
+            "event_id": event_id if isinstance(event_id, str) else None,
+        }
+        try:
+            result = await service.receive_event(
+                services, principal, item, clock, prefix=("events", index)
+            )
+        except ProblemError as problem:
+            entry["status"] = problem.status
+            entry["problem"] = problem.body(getattr(request.state, "request_id", None))
+        else:
+            entry["status"] = result.status_code
+            entry["outcome"] = result.body["outcome"]
+            entry["referral_id"] = result.body["referral"]["id"]
+            entry["warnings"] = result.body["warnings"]
+            if result.replayed:
+                entry["replayed"] = True
+        results.append(entry)
+    return JSONResponse({"results": results}, status_code=207)

@@ -1,0 +1,257 @@
+"""The PAS and intake rules of SPEC §3 as one pure function: no I/O, no database.
+
+`check_event` returns every rule failure of an event at once (each a FieldError with the
+code and JSON pointer the contract names) and the warnings that do not reject it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from stdnum.exceptions import ValidationError as StdnumValidationError
+from stdnum.id import nik as stdnum_nik
+
+from app.errors import FieldError
+from app.intake.schemas import EventType, ReleaseEvent
+from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
+from app.reference.regions import Regions
+from app.referrals.domain import age_on, is_child
+
+NIK_UNAVAILABLE_REASONS = frozenset({"foreign_national", "not_registered", "unknown"})
+CLOCK_SKEW = dt.timedelta(minutes=5)
+MAX_AGE = 120
+
+
+@dataclass(slots=True)
+class Clock:
+    """'Now' and the local 'today' of RUJUKAN_TIMEZONE, passed in so rules stay pure."""
+
+    now: dt.datetime
+    tz: dt.tzinfo
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.astimezone(self.tz).date()
+
+
+@dataclass(slots=True)
+class RuleResult:
+    errors: list[FieldError] = field(default_factory=list)
+    warnings: list[FieldError] = field(default_factory=list)
+
+    def error(self, code: str, pointer: str, detail: str) -> None:
+        self.errors.append(FieldError(code=code, pointer=pointer, detail=detail))
+
+    def warn(self, code: str, pointer: str, detail: str) -> None:
+        self.warnings.append(FieldError(code=code, pointer=pointer, detail=detail))
+
+
+@dataclass(frozen=True, slots=True)
+class NikParts:
+    province: str
+    day: int
+    month: int
+    yy: int
+    female: bool
+
+
+def parse_nik(nik: str, regions: Regions) -> NikParts | None:
+    """Check a NIK the way DOMAIN.md asks; None when it is invalid.
+
+    python-stdnum checks the digits and the embedded date (it tries both centuries, so
+    29 Feb 2000 passes). Its place check uses an out-of-date province table, so instead
+    the province is checked against the 2025 Kepmendagri table; digits 3-6 are not
+    checked (district codes move; a NIK keeps the one it was issued with).
+    """
+    if len(nik) != 16 or not nik.isascii() or not nik.isdigit():
+        return None
+    day = int(nik[6:8])
+    if not (1 <= day <= 31 or 41 <= day <= 71):
+        return None
+    try:
+        stdnum_nik.get_birth_date(nik)
+    except StdnumValidationError:
+        return None
+    if nik[:2] not in regions.provinces:
+        return None
+    return NikParts(nik[:2], day % 40, int(nik[8:10]), int(nik[10:12]), day > 40)
+
+
+def _check_pas(event: ReleaseEvent, age: int | None, result: RuleResult) -> None:
+    codes = event.pas_categories
+    seen: set[str] = set()
+    for i, code in enumerate(codes):
+        if code not in PAS_CODES:
+            result.error("UNKNOWN_PAS_CATEGORY", f"/pas_categories/{i}", "not a PAS category code")
+        elif code in seen:
+            result.error("DUPLICATE_PAS_CATEGORY", f"/pas_categories/{i}", "listed twice")
+        seen.add(code)
+    if "warga_binaan" not in seen:
+        result.error(
+            "PAS_WARGA_BINAAN_REQUIRED", "/pas_categories", "`warga_binaan` is always present"
+        )
+    child = age is not None and is_child(age)
+    if child:
+        if "anak_rentan" not in seen:
+            result.error(
+                "PAS_CHILD_REQUIRES_ANAK_RENTAN",
+                "/pas_categories",
+                "under 18 at release: `anak_rentan` is required",
+            )
+        if event.person.guardian is None:
+            result.error("GUARDIAN_REQUIRED", "/person/guardian", "under 18 at release")
+        if event.consent.basis == "consent" and event.consent.given_by != "guardian":
+            result.error(
+                "GUARDIAN_CONSENT_REQUIRED",
+                "/consent/given_by",
+                "a child's consent is given by the guardian",
+            )
+    health = event.needs.health if event.needs else None
+    for i, code in enumerate(codes):
+        if code == "lansia_terlantar" and age is not None and age < 60:
+            result.error("PAS_LANSIA_AGE", f"/pas_categories/{i}", "age at release under 60")
+        elif code == "perempuan_rentan" and event.person.sex != "female":
+            result.error("PAS_PEREMPUAN_SEX", f"/pas_categories/{i}", "`sex` is not female")
+    if "korban_napza_hiv" in seen and not (
+        health is not None and (health.napza_history is True or health.hiv_positive is True)
+    ):
+        result.error(
+            "PAS_NAPZA_HIV_DETAIL_REQUIRED",
+            "/needs/health",
+            "`napza_history` or `hiv_positive` must be true",
+        )
+    if "penyandang_disabilitas" in seen and not (health is not None and health.disability_types):
+        result.error(
+            "PAS_DISABILITY_DETAIL_REQUIRED",
+            "/needs/health/disability_types",
+            "list at least one disability type",
+        )
+
+
+def _check_nik(event: ReleaseEvent, regions: Regions, result: RuleResult) -> None:
+    person = event.person
+    if person.nik is None:
+        if person.nik_unavailable_reason not in NIK_UNAVAILABLE_REASONS:
+            result.error(
+                "NIK_OR_REASON_REQUIRED",
+                "/person/nik_unavailable_reason",
+                "without a NIK give foreign_national, not_registered or unknown",
+            )
+        return
+    parts = parse_nik(person.nik, regions)
+    if parts is None:
+        result.error(
+            "INVALID_NIK",
+            "/person/nik",
+            "16 digits with a real DDMMYY birth date (day + 40 for women) and a known province",
+        )
+        return
+    birth = person.birth_date
+    if (parts.day, parts.month, parts.yy) != (birth.day, birth.month, birth.year % 100):
+        result.warn(
+            "NIK_BIRTHDATE_MISMATCH",
+            "/person/nik",
+            "the birth date embedded in the NIK differs from `birth_date`",
+        )
+    if parts.female != (person.sex == "female"):
+        result.warn(
+            "NIK_SEX_MISMATCH", "/person/nik", "the sex embedded in the NIK differs from `sex`"
+        )
+
+
+def _check_regions(event: ReleaseEvent, regions: Regions, result: RuleResult) -> None:
+    dom = event.person.domicile
+    base = "/person/domicile/"
+    if dom.province_code not in regions.provinces:
+        result.error("UNKNOWN_REGION", base + "province_code", "not a 2025 province code")
+    regency = regions.regencies.get(dom.regency_code) if dom.regency_code else None
+    if dom.regency_code is not None:
+        if regency is None:
+            result.error("UNKNOWN_REGION", base + "regency_code", "not a 2025 regency code")
+        elif regency.parent_code != dom.province_code:
+            result.error(
+                "REGION_MISMATCH", base + "regency_code", "regency is not in the province"
+            )
+    if dom.district_code is not None:
+        district = regions.districts.get(dom.district_code)
+        if district is None:
+            result.error("UNKNOWN_REGION", base + "district_code", "not a 2025 district code")
+        elif dom.regency_code is None or district.parent_code != dom.regency_code:
+            result.error(
+                "REGION_MISMATCH", base + "district_code", "district is not in the regency"
+            )
+
+
+def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: RuleResult) -> None:
+    today = clock.today
+    release = event.release
+    person = event.person
+    if person.birth_date >= today:
+        result.error("INVALID_DATE", "/person/birth_date", "birth date must be in the past")
+    elif age is not None and age > MAX_AGE:
+        result.error("INVALID_DATE", "/person/birth_date", f"age at release over {MAX_AGE}")
+    elif age is not None and age < 0:
+        result.error("INVALID_DATE", "/person/birth_date", "birth date after the release date")
+    earliest = _add_years(today, -10)
+    latest = _add_years(today, 1)
+    if not earliest <= release.date <= latest:
+        result.error(
+            "INVALID_DATE", "/release/date", "release date must be within 10 years back, 1 ahead"
+        )
+    elif event.event_type is EventType.completed and release.date > event.occurred_at.astimezone(
+        clock.tz
+    ).date():
+        result.error(
+            "INVALID_DATE", "/release/date", "a completed release cannot be dated after the event"
+        )
+    supervised = release.type in SUPERVISED_RELEASES
+    if supervised and release.supervision_end_date is None:
+        result.error(
+            "SUPERVISION_END_REQUIRED",
+            "/release/supervision_end_date",
+            "a supervised release needs its supervision end date",
+        )
+    elif not supervised and release.supervision_end_date is not None:
+        result.error(
+            "SUPERVISION_END_NOT_ALLOWED",
+            "/release/supervision_end_date",
+            "an unsupervised release has no supervision end date",
+        )
+    elif release.supervision_end_date is not None and release.supervision_end_date <= release.date:
+        result.error(
+            "INVALID_DATE",
+            "/release/supervision_end_date",
+            "supervision must end after the release date",
+        )
+    if event.occurred_at > clock.now + CLOCK_SKEW:
+        result.error("INVALID_DATE", "/occurred_at", "`occurred_at` is in the future")
+    if event.consent.recorded_at > clock.now + CLOCK_SKEW:
+        result.error("INVALID_DATE", "/consent/recorded_at", "consent recorded in the future")
+
+
+def _check_consent(event: ReleaseEvent, result: RuleResult) -> None:
+    consent = event.consent
+    if consent.basis == "consent":
+        if consent.given_by is None:
+            result.error("CONSENT_DETAIL_REQUIRED", "/consent/given_by", "who gave consent")
+        if consent.method is None:
+            result.error("CONSENT_DETAIL_REQUIRED", "/consent/method", "how consent was given")
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a common year
+        return day.replace(year=day.year + years, day=28)
+
+
+def check_event(event: ReleaseEvent, *, clock: Clock, regions: Regions) -> RuleResult:
+    result = RuleResult()
+    age = age_on(event.person.birth_date, event.release.date)
+    _check_pas(event, age if age >= 0 else None, result)
+    _check_nik(event, regions, result)
+    _check_regions(event, regions, result)
+    _check_dates(event, age, clock, result)
+    _check_consent(event, result)
+    return result

@@ -1,0 +1,215 @@
+"""The release event as prisons send it (SPEC §3). Strict: unknown fields are rejected.
+
+Only the JSON shape is checked here (types, enums, lengths, formats). The domain rules
+(PAS categories, NIK, regions, dates, ages) are in `rules.py`, so that every rule failure
+of an event is reported together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from app.reference.catalogue import PAS_CODES, ReleaseType
+from app.schemas import ResponseModel, StrictBody, text
+
+EventId = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$")
+]
+CaseRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")]
+FacilityCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+
+
+class EventType(StrEnum):
+    scheduled = "release.scheduled"
+    rescheduled = "release.rescheduled"
+    completed = "release.completed"
+    cancelled = "release.cancelled"
+    revoked = "release.revoked"
+    case_updated = "case.updated"
+
+
+class FacilityType(StrEnum):
+    lapas = "lapas"
+    lpp = "lpp"
+    lpka = "lpka"
+    rutan = "rutan"
+    lpas = "lpas"
+    bapas = "bapas"
+
+
+class Facility(StrictBody):
+    code: FacilityCode = Field(description="Unit code registered for the sending client.")
+    name: text(200) = Field(description="Unit name, e.g. 'Lapas Kelas I Cipinang'.")
+    type: FacilityType
+
+
+class Domicile(StrictBody):
+    province_code: Annotated[str, Field(min_length=1, max_length=16)] = Field(
+        description="2-digit province code (Kepmendagri 2025)."
+    )
+    regency_code: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
+        default=None, description="4-digit regency/city code, inside the province."
+    )
+    district_code: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
+        default=None, description="6-digit district (kecamatan) code, inside the regency."
+    )
+    address: text(500) | None = None
+
+
+class Guardian(StrictBody):
+    full_name: text(200)
+    relationship: text(64) = Field(description="e.g. 'ibu', 'ayah', 'wali'.")
+    phone: text(32) | None = None
+
+
+class Person(StrictBody):
+    full_name: text(200)
+    nik: Annotated[str, Field(max_length=32)] | None = Field(
+        default=None, description="16-digit NIK; null when unavailable (give the reason)."
+    )
+    nik_unavailable_reason: Annotated[str, Field(max_length=32)] | None = Field(
+        default=None,
+        description="When there is no NIK: `foreign_national`, `not_registered` or `unknown`.",
+        json_schema_extra={"enum": ["foreign_national", "not_registered", "unknown", None]},
+    )
+    birth_date: dt.date
+    birth_place: text(100) | None = None
+    sex: Literal["male", "female"]
+    domicile: Domicile
+    phone: text(32) | None = None
+    guardian: Guardian | None = Field(default=None, description="Required under 18 at release.")
+
+
+class Release(StrictBody):
+    type: ReleaseType
+    date: dt.date
+    supervision_end_date: dt.date | None = Field(
+        default=None, description="Required for supervised releases, absent otherwise."
+    )
+    bapas_code: FacilityCode | None = Field(default=None, description="Supervising Bapas.")
+
+
+class Health(StrictBody):
+    napza_history: bool | None = None
+    hiv_positive: bool | None = None
+    disability_types: Annotated[list[text(64)], Field(max_length=20)] = Field(
+        default_factory=list
+    )
+
+
+class Needs(StrictBody):
+    summary: text(2000, multiline=True) | None = None
+    health: Health | None = None
+
+
+class ProgrammeKind(StrEnum):
+    rehabilitasi_sosial = "rehabilitasi_sosial"
+    rehabilitasi_medis = "rehabilitasi_medis"
+    pelatihan_kerja = "pelatihan_kerja"
+    pendidikan = "pendidikan"
+    pembinaan_kepribadian = "pembinaan_kepribadian"
+
+
+class Programme(StrictBody):
+    kind: ProgrammeKind
+    name: text(200)
+    completed_on: dt.date | None = None
+
+
+class Consent(StrictBody):
+    basis: Literal["consent", "public_task"]
+    given_by: Literal["person", "guardian"] | None = None
+    method: Literal["written", "verbal_witnessed"] | None = None
+    recorded_at: AwareDatetime
+
+
+class ReleaseEvent(StrictBody):
+    event_id: EventId = Field(
+        description="Unique per sending client, forever; resending it replays the answer."
+    )
+    event_type: EventType
+    occurred_at: AwareDatetime = Field(description="When it happened, RFC 3339 with offset.")
+    facility: Facility
+    case_ref: CaseRef = Field(description="The custody episode's reference at the facility.")
+    person: Person
+    release: Release
+    pas_categories: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=12)] = (
+        Field(
+            description="PAS target categories (SPEC §6); `warga_binaan` is always present.",
+            json_schema_extra={"items": {"type": "string", "enum": sorted(PAS_CODES)}},
+        )
+    )
+    needs: Needs | None = None
+    in_custody_programmes: Annotated[list[Programme], Field(max_length=50)] = Field(
+        default_factory=list
+    )
+    consent: Consent
+
+
+EXAMPLE_EVENT: dict[str, object] = {
+    "event_id": "SDP-2026-000123",
+    "event_type": "release.completed",
+    "occurred_at": "2026-11-20T08:00:00+07:00",
+    "facility": {"code": "LP-CIPINANG", "name": "Lapas Kelas I Cipinang", "type": "lapas"},
+    "case_ref": "B.I-123/2023",
+    "person": {
+        "full_name": "Budi Santoso",
+        "nik": "3171011203850001",
+        "nik_unavailable_reason": None,
+        "birth_date": "1985-03-12",
+        "birth_place": "Jakarta",
+        "sex": "male",
+        "domicile": {
+            "province_code": "31",
+            "regency_code": "3171",
+            "district_code": "317101",
+            "address": "Jl. Kramat Raya No. 10",
+        },
+        "phone": "+6281234567890",
+        "guardian": None,
+    },
+    "release": {
+        "type": "bebas_murni",
+        "date": "2026-11-20",
+        "supervision_end_date": None,
+        "bapas_code": None,
+    },
+    "pas_categories": ["warga_binaan", "korban_napza_hiv"],
+    "needs": {
+        "summary": "Perlu pendampingan pasca rehabilitasi NAPZA",
+        "health": {"napza_history": True, "hiv_positive": None, "disability_types": []},
+    },
+    "in_custody_programmes": [
+        {"kind": "rehabilitasi_sosial", "name": "TC NAPZA", "completed_on": "2026-06-30"}
+    ],
+    "consent": {
+        "basis": "consent",
+        "given_by": "person",
+        "method": "written",
+        "recorded_at": "2026-11-19T10:00:00+07:00",
+    },
+}
+
+
+class Warning_(ResponseModel):
+    code: str
+    detail: str
+    pointer: str | None = None
+
+
+class ReferralRef(ResponseModel):
+    id: str
+    status: str
+    custody_status: str
+    version: int
+
+
+class EventAccepted(ResponseModel):
+    event_id: str
+    outcome: Literal["created", "updated", "unchanged", "cancelled", "revoked", "stale"]
+    referral: ReferralRef
+    warnings: list[Warning_]

@@ -1,0 +1,214 @@
+"""create_app(): routers, middleware, problem handlers, lifespan, the OpenAPI document."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.config import Settings, get_settings
+from app.context import AppServices
+from app.crypto import DataCipher
+from app.db import Database
+from app.errors import CATALOGUE, PROBLEM_JSON, FieldError, ProblemError, problem_body
+from app.intake.routes import router as intake_router
+from app.intake.schemas import ReleaseEvent
+from app.logging import configure_logging
+from app.middleware import RequestContextMiddleware
+from app.ops import router as ops_router
+from app.ratelimit import RateLimiter
+from app.reference.routes import router as reference_router
+from app.referrals.routes import router as referrals_router
+from app.responses import Problem
+from app.validation import request_errors
+
+DESCRIPTION = """\
+Rujukan is the interagency referral service between the prisons of the Directorate General
+of Corrections (Imipas) and the Ministry of Social Affairs (Kemensos). Prison systems post
+**release events**; Rujukan validates each handover against the 12 PAS target categories and
+keeps one **referral** per custody episode, which Kemensos moves through its lifecycle.
+
+**Authentication**: `Authorization: Bearer rjk_…` on every `/v1` call. Optional `X-Actor`
+(≤128 chars) names the person behind a portal call. Every response carries `X-Request-ID`.
+
+**Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
+a JSON `pointer` into the body (or `parameter` for a query parameter).
+"""
+
+
+def _problem_response(
+    request: Request, problem: ProblemError | None = None, **kwargs: Any
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    if problem is None:
+        problem = ProblemError(**kwargs)
+    return JSONResponse(
+        problem.body(request_id),
+        status_code=problem.status,
+        headers=problem.headers or None,
+        media_type=PROBLEM_JSON,
+    )
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return _problem_response(request, exc)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = request_errors(exc.errors())
+    if any(e.code == "MALFORMED_JSON" for e in errors):
+        return _problem_response(
+            request,
+            code="MALFORMED_JSON",
+            detail="the body is not valid JSON",
+            errors=[FieldError("MALFORMED_JSON", "the body is not valid JSON", pointer="")],
+        )
+    return _problem_response(
+        request,
+        code="VALIDATION_FAILED",
+        detail=f"{len(errors)} validation error(s); see errors[].",
+        errors=errors,
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        return _problem_response(request, code="NOT_FOUND", detail="No such route.")
+    if exc.status_code == 405:
+        return _problem_response(
+            request,
+            code="METHOD_NOT_ALLOWED",
+            headers={"Allow": headers.get("Allow", headers.get("allow", ""))},
+        )
+    if exc.status_code == 400:  # FastAPI: a body it could not parse
+        return _problem_response(
+            request,
+            code="MALFORMED_JSON",
+            errors=[FieldError("MALFORMED_JSON", "the body could not be parsed", pointer="")],
+        )
+    if exc.status_code == 413:
+        return _problem_response(request, code="PAYLOAD_TOO_LARGE")
+    return _problem_response(request, code="INTERNAL_ERROR", status=exc.status_code)
+
+
+def _catalogue_markdown() -> str:
+    lines = [
+        "## Error catalogue",
+        "",
+        "| code | status | meaning |",
+        "|---|---|---|",
+    ]
+    for code, entry in CATALOGUE.items():
+        status = str(entry.status) if entry.status else "in `errors[]`/`warnings[]`"
+        lines.append(f"| `{code}` | {status} | {entry.meaning} |")
+    return "\n".join(lines)
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title="Rujukan",
+        version=__version__,
+        description=DESCRIPTION + "\n" + _catalogue_markdown(),
+        routes=app.routes,
+        tags=[
+            {"name": "Release events", "description": "Prison → Rujukan handovers."},
+            {"name": "Referrals", "description": "Kemensos portal, sentra and prisons."},
+            {"name": "Reference data", "description": "PAS categories, release types, regions."},
+            {"name": "Operations", "description": "Health, readiness, metrics (no auth)."},
+        ],
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for model in (ReleaseEvent, Problem):
+        definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in definition.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas[model.__name__] = definition
+    schemas["ReleaseEventBatch"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 500,
+                "items": {"$ref": "#/components/schemas/ReleaseEvent"},
+            }
+        },
+    }
+    components["securitySchemes"] = {
+        "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "rjk_…",
+            "description": "Client API key, shown once at creation.",
+        }
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                operation["security"] = [{"apiKey": []}]
+    app.openapi_schema = schema
+    return schema
+
+
+def build_services(settings: Settings) -> AppServices:
+    return AppServices(
+        settings=settings,
+        db=Database(settings),
+        cipher=DataCipher(settings.resolve_data_key()),
+        rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+    )
+
+
+def create_app(settings: Settings | None = None, *, services: AppServices | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    services = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await services.db.dispose()
+
+    app = FastAPIOffline(
+        title="Rujukan",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    app.add_middleware(RequestContextMiddleware)
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.include_router(intake_router)
+    app.include_router(referrals_router)
+    app.include_router(reference_router)
+    app.include_router(ops_router)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For `uvicorn --factory app.main:app_factory`."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
+__all__ = ["create_app", "problem_body"]

@@ -1,0 +1,33 @@
+"""Alembic, driven from code: `rujukan db upgrade`, start-up on the embedded default, tests."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option(
+        "file_template", "%%(year)d-%%(month).2d-%%(day).2d-%%(hour).2d%%(minute).2d_%%(slug)s"
+    )
+    if database_url is not None:
+        config.attributes["database_url"] = database_url
+    return config
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Run the migrations (synchronously; call it outside a running event loop)."""
+    command.upgrade(alembic_config(database_url), revision)

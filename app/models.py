@@ -1,0 +1,21 @@
+"""Every mapped table, imported in one place for Alembic and the test fixtures."""
+
+from app.audit.models import AuditEvent
+from app.auth.models import Client
+from app.db import Base
+from app.intake.models import IntakeRecord
+from app.reference.models import Sentra
+from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
+from app.webhooks.models import OutboxEvent
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Client",
+    "IntakeRecord",
+    "OutboxEvent",
+    "Referral",
+    "ReferralHistory",
+    "ReferralPasCategory",
+    "Sentra",
+]

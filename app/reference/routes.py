@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from app.deps import PrincipalDep
+from app.errors import FieldError, validation_failed
+from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
+from app.reference.regions import load_regions
+from app.responses import PROBLEM_RESPONSES
+from app.schemas import Items, ResponseModel
+
+router = APIRouter(prefix="/v1/reference", tags=["Reference data"], responses=PROBLEM_RESPONSES)
+
+
+class PasCategoryOut(ResponseModel):
+    code: str
+    name_id: str
+    name_en: str
+    description: str
+    ppks_types: list[int]
+
+
+class ReleaseTypeOut(ResponseModel):
+    code: str
+    name_id: str
+    name_en: str
+    supervised: bool
+
+
+class RegionOut(ResponseModel):
+    code: str
+    name: str
+
+
+class RegencyOut(ResponseModel):
+    code: str
+    name: str
+    province_code: str
+
+
+@router.get("/pas-categories", summary="The 12 PAS target categories")
+async def pas_categories(_: PrincipalDep) -> Items[PasCategoryOut]:
+    return Items[PasCategoryOut](
+        items=[
+            PasCategoryOut(
+                code=c.code,
+                name_id=c.name_id,
+                name_en=c.name_en,
+                description=c.description,
+                ppks_types=list(c.ppks_types),
+            )
+            for c in PAS_CATEGORIES
+        ]
+    )
+
+
+@router.get("/release-types", summary="Release types and whether Bapas supervises them")
+async def release_types(_: PrincipalDep) -> Items[ReleaseTypeOut]:
+    return Items[ReleaseTypeOut](
+        items=[
+            ReleaseTypeOut(code=r.code.value, name_id=r.name_id, name_en=r.name_en, supervised=r.supervised)
+            for r in RELEASE_TYPES
+        ]
+    )
+
+
+@router.get("/provinces", summary="Provinces (Kepmendagri 2025)")
+async def provinces(_: PrincipalDep) -> Items[RegionOut]:
+    regions = load_regions()
+    return Items[RegionOut](
+        items=[RegionOut(code=r.code, name=r.name) for r in regions.provinces.values()]
+    )
+
+
+@router.get("/regencies", summary="Regencies and cities (Kepmendagri 2025)")
+async def regencies(
+    _: PrincipalDep,
+    province_code: Annotated[
+        str | None, Query(max_length=2, description="Only the regencies of this province.")
+    ] = None,
+) -> Items[RegencyOut]:
+    regions = load_regions()
+    if province_code is not None and province_code not in regions.provinces:
+        raise validation_failed(
+            [FieldError("UNKNOWN_REGION", "not a 2025 province code", parameter="province_code")]
+        )
+    rows = regions.regencies.values()
+    return Items[RegencyOut](
+        items=[
+            RegencyOut(code=r.code, name=r.name, province_code=r.parent_code or "")
+            for r in rows
+            if province_code is None or r.parent_code == province_code
+        ]
+    )

@@ -1,0 +1,350 @@
+"""The referral lifecycle (SPEC §4) as one table, and the derived fields. Pure: no I/O.
+
+Everything that asks "may this happen?" asks `LIFECYCLE`: the transition endpoint, the
+`allowed_actions` of a referral, the event intake (cancellation, revocation) and the
+tests that enumerate every (state, action, role).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from app.errors import FieldError
+
+
+class Status(StrEnum):
+    received = "received"
+    accepted = "accepted"
+    assigned = "assigned"
+    in_service = "in_service"
+    on_hold = "on_hold"
+    closed = "closed"
+    rejected = "rejected"
+    cancelled = "cancelled"
+
+
+TERMINAL: frozenset[Status] = frozenset({Status.closed, Status.rejected, Status.cancelled})
+
+
+class CustodyStatus(StrEnum):
+    in_custody = "in_custody"
+    released = "released"
+    release_cancelled = "release_cancelled"
+    returned_to_custody = "returned_to_custody"
+
+
+class Role(StrEnum):
+    prison = "prison"
+    kemensos = "kemensos"
+    sentra = "sentra"
+    auditor = "auditor"
+    admin = "admin"
+
+
+class Action(StrEnum):
+    accept = "accept"
+    reject = "reject"
+    assign = "assign"
+    return_ = "return"
+    start_service = "start_service"
+    hold = "hold"
+    resume = "resume"
+    close = "close"
+    cancel = "cancel"
+
+
+REJECT_REASONS = frozenset({"not_eligible", "duplicate", "out_of_scope", "insufficient_data", "other"})
+RETURN_REASONS = frozenset({"outside_coverage", "no_capacity", "other"})
+HOLD_REASONS = frozenset({"returned_to_custody", "hospitalised", "relocated", "other"})
+CLOSE_OUTCOMES = frozenset(
+    {
+        "completed",
+        "ended_early",
+        "declined_by_person",
+        "unreachable",
+        "deceased",
+        "returned_to_custody",
+    }
+)
+CANCEL_REASONS = frozenset(
+    {"release_cancelled", "parole_revoked", "duplicate", "entered_in_error", "other"}
+)
+
+_S = Status
+_KEMENSOS = frozenset({Role.kemensos})
+_FIELD_WORKERS = frozenset({Role.sentra, Role.kemensos})
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRule:
+    sources: frozenset[Status]
+    target: Status | None  # None: back to the status the referral was held from
+    roles: frozenset[Role]
+    reason_codes: frozenset[str] | None = None
+    outcomes: frozenset[str] | None = None
+    needs_sentra: bool = False
+    needs_released: bool = False
+
+
+LIFECYCLE: dict[Action, ActionRule] = {
+    Action.accept: ActionRule(frozenset({_S.received}), _S.accepted, _KEMENSOS),
+    Action.reject: ActionRule(
+        frozenset({_S.received, _S.accepted}), _S.rejected, _KEMENSOS, reason_codes=REJECT_REASONS
+    ),
+    Action.assign: ActionRule(
+        frozenset({_S.accepted, _S.assigned}), _S.assigned, _KEMENSOS, needs_sentra=True
+    ),
+    Action.return_: ActionRule(
+        frozenset({_S.assigned}), _S.accepted, _FIELD_WORKERS, reason_codes=RETURN_REASONS
+    ),
+    Action.start_service: ActionRule(
+        frozenset({_S.assigned}), _S.in_service, _FIELD_WORKERS, needs_released=True
+    ),
+    Action.hold: ActionRule(
+        frozenset({_S.accepted, _S.assigned, _S.in_service}),
+        _S.on_hold,
+        _FIELD_WORKERS,
+        reason_codes=HOLD_REASONS,
+    ),
+    Action.resume: ActionRule(frozenset({_S.on_hold}), None, _FIELD_WORKERS),
+    Action.close: ActionRule(
+        frozenset({_S.assigned, _S.in_service, _S.on_hold}),
+        _S.closed,
+        _FIELD_WORKERS,
+        outcomes=CLOSE_OUTCOMES,
+    ),
+    Action.cancel: ActionRule(
+        frozenset({_S.received, _S.accepted, _S.assigned}),
+        _S.cancelled,
+        frozenset({Role.kemensos, Role.prison}),
+        reason_codes=CANCEL_REASONS,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleState:
+    status: Status
+    custody_status: CustodyStatus
+    sentra_code: str | None = None
+    reason_code: str | None = None
+    outcome: str | None = None
+    held_from_status: Status | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    action: Action
+    reason_code: str | None = None
+    outcome: str | None = None
+    sentra_code: str | None = None
+    note: str | None = None
+
+
+@dataclass(slots=True)
+class Refusal:
+    """Why an action cannot be taken now: a 409 code, with the actions that could be."""
+
+    code: str  # INVALID_TRANSITION or NOT_YET_RELEASED
+    detail: str
+    allowed_actions: list[str] = field(default_factory=list)
+
+
+def role_may(role: Role, action: Action) -> bool:
+    return role in LIFECYCLE[action].roles
+
+
+def state_allows(state: LifecycleState, action: Action) -> bool:
+    rule = LIFECYCLE[action]
+    if state.status not in rule.sources:
+        return False
+    return not (rule.needs_released and state.custody_status is not CustodyStatus.released)
+
+
+def allowed_actions(state: LifecycleState, role: Role) -> list[str]:
+    return [a.value for a in Action if role_may(role, a) and state_allows(state, a)]
+
+
+def refusal(state: LifecycleState, action: Action, role: Role) -> Refusal | None:
+    """The state check of a transition (after role and version checks): None if allowed."""
+    rule = LIFECYCLE[action]
+    if state.status not in rule.sources:
+        return Refusal(
+            "INVALID_TRANSITION",
+            f"`{action.value}` is not allowed from `{state.status.value}`",
+            allowed_actions(state, role),
+        )
+    if rule.needs_released and state.custody_status is not CustodyStatus.released:
+        return Refusal(
+            "NOT_YET_RELEASED",
+            "service can start only once the person is released",
+            allowed_actions(state, role),
+        )
+    return None
+
+
+def command_errors(command: Command, active_sentra: Iterable[str]) -> list[FieldError]:
+    """The action's required fields (422), and no fields the action does not take."""
+    rule = LIFECYCLE[command.action]
+    errors: list[FieldError] = []
+
+    def check(name: str, value: str | None, allowed: frozenset[str] | None) -> None:
+        if allowed is None:
+            if value is not None:
+                errors.append(
+                    FieldError("INVALID_VALUE", f"`{command.action.value}` takes no {name}", f"/{name}")
+                )
+        elif value is None:
+            errors.append(
+                FieldError("FIELD_REQUIRED", f"`{command.action.value}` needs {name}", f"/{name}")
+            )
+        elif value not in allowed:
+            errors.append(
+                FieldError("INVALID_VALUE", f"one of: {', '.join(sorted(allowed))}", f"/{name}")
+            )
+
+    check("reason_code", command.reason_code, rule.reason_codes)
+    check("outcome", command.outcome, rule.outcomes)
+    if rule.needs_sentra:
+        if command.sentra_code is None:
+            errors.append(FieldError("FIELD_REQUIRED", "`assign` needs sentra_code", "/sentra_code"))
+        elif command.sentra_code not in set(active_sentra):
+            errors.append(
+                FieldError("UNKNOWN_SENTRA", "not an active sentra of the registry", "/sentra_code")
+            )
+    elif command.sentra_code is not None:
+        errors.append(
+            FieldError("INVALID_VALUE", f"`{command.action.value}` takes no sentra_code", "/sentra_code")
+        )
+    return errors
+
+
+def apply(state: LifecycleState, command: Command) -> LifecycleState:
+    """The state after an allowed, validated command."""
+    action = command.action
+    rule = LIFECYCLE[action]
+    if action is Action.resume:
+        target = state.held_from_status or Status.accepted
+        return LifecycleState(target, state.custody_status, state.sentra_code)
+    assert rule.target is not None
+    sentra = state.sentra_code
+    if action is Action.assign:
+        sentra = command.sentra_code
+    elif action is Action.return_:
+        sentra = None
+    return LifecycleState(
+        status=rule.target,
+        custody_status=state.custody_status,
+        sentra_code=sentra,
+        reason_code=command.reason_code,
+        outcome=command.outcome,
+        held_from_status=state.status if action is Action.hold else None,
+    )
+
+
+# Effects of prison events on the lifecycle (SPEC §3): a terminal status never changes.
+
+
+def on_release_scheduled(state: LifecycleState) -> LifecycleState:
+    """A new release date: a cancelled or revoked release is back in custody, awaiting it."""
+    if state.custody_status in (CustodyStatus.release_cancelled, CustodyStatus.returned_to_custody):
+        return with_custody(state, CustodyStatus.in_custody)
+    return state
+
+
+def on_release_completed(state: LifecycleState) -> LifecycleState:
+    return with_custody(state, CustodyStatus.released)
+
+
+def on_release_cancelled(state: LifecycleState) -> LifecycleState:
+    custody = CustodyStatus.release_cancelled
+    if state.status in TERMINAL:
+        return with_custody(state, custody)
+    return LifecycleState(Status.cancelled, custody, state.sentra_code, "release_cancelled")
+
+
+def on_release_revoked(state: LifecycleState) -> LifecycleState:
+    custody = CustodyStatus.returned_to_custody
+    if state.status in (Status.received, Status.accepted, Status.assigned):
+        return LifecycleState(Status.cancelled, custody, state.sentra_code, "parole_revoked")
+    if state.status is Status.in_service:
+        return LifecycleState(
+            Status.on_hold, custody, state.sentra_code, "returned_to_custody", None, Status.in_service
+        )
+    return with_custody(state, custody)
+
+
+def with_custody(state: LifecycleState, custody: CustodyStatus) -> LifecycleState:
+    return LifecycleState(
+        state.status,
+        custody,
+        state.sentra_code,
+        state.reason_code,
+        state.outcome,
+        state.held_from_status,
+    )
+
+
+# Derived fields
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    """Completed years on `day`; a 29 February birthday falls on 1 March in common years."""
+    years = day.year - birth.year
+    try:
+        birthday = birth.replace(year=day.year)
+    except ValueError:
+        birthday = dt.date(day.year, 3, 1)
+    return years - 1 if day < birthday else years
+
+
+def is_child(age: int) -> bool:
+    return 0 <= age < 18
+
+
+def handover_date(release_date: dt.date, supervision_end_date: dt.date | None) -> dt.date:
+    """When Kemensos takes over: at release, or when Bapas supervision ends."""
+    return supervision_end_date or release_date
+
+
+def responsible_agency(custody: CustodyStatus, handover: dt.date, today: dt.date) -> str:
+    """`imipas` while in custody or under Bapas supervision, else `kemensos` (UU 22/2022)."""
+    if custody is CustodyStatus.released and today >= handover:
+        return "kemensos"
+    return "imipas"
+
+
+def triage_due_at(handover: dt.date, triage_days: int, tz: dt.tzinfo) -> dt.datetime:
+    due = handover + dt.timedelta(days=triage_days)
+    return dt.datetime.combine(due, dt.time(0), tzinfo=tz)
+
+
+def is_overdue(status: Status, handover: dt.date, triage_days: int, today: dt.date) -> bool:
+    """A `received` referral not triaged by the local day after its triage deadline starts."""
+    return status is Status.received and today >= handover + dt.timedelta(days=triage_days)
+
+
+@dataclass(frozen=True, slots=True)
+class SentraCoverage:
+    code: str
+    province_code: str
+    coverage_regency_codes: frozenset[str]
+    active: bool
+
+
+def suggest_sentra(
+    registry: Iterable[SentraCoverage], province_code: str, regency_code: str | None
+) -> str | None:
+    """The active sentra covering the regency, else one in the province; lowest code wins."""
+    active = sorted((s for s in registry if s.active), key=lambda s: s.code)
+    if regency_code is not None:
+        for s in active:
+            if regency_code in s.coverage_regency_codes:
+                return s.code
+    for s in active:
+        if s.province_code == province_code:
+            return s.code
+    return None

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import BigIntPK, Base, JSONType, UTCDateTime, utcnow
+
+
+class Referral(Base):
+    """One custody episode (facility, case_ref) handed from the prison to Kemensos.
+
+    Query columns are real columns (indexed); the rest of the case data lives in
+    `case_data` in the event's own shape, and the most sensitive fields (NIK, phone,
+    guardian, needs.health) only in `sensitive_data`, encrypted (see app/crypto.py).
+    """
+
+    __tablename__ = "referrals"
+    __table_args__ = (UniqueConstraint("facility_code", "case_ref"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    facility_code: Mapped[str] = mapped_column(String(32))
+    case_ref: Mapped[str] = mapped_column(String(64))
+    origin_client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id"))
+
+    status: Mapped[str] = mapped_column(String(16))
+    custody_status: Mapped[str] = mapped_column(String(24))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    sentra_code: Mapped[str | None] = mapped_column(String(32))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    held_from_status: Mapped[str | None] = mapped_column(String(16))
+
+    full_name: Mapped[str] = mapped_column(String(200))
+    name_search: Mapped[str] = mapped_column(String(400))
+    nik_index: Mapped[str | None] = mapped_column(String(64))
+    nik_masked: Mapped[str | None] = mapped_column(String(16))
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(String(8))
+    province_code: Mapped[str] = mapped_column(String(2))
+    regency_code: Mapped[str | None] = mapped_column(String(4))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    release_type: Mapped[str] = mapped_column(String(32))
+    release_date: Mapped[date] = mapped_column(Date)
+    supervision_end_date: Mapped[date | None] = mapped_column(Date)
+    handover_date: Mapped[date] = mapped_column(Date)
+
+    case_data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    sensitive_data: Mapped[str] = mapped_column(Text)
+    data_quality_flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReferralPasCategory(Base):
+    """One row per (referral, PAS category): filters and per-category stats use an index."""
+
+    __tablename__ = "referral_pas_categories"
+    __table_args__ = (Index(None, "code", "referral_id"),)
+
+    referral_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class ReferralHistory(Base):
+    """Append-only: every applied event and every transition of a referral."""
+
+    __tablename__ = "referral_history"
+    __table_args__ = (Index(None, "referral_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referrals.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str | None] = mapped_column(String(32))
+    event_type: Mapped[str | None] = mapped_column(String(32))
+    event_id: Mapped[str | None] = mapped_column(String(100))
+    event_outcome: Mapped[str | None] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    custody_status: Mapped[str | None] = mapped_column(String(24))
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id"))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    sentra_code: Mapped[str | None] = mapped_column(String(32))
+    changed_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -1,0 +1,103 @@
+"""How a referral's case data is stored: query columns, plain JSON, and the encrypted part.
+
+The case data is kept in the event's own shape. NIK, phone, guardian and needs.health are
+split off into `sensitive_data`, encrypted with the referral id as associated data (a
+ciphertext copied onto another row does not decrypt).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import unicodedata
+from typing import Any
+
+from app.crypto import DataCipher
+from app.referrals.domain import handover_date
+from app.referrals.models import Referral
+
+CASE_FIELDS = (
+    "facility",
+    "case_ref",
+    "person",
+    "release",
+    "pas_categories",
+    "needs",
+    "in_custody_programmes",
+    "consent",
+)
+
+
+def normalise_name(name: str) -> str:
+    """Lower case, accents stripped, words separated by single spaces ('Nurhalíza' → 'nurhaliza')."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    words = "".join(c if c.isalnum() else " " for c in stripped.casefold()).split()
+    return " ".join(words)
+
+
+def mask_nik(nik: str | None) -> str | None:
+    if nik is None:
+        return None
+    return nik[:4] + "*" * (len(nik) - 8) + nik[-4:] if len(nik) > 8 else "*" * len(nik)
+
+
+def split_case(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(plain, sensitive) parts of an event-shaped case."""
+    plain = copy.deepcopy(case)
+    person = plain["person"]
+    sensitive: dict[str, Any] = {
+        "nik": person.pop("nik", None),
+        "phone": person.pop("phone", None),
+        "guardian": person.pop("guardian", None),
+        "health": None,
+    }
+    needs = plain.get("needs")
+    if isinstance(needs, dict):
+        sensitive["health"] = needs.pop("health", None)
+    return plain, sensitive
+
+
+def join_case(plain: dict[str, Any], sensitive: dict[str, Any]) -> dict[str, Any]:
+    case = copy.deepcopy(plain)
+    person = case["person"]
+    person["nik"] = sensitive.get("nik")
+    person["phone"] = sensitive.get("phone")
+    person["guardian"] = sensitive.get("guardian")
+    if isinstance(case.get("needs"), dict):
+        case["needs"]["health"] = sensitive.get("health")
+    return case
+
+
+def read_case(referral: Referral, cipher: DataCipher) -> dict[str, Any]:
+    sensitive = cipher.decrypt_json(referral.sensitive_data, referral.id.bytes)
+    return join_case(referral.case_data, sensitive)
+
+
+def write_case(referral: Referral, case: dict[str, Any], cipher: DataCipher) -> None:
+    """Set every stored form of the case on the row: columns, plain JSON, ciphertext."""
+    plain, sensitive = split_case(case)
+    person = case["person"]
+    release = case["release"]
+    domicile = person["domicile"]
+    nik: str | None = person.get("nik")
+    referral.case_data = plain
+    referral.sensitive_data = cipher.encrypt_json(sensitive, referral.id.bytes)
+    referral.full_name = person["full_name"]
+    referral.name_search = normalise_name(person["full_name"])
+    referral.nik_index = cipher.blind_index(nik) if nik else None
+    referral.nik_masked = mask_nik(nik)
+    referral.birth_date = _date(person["birth_date"])
+    referral.sex = person["sex"]
+    referral.province_code = domicile["province_code"]
+    referral.regency_code = domicile.get("regency_code")
+    referral.district_code = domicile.get("district_code")
+    referral.release_type = release["type"]
+    referral.release_date = _date(release["date"])
+    end = release.get("supervision_end_date")
+    referral.supervision_end_date = _date(end) if end else None
+    referral.handover_date = handover_date(referral.release_date, referral.supervision_end_date)
+
+
+def _date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value)

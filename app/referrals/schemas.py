@@ -1,0 +1,93 @@
+"""Referral representations (responses) and the transition request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import Field
+
+from app.referrals.domain import Action
+from app.schemas import ResponseModel, StrictBody, text
+
+
+class FacilityOut(ResponseModel):
+    code: str
+    name: str
+    type: str
+
+
+class ReferralDetail(ResponseModel):
+    id: uuid.UUID
+    status: str
+    custody_status: str
+    version: int
+    sentra_code: str | None
+    reason_code: str | None
+    outcome: str | None
+    facility: FacilityOut
+    case_ref: str
+    person: dict[str, Any] = Field(
+        description="As in the event. `nik` is the full NIK only for roles that may see it "
+        "(else masked); `nik_masked` always."
+    )
+    nik_masked: str | None
+    release: dict[str, Any]
+    pas_categories: list[str]
+    needs: dict[str, Any] | None = Field(
+        description="`health` only for Kemensos, the assigned sentra and the originating prison."
+    )
+    in_custody_programmes: list[dict[str, Any]]
+    consent: dict[str, Any]
+    responsible_agency: Literal["imipas", "kemensos"]
+    handover_date: dt.date
+    triage_due_at: dt.datetime
+    overdue: bool
+    suggested_sentra_code: str | None
+    age_at_release: int
+    is_child: bool
+    data_quality_flags: list[str]
+    related_referral_ids: list[uuid.UUID]
+    allowed_actions: list[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class HistoryEntry(ResponseModel):
+    at: dt.datetime
+    action: str | None
+    event_type: str | None
+    event_id: str | None
+    event_outcome: str | None
+    from_status: str | None
+    to_status: str | None
+    custody_status: str | None
+    client: uuid.UUID
+    actor: str | None
+    reason_code: str | None
+    outcome: str | None
+    note: str | None
+    sentra_code: str | None
+    changed_fields: list[str]
+
+
+class TransitionRequest(StrictBody):
+    action: Action
+    reason_code: str | None = Field(default=None, max_length=32)
+    outcome: str | None = Field(default=None, max_length=32)
+    sentra_code: str | None = Field(default=None, max_length=32)
+    note: text(2000, multiline=True) | None = None
+
+
+TRANSITION_EXAMPLES: dict[str, Any] = {
+    "accept": {"summary": "Accept for triage", "value": {"action": "accept"}},
+    "assign": {
+        "summary": "Assign a sentra",
+        "value": {"action": "assign", "sentra_code": "HANDAYANI", "note": "Domisili Jakarta Timur"},
+    },
+    "close": {
+        "summary": "Close after service",
+        "value": {"action": "close", "outcome": "completed"},
+    },
+}

@@ -1,0 +1,239 @@
+"""Reading referrals (visibility, field rules, derived fields) and taking transitions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.context import AppServices
+from app.errors import ProblemError, validation_failed
+from app.intake.rules import Clock
+from app.reference.models import Sentra
+from app.referrals import domain
+from app.referrals.domain import Command, CustodyStatus, LifecycleState, Status
+from app.referrals.events import add_history, add_outbox
+from app.referrals.models import Referral, ReferralHistory
+from app.referrals.records import mask_nik, read_case
+from app.referrals.schemas import ReferralDetail, TransitionRequest
+
+
+def not_found() -> ProblemError:
+    return ProblemError("REFERRAL_NOT_FOUND")
+
+
+def parse_id(value: str) -> uuid.UUID:
+    """A malformed id is a 404 like an unknown one (SPEC §4)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise not_found() from None
+
+
+def state_of(referral: Referral) -> LifecycleState:
+    return LifecycleState(
+        status=Status(referral.status),
+        custody_status=CustodyStatus(referral.custody_status),
+        sentra_code=referral.sentra_code,
+        reason_code=referral.reason_code,
+        outcome=referral.outcome,
+        held_from_status=Status(referral.held_from_status) if referral.held_from_status else None,
+    )
+
+
+def set_state(referral: Referral, state: LifecycleState) -> None:
+    referral.status = state.status.value
+    referral.custody_status = state.custody_status.value
+    referral.sentra_code = state.sentra_code
+    referral.reason_code = state.reason_code
+    referral.outcome = state.outcome
+    referral.held_from_status = state.held_from_status.value if state.held_from_status else None
+
+
+def etag(referral: Referral) -> str:
+    return f'"{referral.version}"'
+
+
+async def load_visible(
+    session: AsyncSession, principal: Principal, referral_id: str, *, lock: bool = False
+) -> Referral:
+    rid = parse_id(referral_id)
+    query = select(Referral).where(Referral.id == rid)
+    if lock:
+        query = query.with_for_update()
+    referral = (await session.execute(query)).scalar_one_or_none()
+    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
+        raise not_found()
+    return referral
+
+
+async def active_sentra(session: AsyncSession) -> list[domain.SentraCoverage]:
+    rows = (await session.execute(select(Sentra).where(Sentra.active.is_(True)))).scalars()
+    return [
+        domain.SentraCoverage(
+            s.code, s.province_code, frozenset(s.coverage_regency_codes), s.active
+        )
+        for s in rows
+    ]
+
+
+async def detail(
+    session: AsyncSession,
+    services: AppServices,
+    principal: Principal,
+    referral: Referral,
+    clock: Clock,
+) -> ReferralDetail:
+    settings = services.settings
+    case = read_case(referral, services.cipher)
+    person: dict[str, Any] = dict(case["person"])
+    needs: dict[str, Any] | None = dict(case["needs"]) if case.get("needs") else None
+    if not principal.may_see_health(referral.facility_code, referral.sentra_code):
+        person["nik"] = mask_nik(person.get("nik"))
+        if needs is not None:
+            needs.pop("health", None)
+    related: list[uuid.UUID] = []
+    if referral.nik_index is not None:
+        others = (
+            await session.execute(
+                select(Referral.id, Referral.facility_code, Referral.sentra_code).where(
+                    Referral.nik_index == referral.nik_index, Referral.id != referral.id
+                )
+            )
+        ).all()
+        related = sorted(
+            (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code)), key=str
+        )
+    state = state_of(referral)
+    age = domain.age_on(referral.birth_date, referral.release_date)
+    today = clock.today
+    return ReferralDetail(
+        id=referral.id,
+        status=referral.status,
+        custody_status=referral.custody_status,
+        version=referral.version,
+        sentra_code=referral.sentra_code,
+        reason_code=referral.reason_code,
+        outcome=referral.outcome,
+        facility=case["facility"],
+        case_ref=referral.case_ref,
+        person=person,
+        nik_masked=referral.nik_masked,
+        release=case["release"],
+        pas_categories=case["pas_categories"],
+        needs=needs,
+        in_custody_programmes=case["in_custody_programmes"],
+        consent=case["consent"],
+        responsible_agency=domain.responsible_agency(
+            state.custody_status, referral.handover_date, today
+        ),  # type: ignore[arg-type]
+        handover_date=referral.handover_date,
+        triage_due_at=domain.triage_due_at(referral.handover_date, settings.triage_days, settings.tz),
+        overdue=domain.is_overdue(state.status, referral.handover_date, settings.triage_days, today),
+        suggested_sentra_code=domain.suggest_sentra(
+            await active_sentra(session), referral.province_code, referral.regency_code
+        ),
+        age_at_release=age,
+        is_child=domain.is_child(age),
+        data_quality_flags=referral.data_quality_flags,
+        related_referral_ids=related,
+        allowed_actions=domain.allowed_actions(state, principal.role),
+        created_at=referral.created_at,
+        updated_at=referral.updated_at,
+    )
+
+
+async def read_detail(
+    services: AppServices, principal: Principal, referral_id: str, clock: Clock
+) -> tuple[ReferralDetail, str]:
+    async with services.db.transaction() as session:
+        referral = await load_visible(session, principal, referral_id)
+        out = await detail(session, services, principal, referral, clock)
+        audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
+        return out, etag(referral)
+
+
+async def read_history(
+    services: AppServices, principal: Principal, referral_id: str
+) -> list[ReferralHistory]:
+    async with services.db.transaction() as session:
+        referral = await load_visible(session, principal, referral_id)
+        rows = list(
+            (
+                await session.execute(
+                    select(ReferralHistory)
+                    .where(ReferralHistory.referral_id == referral.id)
+                    .order_by(ReferralHistory.id)
+                )
+            ).scalars()
+        )
+        audit.record(session, principal, "referral.history.read", "success", referral_id=referral.id)
+        return rows
+
+
+async def transition(
+    services: AppServices,
+    principal: Principal,
+    referral_id: str,
+    request: TransitionRequest,
+    if_match: str | None,
+    clock: Clock,
+) -> tuple[ReferralDetail, str]:
+    """Checks in the order of SPEC §4: visibility, role, If-Match, state, required fields."""
+    action = request.action
+    async with services.db.transaction() as session:
+        referral = await load_visible(session, principal, referral_id, lock=True)
+        if not domain.role_may(principal.role, action):
+            raise ProblemError(
+                "ROLE_NOT_PERMITTED", f"The {principal.role.value} role may not `{action.value}`."
+            )
+        if if_match is None:
+            raise ProblemError("PRECONDITION_REQUIRED")
+        if if_match.strip() not in (etag(referral), f"W/{etag(referral)}", "*"):
+            raise ProblemError(
+                "VERSION_MISMATCH",
+                f"The referral is at version {referral.version}.",
+                headers={"ETag": etag(referral)},
+            )
+        state = state_of(referral)
+        refused = domain.refusal(state, action, principal.role)
+        if refused is not None:
+            raise ProblemError(
+                refused.code, refused.detail, extensions={"allowed_actions": refused.allowed_actions}
+            )
+        command = Command(
+            action=action,
+            reason_code=request.reason_code,
+            outcome=request.outcome,
+            sentra_code=request.sentra_code,
+            note=request.note,
+        )
+        sentra = await active_sentra(session) if command.sentra_code is not None else []
+        errors = domain.command_errors(command, (s.code for s in sentra))
+        if errors:
+            raise validation_failed(errors)
+        new_state = domain.apply(state, command)
+        previous = referral.status
+        set_state(referral, new_state)
+        referral.version += 1
+        referral.updated_at = clock.now
+        add_history(
+            session,
+            referral,
+            principal,
+            clock.now,
+            from_status=previous,
+            action=action.value,
+            reason_code=command.reason_code,
+            outcome=command.outcome,
+            note=command.note,
+        )
+        changed_type = "referral.status_changed" if referral.status != previous else "referral.updated"
+        add_outbox(session, referral, changed_type, clock.now, previous_status=previous)
+        audit.record(session, principal, f"referral.{action.value}", "success", referral_id=referral.id)
+        out = await detail(session, services, principal, referral, clock)
+        return out, etag(referral)
