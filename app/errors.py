@@ -84,7 +84,6 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         409, "Not yet released", "Service can only start once the person is released."
     ),
     "SENTRA_EXISTS": CatalogueEntry(409, "Sentra exists", "A sentra with this code exists."),
-
     "PRECONDITION_REQUIRED": CatalogueEntry(
         428, "Precondition required", "Send `If-Match` with the referral's current ETag."
     ),

@@ -51,7 +51,11 @@ def parse_json(raw: bytes) -> Any:
         raise _malformed(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         # json.JSONDecodeError says where, without echoing content.
-        where = f" at line {exc.lineno}, column {exc.colno}" if hasattr(exc, "lineno") else ""
+        where = (
+            f" at line {exc.lineno}, column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise _malformed(f"the body is not valid JSON{where}") from None
     if _depth(value) > MAX_DEPTH:
         raise _malformed(f"JSON nested deeper than {MAX_DEPTH} levels")

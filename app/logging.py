@@ -29,7 +29,8 @@ class JsonFormatter(logging.Formatter):
             exc = record.exc_info[1]
             entry["error_type"] = type(exc).__name__
             entry["stack"] = [
-                f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)
+                f"{f.filename}:{f.lineno} in {f.name}"
+                for f in traceback.extract_tb(exc.__traceback__)
             ]
         return json.dumps(entry, ensure_ascii=False)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
-    "rujukan_http_requests_total", "HTTP requests by route template and status", ["method", "route", "status"]
+    "rujukan_http_requests_total",
+    "HTTP requests by route template and status",
+    ["method", "route", "status"],
 )
 LATENCY = Histogram(
     "rujukan_http_request_duration_seconds",

@@ -71,9 +71,7 @@ class RequestContextMiddleware:
             log.error("unhandled error", exc_info=True)
             status = 500
             if not started:
-                body = json.dumps(
-                    problem_body("INTERNAL_ERROR", 500, None, request_id)
-                ).encode()
+                body = json.dumps(problem_body("INTERNAL_ERROR", 500, None, request_id)).encode()
                 await send_wrapper(
                     {
                         "type": "http.response.start",

@@ -19,7 +19,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Database reachable and schema at head")
-async def readyz(services: ServicesDep) -> dict[str, str]:
+async def readyz(services: ServicesDep) -> dict[str, str | None]:
     try:
         async with services.db.read_session() as session:
             current = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -27,12 +27,15 @@ def _no_control_multiline(value: str) -> str:
     return value
 
 
-def text(max_length: int, *, min_length: int = 1, multiline: bool = False) -> Any:
-    """A string field: bounded length, no control characters (INVALID_TEXT otherwise)."""
-    check = _no_control_multiline if multiline else _no_control
-    return Annotated[
-        str, Field(min_length=min_length, max_length=max_length), AfterValidator(check)
-    ]
+# Bounded strings without control characters (INVALID_TEXT otherwise).
+Text32 = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_no_control)]
+Text64 = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)]
+Text100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_control)]
+Text200 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control)]
+Text500 = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_control)]
+FreeText = Annotated[
+    str, Field(min_length=1, max_length=2000), AfterValidator(_no_control_multiline)
+]
 
 
 class StrictBody(BaseModel):

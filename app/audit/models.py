@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import BigIntPK, Base, UTCDateTime, utcnow
+from app.db import Base, BigIntPK, UTCDateTime, utcnow
 
 
 class AuditEvent(Base):

@@ -53,8 +53,7 @@ async def principal_for_key(session: AsyncSession, key: str, now: datetime) -> P
                 Client.active.is_(True),
                 or_(
                     Client.key_hash == digest,
-                    (Client.previous_key_hash == digest)
-                    & (Client.previous_key_expires_at > now),
+                    (Client.previous_key_hash == digest) & (Client.previous_key_expires_at > now),
                 ),
             )
         )

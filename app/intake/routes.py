@@ -49,8 +49,10 @@ def _examples() -> dict[str, Any]:
     ),
     status_code=201,
     response_model=EventAccepted,
-    responses={200: {"model": EventAccepted, "description": "Applied to an existing referral"}}
-    | PROBLEM_RESPONSES,
+    responses={
+        200: {"model": EventAccepted, "description": "Applied to an existing referral"},
+        **PROBLEM_RESPONSES,
+    },
     openapi_extra=json_body("ReleaseEvent", _examples()),
 )
 async def post_event(
@@ -73,7 +75,8 @@ async def post_event(
     status_code=207,
     responses=PROBLEM_RESPONSES,
     openapi_extra=json_body(
-        "ReleaseEventBatch", {"batch": {"summary": "Two events", "value": {"events": [EXAMPLE_EVENT]}}}
+        "ReleaseEventBatch",
+        {"batch": {"summary": "Two events", "value": {"events": [EXAMPLE_EVENT]}}},
     ),
 )
 async def post_batch(
@@ -85,7 +88,10 @@ async def post_batch(
     unknown = [k for k in raw if k != "events"]
     if unknown:
         raise validation_failed(
-            [FieldError("UNKNOWN_FIELD", "Extra inputs are not permitted", pointer=f"/{k}") for k in unknown]
+            [
+                FieldError("UNKNOWN_FIELD", "Extra inputs are not permitted", pointer=f"/{k}")
+                for k in unknown
+            ]
         )
     events = raw.get("events")
     if not isinstance(events, list):

@@ -170,9 +170,7 @@ def _check_regions(event: ReleaseEvent, regions: Regions, result: RuleResult) ->
         if regency is None:
             result.error("UNKNOWN_REGION", base + "regency_code", "not a 2025 regency code")
         elif regency.parent_code != dom.province_code:
-            result.error(
-                "REGION_MISMATCH", base + "regency_code", "regency is not in the province"
-            )
+            result.error("REGION_MISMATCH", base + "regency_code", "regency is not in the province")
     if dom.district_code is not None:
         district = regions.districts.get(dom.district_code)
         if district is None:
@@ -199,9 +197,10 @@ def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: Rul
         result.error(
             "INVALID_DATE", "/release/date", "release date must be within 10 years back, 1 ahead"
         )
-    elif event.event_type is EventType.completed and release.date > event.occurred_at.astimezone(
-        clock.tz
-    ).date():
+    elif (
+        event.event_type is EventType.completed
+        and release.date > event.occurred_at.astimezone(clock.tz).date()
+    ):
         result.error(
             "INVALID_DATE", "/release/date", "a completed release cannot be dated after the event"
         )

@@ -11,16 +11,26 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, JsonValue
 
 from app.reference.catalogue import PAS_CODES, ReleaseType
-from app.schemas import ResponseModel, StrictBody, text
+from app.schemas import (
+    FreeText,
+    ResponseModel,
+    StrictBody,
+    Text32,
+    Text64,
+    Text100,
+    Text200,
+    Text500,
+)
 
-EventId = Annotated[
-    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$")
-]
+EventId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$")]
 CaseRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")]
 FacilityCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+
+
+_PAS_ENUM: list[JsonValue] = list(sorted(PAS_CODES))
 
 
 class EventType(StrEnum):
@@ -43,7 +53,7 @@ class FacilityType(StrEnum):
 
 class Facility(StrictBody):
     code: FacilityCode = Field(description="Unit code registered for the sending client.")
-    name: text(200) = Field(description="Unit name, e.g. 'Lapas Kelas I Cipinang'.")
+    name: Text200 = Field(description="Unit name, e.g. 'Lapas Kelas I Cipinang'.")
     type: FacilityType
 
 
@@ -57,17 +67,17 @@ class Domicile(StrictBody):
     district_code: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
         default=None, description="6-digit district (kecamatan) code, inside the regency."
     )
-    address: text(500) | None = None
+    address: Text500 | None = None
 
 
 class Guardian(StrictBody):
-    full_name: text(200)
-    relationship: text(64) = Field(description="e.g. 'ibu', 'ayah', 'wali'.")
-    phone: text(32) | None = None
+    full_name: Text200
+    relationship: Text64 = Field(description="e.g. 'ibu', 'ayah', 'wali'.")
+    phone: Text32 | None = None
 
 
 class Person(StrictBody):
-    full_name: text(200)
+    full_name: Text200
     nik: Annotated[str, Field(max_length=32)] | None = Field(
         default=None, description="16-digit NIK; null when unavailable (give the reason)."
     )
@@ -77,10 +87,10 @@ class Person(StrictBody):
         json_schema_extra={"enum": ["foreign_national", "not_registered", "unknown", None]},
     )
     birth_date: dt.date
-    birth_place: text(100) | None = None
+    birth_place: Text100 | None = None
     sex: Literal["male", "female"]
     domicile: Domicile
-    phone: text(32) | None = None
+    phone: Text32 | None = None
     guardian: Guardian | None = Field(default=None, description="Required under 18 at release.")
 
 
@@ -96,13 +106,11 @@ class Release(StrictBody):
 class Health(StrictBody):
     napza_history: bool | None = None
     hiv_positive: bool | None = None
-    disability_types: Annotated[list[text(64)], Field(max_length=20)] = Field(
-        default_factory=list
-    )
+    disability_types: Annotated[list[Text64], Field(max_length=20)] = Field(default_factory=list)
 
 
 class Needs(StrictBody):
-    summary: text(2000, multiline=True) | None = None
+    summary: FreeText | None = None
     health: Health | None = None
 
 
@@ -116,7 +124,7 @@ class ProgrammeKind(StrEnum):
 
 class Programme(StrictBody):
     kind: ProgrammeKind
-    name: text(200)
+    name: Text200
     completed_on: dt.date | None = None
 
 
@@ -137,10 +145,10 @@ class ReleaseEvent(StrictBody):
     case_ref: CaseRef = Field(description="The custody episode's reference at the facility.")
     person: Person
     release: Release
-    pas_categories: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=12)] = (
+    pas_categories: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)] = (
         Field(
             description="PAS target categories (SPEC §6); `warga_binaan` is always present.",
-            json_schema_extra={"items": {"type": "string", "enum": sorted(PAS_CODES)}},
+            json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
         )
     )
     needs: Needs | None = None
@@ -195,7 +203,7 @@ EXAMPLE_EVENT: dict[str, object] = {
 }
 
 
-class Warning_(ResponseModel):
+class WarningOut(ResponseModel):
     code: str
     detail: str
     pointer: str | None = None
@@ -212,4 +220,4 @@ class EventAccepted(ResponseModel):
     event_id: str
     outcome: Literal["created", "updated", "unchanged", "cancelled", "revoked", "stale"]
     referral: ReferralRef
-    warnings: list[Warning_]
+    warnings: list[WarningOut]

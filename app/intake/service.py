@@ -49,7 +49,7 @@ class IntakeResult:
     replayed: bool = False
 
 
-class _Raced(Exception):
+class _RacedError(Exception):
     """Another copy of this event committed first: replay its answer."""
 
 
@@ -69,7 +69,8 @@ def parse_event(raw: Any, prefix: tuple[str | int, ...] = ()) -> ReleaseEvent:
 
 
 def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    """The dialect's INSERT, for ON CONFLICT DO NOTHING (both databases support it)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 async def receive_event(
@@ -105,8 +106,10 @@ async def receive_event(
     for attempt in range(3):
         try:
             async with services.db.transaction() as session:
-                return await _apply(session, services, principal, event, digest, rules.warnings, clock)
-        except _Raced:
+                return await _apply(
+                    session, services, principal, event, digest, rules.warnings, clock
+                )
+        except _RacedError:
             replay = await _replay(services, principal, event.event_id, digest)
             if replay is not None:
                 return replay
@@ -163,16 +166,14 @@ async def _apply(
         )
     ).scalar_one_or_none()
     if claimed is None:
-        raise _Raced
+        raise _RacedError
 
     case = event.model_dump(mode="json", include=set(CASE_FIELDS))
     referral = await _lock_referral(session, event)
     created = False
     if referral is None:
         if event.event_type not in CREATING:
-            raise ProblemError(
-                "UNKNOWN_CASE", "No referral exists for this facility and case_ref."
-            )
+            raise ProblemError("UNKNOWN_CASE", "No referral exists for this facility and case_ref.")
         new_id = uuid.uuid4()
         inserted = (
             await session.execute(
@@ -238,7 +239,10 @@ async def _apply(
     elif outcome not in ("stale", "unchanged"):
         if referral.status != previous_status:
             add_outbox(
-                session, referral, "referral.status_changed", clock.now,
+                session,
+                referral,
+                "referral.status_changed",
+                clock.now,
                 previous_status=previous_status,
             )
         if changed or referral.custody_status != previous_custody:
@@ -294,7 +298,9 @@ def _new_referral_row(
     clock: Clock,
 ) -> dict[str, Any]:
     custody = (
-        CustodyStatus.released if event.event_type is EventType.completed else CustodyStatus.in_custody
+        CustodyStatus.released
+        if event.event_type is EventType.completed
+        else CustodyStatus.in_custody
     )
     referral = Referral(
         id=new_id,
@@ -311,7 +317,9 @@ def _new_referral_row(
     )
     write_case(referral, case, services.cipher)
     columns = Referral.__table__.columns.keys()
-    return {name: getattr(referral, name) for name in columns if getattr(referral, name) is not None}
+    return {
+        name: getattr(referral, name) for name in columns if getattr(referral, name) is not None
+    }
 
 
 def _apply_existing(

@@ -142,9 +142,7 @@ RELEASE_TYPES: tuple[ReleaseTypeInfo, ...] = (
     ReleaseTypeInfo(
         ReleaseType.bebas_demi_hukum, "Bebas demi hukum", "Detention period lapsed", False
     ),
-    ReleaseTypeInfo(
-        ReleaseType.pembebasan_bersyarat, "Pembebasan bersyarat (PB)", "Parole", True
-    ),
+    ReleaseTypeInfo(ReleaseType.pembebasan_bersyarat, "Pembebasan bersyarat (PB)", "Parole", True),
     ReleaseTypeInfo(ReleaseType.cuti_bersyarat, "Cuti bersyarat (CB)", "Conditional leave", True),
     ReleaseTypeInfo(
         ReleaseType.cuti_menjelang_bebas,

@@ -60,7 +60,9 @@ async def pas_categories(_: PrincipalDep) -> Items[PasCategoryOut]:
 async def release_types(_: PrincipalDep) -> Items[ReleaseTypeOut]:
     return Items[ReleaseTypeOut](
         items=[
-            ReleaseTypeOut(code=r.code.value, name_id=r.name_id, name_en=r.name_en, supervised=r.supervised)
+            ReleaseTypeOut(
+                code=r.code.value, name_id=r.name_id, name_en=r.name_en, supervised=r.supervised
+            )
             for r in RELEASE_TYPES
         ]
     )

@@ -56,7 +56,9 @@ class Action(StrEnum):
     cancel = "cancel"
 
 
-REJECT_REASONS = frozenset({"not_eligible", "duplicate", "out_of_scope", "insufficient_data", "other"})
+REJECT_REASONS = frozenset(
+    {"not_eligible", "duplicate", "out_of_scope", "insufficient_data", "other"}
+)
 RETURN_REASONS = frozenset({"outside_coverage", "no_capacity", "other"})
 HOLD_REASONS = frozenset({"returned_to_custody", "hospitalised", "relocated", "other"})
 CLOSE_OUTCOMES = frozenset(
@@ -195,7 +197,9 @@ def command_errors(command: Command, active_sentra: Iterable[str]) -> list[Field
         if allowed is None:
             if value is not None:
                 errors.append(
-                    FieldError("INVALID_VALUE", f"`{command.action.value}` takes no {name}", f"/{name}")
+                    FieldError(
+                        "INVALID_VALUE", f"`{command.action.value}` takes no {name}", f"/{name}"
+                    )
                 )
         elif value is None:
             errors.append(
@@ -210,14 +214,18 @@ def command_errors(command: Command, active_sentra: Iterable[str]) -> list[Field
     check("outcome", command.outcome, rule.outcomes)
     if rule.needs_sentra:
         if command.sentra_code is None:
-            errors.append(FieldError("FIELD_REQUIRED", "`assign` needs sentra_code", "/sentra_code"))
+            errors.append(
+                FieldError("FIELD_REQUIRED", "`assign` needs sentra_code", "/sentra_code")
+            )
         elif command.sentra_code not in set(active_sentra):
             errors.append(
                 FieldError("UNKNOWN_SENTRA", "not an active sentra of the registry", "/sentra_code")
             )
     elif command.sentra_code is not None:
         errors.append(
-            FieldError("INVALID_VALUE", f"`{command.action.value}` takes no sentra_code", "/sentra_code")
+            FieldError(
+                "INVALID_VALUE", f"`{command.action.value}` takes no sentra_code", "/sentra_code"
+            )
         )
     return errors
 
@@ -272,7 +280,12 @@ def on_release_revoked(state: LifecycleState) -> LifecycleState:
         return LifecycleState(Status.cancelled, custody, state.sentra_code, "parole_revoked")
     if state.status is Status.in_service:
         return LifecycleState(
-            Status.on_hold, custody, state.sentra_code, "returned_to_custody", None, Status.in_service
+            Status.on_hold,
+            custody,
+            state.sentra_code,
+            "returned_to_custody",
+            None,
+            Status.in_service,
         )
     return with_custody(state, custody)
 

@@ -29,7 +29,7 @@ CASE_FIELDS = (
 
 
 def normalise_name(name: str) -> str:
-    """Lower case, accents stripped, words separated by single spaces ('Nurhalíza' → 'nurhaliza')."""
+    """Lower case, accents stripped, single spaces: 'Nurhalíza' → 'nurhaliza'."""
     decomposed = unicodedata.normalize("NFKD", name)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     words = "".join(c if c.isalnum() else " " for c in stripped.casefold()).split()

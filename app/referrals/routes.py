@@ -18,9 +18,7 @@ from app.responses import PROBLEM_RESPONSES
 from app.schemas import Items
 
 router = APIRouter(prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES)
-ReaderDep = Annotated[
-    Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))
-]
+ReaderDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))]
 
 
 @router.get(

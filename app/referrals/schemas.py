@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from app.referrals.domain import Action
-from app.schemas import ResponseModel, StrictBody, text
+from app.schemas import FreeText, ResponseModel, StrictBody
 
 
 class FacilityOut(ResponseModel):
@@ -77,7 +77,7 @@ class TransitionRequest(StrictBody):
     reason_code: str | None = Field(default=None, max_length=32)
     outcome: str | None = Field(default=None, max_length=32)
     sentra_code: str | None = Field(default=None, max_length=32)
-    note: text(2000, multiline=True) | None = None
+    note: FreeText | None = None
 
 
 TRANSITION_EXAMPLES: dict[str, Any] = {

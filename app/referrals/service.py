@@ -130,10 +130,14 @@ async def detail(
         consent=case["consent"],
         responsible_agency=domain.responsible_agency(
             state.custody_status, referral.handover_date, today
-        ),  # type: ignore[arg-type]
+        ),
         handover_date=referral.handover_date,
-        triage_due_at=domain.triage_due_at(referral.handover_date, settings.triage_days, settings.tz),
-        overdue=domain.is_overdue(state.status, referral.handover_date, settings.triage_days, today),
+        triage_due_at=domain.triage_due_at(
+            referral.handover_date, settings.triage_days, settings.tz
+        ),
+        overdue=domain.is_overdue(
+            state.status, referral.handover_date, settings.triage_days, today
+        ),
         suggested_sentra_code=domain.suggest_sentra(
             await active_sentra(session), referral.province_code, referral.regency_code
         ),
@@ -171,7 +175,9 @@ async def read_history(
                 )
             ).scalars()
         )
-        audit.record(session, principal, "referral.history.read", "success", referral_id=referral.id)
+        audit.record(
+            session, principal, "referral.history.read", "success", referral_id=referral.id
+        )
         return rows
 
 
@@ -203,7 +209,9 @@ async def transition(
         refused = domain.refusal(state, action, principal.role)
         if refused is not None:
             raise ProblemError(
-                refused.code, refused.detail, extensions={"allowed_actions": refused.allowed_actions}
+                refused.code,
+                refused.detail,
+                extensions={"allowed_actions": refused.allowed_actions},
             )
         command = Command(
             action=action,
@@ -232,8 +240,12 @@ async def transition(
             outcome=command.outcome,
             note=command.note,
         )
-        changed_type = "referral.status_changed" if referral.status != previous else "referral.updated"
+        changed_type = (
+            "referral.status_changed" if referral.status != previous else "referral.updated"
+        )
         add_outbox(session, referral, changed_type, clock.now, previous_status=previous)
-        audit.record(session, principal, f"referral.{action.value}", "success", referral_id=referral.id)
+        audit.record(
+            session, principal, f"referral.{action.value}", "success", referral_id=referral.id
+        )
         out = await detail(session, services, principal, referral, clock)
         return out, etag(referral)
