@@ -1,0 +1,246 @@
+"""Fixtures: the API on the embedded SQLite and on a real PostgreSQL, migrated by Alembic.
+
+API tests run once per backend. PostgreSQL comes from RUJUKAN_TEST_POSTGRES_URL (default:
+the local server, trust auth); each run creates its own database and drops it afterwards.
+When CI=true and no PostgreSQL test passed, the session fails: CI must not go green on
+SQLite alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.auth.service import create_client
+from app.config import Settings
+from app.context import AppServices
+from app.main import build_services, create_app
+from app.migrate import upgrade
+from app.reference.models import Sentra
+from app.referrals.domain import Role
+
+PG_URL = os.environ.get(
+    "RUJUKAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+TEST_DATA_KEY = base64.b64encode(b"rujukan-test-data-key-0123456789").decode()
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_postgres_passed = 0
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh loop in a thread (Alembic uses asyncio.run)."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro) if asyncio.iscoroutine(coro) else coro()
+        except BaseException as exc:  # re-raised in the caller
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    url = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        database=url.database or "postgres",
+        timeout=5,
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def postgres_available() -> bool:
+    try:
+        _run(_pg_admin("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_available() -> bool:
+    return postgres_available()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_available: bool
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "rujukan.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        _run(lambda: upgrade(url))
+        yield url
+        return
+    if not pg_available:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL} and CI=true")
+        pytest.skip("PostgreSQL not reachable; set RUJUKAN_TEST_POSTGRES_URL")
+    name = f"rujukan_test_{uuid.uuid4().hex[:8]}"
+    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        _run(lambda: upgrade(url))
+        yield url
+    finally:
+        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return "postgres" if database_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_key=TEST_DATA_KEY,  # type: ignore[arg-type]
+        rate_limit_per_second=100_000,
+        rate_limit_burst=100_000,
+        db_pool_size=20,
+        db_max_overflow=60,
+    )
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[AppServices]:
+    services = build_services(settings)
+    yield services
+    await services.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, services: AppServices) -> Any:
+    return create_app(settings, services=services)
+
+
+@pytest.fixture
+async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rujukan.test") as client:
+        yield client
+
+
+@dataclass
+class ApiClient:
+    client_id: str
+    api_key: str
+    role: str
+    facility_codes: list[str]
+    sentra_codes: list[str]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+class Clients:
+    """Creates API clients straight in the database (the admin API is tested on its own)."""
+
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
+
+    async def make(
+        self,
+        role: str,
+        *,
+        facilities: list[str] | None = None,
+        sentra: list[str] | None = None,
+    ) -> ApiClient:
+        async with self.services.db.transaction() as session:
+            issued = await create_client(
+                session,
+                name=f"test {role}",
+                role=Role(role),
+                facility_codes=facilities or [],
+                sentra_codes=sentra or [],
+            )
+        return ApiClient(
+            str(issued.client.id), issued.api_key, role, facilities or [], sentra or []
+        )
+
+    async def prison(self, *facilities: str) -> ApiClient:
+        return await self.make("prison", facilities=list(facilities))
+
+    async def kemensos(self) -> ApiClient:
+        return await self.make("kemensos")
+
+    async def sentra(self, *codes: str) -> ApiClient:
+        return await self.make("sentra", sentra=list(codes))
+
+    async def add_sentra(
+        self,
+        code: str,
+        *,
+        province: str = "31",
+        regency: str | None = None,
+        coverage: list[str] | None = None,
+        active: bool = True,
+    ) -> None:
+        async with self.services.db.transaction() as session:
+            session.add(
+                Sentra(
+                    code=code,
+                    name=f"Sentra {code}",
+                    province_code=province,
+                    regency_code=regency,
+                    coverage_regency_codes=coverage or [],
+                    active=active,
+                )
+            )
+
+
+@pytest.fixture
+def clients(services: AppServices) -> Clients:
+    return Clients(services)
+
+
+def facility_code() -> str:
+    return f"LP-{uuid.uuid4().hex[:8].upper()}"
+
+
+@pytest.fixture
+def facility() -> str:
+    """A facility code of this test alone: tests share a database, never their data."""
+    return facility_code()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    global _postgres_passed
+    if report.when == "call" and report.passed and "postgres" in report.nodeid.partition("[")[2]:
+        _postgres_passed += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    marker = Path(os.environ.get("RUJUKAN_PG_MARKER", "var/postgres-tests-passed"))
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{_postgres_passed}\n")
+    if IN_CI and _postgres_passed == 0 and exitstatus == 0:
+        session.exitstatus = 1
+        print("\nCI=true but no PostgreSQL test passed: failing the run.")
