@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import SecretStr
+
 from app.config import Settings, get_settings
 from app.logging import configure_logging
 from app.referrals.domain import Role
@@ -82,10 +84,21 @@ def cmd_clients_create(args: argparse.Namespace) -> int:
 
 
 def cmd_openapi(args: argparse.Namespace) -> int:
+    print(json.dumps(openapi_document(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def openapi_document() -> dict[str, Any]:
+    """The served document; built with a throwaway key so printing it needs no secrets."""
+    import base64
+    import os
+
     from app.main import build_openapi, create_app
 
-    print(json.dumps(build_openapi(create_app()), indent=2, ensure_ascii=False))
-    return 0
+    settings = get_settings().model_copy(
+        update={"data_key": SecretStr(base64.b64encode(os.urandom(32)).decode())}
+    )
+    return build_openapi(create_app(settings))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
