@@ -38,6 +38,8 @@ class DataCipher:
         for old in old_keys or []:
             self._aead.setdefault(key_id(old), AESGCM(_subkey(old, b"rujukan/field-encryption/v1")))
         self._index_key = _subkey(key, b"rujukan/blind-index/v1")
+        self._master = key
+        self.cursor_key = _subkey(key, b"rujukan/cursor/v1")
 
     def encrypt(self, plaintext: bytes, associated: bytes = b"") -> str:
         nonce = os.urandom(12)
@@ -60,3 +62,7 @@ class DataCipher:
 
     def blind_index(self, value: str) -> str:
         return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte subkey of the data key for another purpose (e.g. signing cursors)."""
+        return _subkey(self._master, purpose)

@@ -52,6 +52,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     ),
     "SENTRA_NOT_FOUND": CatalogueEntry(404, "Sentra not found", "No sentra with this code."),
     "CLIENT_NOT_FOUND": CatalogueEntry(404, "Client not found", "No client with this id."),
+    "CLIENT_INACTIVE": CatalogueEntry(
+        409, "Client inactive", "The client is deactivated; its key cannot be rotated."
+    ),
     "METHOD_NOT_ALLOWED": CatalogueEntry(
         405, "Method not allowed", "The route exists but not for this method; see `Allow`."
     ),

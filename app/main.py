@@ -14,6 +14,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.audit.routes import router as audit_router
+from app.auth.routes import router as clients_router
 from app.config import Settings, get_settings
 from app.context import AppServices
 from app.crypto import DataCipher
@@ -199,6 +201,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     app.include_router(intake_router)
     app.include_router(referrals_router)
     app.include_router(reference_router)
+    app.include_router(clients_router)
+    app.include_router(audit_router)
     app.include_router(ops_router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

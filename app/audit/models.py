@@ -25,5 +25,7 @@ class AuditEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(48))
     referral_id: Mapped[uuid.UUID | None] = mapped_column()
+    # What else the action was about: a client, a subscription, a sentra (never a person).
+    target_id: Mapped[uuid.UUID | None] = mapped_column()
     request_id: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(32))

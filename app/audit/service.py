@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.auth.principal import Principal
-from app.context import request_id_var
+from app.context import AppServices, request_id_var
+from app.cursor import CursorCodec
 
 
 def record(
@@ -19,6 +23,7 @@ def record(
     outcome: str,
     *,
     referral_id: uuid.UUID | None = None,
+    target_id: uuid.UUID | None = None,
 ) -> None:
     session.add(
         AuditEvent(
@@ -27,7 +32,51 @@ def record(
             actor=principal.actor if principal else None,
             action=action,
             referral_id=referral_id,
+            target_id=target_id,
             request_id=request_id_var.get(),
             outcome=outcome,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    referral_id: uuid.UUID | None = None
+    client_id: uuid.UUID | None = None
+    action: str | None = None
+    from_: datetime | None = None
+    to: datetime | None = None
+
+
+async def search(
+    services: AppServices, query: AuditQuery, *, cursor: str | None, limit: int
+) -> tuple[list[AuditEvent], str | None]:
+    codec = CursorCodec(services.cipher.cursor_key)
+    scope = "audit:" + json.dumps(
+        [
+            str(query.referral_id),
+            str(query.client_id),
+            query.action,
+            str(query.from_),
+            str(query.to),
+        ]
+    )
+    after = int(codec.decode(scope, cursor)) if cursor else 0
+    stmt = select(AuditEvent).where(AuditEvent.id > after)
+    if query.referral_id is not None:
+        stmt = stmt.where(AuditEvent.referral_id == query.referral_id)
+    if query.client_id is not None:
+        stmt = stmt.where(AuditEvent.client_id == query.client_id)
+    if query.action is not None:
+        stmt = stmt.where(AuditEvent.action == query.action)
+    if query.from_ is not None:
+        stmt = stmt.where(AuditEvent.at >= query.from_)
+    if query.to is not None:
+        stmt = stmt.where(AuditEvent.at < query.to)
+    async with services.db.read_session() as session:
+        rows = list(
+            (await session.execute(stmt.order_by(AuditEvent.id).limit(limit + 1))).scalars()
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, codec.encode(scope, rows[-1].id) if more else None

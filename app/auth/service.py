@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import hash_api_key, new_api_key
 from app.auth.models import Client
 from app.auth.principal import Principal
+from app.errors import FieldError, ProblemError, validation_failed
 from app.referrals.domain import Role
 
 
@@ -29,6 +30,18 @@ async def create_client(
     facility_codes: list[str] | None = None,
     sentra_codes: list[str] | None = None,
 ) -> IssuedClient:
+    if role is not Role.prison and facility_codes:
+        raise validation_failed(
+            [
+                FieldError(
+                    "INVALID_VALUE", "only prison clients have facility codes", "/facility_codes"
+                )
+            ]
+        )
+    if role is not Role.sentra and sentra_codes:
+        raise validation_failed(
+            [FieldError("INVALID_VALUE", "only sentra clients have sentra codes", "/sentra_codes")]
+        )
     key = new_api_key()
     client = Client(
         id=uuid.uuid4(),
@@ -43,6 +56,61 @@ async def create_client(
     session.add(client)
     await session.flush()
     return IssuedClient(client, key)
+
+
+def client_out(client: Client, api_key: str | None = None) -> dict[str, object]:
+    out: dict[str, object] = {
+        "client_id": client.id,
+        "name": client.name,
+        "role": client.role,
+        "facility_codes": client.facility_codes,
+        "sentra_codes": client.sentra_codes,
+        "key_prefix": client.key_prefix,
+        "active": client.active,
+        "created_at": client.created_at,
+        "deactivated_at": client.deactivated_at,
+        "previous_key_expires_at": client.previous_key_expires_at,
+    }
+    if api_key is not None:
+        out["api_key"] = api_key
+    return out
+
+
+async def list_clients(session: AsyncSession) -> list[Client]:
+    return list(
+        (await session.execute(select(Client).order_by(Client.created_at, Client.id))).scalars()
+    )
+
+
+async def get_client(session: AsyncSession, client_id: str) -> Client:
+    try:
+        cid = uuid.UUID(client_id)
+    except ValueError:
+        raise ProblemError("CLIENT_NOT_FOUND") from None
+    client = await session.get(Client, cid, with_for_update=True)
+    if client is None:
+        raise ProblemError("CLIENT_NOT_FOUND")
+    return client
+
+
+async def rotate_key(session: AsyncSession, client: Client, now: datetime, grace: timedelta) -> str:
+    """A new key; the old one keeps working for `grace` so callers can switch without downtime."""
+    if not client.active:
+        raise ProblemError("CLIENT_INACTIVE")
+    key = new_api_key()
+    client.previous_key_hash = client.key_hash if grace.total_seconds() > 0 else None
+    client.previous_key_expires_at = now + grace if grace.total_seconds() > 0 else None
+    client.key_hash = hash_api_key(key)
+    client.key_prefix = key[:10]
+    return key
+
+
+def deactivate(client: Client, now: datetime) -> None:
+    """Keys stop working at once; the row stays (history and audit name the client)."""
+    if client.active:
+        client.active = False
+        client.deactivated_at = now
+        client.previous_key_expires_at = None
 
 
 async def principal_for_key(session: AsyncSession, key: str, now: datetime) -> Principal | None:

@@ -73,7 +73,7 @@ class HistoryEntry(ResponseModel):
 
 
 class TransitionRequest(StrictBody):
-    action: Action
+    action: Action = Field(strict=False)
     reason_code: str | None = Field(default=None, max_length=32)
     outcome: str | None = Field(default=None, max_length=32)
     sentra_code: str | None = Field(default=None, max_length=32)

@@ -30,6 +30,7 @@ def upgrade() -> None:
     sa.Column('actor', sa.String(length=128), nullable=True),
     sa.Column('action', sa.String(length=48), nullable=False),
     sa.Column('referral_id', sa.Uuid(), nullable=True),
+    sa.Column('target_id', sa.Uuid(), nullable=True),
     sa.Column('request_id', sa.String(length=128), nullable=True),
     sa.Column('outcome', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))

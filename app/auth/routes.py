@@ -1,0 +1,87 @@
+"""Client management (admin): create, list, rotate a key, deactivate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from app.audit import service as audit
+from app.auth import service
+from app.auth.principal import Principal
+from app.auth.schemas import CLIENT_EXAMPLES, ClientCreate, ClientOut, ClientWithKey
+from app.deps import ClockDep, ServicesDep, require_role
+from app.referrals.domain import Role
+from app.responses import PROBLEM_RESPONSES
+from app.schemas import Items
+
+router = APIRouter(prefix="/v1/clients", tags=["Clients"], responses=PROBLEM_RESPONSES)
+AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a client and its API key (shown once)",
+    response_model=ClientWithKey,
+    openapi_extra={"requestBody": {"content": {"application/json": {"examples": CLIENT_EXAMPLES}}}},
+)
+async def create_client(
+    body: ClientCreate, principal: AdminDep, services: ServicesDep
+) -> ClientWithKey:
+    async with services.db.transaction() as session:
+        issued = await service.create_client(
+            session,
+            name=body.name,
+            role=body.role,
+            facility_codes=body.facility_codes,
+            sentra_codes=body.sentra_codes,
+        )
+        audit.record(session, principal, "client.create", "success", target_id=issued.client.id)
+        return ClientWithKey.model_validate(service.client_out(issued.client, issued.api_key))
+
+
+@router.get("", summary="All clients (never their keys)", response_model=Items[ClientOut])
+async def list_clients(principal: AdminDep, services: ServicesDep) -> Items[ClientOut]:
+    async with services.db.read_session() as session:
+        rows = await service.list_clients(session)
+        return Items[ClientOut](
+            items=[ClientOut.model_validate(service.client_out(c)) for c in rows]
+        )
+
+
+@router.post(
+    "/{client_id}/rotate-key",
+    summary="Issue a new key; the old one works for the grace period",
+    description="The previous key keeps working for `RUJUKAN_KEY_GRACE_SECONDS` "
+    "(default 24 h) so the client can switch without downtime.",
+    response_model=ClientWithKey,
+)
+async def rotate_key(
+    client_id: str, principal: AdminDep, services: ServicesDep, clock: ClockDep
+) -> ClientWithKey:
+    async with services.db.transaction() as session:
+        client = await service.get_client(session, client_id)
+        key = await service.rotate_key(
+            session, client, clock.now, timedelta(seconds=services.settings.key_grace_seconds)
+        )
+        audit.record(session, principal, "client.rotate_key", "success", target_id=client.id)
+        return ClientWithKey.model_validate(service.client_out(client, key))
+
+
+@router.delete(
+    "/{client_id}",
+    status_code=204,
+    summary="Deactivate a client: its keys stop working at once",
+    response_class=Response,
+)
+async def deactivate_client(
+    client_id: str, principal: AdminDep, services: ServicesDep, clock: ClockDep
+) -> Response:
+    async with services.db.transaction() as session:
+        client = await service.get_client(session, client_id)
+        service.deactivate(client, clock.now)
+        audit.record(session, principal, "client.deactivate", "success", target_id=client.id)
+    return Response(status_code=204)

@@ -1,0 +1,103 @@
+"""The audit log (SPEC §8): written with what it records, readable by auditors, append-only."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from app.context import AppServices
+from tests.conftest import Clients
+from tests.factories import make_event
+
+
+async def test_intake_and_reads_are_audited_with_actor_and_request_id(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    prison = await clients.prison(facility)
+    auditor = await clients.make("auditor")
+    posted = await http.post(
+        "/v1/release-events",
+        json=make_event(facility),
+        headers={**prison.headers, "X-Actor": "petugas.sdp", "X-Request-ID": "req-audit-1"},
+    )
+    assert posted.status_code == 201
+    referral_id = posted.json()["referral"]["id"]
+    await http.get(f"/v1/referrals/{referral_id}", headers={**prison.headers, "X-Actor": "op"})
+    await http.get(f"/v1/referrals/{referral_id}/history", headers=prison.headers)
+
+    page = await http.get(
+        "/v1/audit-events", params={"referral_id": referral_id}, headers=auditor.headers
+    )
+    assert page.status_code == 200, page.text
+    items = page.json()["items"]
+    assert [i["action"] for i in items] == [
+        "release_event.receive",
+        "referral.read",
+        "referral.history.read",
+    ]
+    assert items[0]["actor"] == "petugas.sdp"
+    assert items[0]["request_id"] == "req-audit-1"
+    assert items[0]["client_id"] == prison.client_id
+    assert items[0]["outcome"] == "created"
+    assert items[1]["actor"] == "op"
+
+
+async def test_audit_pagination_and_filters(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    prison = await clients.prison(facility)
+    auditor = await clients.make("auditor")
+    for _ in range(5):
+        assert (
+            await http.post("/v1/release-events", json=make_event(facility), headers=prison.headers)
+        ).status_code == 201
+    seen: list[int] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, str | int] = {"client_id": prison.client_id, "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await http.get("/v1/audit-events", params=params, headers=auditor.headers)).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 5 and seen == sorted(seen)
+    tampered = await http.get(
+        "/v1/audit-events", params={"cursor": "AAAA" + (cursor or "x")}, headers=auditor.headers
+    )
+    assert tampered.status_code == 400
+    assert tampered.json()["code"] == "INVALID_CURSOR"
+
+
+async def test_only_auditor_and_admin_read_the_audit_log(
+    http: httpx.AsyncClient, clients: Clients
+) -> None:
+    for role, status in (
+        ("auditor", 200),
+        ("admin", 200),
+        ("prison", 403),
+        ("kemensos", 403),
+        ("sentra", 403),
+    ):
+        caller = await clients.make(role)
+        assert (await http.get("/v1/audit-events", headers=caller.headers)).status_code == status
+
+
+@pytest.mark.parametrize("table", ["audit_events", "referral_history"])
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET actor = 'x'", "DELETE FROM {t}"])
+async def test_history_and_audit_rows_cannot_be_changed_in_the_database(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    facility: str,
+    services: AppServices,
+    table: str,
+    statement: str,
+) -> None:
+    prison = await clients.prison(facility)
+    await http.post("/v1/release-events", json=make_event(facility), headers=prison.headers)
+    with pytest.raises(DBAPIError):
+        async with services.db.transaction() as session:
+            await session.execute(text(statement.format(t=table)))
