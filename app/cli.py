@@ -111,6 +111,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _with_services(job: str, **kwargs: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from app import maintenance
+    from app.main import build_services
+
+    services = build_services(get_settings())
+    try:
+        if job == "rotate":
+            report = await maintenance.rotate_keys(services)
+        else:
+            report = await maintenance.anonymise_ended(
+                services, datetime.now(UTC), dry_run=kwargs["dry_run"]
+            )
+        return {"job": job, **report.as_dict(), **kwargs}
+    finally:
+        await services.db.dispose()
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(_with_services("rotate"))))
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    print(json.dumps(asyncio.run(_with_services("retention", dry_run=args.dry_run))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rujukan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--facility", action="append", default=[], metavar="CODE")
     create.add_argument("--sentra", action="append", default=[], metavar="CODE")
     create.set_defaults(func=cmd_clients_create)
+
+    keys = sub.add_parser("keys", help="data encryption keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser(
+        "rotate",
+        help="re-encrypt every row under RUJUKAN_DATA_KEY (old keys in RUJUKAN_PREVIOUS_DATA_KEYS)",
+    ).set_defaults(func=cmd_keys_rotate)
+
+    retention = sub.add_parser(
+        "retention", help="anonymise referrals ended more than RUJUKAN_RETENTION_DAYS ago"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    retention.set_defaults(func=cmd_retention)
 
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=cmd_openapi)
     sub.add_parser("demo", help="seed demo clients, sentra and referrals").set_defaults(

@@ -26,6 +26,17 @@ class Settings(BaseSettings):
         default=None,
         description="Base64 of 32 random bytes; encrypts the most sensitive fields at rest.",
     )
+    previous_data_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated base64 keys still accepted for decryption during a "
+        "key rotation (`rujukan keys rotate` moves every row to RUJUKAN_DATA_KEY).",
+    )
+    retention_days: int = Field(
+        default=1825,
+        ge=1,
+        description="Days after a referral ended (closed, rejected, cancelled) before "
+        "`rujukan retention` anonymises it.",
+    )
     timezone: str = "Asia/Jakarta"
     triage_days: int = Field(default=14, ge=0, le=365)
     rate_limit_per_second: float = Field(default=100.0, gt=0)
@@ -58,6 +69,18 @@ class Settings(BaseSettings):
         if len(raw) != 32:
             raise ValueError("RUJUKAN_DATA_KEY must decode to exactly 32 bytes")
         return value
+
+    def resolve_previous_keys(self) -> list[bytes]:
+        if self.previous_data_keys is None:
+            return []
+        keys = []
+        for part in self.previous_data_keys.get_secret_value().split(","):
+            if part.strip():
+                raw = base64.b64decode(part.strip(), validate=True)
+                if len(raw) != 32:
+                    raise ValueError("RUJUKAN_PREVIOUS_DATA_KEYS: every key must be 32 bytes")
+                keys.append(raw)
+        return keys
 
     @property
     def tz(self) -> ZoneInfo:

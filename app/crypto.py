@@ -38,6 +38,7 @@ class DataCipher:
         for old in old_keys or []:
             self._aead.setdefault(key_id(old), AESGCM(_subkey(old, b"rujukan/field-encryption/v1")))
         self._index_key = _subkey(key, b"rujukan/blind-index/v1")
+        self._old_index_keys = [_subkey(old, b"rujukan/blind-index/v1") for old in old_keys or []]
         self._master = key
         self.cursor_key = _subkey(key, b"rujukan/cursor/v1")
 
@@ -62,6 +63,16 @@ class DataCipher:
 
     def blind_index(self, value: str) -> str:
         return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
+
+    def blind_indexes(self, value: str) -> list[str]:
+        """The index under the current key and under every previous one: during a key
+        rotation a row may still carry the old index, and an exact lookup must find it."""
+        return [self.blind_index(value)] + [
+            hmac.new(k, value.encode(), hashlib.sha256).hexdigest() for k in self._old_index_keys
+        ]
+
+    def is_current(self, token: str) -> bool:
+        return token.startswith(f"v1.{self.key_id}.")
 
     def derive_key(self, purpose: bytes) -> bytes:
         """A 32-byte subkey of the data key for another purpose (e.g. signing cursors)."""

@@ -47,4 +47,14 @@ def configure_logging(level: str = "INFO") -> None:
         logger.propagate = True
     # uvicorn's access log prints the query string (it can hold a NIK or a name): ours is used.
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    quiet_chatty_loggers()
+
+
+# Libraries that print SQL parameters or URLs with query strings at DEBUG/INFO.
+CHATTY_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "httpx", "httpcore")
+
+
+def quiet_chatty_loggers() -> None:
+    """Whatever RUJUKAN_LOG_LEVEL says, these never log below WARNING."""
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -173,7 +173,7 @@ def build_services(settings: Settings) -> AppServices:
     return AppServices(
         settings=settings,
         db=Database(settings),
-        cipher=DataCipher(settings.resolve_data_key()),
+        cipher=DataCipher(settings.resolve_data_key(), settings.resolve_previous_keys()),
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
     )
 

@@ -50,6 +50,7 @@ class Referral(Base):
 
     case_data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     sensitive_data: Mapped[str] = mapped_column(Text)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     data_quality_flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)

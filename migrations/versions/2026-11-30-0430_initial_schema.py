@@ -111,6 +111,7 @@ def upgrade() -> None:
     sa.Column('handover_date', sa.Date(), nullable=False),
     sa.Column('case_data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('sensitive_data', sa.Text(), nullable=False),
+    sa.Column('anonymised_at', app.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('data_quality_flags', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('last_event_at', app.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_at', app.db.UTCDateTime(timezone=True), nullable=False),

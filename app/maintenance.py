@@ -1,0 +1,151 @@
+"""Batch jobs run by the CLI while the service runs: key rotation and retention.
+
+Both work in small transactions (one batch each) with row locks that skip rows a request
+holds, so they never block the API for long, and both can be interrupted and rerun.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from app.audit import service as audit
+from app.context import AppServices
+from app.referrals.domain import TERMINAL
+from app.referrals.models import Referral
+from app.referrals.records import read_case, write_case
+
+BATCH = 500
+
+
+@dataclass(slots=True)
+class JobReport:
+    examined: int = 0
+    changed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"examined": self.examined, "changed": self.changed}
+
+
+async def rotate_keys(services: AppServices, *, batch: int = BATCH) -> JobReport:
+    """Re-encrypt every referral still under a previous key, and recompute its NIK index."""
+    cipher = services.cipher
+    report = JobReport()
+    prefix = f"v1.{cipher.key_id}.%"
+    after = uuid.UUID(int=0)
+    passes = 0
+    while True:
+        async with services.db.transaction() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(Referral)
+                        .where(Referral.id > after, Referral.sensitive_data.not_like(prefix))
+                        .order_by(Referral.id)
+                        .limit(batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            for referral in rows:
+                sensitive = cipher.decrypt_json(referral.sensitive_data, referral.id.bytes)
+                referral.sensitive_data = cipher.encrypt_json(sensitive, referral.id.bytes)
+                nik = sensitive.get("nik")
+                referral.nik_index = cipher.blind_index(nik) if nik else None
+            report.examined += len(rows)
+            report.changed += len(rows)
+        if len(rows) < batch:
+            # Rows skipped because a request held them are caught by the next pass.
+            async with services.db.read_session() as session:
+                left = (
+                    await session.execute(
+                        select(Referral.id).where(Referral.sensitive_data.not_like(prefix)).limit(1)
+                    )
+                ).scalar_one_or_none()
+            passes += 1
+            if left is None or passes >= 20:
+                return report
+            after = uuid.UUID(int=0)
+        else:
+            after = rows[-1].id
+
+
+def _anonymised_case(case: dict[str, Any]) -> dict[str, Any]:
+    person = case["person"]
+    birth = dt.date.fromisoformat(person["birth_date"])
+    return {
+        **case,
+        "person": {
+            "full_name": "",
+            "nik": None,
+            "nik_unavailable_reason": "unknown",
+            # Mid-year of birth keeps age statistics within six months.
+            "birth_date": dt.date(birth.year, 7, 1).isoformat(),
+            "birth_place": None,
+            "sex": person["sex"],
+            "domicile": {
+                "province_code": person["domicile"]["province_code"],
+                "regency_code": person["domicile"].get("regency_code"),
+                "district_code": None,
+                "address": None,
+            },
+            "phone": None,
+            "guardian": None,
+        },
+        "needs": {
+            "summary": None,
+            "health": None,
+        },
+    }
+
+
+async def anonymise_ended(
+    services: AppServices, now: dt.datetime, *, dry_run: bool, batch: int = BATCH
+) -> JobReport:
+    """Erase identity from referrals that ended more than RUJUKAN_RETENTION_DAYS ago.
+
+    Kept: status, dates, PAS categories, province/regency, sex, birth year, history and
+    audit rows (they hold no identity). Erased: name, NIK and its index, phone, guardian,
+    address, district, needs (summary and health), the case reference.
+    """
+    cutoff = now - dt.timedelta(days=services.settings.retention_days)
+    report = JobReport()
+    query = (
+        select(Referral)
+        .where(
+            Referral.status.in_([s.value for s in TERMINAL]),
+            Referral.updated_at < cutoff,
+            Referral.anonymised_at.is_(None),
+        )
+        .order_by(Referral.id)
+        .limit(batch)
+    )
+    after = uuid.UUID(int=0)
+    while True:
+        async with services.db.transaction() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        query.where(Referral.id > after).with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            report.examined += len(rows)
+            if not dry_run:
+                for referral in rows:
+                    case = _anonymised_case(read_case(referral, services.cipher))
+                    case["case_ref"] = referral.case_ref = f"ANON-{referral.id}"
+                    write_case(referral, case, services.cipher)
+                    referral.data_quality_flags = []
+                    referral.anonymised_at = now
+                    report.changed += 1
+                    audit.record(
+                        session, None, "referral.anonymise", "success", referral_id=referral.id
+                    )
+        if len(rows) < batch:
+            return report
+        after = rows[-1].id

@@ -1,0 +1,239 @@
+"""Privacy at rest and in logs, key rotation, retention (issue: security and privacy)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+import os
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
+
+from app.config import Settings
+from app.context import AppServices
+from app.logging import JsonFormatter, quiet_chatty_loggers
+from app.main import build_services, create_app
+from app.maintenance import anonymise_ended, rotate_keys
+from app.referrals.models import Referral
+from tests.conftest import Clients
+from tests.factories import make_event, nik_for
+
+CANARY_BIRTH = dt.date(1987, 6, 5)
+
+
+def canary_event(facility: str) -> tuple[dict[str, Any], str, str, str]:
+    serial = int(uuid.uuid4().int % 9000) + 1000
+    nik = nik_for(CANARY_BIRTH, "male", district="327301", serial=serial)
+    phone = f"+62899{serial:04d}{serial:04d}"
+    name = f"Kanari Zulkarnaen {serial}"
+    event = make_event(
+        facility,
+        person__nik=nik,
+        person__birth_date=CANARY_BIRTH.isoformat(),
+        person__phone=phone,
+        person__full_name=name,
+        person__domicile={"province_code": "32", "regency_code": "3273", "district_code": "327301"},
+        needs__health={"napza_history": True, "hiv_positive": True, "disability_types": []},
+    )
+    return event, nik, phone, name
+
+
+async def test_database_dump_holds_no_nik_phone_or_health_yet_nik_lookup_works(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    facility: str,
+    backend: str,
+    database_url: str,
+    services: AppServices,
+) -> None:
+    if backend != "postgres":
+        pytest.skip("pg_dump is PostgreSQL's")
+    prison = await clients.prison(facility)
+    event, nik, phone, _ = canary_event(facility)
+    posted = await http.post("/v1/release-events", json=event, headers=prison.headers)
+    assert posted.status_code == 201
+    url = make_url(database_url)
+    proc = await asyncio.create_subprocess_exec(
+        "pg_dump",
+        "--data-only",
+        "-h",
+        url.host or "127.0.0.1",
+        "-p",
+        str(url.port or 5432),
+        "-U",
+        url.username or "postgres",
+        url.database or "",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    dump = out.decode()
+    assert posted.json()["referral"]["id"] in dump  # the dump is of the right database
+    assert nik not in dump
+    assert phone not in dump
+    assert "hiv_positive" not in dump
+    async with services.db.read_session() as session:
+        found = (
+            (
+                await session.execute(
+                    select(Referral.id).where(
+                        Referral.nik_index.in_(services.cipher.blind_indexes(nik))
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [str(i) for i in found] == [posted.json()["referral"]["id"]]
+
+
+async def test_no_log_line_carries_a_name_or_nik(
+    http: httpx.AsyncClient, clients: Clients, facility: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    prison = await clients.prison(facility)
+    kemensos = await clients.kemensos()
+    event, nik, phone, name = canary_event(facility)
+    quiet_chatty_loggers()  # what configure_logging() does in the service
+    caplog.set_level(logging.DEBUG)
+    posted = await http.post("/v1/release-events", json=event, headers=prison.headers)
+    assert posted.status_code == 201
+    referral_id = posted.json()["referral"]["id"]
+    bad = dict(event, event_id="BAD-" + event["event_id"], pas_categories=[nik, name])
+    assert (
+        await http.post("/v1/release-events", json=bad, headers=prison.headers)
+    ).status_code == 422
+    await http.get(f"/v1/referrals/{referral_id}", headers=kemensos.headers)
+    await http.get("/v1/referrals", params={"nik": nik, "q": name}, headers=kemensos.headers)
+    await http.get(f"/v1/nothing/{nik}", headers=kemensos.headers)
+    formatter = JsonFormatter()
+    # The test's own HTTP client logs its request URLs; the service's loggers are checked.
+    lines = [formatter.format(r) for r in caplog.records if not r.name.startswith("httpx")]
+    assert any(referral_id in line or "request" in line for line in lines)
+    for secret in (nik, phone, name, name.split()[1]):
+        assert not [line for line in lines if secret in line], secret
+
+
+async def test_key_rotation_under_load_loses_nothing(
+    clients: Clients, facility: str, settings: Settings, services: AppServices
+) -> None:
+    old_key = base64.b64decode(settings.data_key.get_secret_value())  # type: ignore[union-attr]
+    new_key = os.urandom(32)
+    rotated_settings = settings.model_copy(
+        update={
+            "data_key": base64.b64encode(new_key).decode(),
+            "previous_data_keys": base64.b64encode(old_key).decode(),
+        }
+    )
+    rotated_settings = Settings.model_validate(
+        rotated_settings.model_dump()
+        | {
+            "data_key": base64.b64encode(new_key).decode(),
+            "previous_data_keys": base64.b64encode(old_key).decode(),
+        }
+    )
+    prison = await clients.prison(facility)
+    old_app = create_app(settings, services=services)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=old_app), base_url="http://old.test"
+    ) as old_http:
+        for _ in range(30):
+            r = await old_http.post(
+                "/v1/release-events", json=make_event(facility), headers=prison.headers
+            )
+            assert r.status_code == 201
+    new_services = build_services(rotated_settings)
+    new_app = create_app(rotated_settings, services=new_services)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=new_app), base_url="http://new.test"
+        ) as new_http:
+
+            async def load() -> list[int]:
+                statuses = []
+                for _ in range(30):
+                    r = await new_http.post(
+                        "/v1/release-events", json=make_event(facility), headers=prison.headers
+                    )
+                    statuses.append(r.status_code)
+                return statuses
+
+            statuses, report = await asyncio.gather(load(), rotate_keys(new_services, batch=7))
+            assert statuses == [201] * 30
+            assert report.changed >= 1
+            async with new_services.db.read_session() as session:
+                rows = (
+                    (
+                        await session.execute(
+                            select(Referral).where(Referral.facility_code == facility)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            assert len(rows) == 60
+            kemensos = await clients.kemensos()
+            for row in rows:
+                assert new_services.cipher.is_current(row.sensitive_data)
+                detail = await new_http.get(f"/v1/referrals/{row.id}", headers=kemensos.headers)
+                assert detail.status_code == 200
+                nik = detail.json()["person"]["nik"]
+                assert row.nik_index == new_services.cipher.blind_index(nik)
+    finally:
+        await new_services.db.dispose()
+
+
+async def test_retention_anonymises_ended_referrals_only(
+    http: httpx.AsyncClient, clients: Clients, facility: str, services: AppServices
+) -> None:
+    prison = await clients.prison(facility)
+    kemensos = await clients.kemensos()
+    ids = []
+    for event_type, days in (("release.scheduled", 20), ("release.scheduled", 20)):
+        r = await http.post(
+            "/v1/release-events",
+            json=make_event(facility, event_type=event_type, release_days=days),
+            headers=prison.headers,
+        )
+        ids.append(r.json()["referral"]["id"])
+    ended, open_ = ids
+    detail = await http.get(f"/v1/referrals/{ended}", headers=prison.headers)
+    cancel = await http.post(
+        f"/v1/referrals/{ended}/transitions",
+        json={"action": "cancel", "reason_code": "entered_in_error"},
+        headers={**prison.headers, "If-Match": detail.headers["ETag"]},
+    )
+    assert cancel.status_code == 200, cancel.text
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=services.settings.retention_days + 1)
+    async with services.db.transaction() as session:
+        await session.execute(
+            update(Referral)
+            .where(Referral.id.in_([uuid.UUID(i) for i in ids]))
+            .values(updated_at=long_ago)
+        )
+    now = dt.datetime.now(dt.UTC)
+    dry = await anonymise_ended(services, now, dry_run=True)
+    assert dry.changed == 0 and dry.examined >= 1
+    assert (await http.get(f"/v1/referrals/{ended}", headers=kemensos.headers)).json()["person"][
+        "full_name"
+    ] == "Budi Santoso"
+    report = await anonymise_ended(services, now, dry_run=False)
+    assert report.changed >= 1
+    gone = (await http.get(f"/v1/referrals/{ended}", headers=kemensos.headers)).json()
+    assert gone["person"]["full_name"] == ""
+    assert gone["person"]["nik"] is None
+    assert gone["person"]["phone"] is None
+    assert gone["needs"]["health"] is None
+    assert gone["case_ref"] == f"ANON-{ended}"
+    assert gone["status"] == "cancelled"
+    assert gone["pas_categories"] == ["warga_binaan", "korban_napza_hiv"]
+    kept = (await http.get(f"/v1/referrals/{open_}", headers=kemensos.headers)).json()
+    assert kept["person"]["full_name"] == "Budi Santoso"
+    history = await http.get(f"/v1/referrals/{ended}/history", headers=kemensos.headers)
+    assert len(history.json()["items"]) == 2
