@@ -9,7 +9,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+def _migrations_dir() -> Path:
+    """The source tree's migrations/, else ./migrations (the container's working directory)."""
+    beside = Path(__file__).resolve().parent.parent / "migrations"
+    return beside if (beside / "env.py").exists() else Path.cwd() / "migrations"
+
+
+MIGRATIONS = _migrations_dir()
 
 
 def alembic_config(database_url: str | None = None) -> Config:
