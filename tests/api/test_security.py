@@ -125,14 +125,8 @@ async def test_key_rotation_under_load_loses_nothing(
 ) -> None:
     old_key = base64.b64decode(settings.data_key.get_secret_value())  # type: ignore[union-attr]
     new_key = os.urandom(32)
-    rotated_settings = settings.model_copy(
-        update={
-            "data_key": base64.b64encode(new_key).decode(),
-            "previous_data_keys": base64.b64encode(old_key).decode(),
-        }
-    )
     rotated_settings = Settings.model_validate(
-        rotated_settings.model_dump()
+        settings.model_dump()
         | {
             "data_key": base64.b64encode(new_key).decode(),
             "previous_data_keys": base64.b64encode(old_key).decode(),
@@ -237,3 +231,30 @@ async def test_retention_anonymises_ended_referrals_only(
     assert kept["person"]["full_name"] == "Budi Santoso"
     history = await http.get(f"/v1/referrals/{ended}/history", headers=kemensos.headers)
     assert len(history.json()["items"]) == 2
+
+
+async def test_rate_limit_answers_429_with_retry_after(
+    clients: Clients, settings: Settings, services: AppServices
+) -> None:
+    limited = Settings.model_validate(
+        settings.model_dump() | {"rate_limit_per_second": 0.5, "rate_limit_burst": 3}
+    )
+    app = create_app(limited, services=build_services(limited))
+    caller = await clients.kemensos()
+    other = await clients.kemensos()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://limited.test"
+    ) as client:
+        statuses = [
+            (await client.get("/v1/reference/release-types", headers=caller.headers)).status_code
+            for _ in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        limited_response = await client.get("/v1/reference/release-types", headers=caller.headers)
+        assert limited_response.json()["code"] == "RATE_LIMITED"
+        assert int(limited_response.headers["Retry-After"]) >= 1
+        # Buckets are per client.
+        assert (
+            await client.get("/v1/reference/release-types", headers=other.headers)
+        ).status_code == 200
+    await app.state.services.db.dispose()
