@@ -4,6 +4,7 @@ bounded nesting. Every failure is a problem (413/415/422), never a 5xx."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from fastapi import Request
@@ -22,6 +23,13 @@ def _malformed(detail: str) -> ProblemError:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: no NaN or Infinity by the back door
+        raise ValueError("number out of range")
+    return value
 
 
 def _depth(value: Any) -> int:
@@ -46,7 +54,7 @@ def parse_json(raw: bytes) -> Any:
     if not text.strip():
         raise _malformed("the body is empty")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise _malformed(f"JSON nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:

@@ -22,7 +22,7 @@ def _no_control(value: str) -> str:
 
 def _no_control_multiline(value: str) -> str:
     # Free text (summaries, notes) may hold line breaks and tabs, nothing else.
-    if _CONTROL.search(value.replace("\n", "").replace("\t", "")):
+    if _CONTROL.search(value.replace("\r\n", "").replace("\n", "").replace("\t", "")):
         raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
     return value
 

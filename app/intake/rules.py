@@ -21,6 +21,7 @@ from app.referrals.domain import age_on, is_child
 NIK_UNAVAILABLE_REASONS = frozenset({"foreign_national", "not_registered", "unknown"})
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_AGE = 120
+MAX_SUPERVISION_YEARS = 20
 
 
 @dataclass(slots=True)
@@ -222,6 +223,16 @@ def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: Rul
             "INVALID_DATE",
             "/release/supervision_end_date",
             "supervision must end after the release date",
+        )
+    elif release.supervision_end_date is not None and release.supervision_end_date > _add_years(
+        release.date, MAX_SUPERVISION_YEARS
+    ):
+        # A sentinel such as 9999-12-31 is no date: the handover date and triage deadline
+        # derived from it would be meaningless (or not representable at all).
+        result.error(
+            "INVALID_DATE",
+            "/release/supervision_end_date",
+            f"supervision must end within {MAX_SUPERVISION_YEARS} years of the release date",
         )
     if event.occurred_at > clock.now + CLOCK_SKEW:
         result.error("INVALID_DATE", "/occurred_at", "`occurred_at` is in the future")

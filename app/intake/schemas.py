@@ -8,10 +8,12 @@ of an event is reported together.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, JsonValue
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, JsonValue
+from pydantic_core import PydanticCustomError
 
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.schemas import (
@@ -25,9 +27,41 @@ from app.schemas import (
     Text500,
 )
 
-EventId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$")]
-CaseRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")]
-FacilityCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Instants every time zone can convert (year 1 at +14:00 is not in UTC's calendar).
+_EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
+
+
+def _no_control_before(value: object) -> object:
+    """Control characters (NUL included) are INVALID_TEXT, before any pattern or enum
+    check could call them INVALID_VALUE (SPEC §3: text fields)."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
+    return value
+
+
+def _representable(value: dt.datetime) -> dt.datetime:
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not _EARLIEST <= utc <= _LATEST:
+        raise PydanticCustomError("INVALID_DATE", "timestamp out of range")
+    return value
+
+
+NoControl = BeforeValidator(_no_control_before)
+Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
+# NoControl comes after the constraints so that they stay on the string schema (with their
+# own error types); as a "before" validator it still runs first.
+EventId = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControl
+]
+CaseRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$"), NoControl]
+FacilityCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$"), NoControl]
+# Codes checked by the rules (NIK, regions, PAS categories): clean text first.
+Code = Annotated[str, Field(min_length=1, max_length=16), NoControl]
 
 
 _PAS_ENUM: list[JsonValue] = list(sorted(PAS_CODES))
@@ -58,13 +92,11 @@ class Facility(StrictBody):
 
 
 class Domicile(StrictBody):
-    province_code: Annotated[str, Field(min_length=1, max_length=16)] = Field(
-        description="2-digit province code (Kepmendagri 2025)."
-    )
-    regency_code: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
+    province_code: Code = Field(description="2-digit province code (Kepmendagri 2025).")
+    regency_code: Code | None = Field(
         default=None, description="4-digit regency/city code, inside the province."
     )
-    district_code: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
+    district_code: Code | None = Field(
         default=None, description="6-digit district (kecamatan) code, inside the regency."
     )
     address: Text500 | None = None
@@ -78,10 +110,10 @@ class Guardian(StrictBody):
 
 class Person(StrictBody):
     full_name: Text200
-    nik: Annotated[str, Field(max_length=32)] | None = Field(
+    nik: Annotated[str, Field(max_length=32), NoControl] | None = Field(
         default=None, description="16-digit NIK; null when unavailable (give the reason)."
     )
-    nik_unavailable_reason: Annotated[str, Field(max_length=32)] | None = Field(
+    nik_unavailable_reason: Annotated[str, Field(max_length=32), NoControl] | None = Field(
         default=None,
         description="When there is no NIK: `foreign_national`, `not_registered` or `unknown`.",
         json_schema_extra={"enum": ["foreign_national", "not_registered", "unknown", None]},
@@ -98,7 +130,9 @@ class Release(StrictBody):
     type: ReleaseType
     date: dt.date
     supervision_end_date: dt.date | None = Field(
-        default=None, description="Required for supervised releases, absent otherwise."
+        default=None,
+        description="Required for supervised releases, absent otherwise; after `date` and at "
+        "most 20 years after it.",
     )
     bapas_code: FacilityCode | None = Field(default=None, description="Supervising Bapas.")
 
@@ -132,7 +166,7 @@ class Consent(StrictBody):
     basis: Literal["consent", "public_task"]
     given_by: Literal["person", "guardian"] | None = None
     method: Literal["written", "verbal_witnessed"] | None = None
-    recorded_at: AwareDatetime
+    recorded_at: Timestamp
 
 
 class ReleaseEvent(StrictBody):
@@ -140,16 +174,16 @@ class ReleaseEvent(StrictBody):
         description="Unique per sending client, forever; resending it replays the answer."
     )
     event_type: EventType
-    occurred_at: AwareDatetime = Field(description="When it happened, RFC 3339 with offset.")
+    occurred_at: Timestamp = Field(description="When it happened, RFC 3339 with offset.")
     facility: Facility
     case_ref: CaseRef = Field(description="The custody episode's reference at the facility.")
     person: Person
     release: Release
-    pas_categories: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)] = (
-        Field(
-            description="PAS target categories (SPEC §6); `warga_binaan` is always present.",
-            json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
-        )
+    pas_categories: Annotated[
+        list[Annotated[str, Field(max_length=64), NoControl]], Field(max_length=50)
+    ] = Field(
+        description="PAS target categories (SPEC §6); `warga_binaan` is always present.",
+        json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
     )
     needs: Needs | None = None
     in_custody_programmes: Annotated[list[Programme], Field(max_length=50)] = Field(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.context import AppServices
-from app.errors import FieldError, ProblemError, validation_failed
+from app.errors import FieldError, ProblemError, json_pointer, validation_failed
 from app.intake.models import IntakeRecord
 from app.intake.rules import Clock, check_event
 from app.intake.schemas import EventType, ReleaseEvent
@@ -61,11 +61,52 @@ def body_hash(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
+def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError]) -> Any:
+    """A copy of `value` without lone surrogates (JSON `"\\ud800"` parses to one, but it is
+    no Unicode text: it can be neither stored nor answered); each is an INVALID_TEXT."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            bad.append(FieldError("INVALID_TEXT", "not valid Unicode text", json_pointer(loc)))
+            return value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, list):
+        return [_surrogate_free(v, (*loc, i), bad) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, child in value.items():
+            clean = _surrogate_free(key, loc, []) if isinstance(key, str) else key
+            if clean != key:
+                bad.append(
+                    FieldError(
+                        "INVALID_TEXT", "not valid Unicode text", json_pointer((*loc, clean))
+                    )
+                )
+            out[clean] = _surrogate_free(child, (*loc, clean), bad)
+        return out
+    return value
+
+
 def parse_event(raw: Any, prefix: tuple[str | int, ...] = ()) -> ReleaseEvent:
+    bad: list[FieldError] = []
+    clean = _surrogate_free(raw, (), bad)
     try:
-        return ReleaseEvent.model_validate_json(json.dumps(raw))
+        event = ReleaseEvent.model_validate_json(json.dumps(clean))
     except ValidationError as exc:
-        raise validation_failed(body_errors(exc.errors(include_url=False), prefix)) from None
+        errors = body_errors(exc.errors(include_url=False))
+    else:
+        errors = []
+    if bad:
+        # The replaced text may have failed for another reason too: one error per field.
+        flagged = {e.pointer for e in bad}
+        errors = bad + [e for e in errors if e.pointer not in flagged]
+    if errors:
+        base = json_pointer(prefix)
+        for error in errors:
+            error.pointer = base + (error.pointer or "")
+        raise validation_failed(errors)
+    return event
 
 
 def _insert(session: AsyncSession) -> Any:
