@@ -25,12 +25,19 @@ from app.intake.routes import router as intake_router
 from app.intake.schemas import ReleaseEvent
 from app.logging import configure_logging
 from app.middleware import RequestContextMiddleware
+from app.openapi_docs import TAGS
+from app.openapi_docs import enrich as enrich_openapi
 from app.ops import router as ops_router
 from app.ratelimit import RateLimiter
 from app.reference.routes import router as reference_router
+from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
 from app.responses import Problem
 from app.validation import request_errors
+from app.webhooks.relay import in_process as relay_in_process
+from app.webhooks.routes import deliveries as webhook_deliveries_router
+from app.webhooks.routes import feed as feed_router
+from app.webhooks.routes import subscriptions as webhook_subscriptions_router
 
 DESCRIPTION = """\
 Rujukan is the interagency referral service between the prisons of the Directorate General
@@ -43,6 +50,15 @@ keeps one **referral** per custody episode, which Kemensos moves through its lif
 
 **Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
 a JSON `pointer` into the body (or `parameter` for a query parameter).
+
+**Retries**: release events are idempotent by `event_id`. On a timeout, a connection error,
+a 5xx or a 429, resend the *same body* under the *same* `event_id` with exponential backoff
+(honour `Retry-After`); never change the body under an id that may have been answered.
+
+**Concurrent edits**: a referral's `ETag` is its version; lifecycle transitions need
+`If-Match` (428 without it, 412 when the referral changed since it was read).
+
+Guides for prison systems, the portal and operators are in the repository's `docs/`.
 """
 
 
@@ -126,12 +142,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         version=__version__,
         description=DESCRIPTION + "\n" + _catalogue_markdown(),
         routes=app.routes,
-        tags=[
-            {"name": "Release events", "description": "Prison → Rujukan handovers."},
-            {"name": "Referrals", "description": "Kemensos portal, sentra and prisons."},
-            {"name": "Reference data", "description": "PAS categories, release types, regions."},
-            {"name": "Operations", "description": "Health, readiness, metrics (no auth)."},
-        ],
+        tags=TAGS,  # app/openapi_docs.py: one text per router tag
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -165,6 +176,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         if path.startswith("/v1/"):
             for operation in operations.values():
                 operation["security"] = [{"apiKey": []}]
+    enrich_openapi(schema)
     app.openapi_schema = schema
     return schema
 
@@ -184,8 +196,13 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await services.db.dispose()
+        # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to
+        # `timeout_graceful_shutdown`, app/cli.py), then exits this block: the pool goes last.
+        try:
+            async with relay_in_process(services):  # the webhook relay, if settings say so
+                yield
+        finally:
+            await services.db.dispose()
 
     app = FastAPIOffline(
         title="Rujukan",
@@ -201,8 +218,12 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     app.include_router(intake_router)
     app.include_router(referrals_router)
     app.include_router(reference_router)
+    app.include_router(sentra_router)
     app.include_router(clients_router)
     app.include_router(audit_router)
+    app.include_router(webhook_subscriptions_router)
+    app.include_router(webhook_deliveries_router)
+    app.include_router(feed_router)
     app.include_router(ops_router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+
 def _migrations_dir() -> Path:
     """The source tree's migrations/, else ./migrations (the container's working directory)."""
     beside = Path(__file__).resolve().parent.parent / "migrations"

@@ -11,6 +11,7 @@ from app.errors import FieldError, ProblemError, validation_failed
 from app.http import MIB, read_json
 from app.intake import service
 from app.intake.schemas import EXAMPLE_EVENT, EventAccepted
+from app.metrics import INTAKE_OUTCOMES
 from app.referrals.domain import Role
 from app.responses import PROBLEM_RESPONSES, json_body
 
@@ -60,6 +61,7 @@ async def post_event(
 ) -> JSONResponse:
     raw = await read_json(request, MIB)
     result = await service.receive_event(services, principal, raw, clock)
+    INTAKE_OUTCOMES.labels("replayed" if result.replayed else result.body["outcome"]).inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
 
@@ -118,6 +120,7 @@ async def post_batch(
         else:
             entry["status"] = result.status_code
             entry["outcome"] = result.body["outcome"]
+            INTAKE_OUTCOMES.labels("replayed" if result.replayed else result.body["outcome"]).inc()
             entry["referral_id"] = result.body["referral"]["id"]
             entry["warnings"] = result.body["warnings"]
             if result.replayed:

@@ -1,0 +1,412 @@
+"""What the OpenAPI document says beyond the routes: tag texts, enum meanings, operation ids.
+
+`build_openapi` (app/main.py) calls `enrich` on the generated document. Enumerations are
+described where they appear (component schemas, properties, query parameters) by their
+values: each value with its Indonesian domain term and an English explanation, so that
+Swagger UI, ReDoc and generated clients carry the meaning next to the code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
+
+TAGS: list[dict[str, str]] = [
+    {
+        "name": "Release events",
+        "description": "Prison systems (SDP) → Rujukan. One event per change of a custody "
+        "episode (`facility.code`, `case_ref`), carrying the case's current data. Idempotent "
+        "by `event_id`: on a timeout, a 5xx or a 429, resend the same body under the same id.",
+    },
+    {
+        "name": "Referrals",
+        "description": "The Kemensos portal, sentra and prisons: list, filter, count, export, "
+        "read one referral with its `ETag`, its history, and move it through its lifecycle "
+        "with `If-Match`.",
+    },
+    {
+        "name": "Reference data",
+        "description": "The 12 PAS categories, release types, provinces and regencies "
+        "(Kepmendagri 2025). Any valid key may read them.",
+    },
+    {
+        "name": "Sentra registry",
+        "description": "Kemensos's sentra (rehabilitation centres), their location and the "
+        "regencies they cover; used to suggest and assign a sentra.",
+    },
+    {
+        "name": "Clients",
+        "description": "API clients, their roles and bindings, and their keys (admin).",
+    },
+    {
+        "name": "Webhooks",
+        "description": "Subscriptions to referral events, signed per Standard Webhooks, and "
+        "their delivery log.",
+    },
+    {
+        "name": "Change feed",
+        "description": "The same events as the webhooks, as a pollable feed in commit order.",
+    },
+    {
+        "name": "Audit",
+        "description": "Who read or changed what, and when (auditor, admin). Append-only.",
+    },
+    {
+        "name": "Operations",
+        "description": "Health, readiness and Prometheus metrics; outside `/v1`, no "
+        "authentication.",
+    },
+]
+
+# Operations whose route declares no description of its own ("METHOD /path" → text).
+OPERATION_DESCRIPTIONS: dict[str, str] = {
+    "GET /v1/referrals/{referral_id}/history": "Every applied release event and every "
+    "transition of the referral, oldest first: who (`client`, `actor`), when, the status "
+    "before and after, reason codes, outcome and, for events, the top-level fields that "
+    "changed. History is append-only. Reading it is audited.",
+    "GET /v1/reference/pas-categories": "The 12 PAS (Pemerlu Atensi Sosial) target "
+    "categories: this service's code, the Indonesian and English names, the rule an event "
+    "must meet to carry it, and the PPKS-26 types it replaces.",
+    "GET /v1/reference/release-types": "The release types of `release.type`, their names "
+    "and whether Bapas supervises the person after release (then `supervision_end_date` is "
+    "required and Kemensos takes over when it ends).",
+    "GET /v1/reference/provinces": "The 38 provinces of the Kepmendagri 2025 region table "
+    "(2-digit codes), as used in `person.domicile.province_code` and the NIK check.",
+    "GET /v1/reference/regencies": "Regencies (kabupaten, codes 01-69) and cities (kota, "
+    "71-99) of the Kepmendagri 2025 table, 4-digit codes; all of them, or those of "
+    "`province_code`.",
+    "GET /v1/clients": "Every API client with its role, bindings and state; keys are never "
+    "shown again after creation.",
+    "POST /v1/clients": "Creates a client bound to facility codes (prison, or `*`) or sentra "
+    "codes (sentra) and returns its API key once; store it in a secret store. Audited.",
+    "DELETE /v1/clients/{client_id}": "Deactivates the client: all its keys stop working at "
+    "once. Its history and audit rows stay. Audited.",
+    "GET /v1/webhook-subscriptions": "The calling client's own subscriptions, active and "
+    "disabled (with `disabled_reason`); never their secrets.",
+    "GET /v1/webhook-subscriptions/{subscription_id}": "One of the calling client's "
+    "subscriptions; another client's is a 404 `SUBSCRIPTION_NOT_FOUND`.",
+    "DELETE /v1/webhook-subscriptions/{subscription_id}": "Stops the subscription at once; "
+    "its pending deliveries are cancelled. Audited.",
+    "GET /v1/webhook-subscriptions/{subscription_id}/deliveries": "Every delivery of the "
+    "subscription, newest first, optionally only those of one `status`: attempts, the last "
+    "HTTP status or error, and when the next attempt is due. Keyset pages (`cursor`).",
+    "POST /v1/webhook-deliveries/{delivery_id}/redeliver": "Queues the delivery again now, "
+    "with the same `webhook-id` (so the endpoint can still drop a duplicate) and a fresh "
+    "retry window. A disabled subscription answers 409 `SUBSCRIPTION_DISABLED`. Audited.",
+}
+
+
+def _bullets(rows: list[tuple[str, str]]) -> str:
+    return "\n".join(f"- `{code}` — {meaning}" for code, meaning in rows)
+
+
+# Each enumeration, keyed by its set of values: value → meaning (Indonesian term: English).
+_ENUMS: list[list[tuple[str, str]]] = [
+    [
+        (
+            c.code,
+            f"**{c.name_id}**: {c.name_en}. {c.description} "
+            f"(PPKS-26 type{'s' if len(c.ppks_types) > 1 else ''} "
+            f"{', '.join(str(n) for n in c.ppks_types)})",
+        )
+        for c in PAS_CATEGORIES
+    ],
+    [
+        (
+            r.code.value,
+            f"**{r.name_id}**: {r.name_en}; "
+            + (
+                "supervised by Bapas until `supervision_end_date`, then handed to Kemensos."
+                if r.supervised
+                else "not supervised, handed to Kemensos at release."
+            ),
+        )
+        for r in RELEASE_TYPES
+    ],
+    [
+        ("lapas", "**Lembaga Pemasyarakatan**: prison."),
+        ("lpp", "**Lembaga Pemasyarakatan Perempuan**: women's prison."),
+        ("lpka", "**Lembaga Pembinaan Khusus Anak**: correctional institution for children."),
+        ("rutan", "**Rumah Tahanan Negara**: remand centre."),
+        ("lpas", "**Lembaga Penempatan Anak Sementara**: temporary placement for children."),
+        ("bapas", "**Balai Pemasyarakatan**: probation office, supervises conditional releases."),
+    ],
+    [
+        (
+            "release.scheduled",
+            "**Rencana bebas**: a release date is known ahead; creates the referral while the "
+            "person is still in custody so Kemensos can triage before release.",
+        ),
+        ("release.rescheduled", "**Jadwal bebas berubah**: the planned release date moved."),
+        ("release.completed", "**Bebas / keluar**: the person has left the facility."),
+        (
+            "release.cancelled",
+            "**Pembebasan batal**: a planned release will not happen (before release only).",
+        ),
+        (
+            "release.revoked",
+            "**Pencabutan**: a supervised release (PB, CB, CMB, asimilasi) was revoked; the "
+            "person is back in custody.",
+        ),
+        (
+            "case.updated",
+            "**Koreksi data**: corrected case data (name, NIK, needs) without a custody change.",
+        ),
+    ],
+    [
+        (
+            "rehabilitasi_sosial",
+            "**Rehabilitasi sosial**: social rehabilitation (e.g. a therapeutic community).",
+        ),
+        ("rehabilitasi_medis", "**Rehabilitasi medis**: medical (e.g. drug) rehabilitation."),
+        ("pelatihan_kerja", "**Pelatihan kerja**: vocational training."),
+        ("pendidikan", "**Pendidikan**: schooling or equivalency education."),
+        (
+            "pembinaan_kepribadian",
+            "**Pembinaan kepribadian**: personal development (religious, civic, counselling).",
+        ),
+    ],
+    [
+        (
+            "received",
+            "**Diterima sistem**: new, awaiting Kemensos triage (`overdue` after `triage_due_at`).",
+        ),
+        ("accepted", "**Diterima Kemensos**: accepted for social rehabilitation, no sentra yet."),
+        ("assigned", "**Ditugaskan**: a sentra is assigned (`sentra_code`)."),
+        ("in_service", "**Dalam layanan**: the sentra serves the released person."),
+        (
+            "on_hold",
+            "**Ditunda**: paused (back in custody, hospitalised, relocated); `resume` returns "
+            "to the status it was held from.",
+        ),
+        ("closed", "**Selesai**: service ended, see `outcome`. Terminal."),
+        ("rejected", "**Ditolak**: Kemensos declined, see `reason_code`. Terminal."),
+        (
+            "cancelled",
+            "**Dibatalkan**: withdrawn (release cancelled, parole revoked, duplicate, entered "
+            "in error), see `reason_code`. Terminal.",
+        ),
+    ],
+    [
+        ("in_custody", "**Dalam tahanan**: still inside; the release is scheduled."),
+        ("released", "**Bebas**: has left the facility."),
+        ("release_cancelled", "**Pembebasan batal**: the scheduled release was cancelled."),
+        (
+            "returned_to_custody",
+            "**Kembali ditahan**: the supervised release was revoked; back inside.",
+        ),
+    ],
+    [
+        ("accept", "Kemensos accepts the referral for triage (`received` → `accepted`)."),
+        ("reject", "Kemensos declines it; needs `reason_code`."),
+        ("assign", "Kemensos assigns (or reassigns) a sentra; needs `sentra_code`."),
+        ("return", "The sentra hands it back to Kemensos (`assigned` → `accepted`)."),
+        ("start_service", "The sentra starts serving the person, once released."),
+        ("hold", "Pause it; needs `reason_code`."),
+        ("resume", "Back to the status it was held from."),
+        ("close", "End the service; needs `outcome`."),
+        ("cancel", "Withdraw it (Kemensos or the prison); needs `reason_code`."),
+    ],
+    [
+        ("prison", "A prison system (e.g. SDP), bound to facility codes or `*`."),
+        ("kemensos", "The Kemensos portal: reads all referrals, takes every lifecycle action."),
+        ("sentra", "A sentra, bound to sentra codes: reads the referrals assigned to it."),
+        ("auditor", "Reads the audit log; no referral content."),
+        ("admin", "Manages clients and the sentra registry."),
+    ],
+    [
+        (
+            "imipas",
+            "**Ditjen Pemasyarakatan (Imipas)**: in custody or under Bapas supervision.",
+        ),
+        ("kemensos", "**Kementerian Sosial**: after the handover date."),
+    ],
+    [("male", "**Laki-laki**: male."), ("female", "**Perempuan**: female.")],
+    [
+        ("consent", "**Persetujuan**: the person's (or a child's guardian's) consent."),
+        (
+            "public_task",
+            "**Tugas pelayanan publik**: processing under a public task (UU 27/2022).",
+        ),
+    ],
+    [("person", "The person themself."), ("guardian", "**Wali**: the guardian (children).")],
+    [
+        ("written", "**Tertulis**: signed consent."),
+        ("verbal_witnessed", "**Lisan disaksikan**: spoken, with a witness."),
+    ],
+    [
+        ("foreign_national", "**WNA**: a foreign national, no NIK."),
+        ("not_registered", "**Belum terdaftar**: not registered with Dukcapil."),
+        ("unknown", "**Tidak diketahui**: the NIK is not known."),
+    ],
+    [
+        ("created", "A new referral was created (201)."),
+        ("updated", "The referral's data or custody status changed."),
+        ("unchanged", "Same data and no state change; nothing but the history row."),
+        ("cancelled", "`release.cancelled` cancelled the referral."),
+        ("revoked", "`release.revoked` applied (cancelled, or on hold when in service)."),
+        ("stale", "Older than the last applied event of the case: recorded, not applied."),
+    ],
+    [
+        ("status", "The lifecycle status."),
+        ("pas_category", "Each PAS category (a referral counts once in each of its own)."),
+        ("custody_status", "The custody status."),
+        ("province_code", "The domicile province."),
+        ("sentra_code", "The assigned sentra (null: none)."),
+        ("facility_code", "The sending facility."),
+        ("release_type", "The release type."),
+        ("responsible_agency", "`imipas` or `kemensos`, as of today."),
+    ],
+    [
+        ("-created_at", "Newest first (the default)."),
+        ("created_at", "Oldest first."),
+        ("release_date", "Earliest release date first."),
+        ("-release_date", "Latest release date first."),
+        ("-updated_at", "Most recently changed first."),
+    ],
+    [
+        ("active", "Receives deliveries."),
+        (
+            "disabled",
+            "Receives nothing more: the endpoint answered 410, or deliveries failed for 3 days "
+            "(see `disabled_reason`).",
+        ),
+    ],
+    [
+        ("pending", "Waiting for its next attempt (`next_attempt_at`)."),
+        ("delivered", "The endpoint answered 2xx."),
+        ("failed", "Given up (410, or retries exhausted); `redeliver` queues it again."),
+        ("cancelled", "Not sent: the subscription was disabled or deleted (`last_error`)."),
+    ],
+    [
+        ("referral.created", "A new referral (only this event for it)."),
+        ("referral.status_changed", "Its lifecycle status changed."),
+        ("referral.updated", "Its case data or custody status changed."),
+    ],
+]
+ENUM_MEANINGS: dict[frozenset[str], list[tuple[str, str]]] = {
+    frozenset(code for code, _ in rows): rows for rows in _ENUMS
+}
+
+
+def _enum_values(node: dict[str, Any]) -> frozenset[str] | None:
+    """The enum values of a schema, of its array items, or of its non-null anyOf member."""
+    candidates = [node, node.get("items")]
+    candidates += list(node.get("anyOf") or [])
+    candidates += [m.get("items") for m in node.get("anyOf") or [] if isinstance(m, dict)]
+    for candidate in candidates:
+        if isinstance(candidate, dict) and isinstance(candidate.get("enum"), list):
+            return frozenset(v for v in candidate["enum"] if isinstance(v, str))
+    return None
+
+
+def _describe(target: dict[str, Any], values: frozenset[str]) -> None:
+    rows = ENUM_MEANINGS.get(values)
+    if rows is None:
+        return
+    text = "Values:\n\n" + _bullets(rows)
+    current = target.get("description")
+    target["description"] = f"{current}\n\n{text}" if current else text
+
+
+def _walk_schemas(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _walk_schemas(item)
+        return
+    if not isinstance(node, dict):
+        return
+    values = _enum_values(node)
+    if values is not None:
+        _describe(node, values)
+        return
+    for value in node.values():
+        _walk_schemas(value)
+
+
+def describe_enums(schema: dict[str, Any]) -> None:
+    _walk_schemas(schema.get("components", {}).get("schemas", {}))
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                values = _enum_values(parameter.get("schema", {}))
+                if values is not None:
+                    _describe(parameter, values)
+
+
+def name_operations(schema: dict[str, Any]) -> None:
+    """`operationId` = the route function's name (`post_event`, `get_referral`) when unique,
+    instead of FastAPI's `post_event_v1_release_events_post`: generated clients read better.
+
+    FastAPI's default id is `<function name><path, non-word characters as _>_<method>`;
+    ids set by hand do not end that way and are left alone.
+    """
+    found: list[tuple[dict[str, Any], str]] = []
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            suffix = re.sub(r"\W", "_", path) + "_" + method.lower()
+            current = operation.get("operationId", "")
+            if current.endswith(suffix) and len(current) > len(suffix):
+                found.append((operation, current[: -len(suffix)]))
+    taken = Counter(name for _, name in found)
+    for operation, name in found:
+        if taken[name] == 1:
+            operation["operationId"] = name
+
+
+def describe_operations(schema: dict[str, Any]) -> None:
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not operation.get("description"):
+                text = OPERATION_DESCRIPTIONS.get(f"{method.upper()} {path}")
+                if text:
+                    operation["description"] = text
+
+
+def used_tags(schema: dict[str, Any]) -> list[dict[str, str]]:
+    """The tag texts of the tags some operation uses, in TAGS order."""
+    used = {
+        tag
+        for operations in schema.get("paths", {}).values()
+        for operation in operations.values()
+        for tag in operation.get("tags", [])
+    }
+    return [t for t in TAGS if t["name"] in used]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+
+
+def declare_problems(schema: dict[str, Any]) -> None:
+    """Statuses every client should parse as a problem: 412/428 on operations that take
+    `If-Match`, 500 on every `/v1` operation. Undeclared, a generated client drops them."""
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            headers = {
+                p.get("name", "").lower()
+                for p in operation.get("parameters", [])
+                if p.get("in") == "header"
+            }
+            if "if-match" in headers:
+                responses.setdefault("412", _problem("VERSION_MISMATCH: `If-Match` is stale"))
+                responses.setdefault("428", _problem("PRECONDITION_REQUIRED: send `If-Match`"))
+            if path.startswith("/v1/"):
+                responses.setdefault("500", _problem("INTERNAL_ERROR: nothing was written"))
+
+
+def enrich(schema: dict[str, Any]) -> None:
+    schema["tags"] = used_tags(schema)
+    name_operations(schema)
+    describe_operations(schema)
+    describe_enums(schema)
+    declare_problems(schema)
