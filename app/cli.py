@@ -49,6 +49,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.main import build_services
+    from app.webhooks.relay import run_worker
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        _upgrade(settings)
+    asyncio.run(run_worker(build_services(settings)))
+    return 0
+
+
 async def _create_client(args: argparse.Namespace) -> dict[str, Any]:
     from app.auth.service import create_client
     from app.db import Database
@@ -148,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser(
+        "worker", help="run the webhook relay until SIGTERM/SIGINT (several may run at once)"
+    ).set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/rujukan.db"
@@ -46,7 +46,39 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=20, ge=0, le=500)
     log_level: str = "INFO"
-    run_worker_in_process: bool | None = None
+    run_worker_in_process: bool | None = Field(
+        default=None,
+        description="Run the webhook relay inside `rujukan serve`; unset: yes on the "
+        "embedded SQLite default, no on PostgreSQL (run `rujukan worker` instead).",
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a claimed delivery stays invisible to other workers; must "
+        "exceed the per-attempt timeout. A worker that dies mid-attempt is retried after it.",
+    )
+    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_retry_window_seconds: float = Field(default=3 * 86_400.0, gt=0)
+    webhook_secret_overlap_seconds: int = Field(default=86_400, ge=0)
+    webhook_poll_interval_seconds: float = Field(default=0.25, gt=0, le=60)
+    webhook_concurrency: int = Field(default=16, ge=1, le=512)
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve /metrics from `rujukan worker`."
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_attempt(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("RUJUKAN_WEBHOOK_LEASE_SECONDS must exceed the webhook timeout")
+        return self
+
+    @property
+    def worker_in_process(self) -> bool:
+        if self.run_worker_in_process is None:
+            return self.is_sqlite
+        return self.run_worker_in_process
 
     @field_validator("timezone")
     @classmethod

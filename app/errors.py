@@ -52,6 +52,18 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     ),
     "SENTRA_NOT_FOUND": CatalogueEntry(404, "Sentra not found", "No sentra with this code."),
     "CLIENT_NOT_FOUND": CatalogueEntry(404, "Client not found", "No client with this id."),
+    "SUBSCRIPTION_NOT_FOUND": CatalogueEntry(
+        404, "Subscription not found", "None of the caller's webhook subscriptions has this id."
+    ),
+    "DELIVERY_NOT_FOUND": CatalogueEntry(
+        404, "Delivery not found", "No delivery with this id belongs to the caller's subscriptions."
+    ),
+    "SUBSCRIPTION_DISABLED": CatalogueEntry(
+        409,
+        "Subscription disabled",
+        "The subscription was disabled (410 from the endpoint, or retries exhausted); create "
+        "a new one.",
+    ),
     "CLIENT_INACTIVE": CatalogueEntry(
         409, "Client inactive", "The client is deactivated; its key cannot be rotated."
     ),
@@ -176,6 +188,11 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     ),
     "SUPERVISION_END_NOT_ALLOWED": CatalogueEntry(
         None, "Supervision end not allowed", "An unsupervised release has no supervision end."
+    ),
+    "URL_NOT_ALLOWED": CatalogueEntry(
+        None,
+        "URL not allowed",
+        "A webhook target on a loopback, private, link-local or otherwise non-public address.",
     ),
     "UNKNOWN_SENTRA": CatalogueEntry(
         None, "Unknown sentra", "Not an active sentra of the registry."

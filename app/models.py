@@ -6,7 +6,12 @@ from app.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra
 from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
-from app.webhooks.models import OutboxEvent
+from app.webhooks.models import (
+    OutboxEvent,
+    RelayState,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AuditEvent",
@@ -17,5 +22,8 @@ __all__ = [
     "Referral",
     "ReferralHistory",
     "ReferralPasCategory",
+    "RelayState",
     "Sentra",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

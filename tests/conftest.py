@@ -125,6 +125,7 @@ def settings(database_url: str) -> Settings:
         rate_limit_burst=100_000,
         db_pool_size=20,
         db_max_overflow=60,
+        run_worker_in_process=False,  # webhook tests run their own relay when they want one
     )
 
 

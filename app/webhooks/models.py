@@ -4,10 +4,44 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
 
 from app.db import Base, BigIntPK, JSONType, UTCDateTime, utcnow
+
+
+class current_txid(FunctionElement[int]):  # noqa: N801 (an SQL function name)
+    """The writing transaction's id: `pg_current_xact_id()` as bigint; 0 on SQLite.
+
+    See `app/webhooks/outbox.py` for why the feed and the relay order events by it.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(current_txid, "postgresql")
+def _txid_postgresql(element: current_txid, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(pg_current_xact_id()::text::bigint)"
+
+
+@compiles(current_txid)
+def _txid_other(element: current_txid, compiler: SQLCompiler, **kw: Any) -> str:
+    return "0"  # SQLite serialises writers: commit order is id order
 
 
 class OutboxEvent(Base):
@@ -18,7 +52,12 @@ class OutboxEvent(Base):
     """
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index(None, "referral_id"),)
+    __table_args__ = (
+        Index(None, "referral_id"),
+        Index(None, "txid", "id"),
+        Index(None, "facility_code", "txid", "id"),
+        Index(None, "sentra_code", "txid", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     event_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4)
@@ -28,3 +67,98 @@ class OutboxEvent(Base):
     sentra_code: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by the database, never by the application: the id of the transaction that wrote
+    # the row, so that readers can tell which rows can no longer be joined by earlier ones.
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=current_txid())
+
+
+SUBSCRIPTION_STATUSES = ("active", "disabled", "deleted")
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
+
+
+class WebhookSubscription(Base):
+    """A client's webhook endpoint. Secrets are stored encrypted (they sign, so they must be
+    recoverable); the previous secret keeps signing until `previous_secret_expires_at`."""
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (
+        Index(None, "client_id", "created_at"),
+        CheckConstraint(
+            "status IN ('active','disabled','deleted')",
+            name="status_known",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id"))
+    url: Mapped[str] = mapped_column(String(2048))
+    event_types: Mapped[list[str]] = mapped_column(JSONType)
+    description: Mapped[str | None] = mapped_column(String(500))
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One outbox event for one subscription, and where its delivery stands.
+
+    A worker claims a due row by moving `next_attempt_at` a lease ahead and stamping
+    `lease_token`; it records the outcome only while the token is still its own. A worker
+    that dies mid-attempt leaves the row due again when the lease runs out.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "outbox_event_id"),
+        Index(None, "subscription_id", "created_at", "id"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        CheckConstraint(
+            "status IN ('pending','delivered','failed','cancelled')",
+            name="status_known",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_subscriptions.id"))
+    outbox_event_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("outbox_events.id"))
+    webhook_id: Mapped[uuid.UUID] = mapped_column()  # the CloudEvent id, stable across attempts
+    event_type: Mapped[str] = mapped_column(String(40))
+    referral_id: Mapped[uuid.UUID] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Start of the retry window (creation, or the last manual redelivery).
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_token: Mapped[uuid.UUID | None] = mapped_column()
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    # A fixed vocabulary (`timeout`, `connect_error`, `http_status`, …): never a message
+    # from the network, which could echo anything.
+    last_error: Mapped[str | None] = mapped_column(String(32))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RelayState(Base):
+    """Where the relay's fan-out stands in the outbox, as a `(txid, id)` position.
+
+    One row; the worker that fans out holds its lock, so an event is fanned out once.
+    """
+
+    __tablename__ = "webhook_relay_state"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    txid: Mapped[int] = mapped_column(BigInteger, default=0)
+    outbox_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,115 @@
+"""Reading the outbox in commit order: shared by the change feed and the relay's fan-out.
+
+Why not simply `ORDER BY id`? On PostgreSQL ids come from a sequence when a row is
+inserted, not when its transaction commits. Transaction A takes id 10 and stays open;
+B takes id 11 and commits; a poller reads 11 and moves its cursor past it; A commits, and
+10 is behind every cursor that already passed 11: the event would be skipped for good.
+
+The mechanism here: every outbox row records the id of the transaction that wrote it
+(`txid`, from `pg_current_xact_id()`, a 64-bit id that never wraps). A reader serves only
+rows whose `txid` is below `pg_snapshot_xmin(pg_current_snapshot())`: the oldest
+transaction still running when the reader's snapshot was taken. Every transaction below
+that horizon has committed or aborted, so the set of such rows can never grow again.
+Rows are ordered and paged by `(txid, id)`. The horizon only moves forward, and any
+transaction still running (or not yet begun) has a txid at or above it, so whatever
+becomes visible later sorts after every position already handed out: nothing is skipped.
+The price is latency, not loss: a long-running writing transaction holds back the feed
+and the relay until it ends. Transaction ids are cluster-wide, so this holds for a writing
+transaction in any database of the server (read-only transactions take no txid and hold
+nothing back); `rujukan_outbox_backlog` shows it, and a dedicated server avoids it.
+
+On SQLite writers are serialised (one database-wide write lock), so a row's id is already
+its commit order; `txid` is 0 there and `(txid, id)` reduces to `id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnClause,
+    ColumnElement,
+    Select,
+    false,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
+
+from app.auth.principal import ANY, Principal
+from app.referrals.domain import Role
+from app.webhooks.models import OutboxEvent
+
+EVENT_TYPES = ("referral.created", "referral.status_changed", "referral.updated")
+# A CloudEvent's `source` joined with its `subject` is the referral's path in this API.
+EVENT_SOURCE = "/v1/referrals"
+
+# The commit horizon of the reader's own snapshot (PostgreSQL only).
+_HORIZON: ColumnClause[int] = literal_column(
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", BigInteger()
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """A place in commit order: the next read starts strictly after it."""
+
+    txid: int
+    id: int
+
+    @classmethod
+    def of(cls, row: OutboxEvent) -> Position:
+        return cls(row.txid, row.id)
+
+
+START = Position(0, 0)
+
+
+def committed_after(
+    position: Position, *, postgresql: bool, limit: int, where: ColumnElement[bool] | None = None
+) -> Select[OutboxEvent]:
+    """Outbox rows after `position` that can no longer be preceded by a late commit."""
+    query = select(OutboxEvent).where(
+        tuple_(OutboxEvent.txid, OutboxEvent.id) > tuple_(position.txid, position.id)
+    )
+    if postgresql:
+        query = query.where(OutboxEvent.txid < _HORIZON)
+    if where is not None:
+        query = query.where(where)
+    return query.order_by(OutboxEvent.txid, OutboxEvent.id).limit(limit)
+
+
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """`Principal.may_read` as SQL over the outbox's facility and sentra codes."""
+    if principal.role is Role.kemensos:
+        return true()
+    if principal.role is Role.prison:
+        if ANY in principal.facility_codes:
+            return true()
+        if not principal.facility_codes:
+            return false()
+        return OutboxEvent.facility_code.in_(sorted(principal.facility_codes))
+    if principal.role is Role.sentra:
+        if ANY in principal.sentra_codes:
+            return OutboxEvent.sentra_code.is_not(None)
+        if not principal.sentra_codes:
+            return false()
+        return OutboxEvent.sentra_code.in_(sorted(principal.sentra_codes))
+    return false()
+
+
+def cloud_event(row: OutboxEvent) -> dict[str, Any]:
+    """The structured CloudEvent 1.0 of an outbox row: the webhook body and a feed item."""
+    return {
+        "specversion": "1.0",
+        "id": str(row.event_id),
+        "source": EVENT_SOURCE,
+        "type": row.type,
+        "time": row.occurred_at.isoformat(),
+        "subject": str(row.referral_id),
+        "datacontenttype": "application/json",
+        "data": row.data,
+    }

@@ -1,0 +1,618 @@
+"""The webhook relay: outbox → deliveries (fan-out), deliveries → endpoints (attempts).
+
+Fan-out reads the outbox in commit order (`app/webhooks/outbox.py`) from a position kept
+in `webhook_relay_state`; the worker holding that row's lock (`FOR UPDATE SKIP LOCKED`)
+fans out, so with several workers each event is fanned out once, in one transaction with
+the position it advances.
+
+Attempts are claimed in short transactions: `UPDATE … WHERE id IN (SELECT … FOR UPDATE
+SKIP LOCKED)` moves a due row's `next_attempt_at` one lease ahead and stamps a lease
+token, so no other worker sees it as due while it is being sent. The HTTP call runs
+outside any transaction (an open transaction would hold back the outbox horizon). The
+outcome is recorded only if the token is still ours; a worker that dies mid-attempt
+leaves the row to become due again when the lease runs out: at-least-once, with the same
+`webhook-id` on every attempt so endpoints can drop duplicates.
+
+On SQLite the same statements run under the process's write lock (one in-process worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import random
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpcore
+import httpx
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Client
+from app.auth.principal import Principal
+from app.config import Settings
+from app.context import AppServices
+from app.crypto import DataCipher
+from app.db import Database
+from app.metrics import OUTBOX_BACKLOG, WEBHOOK_DELIVERIES, WEBHOOK_DUE, WEBHOOK_LATENCY
+from app.referrals.domain import Role
+from app.webhooks.models import OutboxEvent, RelayState, WebhookDelivery, WebhookSubscription
+from app.webhooks.outbox import Position, cloud_event, committed_after
+from app.webhooks.service import disable_subscription
+from app.webhooks.signing import open_secret, signed_headers
+from app.webhooks.targets import GuardedTransport, TargetRefusedError
+
+log = logging.getLogger("rujukan.webhooks")
+
+FANOUT_BATCH = 500
+RESPONSE_READ_LIMIT = 64 * 1024
+GAUGE_INTERVAL_SECONDS = 5.0
+BACKLOG_CAP = 100_000  # the backlog gauge counts up to this many (a bounded index scan)
+STATE_ID = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(attempts-1))]."""
+    ceiling = min(cap, base * 2 ** min(max(attempts - 1, 0), 40))
+    return rng.uniform(0, ceiling)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date); None if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A claimed delivery, with everything needed to send it outside the database."""
+
+    delivery_id: uuid.UUID
+    lease_token: uuid.UUID
+    subscription_id: uuid.UUID
+    url: str
+    secrets: tuple[str, ...]
+    webhook_id: str
+    body: str
+    occurred_at: datetime
+    scheduled_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    status_code: int | None
+    error: str | None = None  # a fixed vocabulary, never a message from the network
+    retry_after: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | httpcore.TimeoutException | httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpcore.ConnectError | httpx.ConnectError | ConnectionError):
+        return "connect_error"
+    return "network_error"
+
+
+def next_state(
+    attempt: Attempt, result: Result, now: datetime, settings: Settings, rng: random.Random
+) -> tuple[dict[str, object], str, str | None]:
+    """After an attempt: (column values, metric outcome, reason to disable the subscription).
+
+    Pure, so the rules are tested without a server: 2xx delivers; 410 fails and disables;
+    anything else is retried with backoff (or after `Retry-After` on 429/503) until the
+    retry window ends, when the delivery fails and the subscription is disabled.
+    """
+    code = result.status_code
+    if result.delivered:
+        return (
+            {
+                "status": "delivered",
+                "delivered_at": now,
+                "last_status_code": code,
+                "last_error": None,
+            },
+            "delivered",
+            None,
+        )
+    if code == 410:
+        return (
+            {"status": "failed", "last_status_code": code, "last_error": "gone"},
+            "gone",
+            "gone",
+        )
+    error = result.error or "http_status"
+    window_end = attempt.scheduled_at + timedelta(seconds=settings.webhook_retry_window_seconds)
+    if now >= window_end:
+        return (
+            {"status": "failed", "last_status_code": code, "last_error": error},
+            "failed",
+            "retries_exhausted",
+        )
+    delay = backoff_delay(
+        attempt.attempts,
+        settings.webhook_backoff_base_seconds,
+        settings.webhook_backoff_max_seconds,
+        rng,
+    )
+    if code in (429, 503) and result.retry_after is not None:
+        delay = result.retry_after  # the endpoint's word; the retry window still bounds it
+    next_at = min(now + timedelta(seconds=delay), window_end)
+    return (
+        {
+            "status": "pending",
+            "next_attempt_at": next_at,
+            "last_status_code": code,
+            "last_error": error,
+        },
+        "retry",
+        None,
+    )
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        cipher: DataCipher,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.cipher = cipher
+        self.settings = settings
+        self.concurrency = settings.webhook_concurrency
+        self.timeout = settings.webhook_timeout_seconds
+        self.lease = timedelta(seconds=settings.webhook_lease_seconds)
+        self.rng = rng or random.SystemRandom()
+        self.client = httpx.AsyncClient(
+            transport=transport
+            or GuardedTransport(
+                allow_private=settings.webhook_allow_private,
+                max_connections=max(4, self.concurrency),
+            ),
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,  # a redirect could point anywhere, a private address too
+            trust_env=False,
+        )
+        self._state_ready = False
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # Fan-out
+
+    async def _ensure_state(self) -> None:
+        if self._state_ready:
+            return
+        try:
+            async with self.db.transaction() as session:
+                if await session.get(RelayState, STATE_ID) is None:
+                    session.add(RelayState(id=STATE_ID, txid=0, outbox_id=0, updated_at=utcnow()))
+        except IntegrityError:
+            pass  # another worker created it first
+        self._state_ready = True
+
+    async def fan_out(self) -> int:
+        """One batch of outbox events → deliveries; returns how many events it consumed."""
+        await self._ensure_state()
+        # Look before locking: an idle poll then takes no row lock (and no transaction id).
+        async with self.db.read_session() as session:
+            state = await session.get(RelayState, STATE_ID)
+            if state is None:
+                return 0
+            probe = committed_after(
+                Position(state.txid, state.outbox_id),
+                postgresql=not self.db.is_sqlite,
+                limit=1,
+            )
+            if (await session.execute(probe)).first() is None:
+                return 0
+        now = utcnow()
+        async with self.db.transaction() as session:
+            state = (
+                await session.execute(
+                    select(RelayState)
+                    .where(RelayState.id == STATE_ID)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalar_one_or_none()
+            if state is None:
+                return 0  # another worker is fanning out
+            events = list(
+                (
+                    await session.execute(
+                        committed_after(
+                            Position(state.txid, state.outbox_id),
+                            postgresql=not self.db.is_sqlite,
+                            limit=FANOUT_BATCH,
+                        )
+                    )
+                ).scalars()
+            )
+            if not events:
+                return 0
+            targets = await self._targets(session)
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "subscription_id": subscription_id,
+                    "outbox_event_id": event.id,
+                    "webhook_id": event.event_id,
+                    "event_type": event.type,
+                    "referral_id": event.referral_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "scheduled_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for event in events
+                for subscription_id, event_types, since, owner in targets
+                if event.type in event_types
+                and event.occurred_at >= since
+                and owner.may_read(event.facility_code, event.sentra_code)
+            ]
+            if rows:
+                await session.execute(insert(WebhookDelivery), rows)
+            state.txid, state.outbox_id = events[-1].txid, events[-1].id
+            state.updated_at = now
+        return len(events)
+
+    @staticmethod
+    async def _targets(
+        session: AsyncSession,
+    ) -> list[tuple[uuid.UUID, frozenset[str], datetime, Principal]]:
+        found = await session.execute(
+            select(WebhookSubscription, Client)
+            .join(Client, Client.id == WebhookSubscription.client_id)
+            .where(WebhookSubscription.status == "active", Client.active.is_(True))
+        )
+        return [
+            (
+                subscription.id,
+                frozenset(subscription.event_types),
+                subscription.created_at,
+                Principal(
+                    client_id=client.id,
+                    name=client.name,
+                    role=Role(client.role),
+                    facility_codes=frozenset(client.facility_codes),
+                    sentra_codes=frozenset(client.sentra_codes),
+                ),
+            )
+            for subscription, client in found
+        ]
+
+    # Attempts
+
+    async def claim(self, limit: int) -> list[Attempt]:
+        """Lease up to `limit` due deliveries to this worker."""
+        if limit <= 0:
+            return []
+        now = utcnow()
+        token = uuid.uuid4()
+        due = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.db.transaction() as session:
+            ids = list(
+                (
+                    await session.execute(
+                        update(WebhookDelivery)
+                        .where(WebhookDelivery.id.in_(due))
+                        .values(
+                            lease_token=token,
+                            next_attempt_at=now + self.lease,
+                            attempts=WebhookDelivery.attempts + 1,
+                            last_attempt_at=now,
+                            updated_at=now,
+                        )
+                        .returning(WebhookDelivery.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                ).scalars()
+            )
+            if not ids:
+                return []
+            found = await session.execute(
+                select(WebhookDelivery, OutboxEvent, WebhookSubscription, Client.active)
+                .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.outbox_event_id)
+                .join(
+                    WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id
+                )
+                .join(Client, Client.id == WebhookSubscription.client_id)
+                .where(WebhookDelivery.id.in_(ids))
+            )
+            attempts: list[Attempt] = []
+            orphaned: list[uuid.UUID] = []
+            for delivery, event, subscription, client_active in found:
+                # Deleted or disabled since the fan-out, or its client was deactivated.
+                if subscription.status != "active" or not client_active:
+                    orphaned.append(delivery.id)
+                    continue
+                attempts.append(
+                    Attempt(
+                        delivery_id=delivery.id,
+                        lease_token=token,
+                        subscription_id=subscription.id,
+                        url=subscription.url,
+                        secrets=self._secrets(subscription, now),
+                        webhook_id=str(delivery.webhook_id),
+                        body=_body(event),
+                        occurred_at=event.occurred_at,
+                        scheduled_at=delivery.scheduled_at,
+                        attempts=delivery.attempts,
+                    )
+                )
+            if orphaned:
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_(orphaned))
+                    .values(
+                        status="cancelled",
+                        last_error="subscription_disabled",
+                        lease_token=None,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        return attempts
+
+    def _secrets(self, subscription: WebhookSubscription, now: datetime) -> tuple[str, ...]:
+        secrets = [open_secret(self.cipher, subscription.id, subscription.secret_encrypted)]
+        if (
+            subscription.previous_secret_encrypted is not None
+            and subscription.previous_secret_expires_at is not None
+            and subscription.previous_secret_expires_at > now
+        ):
+            secrets.append(
+                open_secret(self.cipher, subscription.id, subscription.previous_secret_encrypted)
+            )
+        return tuple(secrets)
+
+    async def send(self, attempt: Attempt) -> Result:
+        """One HTTP attempt, bounded in total by the per-attempt timeout."""
+        headers = signed_headers(attempt.secrets, attempt.webhook_id, attempt.body, utcnow())
+        status: int | None = None
+        retry_after: str | None = None
+        try:
+            async with (
+                asyncio.timeout(self.timeout),
+                self.client.stream(
+                    "POST", attempt.url, content=attempt.body.encode(), headers=headers
+                ) as response,
+            ):
+                status = response.status_code
+                retry_after = response.headers.get("retry-after")
+                read = 0
+                async for chunk in response.aiter_raw():  # drained so the connection is reused
+                    read += len(chunk)
+                    if read > RESPONSE_READ_LIMIT:
+                        break
+        except TargetRefusedError:
+            return Result(None, "private_address")
+        except Exception as exc:
+            if status is None:
+                kind = _error_kind(exc)
+                if kind == "network_error":
+                    log.warning(
+                        "webhook attempt failed",
+                        extra={
+                            "fields": {
+                                "delivery_id": str(attempt.delivery_id),
+                                "error_type": type(exc).__name__,
+                            }
+                        },
+                    )
+                return Result(None, kind)
+        return Result(status, None, parse_retry_after(retry_after, utcnow()))
+
+    async def record(self, attempt: Attempt, result: Result) -> str:
+        """Store an attempt's outcome if our lease still holds; returns the metric outcome."""
+        now = utcnow()
+        values, outcome, disable = next_state(attempt, result, now, self.settings, self.rng)
+        async with self.db.transaction() as session:
+            changed = await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == attempt.delivery_id,
+                    WebhookDelivery.lease_token == attempt.lease_token,
+                )
+                .values(**values, lease_token=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if not getattr(changed, "rowcount", 0):
+                outcome, disable = "lease_lost", None
+            elif disable is not None:
+                await disable_subscription(session, attempt.subscription_id, disable, now)
+        WEBHOOK_DELIVERIES.labels(outcome=outcome, reason=result.error or _reason(result)).inc()
+        if outcome == "delivered":
+            WEBHOOK_LATENCY.observe(max(0.0, (now - attempt.occurred_at).total_seconds()))
+        return outcome
+
+    async def attempt(self, attempt: Attempt) -> str:
+        result = await self.send(attempt)
+        try:
+            return await self.record(attempt, result)
+        except Exception:  # the lease runs out and the delivery is tried again
+            log.error(
+                "recording a webhook attempt failed",
+                exc_info=True,
+                extra={"fields": {"delivery_id": str(attempt.delivery_id)}},
+            )
+            return "unrecorded"
+
+    # Loop
+
+    async def update_gauges(self) -> None:
+        async with self.db.read_session() as session:
+            state = await session.get(RelayState, STATE_ID)
+            position = Position(state.txid, state.outbox_id) if state else Position(0, 0)
+            backlog = (
+                await session.execute(
+                    select(func.count()).select_from(
+                        committed_after(
+                            position, postgresql=not self.db.is_sqlite, limit=BACKLOG_CAP
+                        ).subquery()
+                    )
+                )
+            ).scalar_one()
+            due = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.next_attempt_at <= utcnow(),
+                    )
+                )
+            ).scalar_one()
+        OUTBOX_BACKLOG.set(backlog)
+        WEBHOOK_DUE.set(due)
+
+    async def run_once(self) -> int:
+        """Fan out everything committed, then attempt every due delivery once (tests, tools)."""
+        events = 0
+        while (n := await self.fan_out()) > 0:
+            events += n
+        attempted = 0
+        while claimed := await self.claim(self.concurrency):
+            await asyncio.gather(*(self.attempt(a) for a in claimed))
+            attempted += len(claimed)
+        return events + attempted
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: fan out, keep up to `webhook_concurrency` attempts in flight.
+
+        The database is asked for new events and due retries once per poll interval (at
+        once again while a fan-out batch comes back full), and for more due deliveries
+        whenever a quarter of the attempt slots is free and the last claim was not short.
+        """
+        poll = self.settings.webhook_poll_interval_seconds
+        low_water = max(1, self.concurrency // 4)
+        inflight: set[asyncio.Task[str]] = set()
+        stopping = asyncio.create_task(stop.wait())
+        failures = 0
+        next_tick = next_gauges = 0.0
+        maybe_due = True
+        log.info("webhook relay started", extra={"fields": {"concurrency": self.concurrency}})
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                try:
+                    if now >= next_gauges:
+                        next_gauges = now + GAUGE_INTERVAL_SECONDS
+                        await self.update_gauges()
+                    if now >= next_tick:
+                        fanned = await self.fan_out()
+                        next_tick = now if fanned >= FANOUT_BATCH else now + poll
+                        maybe_due = True
+                    free = self.concurrency - len(inflight)
+                    if maybe_due and (free >= low_water or not inflight):
+                        claimed = await self.claim(free)
+                        maybe_due = len(claimed) == free  # short: nothing else is due now
+                        for item in claimed:
+                            task = asyncio.create_task(self.attempt(item))
+                            inflight.add(task)
+                            task.add_done_callback(inflight.discard)
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.error("webhook relay cycle failed", exc_info=True)
+                    next_tick = now + min(30.0, poll * 2**failures)
+                await asyncio.wait(
+                    {stopping, *inflight},
+                    timeout=max(0.0, next_tick - time.monotonic()),
+                    return_when="FIRST_COMPLETED",
+                )
+        finally:
+            stopping.cancel()
+            if inflight:  # let attempts finish; an abandoned one is retried after its lease
+                _, pending = await asyncio.wait(inflight, timeout=self.timeout + 1)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            log.info("webhook relay stopped")
+
+
+def _reason(result: Result) -> str:
+    if result.status_code is None:
+        return "none"
+    return "ok" if result.delivered else "http_status"
+
+
+def _body(event: OutboxEvent) -> str:
+    return json.dumps(cloud_event(event), separators=(",", ":"), ensure_ascii=False)
+
+
+@contextlib.asynccontextmanager
+async def in_process(services: AppServices) -> AsyncIterator[None]:
+    """Run the relay beside the API (the embedded SQLite default), if settings say so."""
+    if not services.settings.worker_in_process:
+        yield
+        return
+    relay = Relay(services.db, services.cipher, services.settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await relay.aclose()
+
+
+async def run_worker(
+    services: AppServices, *, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)
+) -> None:
+    """`rujukan worker`: the relay loop until SIGTERM or SIGINT, then a graceful stop."""
+    settings = services.settings
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
+    relay = Relay(services.db, services.cipher, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await relay.run(stop)
+    finally:
+        await relay.aclose()
+        await services.db.dispose()

@@ -1,0 +1,157 @@
+"""Webhook subscriptions, their deliveries, and the pollable change feed (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from app.auth.principal import Principal
+from app.deps import ServicesDep, require_role
+from app.referrals.domain import Role
+from app.responses import PROBLEM_RESPONSES
+from app.schemas import Items
+from app.webhooks import service
+from app.webhooks.schemas import (
+    SUBSCRIPTION_EXAMPLES,
+    DeliveryOut,
+    DeliveryPage,
+    FeedPage,
+    SecretRotated,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionOut,
+)
+
+# Subscribing and polling are open to the roles that read referrals; each sees only events
+# of referrals it may read, and manages only its own subscriptions.
+ReaderDep = Annotated[Principal, Depends(require_role(Role.prison, Role.kemensos, Role.sentra))]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, max 500).")]
+
+SIGNING = """\
+Each delivery is an HTTP POST of one structured CloudEvent 1.0 (`Content-Type:
+application/cloudevents+json`) signed per Standard Webhooks: `webhook-id` (the CloudEvent
+`id`, the same on every attempt: use it to drop duplicates), `webhook-timestamp` (Unix
+seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, the
+key being the base64-decoded part of the `whsec_` secret. During a secret rotation the
+header holds two space-separated signatures (new and previous secret).
+
+Delivery is at-least-once and unordered. Any 2xx within the timeout (default 10 s)
+acknowledges; anything else is retried with exponential backoff and full jitter for up to
+3 days, after which the subscription is disabled. `410 Gone` disables it at once; `429`
+and `503` are retried after their `Retry-After`. Redirects are not followed. A
+subscription receives the events of referrals its client may read, from its creation on.
+"""
+
+subscriptions = APIRouter(
+    prefix="/v1/webhook-subscriptions", tags=["Webhooks"], responses=PROBLEM_RESPONSES
+)
+deliveries = APIRouter(
+    prefix="/v1/webhook-deliveries", tags=["Webhooks"], responses=PROBLEM_RESPONSES
+)
+feed = APIRouter(prefix="/v1/referral-events", tags=["Change feed"], responses=PROBLEM_RESPONSES)
+
+
+@subscriptions.post(
+    "",
+    status_code=201,
+    summary="Subscribe an endpoint to referral events",
+    description=SIGNING,
+    response_model=SubscriptionCreated,
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"examples": SUBSCRIPTION_EXAMPLES}}}
+    },
+)
+async def create_subscription(
+    body: SubscriptionCreate, principal: ReaderDep, services: ServicesDep
+) -> SubscriptionCreated:
+    return await service.create_subscription(services, principal, body)
+
+
+@subscriptions.get(
+    "", summary="The caller's own subscriptions", response_model=Items[SubscriptionOut]
+)
+async def list_subscriptions(principal: ReaderDep, services: ServicesDep) -> Items[SubscriptionOut]:
+    return Items[SubscriptionOut](items=await service.list_subscriptions(services, principal))
+
+
+@subscriptions.get("/{subscription_id}", summary="One subscription", response_model=SubscriptionOut)
+async def get_subscription(
+    subscription_id: str, principal: ReaderDep, services: ServicesDep
+) -> SubscriptionOut:
+    return await service.get_subscription(services, principal, subscription_id)
+
+
+@subscriptions.delete(
+    "/{subscription_id}",
+    status_code=204,
+    summary="Delete a subscription; pending deliveries are cancelled",
+    response_class=Response,
+)
+async def delete_subscription(
+    subscription_id: str, principal: ReaderDep, services: ServicesDep
+) -> Response:
+    await service.delete_subscription(services, principal, subscription_id)
+    return Response(status_code=204)
+
+
+@subscriptions.post(
+    "/{subscription_id}/rotate-secret",
+    summary="Issue a new signing secret (shown once); the old one keeps signing for a while",
+    description="Until `previous_secret_expires_at` (`RUJUKAN_WEBHOOK_SECRET_OVERLAP_SECONDS`, "
+    "default 24 h) deliveries carry two signatures, so the endpoint can switch secrets "
+    "without rejecting a delivery.",
+    response_model=SecretRotated,
+)
+async def rotate_secret(
+    subscription_id: str, principal: ReaderDep, services: ServicesDep
+) -> SecretRotated:
+    return await service.rotate_secret(services, principal, subscription_id)
+
+
+@subscriptions.get(
+    "/{subscription_id}/deliveries",
+    summary="The subscription's delivery log, newest first",
+    response_model=DeliveryPage,
+)
+async def list_deliveries(
+    subscription_id: str,
+    principal: ReaderDep,
+    services: ServicesDep,
+    limit: Limit = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
+) -> DeliveryPage:
+    return await service.list_deliveries(
+        services, principal, subscription_id, status=status, limit=limit, cursor=cursor
+    )
+
+
+@deliveries.post(
+    "/{delivery_id}/redeliver",
+    status_code=202,
+    summary="Send a delivery again (same `webhook-id`), with a fresh retry window",
+    response_model=DeliveryOut,
+)
+async def redeliver(delivery_id: str, principal: ReaderDep, services: ServicesDep) -> DeliveryOut:
+    return await service.redeliver(services, principal, delivery_id)
+
+
+@feed.get(
+    "",
+    summary="Referral events as a pollable feed, in commit order",
+    description="The webhook events (same CloudEvents, same visibility) in the order their "
+    "changes committed. Without `after` the feed starts at the oldest event. Pass "
+    "`next_cursor` back as `after`; it is never null, and an empty page means nothing "
+    "newer has committed yet. An event whose transaction commits late is never skipped: "
+    "the feed serves an event only once no transaction that started before it is still "
+    "open.",
+    response_model=FeedPage,
+)
+async def read_feed(
+    principal: ReaderDep,
+    services: ServicesDep,
+    after: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    limit: Limit = 50,
+) -> FeedPage:
+    return await service.read_feed(services, principal, after, limit)

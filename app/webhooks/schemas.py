@@ -1,0 +1,123 @@
+"""Webhook subscriptions, deliveries and the change feed: requests and representations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import Field
+
+from app.schemas import ResponseModel, StrictBody, Text500
+
+EventType = Literal["referral.created", "referral.status_changed", "referral.updated"]
+
+SUBSCRIPTION_EXAMPLES: dict[str, Any] = {
+    "status changes": {
+        "summary": "Status changes of the caller's referrals",
+        "value": {
+            "url": "https://sdp.lapas-cipinang.example/hooks/rujukan",
+            "event_types": ["referral.status_changed"],
+            "description": "SDP Cipinang",
+        },
+    }
+}
+
+
+class SubscriptionCreate(StrictBody):
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="https (or http) endpoint on a public address; loopback, private and "
+        "link-local targets are refused unless `RUJUKAN_WEBHOOK_ALLOW_PRIVATE=true`.",
+    )
+    event_types: list[EventType] = Field(min_length=1, max_length=3)
+    description: Text500 | None = None
+
+
+class SubscriptionOut(ResponseModel):
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    description: str | None
+    status: Literal["active", "disabled"] = Field(
+        description="`disabled` after a 410 from the endpoint (`disabled_reason = gone`) or "
+        "when a delivery kept failing for the whole retry window (`retries_exhausted`)."
+    )
+    disabled_reason: str | None
+    disabled_at: dt.datetime | None
+    previous_secret_expires_at: dt.datetime | None = Field(
+        description="While set and in the future, deliveries carry a second signature made "
+        "with the previous secret."
+    )
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SubscriptionCreated(SubscriptionOut):
+    secret: str = Field(
+        description="`whsec_` + standard base64 of 32 random bytes; the HMAC key is the "
+        "decoded bytes. Shown only in this response."
+    )
+
+
+class SecretRotated(ResponseModel):
+    id: uuid.UUID
+    secret: str = Field(description="The new secret, shown only in this response.")
+    previous_secret_expires_at: dt.datetime | None = Field(
+        description="Until then deliveries are signed with both the new and the old secret."
+    )
+
+
+class DeliveryOut(ResponseModel):
+    id: uuid.UUID
+    subscription_id: uuid.UUID
+    webhook_id: uuid.UUID = Field(description="The CloudEvent id; `webhook-id` on every attempt.")
+    event_type: str
+    referral_id: uuid.UUID
+    status: Literal["pending", "delivered", "failed", "cancelled"]
+    attempts: int
+    next_attempt_at: dt.datetime | None = Field(description="Set while `pending`.")
+    last_attempt_at: dt.datetime | None
+    last_status_code: int | None
+    last_error: str | None = Field(
+        description="`http_status`, `timeout`, `connect_error`, `network_error`, "
+        "`private_address`, `gone`, `retries_exhausted` or `subscription_disabled`."
+    )
+    delivered_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class DeliveryPage(ResponseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class EventData(ResponseModel):
+    referral_id: uuid.UUID
+    status: str
+    previous_status: str | None
+    custody_status: str
+    version: int
+    occurred_at: str
+
+
+class CloudEvent(ResponseModel):
+    """A structured CloudEvent 1.0; the same document is the webhook body."""
+
+    specversion: Literal["1.0"]
+    id: str
+    source: str = Field(description="`/v1/referrals`; `source` + `/` + `subject` is the path.")
+    type: EventType
+    time: str = Field(description="RFC 3339")
+    subject: str = Field(description="The referral id.")
+    datacontenttype: Literal["application/json"]
+    data: EventData
+
+
+class FeedPage(ResponseModel):
+    items: list[CloudEvent]
+    next_cursor: str = Field(
+        description="Never null: pass it back as `after`. An empty page means no newer "
+        "committed event yet; poll again later with the same cursor."
+    )

@@ -1,0 +1,335 @@
+"""Webhook subscriptions (a client's own), their delivery log, and the change feed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.context import AppServices
+from app.cursor import CursorCodec
+from app.errors import FieldError, ProblemError, validation_failed
+from app.webhooks import outbox
+from app.webhooks.models import WebhookDelivery, WebhookSubscription
+from app.webhooks.outbox import Position
+from app.webhooks.schemas import (
+    CloudEvent,
+    DeliveryOut,
+    DeliveryPage,
+    FeedPage,
+    SecretRotated,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionOut,
+)
+from app.webhooks.signing import new_secret, seal_secret
+from app.webhooks.targets import check_url
+
+FEED_SCOPE = "referral-events"
+MAX_CURSOR_LENGTH = 512
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def subscription_out(row: WebhookSubscription) -> SubscriptionOut:
+    return SubscriptionOut.model_validate(row)
+
+
+def delivery_out(row: WebhookDelivery) -> DeliveryOut:
+    out = DeliveryOut.model_validate(row)
+    if row.status != "pending":
+        out.next_attempt_at = None
+    return out
+
+
+def _parse_id(value: str, code: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ProblemError(code) from None
+
+
+async def _own_subscription(
+    session: AsyncSession, principal: Principal, subscription_id: str, *, lock: bool = False
+) -> WebhookSubscription:
+    """The caller's own subscription; another client's, a deleted or an unknown one is 404."""
+    sid = _parse_id(subscription_id, "SUBSCRIPTION_NOT_FOUND")
+    query = select(WebhookSubscription).where(
+        WebhookSubscription.id == sid,
+        WebhookSubscription.client_id == principal.client_id,
+        WebhookSubscription.status != "deleted",
+    )
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise ProblemError("SUBSCRIPTION_NOT_FOUND")
+    return row
+
+
+async def cancel_pending(
+    session: AsyncSession, subscription_id: uuid.UUID, reason: str, now: datetime
+) -> None:
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == subscription_id,
+            WebhookDelivery.status == "pending",
+        )
+        .values(status="cancelled", last_error=reason, lease_token=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def disable_subscription(
+    session: AsyncSession, subscription_id: uuid.UUID, reason: str, now: datetime
+) -> None:
+    """Stop delivering to an endpoint (410, or the retry window spent); audited."""
+    changed = await session.execute(
+        update(WebhookSubscription)
+        .where(WebhookSubscription.id == subscription_id, WebhookSubscription.status == "active")
+        .values(status="disabled", disabled_reason=reason, disabled_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(changed, "rowcount", 0):
+        await cancel_pending(session, subscription_id, "subscription_disabled", now)
+        audit.record(
+            session, None, "webhook_subscription.disable", reason, target_id=subscription_id
+        )
+
+
+async def create_subscription(
+    services: AppServices, principal: Principal, body: SubscriptionCreate
+) -> SubscriptionCreated:
+    errors = await check_url(body.url, allow_private=services.settings.webhook_allow_private)
+    for index, event_type in enumerate(body.event_types):
+        if event_type in body.event_types[:index]:
+            errors.append(
+                FieldError("INVALID_VALUE", "listed twice", pointer=f"/event_types/{index}")
+            )
+    if errors:
+        raise validation_failed(errors)
+    secret = new_secret()
+    now = _now()
+    row = WebhookSubscription(
+        id=uuid.uuid4(),
+        client_id=principal.client_id,
+        url=body.url,
+        event_types=list(body.event_types),
+        description=body.description,
+        status="active",
+        created_at=now,
+        updated_at=now,
+    )
+    row.secret_encrypted = seal_secret(services.cipher, row.id, secret)
+    async with services.db.transaction() as session:
+        session.add(row)
+        await session.flush()
+        audit.record(session, principal, "webhook_subscription.create", "success", target_id=row.id)
+    return SubscriptionCreated(**subscription_out(row).model_dump(), secret=secret)
+
+
+async def list_subscriptions(services: AppServices, principal: Principal) -> list[SubscriptionOut]:
+    async with services.db.read_session() as session:
+        rows = (
+            await session.execute(
+                select(WebhookSubscription)
+                .where(
+                    WebhookSubscription.client_id == principal.client_id,
+                    WebhookSubscription.status != "deleted",
+                )
+                .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+            )
+        ).scalars()
+        return [subscription_out(r) for r in rows]
+
+
+async def get_subscription(
+    services: AppServices, principal: Principal, subscription_id: str
+) -> SubscriptionOut:
+    async with services.db.read_session() as session:
+        return subscription_out(await _own_subscription(session, principal, subscription_id))
+
+
+async def delete_subscription(
+    services: AppServices, principal: Principal, subscription_id: str
+) -> None:
+    """Soft delete: nothing more is sent, the delivery log stays for the audit trail."""
+    now = _now()
+    async with services.db.transaction() as session:
+        row = await _own_subscription(session, principal, subscription_id, lock=True)
+        row.status = "deleted"
+        row.updated_at = now
+        await cancel_pending(session, row.id, "subscription_deleted", now)
+        audit.record(session, principal, "webhook_subscription.delete", "success", target_id=row.id)
+
+
+async def rotate_secret(
+    services: AppServices, principal: Principal, subscription_id: str
+) -> SecretRotated:
+    """A new secret; the current one keeps signing (second signature) for the overlap."""
+    now = _now()
+    overlap = timedelta(seconds=services.settings.webhook_secret_overlap_seconds)
+    secret = new_secret()
+    async with services.db.transaction() as session:
+        row = await _own_subscription(session, principal, subscription_id, lock=True)
+        if overlap > timedelta(0):
+            row.previous_secret_encrypted = row.secret_encrypted
+            row.previous_secret_expires_at = now + overlap
+        else:
+            row.previous_secret_encrypted = None
+            row.previous_secret_expires_at = None
+        row.secret_encrypted = seal_secret(services.cipher, row.id, secret)
+        row.updated_at = now
+        audit.record(
+            session, principal, "webhook_subscription.rotate_secret", "success", target_id=row.id
+        )
+        return SecretRotated(
+            id=row.id, secret=secret, previous_secret_expires_at=row.previous_secret_expires_at
+        )
+
+
+def _deliveries_scope(subscription_id: uuid.UUID, status: str | None) -> str:
+    return f"webhook-deliveries:{subscription_id}:{status or '*'}"
+
+
+async def list_deliveries(
+    services: AppServices,
+    principal: Principal,
+    subscription_id: str,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> DeliveryPage:
+    """Newest first; keyset-paginated on `(created_at, id)`."""
+    codec = CursorCodec(services.cipher.cursor_key)
+    async with services.db.read_session() as session:
+        subscription = await _own_subscription(session, principal, subscription_id)
+        scope = _deliveries_scope(subscription.id, status)
+        query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription.id)
+        if status is not None:
+            query = query.where(WebhookDelivery.status == status)
+        if cursor is not None:
+            created_at, last_id = _decode_delivery_cursor(codec, scope, cursor)
+            query = query.where(
+                tuple_(WebhookDelivery.created_at, WebhookDelivery.id) < tuple_(created_at, last_id)
+            )
+        rows = list(
+            (
+                await session.execute(
+                    query.order_by(
+                        WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()
+                    ).limit(limit + 1)
+                )
+            ).scalars()
+        )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = codec.encode(scope, [last.created_at.isoformat(), str(last.id)])
+    return DeliveryPage(items=[delivery_out(r) for r in rows], next_cursor=next_cursor)
+
+
+def _invalid_cursor(parameter: str) -> ProblemError:
+    return ProblemError(
+        "INVALID_CURSOR",
+        errors=[FieldError("INVALID_CURSOR", "not a cursor of this query", parameter=parameter)],
+    )
+
+
+def _decode_delivery_cursor(
+    codec: CursorCodec, scope: str, cursor: str
+) -> tuple[datetime, uuid.UUID]:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _invalid_cursor("cursor")
+    raw: Any = codec.decode(scope, cursor)
+    try:
+        created_at, last_id = raw
+        return datetime.fromisoformat(created_at), uuid.UUID(last_id)
+    except (TypeError, ValueError):
+        raise _invalid_cursor("cursor") from None
+
+
+async def redeliver(services: AppServices, principal: Principal, delivery_id: str) -> DeliveryOut:
+    """Queue a delivery again, now, with a fresh retry window and the same `webhook-id`."""
+    did = _parse_id(delivery_id, "DELIVERY_NOT_FOUND")
+    now = _now()
+    async with services.db.transaction() as session:
+        found = (
+            await session.execute(
+                select(WebhookDelivery, WebhookSubscription)
+                .join(
+                    WebhookSubscription,
+                    WebhookSubscription.id == WebhookDelivery.subscription_id,
+                )
+                .where(
+                    WebhookDelivery.id == did,
+                    WebhookSubscription.client_id == principal.client_id,
+                    WebhookSubscription.status != "deleted",
+                )
+                .with_for_update(of=WebhookDelivery)
+            )
+        ).one_or_none()
+        if found is None:
+            raise ProblemError("DELIVERY_NOT_FOUND")
+        delivery, subscription = found
+        if subscription.status != "active":
+            raise ProblemError("SUBSCRIPTION_DISABLED")
+        delivery.status = "pending"
+        delivery.next_attempt_at = now
+        delivery.scheduled_at = now
+        delivery.lease_token = None  # an attempt in flight can no longer record its outcome
+        delivery.updated_at = now
+        audit.record(
+            session, principal, "webhook_delivery.redeliver", "success", target_id=delivery.id
+        )
+        return delivery_out(delivery)
+
+
+def _decode_feed_cursor(codec: CursorCodec, after: str) -> Position:
+    if len(after) > MAX_CURSOR_LENGTH:
+        raise _invalid_cursor("after")
+    raw: Any = codec.decode(FEED_SCOPE, after, parameter="after")
+    try:
+        txid, last_id = raw
+        if not (isinstance(txid, int) and isinstance(last_id, int)):
+            raise TypeError
+        return Position(txid, last_id)
+    except (TypeError, ValueError):
+        raise _invalid_cursor("after") from None
+
+
+async def read_feed(
+    services: AppServices, principal: Principal, after: str | None, limit: int
+) -> FeedPage:
+    """The events the caller may read, in commit order (see `app/webhooks/outbox.py`)."""
+    codec = CursorCodec(services.cipher.cursor_key)
+    position = outbox.START if after is None else _decode_feed_cursor(codec, after)
+    async with services.db.read_session() as session:
+        rows = list(
+            (
+                await session.execute(
+                    outbox.committed_after(
+                        position,
+                        postgresql=not services.db.is_sqlite,
+                        limit=limit,
+                        where=outbox.visible_to(principal),
+                    )
+                )
+            ).scalars()
+        )
+    if rows:
+        position = Position.of(rows[-1])
+    return FeedPage(
+        items=[CloudEvent.model_validate(outbox.cloud_event(r)) for r in rows],
+        next_cursor=codec.encode(FEED_SCOPE, [position.txid, position.id]),
+    )
