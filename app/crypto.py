@@ -39,7 +39,6 @@ class DataCipher:
             self._aead.setdefault(key_id(old), AESGCM(_subkey(old, b"rujukan/field-encryption/v1")))
         self._index_key = _subkey(key, b"rujukan/blind-index/v1")
         self._old_index_keys = [_subkey(old, b"rujukan/blind-index/v1") for old in old_keys or []]
-        self._master = key
         self.cursor_key = _subkey(key, b"rujukan/cursor/v1")
 
     def encrypt(self, plaintext: bytes, associated: bytes = b"") -> str:
@@ -73,7 +72,3 @@ class DataCipher:
 
     def is_current(self, token: str) -> bool:
         return token.startswith(f"v1.{self.key_id}.")
-
-    def derive_key(self, purpose: bytes) -> bytes:
-        """A 32-byte subkey of the data key for another purpose (e.g. signing cursors)."""
-        return _subkey(self._master, purpose)

@@ -116,7 +116,11 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     ),
     # Codes inside errors[] (pointer or parameter) and warnings[]
     "FIELD_REQUIRED": CatalogueEntry(None, "Field required", "A required field is missing."),
-    "UNKNOWN_FIELD": CatalogueEntry(None, "Unknown field", "Request bodies are strict."),
+    "UNKNOWN_FIELD": CatalogueEntry(
+        None,
+        "Unknown field",
+        "Request bodies are strict; so are the referral list, stats and export parameters.",
+    ),
     "INVALID_TYPE": CatalogueEntry(None, "Invalid type", "The JSON type is wrong."),
     "INVALID_VALUE": CatalogueEntry(
         None, "Invalid value", "Not one of the allowed values, or not of the required form."

@@ -13,7 +13,9 @@ CHECKED_IN = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 def test_checked_in_openapi_matches_the_served_document() -> None:
     served = openapi_document()
     checked_in = json.loads(CHECKED_IN.read_text(encoding="utf-8"))
-    assert checked_in == served, "openapi/openapi.json is stale: run `rujukan openapi > openapi/openapi.json`"
+    assert checked_in == served, (
+        "openapi/openapi.json is stale: run `rujukan openapi > openapi/openapi.json`"
+    )
 
 
 def test_every_request_body_has_an_example() -> None:

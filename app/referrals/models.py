@@ -19,7 +19,42 @@ class Referral(Base):
     """
 
     __tablename__ = "referrals"
-    __table_args__ = (UniqueConstraint("facility_code", "case_ref"),)
+    # The portal's keyset pages: (sort column, id), alone or behind an equality filter.
+    # On PostgreSQL the migration adds a pg_trgm GIN index for the name search.
+    __table_args__ = (
+        UniqueConstraint("facility_code", "case_ref"),
+        # PostgreSQL: INCLUDE makes the newest-first walks index-only for the usual filters
+        # (see queries.page_query, a deferred join).
+        Index(
+            None,
+            "created_at",
+            "id",
+            postgresql_include=[
+                "status",
+                "province_code",
+                "facility_code",
+                "sentra_code",
+                "release_date",
+                "pas_mask",
+                "name_search",
+            ],
+        ),
+        Index(None, "updated_at", "id"),
+        Index(None, "release_date", "id"),
+        Index(None, "status", "created_at", "id"),
+        Index(
+            None,
+            "province_code",
+            "created_at",
+            "id",
+            postgresql_include=["status", "release_date", "pas_mask"],
+        ),
+        Index(None, "facility_code", "created_at", "id"),
+        Index(None, "sentra_code", "created_at", "id"),
+        Index(None, "nik_index"),
+        # Covers the dashboard's counts by status and province (an index-only scan).
+        Index(None, "status", "province_code"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     facility_code: Mapped[str] = mapped_column(String(32))
@@ -47,6 +82,9 @@ class Referral(Base):
     release_date: Mapped[date] = mapped_column(Date)
     supervision_end_date: Mapped[date | None] = mapped_column(Date)
     handover_date: Mapped[date] = mapped_column(Date)
+    # The PAS categories as bits (records.pas_mask): a filter the covering indexes answer.
+    # referral_pas_categories holds the same, one row per category, for grouping.
+    pas_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     case_data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     sensitive_data: Mapped[str] = mapped_column(Text)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 from app.crypto import DataCipher
+from app.reference.catalogue import PAS_CATEGORIES
 from app.referrals.domain import handover_date
 from app.referrals.models import Referral
 
@@ -34,6 +36,17 @@ def normalise_name(name: str) -> str:
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     words = "".join(c if c.isalnum() else " " for c in stripped.casefold()).split()
     return " ".join(words)
+
+
+# Bit i is the i-th category of SPEC §6. Stored in rows: never reorder, only append.
+PAS_BITS: dict[str, int] = {c.code: 1 << i for i, c in enumerate(PAS_CATEGORIES)}
+
+
+def pas_mask(codes: Iterable[str]) -> int:
+    mask = 0
+    for code in codes:
+        mask |= PAS_BITS[code]
+    return mask
 
 
 def mask_nik(nik: str | None) -> str | None:
@@ -97,6 +110,7 @@ def write_case(referral: Referral, case: dict[str, Any], cipher: DataCipher) -> 
     end = release.get("supervision_end_date")
     referral.supervision_end_date = _date(end) if end else None
     referral.handover_date = handover_date(referral.release_date, referral.supervision_end_date)
+    referral.pas_mask = pas_mask(case["pas_categories"])
 
 
 def _date(value: str) -> dt.date:

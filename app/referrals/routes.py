@@ -2,16 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import StreamingResponse
 
 from app.auth.principal import Principal
 from app.deps import ClockDep, ServicesDep, require_role
-from app.referrals import service
+from app.referrals import portal, service
 from app.referrals.domain import Role
+from app.referrals.params import export_filters, list_request, stats_filters
+from app.referrals.portal import ListRequest
+from app.referrals.queries import GroupBy, ListSort, ReferralFilters
 from app.referrals.schemas import (
     TRANSITION_EXAMPLES,
     HistoryEntry,
     ReferralDetail,
+    ReferralPage,
+    ReferralStats,
     TransitionRequest,
 )
 from app.responses import PROBLEM_RESPONSES
@@ -19,6 +25,80 @@ from app.schemas import Items
 
 router = APIRouter(prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES)
 ReaderDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))]
+KemensosDep = Annotated[Principal, Depends(require_role(Role.kemensos))]
+
+_VISIBILITY = (
+    "Only referrals the caller may read: a prison those of its facilities, a sentra those "
+    "assigned to it, Kemensos all. "
+)
+
+
+@router.get(
+    "",
+    summary="List referrals (filters, keyset pagination)",
+    description=_VISIBILITY
+    + "Plural filters are repeatable and match any of their values; different filters "
+    "combine with AND. `responsible_agency` and `overdue` are evaluated as of today in "
+    "RUJUKAN_TIMEZONE. Pages are keyset pages on (`sort` column, id): following "
+    "`next_cursor` never repeats or skips a referral while new ones arrive (with "
+    "`-updated_at`, a referral updated during the walk can move). A cursor is bound to the "
+    "caller, the sort and the filters; any other use is a 400 `INVALID_CURSOR`. Unknown "
+    "parameters are a 422. Items omit `needs` and carry the NIK only masked.",
+    response_model=ReferralPage,
+)
+async def list_referrals(
+    principal: ReaderDep,
+    services: ServicesDep,
+    clock: ClockDep,
+    request: Annotated[ListRequest, Depends(list_request)],
+) -> ReferralPage:
+    return await portal.list_referrals(services, principal, request, clock)
+
+
+@router.get(
+    "/stats",
+    summary="Counts of referrals, grouped",
+    description=_VISIBILITY
+    + "Takes the list's filters. `total` counts distinct referrals; with `group_by` "
+    "(repeatable, in key order) each group counts its referrals, and grouped by "
+    "`pas_category` a referral counts once in each of its categories. Without `group_by`, "
+    "`groups` is empty.",
+    response_model=ReferralStats,
+)
+async def referral_stats(
+    principal: ReaderDep,
+    services: ServicesDep,
+    clock: ClockDep,
+    filters: Annotated[ReferralFilters, Depends(stats_filters)],
+    group_by: Annotated[list[GroupBy] | None, Query()] = None,
+) -> ReferralStats:
+    groups = list(dict.fromkeys(group_by or []))
+    return await portal.referral_stats(services, principal, filters, groups, clock)
+
+
+@router.get(
+    "/export.csv",
+    summary="Export referrals as CSV (Kemensos)",
+    description="Takes the list's filters and `sort`; streams every matching referral as "
+    "UTF-8 CSV with a header row: the list item's fields flattened (`pas_categories` "
+    "joined by `;`, the NIK masked, no address, no needs). Cells that a spreadsheet would "
+    "read as a formula are prefixed with `'`. The export is audited before it starts.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "CSV, streamed"}},
+)
+async def export_referrals(
+    principal: KemensosDep,
+    services: ServicesDep,
+    clock: ClockDep,
+    filters: Annotated[ReferralFilters, Depends(export_filters)],
+    sort: Annotated[ListSort, Query()] = ListSort.created_desc,
+) -> StreamingResponse:
+    chunks = await portal.export_csv(services, principal, filters, sort, clock)
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="referrals.csv"'},
+    )
 
 
 @router.get(

@@ -72,6 +72,46 @@ class HistoryEntry(ResponseModel):
     changed_fields: list[str]
 
 
+class ReferralListItem(ResponseModel):
+    """A referral in a list: no `needs`, and the NIK only masked."""
+
+    id: uuid.UUID
+    status: str
+    custody_status: str
+    responsible_agency: Literal["imipas", "kemensos"]
+    pas_categories: list[str]
+    facility: FacilityOut
+    case_ref: str
+    full_name: str
+    nik_masked: str | None = Field(description="`3171********0001`; never the full NIK.")
+    birth_date: dt.date
+    sex: str
+    domicile: dict[str, Any]
+    release: dict[str, Any]
+    handover_date: dt.date
+    sentra_code: str | None
+    overdue: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ReferralPage(ResponseModel):
+    items: list[ReferralListItem]
+    next_cursor: str | None = Field(
+        description="Pass back as `cursor` for the next page; null on the last page."
+    )
+
+
+class StatsGroup(ResponseModel):
+    key: dict[str, str | None] = Field(description="One value per `group_by`, in its order.")
+    count: int
+
+
+class ReferralStats(ResponseModel):
+    total: int = Field(description="Distinct referrals matching the filters.")
+    groups: list[StatsGroup]
+
+
 class TransitionRequest(StrictBody):
     action: Action = Field(strict=False)
     reason_code: str | None = Field(default=None, max_length=32)

@@ -1,0 +1,173 @@
+"""The sentra registry (SPEC §5): Kemensos's centres and the regencies each covers.
+
+Managed data, not code: `assign` takes only an active sentra of this registry, and
+`suggested_sentra_code` reads its coverage. Region codes are checked against the
+Kepmendagri 2025 table like a release event's domicile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.context import AppServices
+from app.errors import FieldError, ProblemError, validation_failed
+from app.reference.models import Sentra
+from app.reference.regions import Regions, load_regions
+from app.schemas import ResponseModel, StrictBody, Text200
+
+SentraCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$",
+        description="Upper-case letters, digits and `-`, 2 to 32 characters.",
+        examples=["HANDAYANI"],
+    ),
+]
+ProvinceCode = Annotated[str, Field(pattern=r"^[0-9]{2}$", examples=["31"])]
+RegencyCode = Annotated[str, Field(pattern=r"^[0-9]{4}$", examples=["3175"])]
+
+
+class SentraFields(StrictBody):
+    name: Text200
+    province_code: ProvinceCode = Field(description="Where the sentra is.")
+    regency_code: RegencyCode | None = Field(
+        default=None, description="Where the sentra is; inside `province_code`."
+    )
+    coverage_regency_codes: list[RegencyCode] = Field(
+        default_factory=list,
+        max_length=514,
+        description="The regencies whose residents it serves (any province); drives "
+        "`suggested_sentra_code`.",
+    )
+    active: bool = Field(default=True, description="Only an active sentra can be assigned.")
+
+
+class SentraCreate(SentraFields):
+    code: SentraCode
+
+
+class SentraReplace(SentraFields):
+    code: SentraCode | None = Field(default=None, description="If given, equal to the path's.")
+
+
+class SentraOut(ResponseModel):
+    code: str
+    name: str
+    province_code: str
+    regency_code: str | None
+    coverage_regency_codes: list[str]
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def region_errors(body: SentraFields, regions: Regions) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if body.province_code not in regions.provinces:
+        errors.append(
+            FieldError("UNKNOWN_REGION", "not a 2025 province code", pointer="/province_code")
+        )
+    if body.regency_code is not None:
+        regency = regions.regencies.get(body.regency_code)
+        if regency is None:
+            errors.append(
+                FieldError("UNKNOWN_REGION", "not a 2025 regency code", pointer="/regency_code")
+            )
+        elif body.province_code in regions.provinces and regency.parent_code != body.province_code:
+            errors.append(
+                FieldError(
+                    "REGION_MISMATCH", "not a regency of province_code", pointer="/regency_code"
+                )
+            )
+    seen: set[str] = set()
+    for i, code in enumerate(body.coverage_regency_codes):
+        pointer = f"/coverage_regency_codes/{i}"
+        if code not in regions.regencies:
+            errors.append(FieldError("UNKNOWN_REGION", "not a 2025 regency code", pointer=pointer))
+        elif code in seen:
+            errors.append(FieldError("INVALID_VALUE", "listed twice", pointer=pointer))
+        seen.add(code)
+    return errors
+
+
+def _check(body: SentraFields) -> None:
+    errors = region_errors(body, load_regions())
+    if errors:
+        raise validation_failed(errors)
+
+
+def _not_found(code: str) -> ProblemError:
+    return ProblemError("SENTRA_NOT_FOUND", f"No sentra `{code}`.")
+
+
+def _write(row: Sentra, body: SentraFields, now: dt.datetime) -> None:
+    row.name = body.name
+    row.province_code = body.province_code
+    row.regency_code = body.regency_code
+    row.coverage_regency_codes = sorted(body.coverage_regency_codes)
+    row.active = body.active
+    row.updated_at = now
+
+
+async def list_sentra(services: AppServices, active: bool | None) -> list[Sentra]:
+    query = select(Sentra).order_by(Sentra.code)
+    if active is not None:
+        query = query.where(Sentra.active.is_(active))
+    async with services.db.read_session() as session:
+        return list((await session.execute(query)).scalars())
+
+
+async def get_sentra(services: AppServices, code: str) -> Sentra:
+    async with services.db.read_session() as session:
+        row = await session.get(Sentra, code)
+    if row is None:
+        raise _not_found(code)
+    return row
+
+
+async def create_sentra(
+    services: AppServices, principal: Principal, body: SentraCreate, now: dt.datetime
+) -> Sentra:
+    _check(body)
+    try:
+        async with services.db.transaction() as session:
+            if await session.get(Sentra, body.code) is not None:
+                raise ProblemError(
+                    "SENTRA_EXISTS", f"A sentra `{body.code}` exists; PUT updates it."
+                )
+            row = Sentra(code=body.code, created_at=now)
+            _write(row, body, now)
+            session.add(row)
+            await session.flush()
+            audit.record(session, principal, "sentra.create", "success")
+    except IntegrityError:  # created concurrently
+        raise ProblemError("SENTRA_EXISTS", f"A sentra `{body.code}` exists.") from None
+    return row
+
+
+async def replace_sentra(
+    services: AppServices,
+    principal: Principal,
+    code: str,
+    body: SentraReplace,
+    now: dt.datetime,
+) -> Sentra:
+    if body.code is not None and body.code != code:
+        raise validation_failed(
+            [FieldError("INVALID_VALUE", "must equal the code in the path", pointer="/code")]
+        )
+    _check(body)
+    async with services.db.transaction() as session:
+        row = await session.get(Sentra, code, with_for_update=True)
+        if row is None:
+            raise _not_found(code)
+        _write(row, body, now)
+        audit.record(session, principal, "sentra.update", "success")
+    return row

@@ -1,0 +1,248 @@
+"""The portal's reads over many referrals: the list, stats and the CSV export (SPEC §5).
+
+The statements come from `queries` (visibility included); this module runs them, turns
+rows into items and keeps the cursor honest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.context import AppServices
+from app.cursor import CursorCodec
+from app.intake.rules import Clock
+from app.referrals import domain
+from app.referrals.cursor import Position, cursor_scope, decode_cursor, encode_cursor
+from app.referrals.domain import CustodyStatus, Status
+from app.referrals.queries import (
+    GroupBy,
+    ListSort,
+    QueryContext,
+    ReferralFilters,
+    count_query,
+    page_query,
+    stats_query,
+)
+from app.referrals.schemas import ReferralListItem, ReferralPage, ReferralStats, StatsGroup
+
+EXPORT_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    filters: ReferralFilters
+    sort: ListSort = ListSort.created_desc
+    limit: int = 50
+    cursor: str | None = None
+
+
+def _context(
+    services: AppServices, principal: Principal, filters: ReferralFilters, clock: Clock
+) -> QueryContext:
+    nik_indexes = tuple(services.cipher.blind_indexes(filters.nik)) if filters.nik else ()
+    return QueryContext(
+        principal=principal,
+        today=clock.today,
+        triage_days=services.settings.triage_days,
+        nik_indexes=nik_indexes,
+    )
+
+
+def _position(row: Row[Any], sort: ListSort) -> Position:
+    return Position(getattr(row, sort.column_name), row.id)
+
+
+def list_item(row: Row[Any], ctx: QueryContext) -> ReferralListItem:
+    case: dict[str, Any] = row.case_data
+    person: dict[str, Any] = case.get("person") or {}
+    domicile = person.get("domicile") or {
+        "province_code": row.province_code,
+        "regency_code": row.regency_code,
+        "district_code": row.district_code,
+    }
+    return ReferralListItem(
+        id=row.id,
+        status=row.status,
+        custody_status=row.custody_status,
+        responsible_agency=domain.responsible_agency(
+            CustodyStatus(row.custody_status), row.handover_date, ctx.today
+        ),
+        pas_categories=case.get("pas_categories", []),
+        facility=case["facility"],
+        case_ref=row.case_ref,
+        full_name=row.full_name,
+        nik_masked=row.nik_masked,
+        birth_date=row.birth_date,
+        sex=row.sex,
+        domicile=domicile,
+        release=case["release"],
+        handover_date=row.handover_date,
+        sentra_code=row.sentra_code,
+        overdue=domain.is_overdue(
+            Status(row.status), row.handover_date, ctx.triage_days, ctx.today
+        ),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def list_referrals(
+    services: AppServices, principal: Principal, request: ListRequest, clock: Clock
+) -> ReferralPage:
+    ctx = _context(services, principal, request.filters, clock)
+    codec = CursorCodec(services.cipher.cursor_key)
+    scope = cursor_scope(principal.client_id, request.sort, request.filters.canonical())
+    after = None
+    if request.cursor is not None:
+        position = decode_cursor(codec, scope, request.sort, request.cursor)
+        after = (position.value, position.id)
+    query = page_query(request.filters, ctx, request.sort, after=after, limit=request.limit + 1)
+    async with services.db.read_session() as session:
+        rows = (await session.execute(query)).all()
+    page, more = rows[: request.limit], len(rows) > request.limit
+    next_cursor = encode_cursor(codec, scope, _position(page[-1], request.sort)) if more else None
+    return ReferralPage(items=[list_item(r, ctx) for r in page], next_cursor=next_cursor)
+
+
+def _group_order(group: StatsGroup) -> tuple[tuple[bool, str], ...]:
+    return tuple((v is None, v or "") for v in group.key.values())
+
+
+async def referral_stats(
+    services: AppServices,
+    principal: Principal,
+    filters: ReferralFilters,
+    group_by: Sequence[GroupBy],
+    clock: Clock,
+) -> ReferralStats:
+    ctx = _context(services, principal, filters, clock)
+    groups: list[StatsGroup] = []
+    async with services.db.read_session() as session:
+        if group_by:
+            rows = (await session.execute(stats_query(filters, ctx, group_by))).all()
+            groups = [
+                StatsGroup(key={g.value: getattr(row, g.value) for g in group_by}, count=row.count)
+                for row in rows
+            ]
+        if group_by and GroupBy.pas_category not in group_by:
+            # Each referral is in exactly one group: the groups add up to the total.
+            total = sum(g.count for g in groups)
+        else:
+            total = (await session.execute(count_query(filters, ctx))).scalar_one()
+    groups.sort(key=_group_order)
+    return ReferralStats(total=total, groups=groups)
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "status",
+    "custody_status",
+    "responsible_agency",
+    "overdue",
+    "pas_categories",
+    "facility_code",
+    "facility_name",
+    "facility_type",
+    "case_ref",
+    "full_name",
+    "nik_masked",
+    "birth_date",
+    "sex",
+    "province_code",
+    "regency_code",
+    "district_code",
+    "release_type",
+    "release_date",
+    "supervision_end_date",
+    "handover_date",
+    "sentra_code",
+    "created_at",
+    "updated_at",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    """Text a spreadsheet will not run: a leading formula character is quoted away."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def export_row(row: Row[Any], ctx: QueryContext) -> list[str]:
+    item = list_item(row, ctx)
+    values: dict[str, Any] = {
+        **item.model_dump(include={"id", "status", "custody_status", "responsible_agency"}),
+        "overdue": item.overdue,
+        "pas_categories": ";".join(item.pas_categories),
+        "facility_code": item.facility.code,
+        "facility_name": item.facility.name,
+        "facility_type": item.facility.type,
+        "case_ref": item.case_ref,
+        "full_name": item.full_name,
+        "nik_masked": item.nik_masked,
+        "birth_date": item.birth_date,
+        "sex": item.sex,
+        "province_code": row.province_code,
+        "regency_code": row.regency_code,
+        "district_code": row.district_code,
+        "release_type": row.release_type,
+        "release_date": row.release_date,
+        "supervision_end_date": row.supervision_end_date,
+        "handover_date": row.handover_date,
+        "sentra_code": row.sentra_code,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+    return [_cell(values[c]) for c in EXPORT_COLUMNS]
+
+
+async def export_csv(
+    services: AppServices,
+    principal: Principal,
+    filters: ReferralFilters,
+    sort: ListSort,
+    clock: Clock,
+) -> AsyncIterator[bytes]:
+    """Audit the export (committed before any row leaves), then stream it.
+
+    Rows are read in keyset batches, each in its own short read transaction: memory stays
+    constant, no connection is held while a slow client downloads, and rows inserted
+    meanwhile never make a row repeat or go missing.
+    """
+    ctx = _context(services, principal, filters, clock)
+    async with services.db.transaction() as session:
+        audit.record(session, principal, "referrals.export", "success")
+    return _stream(services, filters, ctx, sort)
+
+
+async def _stream(
+    services: AppServices, filters: ReferralFilters, ctx: QueryContext, sort: ListSort
+) -> AsyncIterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    after: tuple[Any, Any] | None = None
+    while True:
+        query = page_query(filters, ctx, sort, after=after, limit=EXPORT_BATCH)
+        async with services.db.read_session() as session:
+            rows = (await session.execute(query)).all()
+        writer.writerows(export_row(r, ctx) for r in rows)
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < EXPORT_BATCH:
+            return
+        last = rows[-1]
+        after = (getattr(last, sort.column_name), last.id)
