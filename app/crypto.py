@@ -40,6 +40,11 @@ class DataCipher:
         self._index_key = _subkey(key, b"rujukan/blind-index/v1")
         self._old_index_keys = [_subkey(old, b"rujukan/blind-index/v1") for old in old_keys or []]
         self.cursor_key = _subkey(key, b"rujukan/cursor/v1")
+        # Cursors signed before a key rotation stay valid while the old key is configured
+        # (feed consumers keep theirs for a long time).
+        self.cursor_keys = [self.cursor_key] + [
+            _subkey(old, b"rujukan/cursor/v1") for old in old_keys or []
+        ]
 
     def encrypt(self, plaintext: bytes, associated: bytes = b"") -> str:
         nonce = os.urandom(12)

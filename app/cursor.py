@@ -15,8 +15,12 @@ from app.errors import FieldError, ProblemError
 
 
 class CursorCodec:
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *previous: bytes) -> None:
+        """Signs with `key`; also accepts cursors signed with a `previous` key."""
         self._key = hashlib.sha256(b"rujukan/cursor/v1" + key).digest()
+        self._accepted = [self._key] + [
+            hashlib.sha256(b"rujukan/cursor/v1" + k).digest() for k in previous
+        ]
 
     def encode(self, scope: str, position: Any) -> str:
         payload = json.dumps([scope, position], separators=(",", ":")).encode()
@@ -35,8 +39,10 @@ class CursorCodec:
         except (binascii.Error, ValueError):
             raise invalid from None
         tag, payload = raw[:16], raw[16:]
-        expected = hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
-        if len(tag) != 16 or not hmac.compare_digest(tag, expected):
+        if len(tag) != 16 or not any(
+            hmac.compare_digest(tag, hmac.new(k, payload, hashlib.sha256).digest()[:16])
+            for k in self._accepted
+        ):
             raise invalid
         try:
             found_scope, position = json.loads(payload)

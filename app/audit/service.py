@@ -51,7 +51,7 @@ class AuditQuery:
 async def search(
     services: AppServices, query: AuditQuery, *, cursor: str | None, limit: int
 ) -> tuple[list[AuditEvent], str | None]:
-    codec = CursorCodec(services.cipher.cursor_key)
+    codec = CursorCodec(*services.cipher.cursor_keys)
     scope = "audit:" + json.dumps(
         [
             str(query.referral_id),

@@ -98,7 +98,7 @@ async def list_referrals(
     services: AppServices, principal: Principal, request: ListRequest, clock: Clock
 ) -> ReferralPage:
     ctx = _context(services, principal, request.filters, clock)
-    codec = CursorCodec(services.cipher.cursor_key)
+    codec = CursorCodec(*services.cipher.cursor_keys)
     scope = cursor_scope(principal.client_id, request.sort, request.filters.canonical())
     after = None
     if request.cursor is not None:

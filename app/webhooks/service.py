@@ -210,7 +210,7 @@ async def list_deliveries(
     cursor: str | None,
 ) -> DeliveryPage:
     """Newest first; keyset-paginated on `(created_at, id)`."""
-    codec = CursorCodec(services.cipher.cursor_key)
+    codec = CursorCodec(*services.cipher.cursor_keys)
     async with services.db.read_session() as session:
         subscription = await _own_subscription(session, principal, subscription_id)
         scope = _deliveries_scope(subscription.id, status)
@@ -312,7 +312,7 @@ async def read_feed(
     services: AppServices, principal: Principal, after: str | None, limit: int
 ) -> FeedPage:
     """The events the caller may read, in commit order (see `app/webhooks/outbox.py`)."""
-    codec = CursorCodec(services.cipher.cursor_key)
+    codec = CursorCodec(*services.cipher.cursor_keys)
     position = outbox.START if after is None else _decode_feed_cursor(codec, after)
     async with services.db.read_session() as session:
         rows = list(
