@@ -29,14 +29,14 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    true,
     tuple_,
 )
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.auth.principal import ANY, Principal
-from app.referrals.domain import CustodyStatus, Role, Status
+from app.auth.principal import Principal
+from app.auth.visibility import visible_where
+from app.referrals.domain import CustodyStatus, Status
 from app.referrals.models import Referral, ReferralPasCategory
 from app.referrals.records import pas_mask
 
@@ -117,17 +117,7 @@ class QueryContext:
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
     """SPEC §2 in SQL; the same rule as `Principal.may_read`."""
-    if principal.role is Role.kemensos:
-        return true()
-    if principal.role is Role.prison:
-        if ANY in principal.facility_codes:
-            return true()
-        return Referral.facility_code.in_(sorted(principal.facility_codes))
-    if principal.role is Role.sentra:
-        if ANY in principal.sentra_codes:
-            return Referral.sentra_code.is_not(None)
-        return Referral.sentra_code.in_(sorted(principal.sentra_codes))
-    return false()
+    return visible_where(principal, Referral.facility_code, Referral.sentra_code)
 
 
 def _date(value: dt.date) -> ColumnElement[dt.date]:

@@ -32,15 +32,13 @@ from sqlalchemy import (
     ColumnClause,
     ColumnElement,
     Select,
-    false,
     literal_column,
     select,
-    true,
     tuple_,
 )
 
-from app.auth.principal import ANY, Principal
-from app.referrals.domain import Role
+from app.auth.principal import Principal
+from app.auth.visibility import visible_where
 from app.webhooks.models import OutboxEvent
 
 EVENT_TYPES = ("referral.created", "referral.status_changed", "referral.updated")
@@ -84,21 +82,7 @@ def committed_after(
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
     """`Principal.may_read` as SQL over the outbox's facility and sentra codes."""
-    if principal.role is Role.kemensos:
-        return true()
-    if principal.role is Role.prison:
-        if ANY in principal.facility_codes:
-            return true()
-        if not principal.facility_codes:
-            return false()
-        return OutboxEvent.facility_code.in_(sorted(principal.facility_codes))
-    if principal.role is Role.sentra:
-        if ANY in principal.sentra_codes:
-            return OutboxEvent.sentra_code.is_not(None)
-        if not principal.sentra_codes:
-            return false()
-        return OutboxEvent.sentra_code.in_(sorted(principal.sentra_codes))
-    return false()
+    return visible_where(principal, OutboxEvent.facility_code, OutboxEvent.sentra_code)
 
 
 def cloud_event(row: OutboxEvent) -> dict[str, Any]:

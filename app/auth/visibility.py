@@ -1,0 +1,32 @@
+"""`Principal.may_read` (SPEC §2) as a SQL condition, for any table that carries a
+referral's facility and sentra codes (referrals, the outbox)."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, true
+from sqlalchemy.orm import QueryableAttribute
+
+from app.auth.principal import ANY, Principal
+from app.referrals.domain import Role
+
+
+def visible_where(
+    principal: Principal,
+    facility_code: QueryableAttribute[str],
+    sentra_code: QueryableAttribute[str | None],
+) -> ColumnElement[bool]:
+    if principal.role is Role.kemensos:
+        return true()
+    if principal.role is Role.prison:
+        if ANY in principal.facility_codes:
+            return true()
+        if not principal.facility_codes:
+            return false()
+        return facility_code.in_(sorted(principal.facility_codes))
+    if principal.role is Role.sentra:
+        if ANY in principal.sentra_codes:
+            return sentra_code.is_not(None)
+        if not principal.sentra_codes:
+            return false()
+        return sentra_code.in_(sorted(principal.sentra_codes))
+    return false()
