@@ -1,5 +1,6 @@
 """The outermost layer of every request: request id, security headers, access log, metrics,
-and the last line of defence that turns any unexpected exception into a 500 problem."""
+and the last line of defence that turns any unexpected exception into a 500 problem (a 503
+with `Retry-After` when the database is unreachable: app/dbfaults.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import request_id_var
+from app.dbfaults import RETRY_AFTER_SECONDS, is_database_unavailable
 from app.errors import PROBLEM_JSON, problem_body
 from app.metrics import LATENCY, REQUESTS
 
@@ -27,6 +29,10 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Strict-Transport-Security": "max-age=31536000",
 }
+_DB_UNAVAILABLE = (
+    "The database is unreachable. Retry the same request after Retry-After; a release event "
+    "may already have been applied, and its retry replays the answer."
+)
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -67,18 +73,25 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.error("unhandled error", exc_info=True)
-            status = 500
+        except Exception as exc:
+            code, status, detail, headers = "INTERNAL_ERROR", 500, None, []
+            if is_database_unavailable(exc):
+                # Not a bug: the database is away. A 503 tells the client to retry.
+                log.warning("database unavailable: %s", type(exc).__name__)
+                code, status, detail = "SERVICE_UNAVAILABLE", 503, _DB_UNAVAILABLE
+                headers = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+            else:
+                log.error("unhandled error", exc_info=True)
             if not started:
-                body = json.dumps(problem_body("INTERNAL_ERROR", 500, None, request_id)).encode()
+                body = json.dumps(problem_body(code, status, detail, request_id)).encode()
                 await send_wrapper(
                     {
                         "type": "http.response.start",
-                        "status": 500,
+                        "status": status,
                         "headers": [
                             (b"content-type", PROBLEM_JSON.encode()),
                             (b"content-length", str(len(body)).encode()),
+                            *headers,
                         ],
                     }
                 )

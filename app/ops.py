@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from app.dbfaults import RETRY_AFTER_SECONDS
 from app.deps import ServicesDep
 from app.errors import PROBLEM_JSON, ProblemError
 from app.metrics import observe_pool
@@ -47,7 +48,11 @@ async def readyz(services: ServicesDep) -> dict[str, str | None]:
         async with services.db.read_session() as session:
             await session.execute(text("SELECT 1"))
     except Exception:
-        raise ProblemError("SERVICE_UNAVAILABLE", "The database is unreachable.") from None
+        raise ProblemError(
+            "SERVICE_UNAVAILABLE",
+            "The database is unreachable.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from None
     try:
         async with services.db.read_session() as session:
             current = (
