@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     key_grace_seconds: int = Field(default=86_400, ge=0)
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long a process remembers an authenticated API key. Deactivation "
+        "and rotation apply at once in the process that made them, within this time in "
+        "other replicas; 0 looks every key up.",
+    )
     webhook_allow_private: bool = False
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=20, ge=0, le=500)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from app.auth.principal import Principal
-from app.auth.service import principal_for_key
+from app.auth.service import cached_principal, principal_for_key
 from app.context import AppServices
 from app.errors import FieldError, ProblemError, validation_failed
 from app.intake.rules import Clock
@@ -21,7 +21,9 @@ _ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 WWW_AUTHENTICATE = 'Bearer realm="rujukan"'
 
 
-def get_services(request: Request) -> AppServices:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`
+# dependency in the thread pool, a thread hop on every request.
+async def get_services(request: Request) -> AppServices:
     services: AppServices = request.app.state.services
     return services
 
@@ -29,7 +31,7 @@ def get_services(request: Request) -> AppServices:
 ServicesDep = Annotated[AppServices, Depends(get_services)]
 
 
-def get_clock(services: ServicesDep) -> Clock:
+async def get_clock(services: ServicesDep) -> Clock:
     return Clock(now=datetime.now(UTC), tz=services.settings.tz)
 
 
@@ -46,8 +48,11 @@ async def authenticate(request: Request, services: ServicesDep) -> Principal:
             "Send `Authorization: Bearer <api key>`.",
             headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
-    async with services.db.read_session() as session:
-        principal = await principal_for_key(session, key, datetime.now(UTC))
+    ttl = services.settings.auth_cache_seconds
+    principal = cached_principal(key) if ttl > 0 else None
+    if principal is None:
+        async with services.db.read_session() as session:
+            principal = await principal_for_key(session, key, datetime.now(UTC), cache_seconds=ttl)
     if principal is None:
         raise ProblemError(
             "UNAUTHENTICATED",

@@ -1056,11 +1056,22 @@ async def main_async(args: argparse.Namespace) -> int:
     env = await environment()
     command = "python -m bench.queries " + " ".join(sys.argv[1:])
     text = report(args.rows, results, plans, env, seeding, extra, command.strip())
-    await asyncio.to_thread(Path(args.out).write_text, text + "\n", encoding="utf-8")
+    await asyncio.to_thread(write_report, Path(args.out), text)
     for result in results:
         print(result.row())
     log(f"done in {time.monotonic() - started:.0f} s; report in {args.out}")
     return 0
+
+
+INTAKE_SECTION = "\n# Intake benchmark"
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write the query report, keeping the intake section (bench/intake.py) that follows it."""
+    previous = path.read_text(encoding="utf-8") if path.exists() else ""
+    start = previous.find(INTAKE_SECTION)
+    kept = previous[start:] if start >= 0 else ""
+    path.write_text(text + "\n" + kept, encoding="utf-8")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -97,6 +98,7 @@ async def rotate_key(session: AsyncSession, client: Client, now: datetime, grace
     """A new key; the old one keeps working for `grace` so callers can switch without downtime."""
     if not client.active:
         raise ProblemError("CLIENT_INACTIVE")
+    principal_cache.forget(client.id)
     key = new_api_key()
     client.previous_key_hash = client.key_hash if grace.total_seconds() > 0 else None
     client.previous_key_expires_at = now + grace if grace.total_seconds() > 0 else None
@@ -107,13 +109,74 @@ async def rotate_key(session: AsyncSession, client: Client, now: datetime, grace
 
 def deactivate(client: Client, now: datetime) -> None:
     """Keys stop working at once; the row stays (history and audit name the client)."""
+    principal_cache.forget(client.id)
     if client.active:
         client.active = False
         client.deactivated_at = now
         client.previous_key_expires_at = None
 
 
-async def principal_for_key(session: AsyncSession, key: str, now: datetime) -> Principal | None:
+class PrincipalCache:
+    """Recently authenticated keys, by hash, for a few seconds: the key lookup was a
+    transaction of its own on every request (the largest fixed cost of a call).
+
+    Deactivation and rotation through this process forget the client's entries at once and
+    keep it out of the cache for a minute (so a request racing the change's commit cannot
+    put the old answer back). Another replica notices such a change within the TTL
+    (`RUJUKAN_AUTH_CACHE_SECONDS`, default 5; 0 turns the cache off). A key authenticated
+    through its rotation grace is cached no longer than the grace lasts.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._barred: dict[uuid.UUID, float] = {}
+        self._barred_seconds = 60.0
+
+    def get(self, digest: str) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._entries.pop(digest, None)
+            return None
+        return entry[1]
+
+    def put(self, digest: str, principal: Principal, seconds: float) -> None:
+        now = time.monotonic()
+        barred = self._barred.get(principal.client_id)
+        if seconds <= 0 or (barred is not None and barred > now):
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+        self._entries[digest] = (now + seconds, principal)
+        self._barred_seconds = max(self._barred_seconds, seconds)
+
+    def forget(self, client_id: uuid.UUID) -> None:
+        now = time.monotonic()
+        self._barred = {c: t for c, t in self._barred.items() if t > now}
+        self._barred[client_id] = now + self._barred_seconds
+        self._entries = {k: v for k, v in self._entries.items() if v[1].client_id != client_id}
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._barred.clear()
+
+
+principal_cache = PrincipalCache()
+
+
+def cached_principal(key: str) -> Principal | None:
+    return principal_cache.get(hash_api_key(key))
+
+
+async def principal_for_key(
+    session: AsyncSession, key: str, now: datetime, *, cache_seconds: float = 0.0
+) -> Principal | None:
+    """The caller of `key`, from the database; remembered for `cache_seconds` (see
+    `PrincipalCache`; `cached_principal` asks the cache first)."""
     digest = hash_api_key(key)
     row = (
         await session.execute(
@@ -128,10 +191,14 @@ async def principal_for_key(session: AsyncSession, key: str, now: datetime) -> P
     ).scalar_one_or_none()
     if row is None:
         return None
-    return Principal(
+    principal = Principal(
         client_id=row.id,
         name=row.name,
         role=Role(row.role),
         facility_codes=frozenset(row.facility_codes),
         sentra_codes=frozenset(row.sentra_codes),
     )
+    if row.key_hash != digest and row.previous_key_expires_at is not None:
+        cache_seconds = min(cache_seconds, (row.previous_key_expires_at - now).total_seconds())
+    principal_cache.put(digest, principal, cache_seconds)
+    return principal

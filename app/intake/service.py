@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -135,11 +135,15 @@ async def receive_event(
             ],
         )
     digest = body_hash(raw)
-    replay = await _replay(services, principal, event.event_id, digest)
-    if replay is not None:
-        return replay
     rules = check_event(event, clock=clock, regions=load_regions())
     if rules.errors:
+        # Idempotency comes before the rules (an answered event replays even if it would
+        # fail them today), but it is only looked up here: on the way in, claiming the
+        # (client, event_id) row in the applying transaction finds a replay or a
+        # conflict by itself, and a separate read before it cost a transaction per event.
+        replay = await _replay(services, principal, event.event_id, digest)
+        if replay is not None:
+            return replay
         prefixed = "".join(f"/{p}" for p in prefix)
         for err in rules.errors:
             err.pointer = prefixed + (err.pointer or "")
@@ -210,23 +214,22 @@ async def _apply(
         raise _RacedError
 
     case = event.model_dump(mode="json", include=set(CASE_FIELDS))
-    referral = await _lock_referral(session, event)
     created = False
-    if referral is None:
-        if event.event_type not in CREATING:
-            raise ProblemError("UNKNOWN_CASE", "No referral exists for this facility and case_ref.")
-        new_id = uuid.uuid4()
+    if event.event_type in CREATING:
+        # Insert first and lock after: one statement fewer than look, insert, look again
+        # when the case is new; an existing case keeps its row (DO NOTHING) and is locked.
         inserted = (
             await session.execute(
                 insert(Referral)
-                .values(_new_referral_row(new_id, event, principal, case, services, clock))
+                .values(_new_referral_row(uuid.uuid4(), event, principal, case, services, clock))
                 .on_conflict_do_nothing(index_elements=["facility_code", "case_ref"])
                 .returning(Referral.id)
             )
         ).scalar_one_or_none()
-        referral = await _lock_referral(session, event)
-        assert referral is not None
         created = inserted is not None
+    referral = await _lock_referral(session, event)
+    if referral is None:
+        raise ProblemError("UNKNOWN_CASE", "No referral exists for this facility and case_ref.")
 
     previous_custody = referral.custody_status
     if created:
@@ -307,12 +310,14 @@ async def _apply(
         ],
     }
     status_code = 201 if created else 200
-    record = await session.get(IntakeRecord, claimed)
-    assert record is not None
-    record.status_code = status_code
-    record.response = body
-    record.outcome = outcome
-    record.referral_id = referral.id
+    # An UPDATE by id: the claimed row was inserted with Core, so loading it would cost
+    # a SELECT first.
+    await session.execute(
+        update(IntakeRecord)
+        .where(IntakeRecord.id == claimed)
+        .values(status_code=status_code, response=body, outcome=outcome, referral_id=referral.id)
+        .execution_options(synchronize_session=False)
+    )
     return IntakeResult(status_code, body)
 
 
