@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -99,6 +100,17 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to: Starlette names only the first matching route's."""
+    path = request.url.path
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template, operations in sorted(paths.items(), key=lambda item: item[0].count("{")):
+        pieces = re.split(r"\{[^}/]+\}", template)
+        if re.fullmatch("[^/]+".join(re.escape(piece) for piece in pieces), path):
+            return ", ".join(sorted(method.upper() for method in operations))
+    return ""
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
@@ -108,7 +120,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         return _problem_response(
             request,
             code="METHOD_NOT_ALLOWED",
-            headers={"Allow": headers.get("Allow", headers.get("allow", ""))},
+            headers={"Allow": _allowed_methods(request) or headers.get("Allow", "")},
         )
     if exc.status_code == 400:  # FastAPI: a body it could not parse
         return _problem_response(
@@ -160,7 +172,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 "type": "array",
                 "minItems": 1,
                 "maxItems": 500,
-                "items": {"$ref": "#/components/schemas/ReleaseEvent"},
+                # Any value: each item is validated as a `ReleaseEvent` on its own and a bad
+                # one fails only its own result (`status` 422), never the whole batch.
+                "items": {
+                    "description": "A `ReleaseEvent` (see that schema); validated on its "
+                    "own, so an invalid item is answered in its own result."
+                },
             }
         },
     }

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from app.audit import service
 from app.auth.principal import Principal
@@ -14,6 +17,18 @@ from app.deps import ServicesDep, require_role
 from app.referrals.domain import Role
 from app.responses import PROBLEM_RESPONSES
 from app.schemas import ResponseModel
+
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ].+")
+
+
+def _date_time(value: object) -> object:
+    """An RFC 3339 time only: pydantic alone reads `0.5` as a Unix timestamp."""
+    if isinstance(value, str) and not _DATE_TIME.fullmatch(value):
+        raise PydanticCustomError("datetime_parsing", "Input should be an RFC 3339 date-time")
+    return value
+
+
+Rfc3339 = Annotated[dt.datetime, BeforeValidator(_date_time)]
 
 router = APIRouter(prefix="/v1/audit-events", tags=["Audit"], responses=PROBLEM_RESPONSES)
 AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.admin))]
@@ -49,8 +64,8 @@ async def list_audit_events(
     referral_id: uuid.UUID | None = None,
     client_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=48)] = None,
-    from_: Annotated[dt.datetime | None, Query(alias="from")] = None,
-    to: dt.datetime | None = None,
+    from_: Annotated[Rfc3339 | None, Query(alias="from")] = None,
+    to: Rfc3339 | None = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:

@@ -45,6 +45,7 @@ class SentraFields(StrictBody):
         max_length=514,
         description="The regencies whose residents it serves (any province); drives "
         "`suggested_sentra_code`.",
+        json_schema_extra={"uniqueItems": True},
     )
     active: bool = Field(default=True, description="Only an active sentra can be assigned.")
 

@@ -7,11 +7,13 @@ must not silently widen a list, a count or — worst — an export to everything
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from app.deps import ServicesDep
 from app.errors import FieldError, validation_failed
@@ -25,6 +27,17 @@ Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,31}$")]
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
 RegencyCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 _PAS_ENUM = sorted(PAS_CODES)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: object) -> object:
+    """Only `YYYY-MM-DD`: pydantic alone reads `0` as a Unix timestamp (1970-01-01)."""
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("date_parsing", "Input should be a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 FILTER_PARAMETERS = frozenset(
     {
@@ -100,8 +113,8 @@ async def referral_filters(
     facility_code: Annotated[list[Code] | None, Query()] = None,
     sentra_code: Annotated[list[Code] | None, Query()] = None,
     release_type: Annotated[list[ReleaseType] | None, Query()] = None,
-    release_date_from: Annotated[dt.date | None, Query(description="Inclusive.")] = None,
-    release_date_to: Annotated[dt.date | None, Query(description="Inclusive.")] = None,
+    release_date_from: Annotated[IsoDate | None, Query(description="Inclusive.")] = None,
+    release_date_to: Annotated[IsoDate | None, Query(description="Inclusive.")] = None,
     created_from: Annotated[
         str | None,
         Query(

@@ -23,15 +23,37 @@ SUBSCRIPTION_EXAMPLES: dict[str, Any] = {
     }
 }
 
+# The webhook target URLs the service accepts, as a pattern clients (and fuzzers) can read:
+# http(s), an ASCII host name, IPv4 or bracketed IPv6 address, a port up to 65535, a path of
+# printable ASCII, no credentials and no fragment. Whether the host is public is checked
+# when subscribing and again at every delivery (app/webhooks/targets.py).
+_HEX = "[0-9A-Fa-f]{1,4}"
+_BYTE = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"({_BYTE}\.){{3}}{_BYTE}"
+_IPV6 = (
+    f"(({_HEX}:){{7}}{_HEX}|({_HEX}:){{1,7}}:|({_HEX}:){{1,6}}:{_HEX}"
+    f"|({_HEX}:){{1,5}}(:{_HEX}){{1,2}}|({_HEX}:){{1,4}}(:{_HEX}){{1,3}}"
+    f"|({_HEX}:){{1,3}}(:{_HEX}){{1,4}}|({_HEX}:){{1,2}}(:{_HEX}){{1,5}}"
+    f"|{_HEX}:(:{_HEX}){{1,6}}|:((:{_HEX}){{1,7}}|:)|::([Ff]{{4}}(:0{{1,4}})?:)?{_IPV4}"
+    f"|({_HEX}:){{1,4}}:{_IPV4})"
+)
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+TARGET_URL = rf"^https?://([A-Za-z0-9.-]+|\[{_IPV6}\])(:{_PORT})?(/[!\"$-~]*)?$"
+
 
 class SubscriptionCreate(StrictBody):
     url: str = Field(
         min_length=1,
         max_length=2048,
+        pattern=TARGET_URL,
         description="https (or http) endpoint on a public address; loopback, private and "
-        "link-local targets are refused unless `RUJUKAN_WEBHOOK_ALLOW_PRIVATE=true`.",
+        "link-local targets are refused unless `RUJUKAN_WEBHOOK_ALLOW_PRIVATE=true`. "
+        "The host is an ASCII name (IDNA-encoded) or an IP address; no credentials, no "
+        "fragment.",
     )
-    event_types: list[EventType] = Field(min_length=1, max_length=3)
+    event_types: list[EventType] = Field(
+        min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}
+    )
     description: Text500 | None = None
 
 
