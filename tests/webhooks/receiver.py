@@ -30,6 +30,12 @@ THIN_DATA_KEYS = {
 }
 
 
+class _BacklogServer(ThreadingHTTPServer):
+    # The default listen backlog (5) overflows under two workers' 32 concurrent
+    # connections, and a refused connection is a failed attempt the relay retries.
+    request_queue_size = 256
+
+
 @dataclass
 class Delivery:
     path: str
@@ -92,7 +98,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _BacklogServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
