@@ -42,8 +42,8 @@ class StrictBody(BaseModel):
     """Request bodies: unknown fields rejected, no silent type coercion.
 
     FastAPI validates parsed JSON in Python mode, where strict mode refuses a string for an
-    enum or a date: give such fields `Field(strict=False)` (or use `LaxEnum`-style
-    annotations) in bodies FastAPI parses. Bodies validated with `model_validate_json`
+    enum or a date: give such fields `Field(strict=False)` in bodies FastAPI parses.
+    Bodies validated with `model_validate_json`
     (the release event) need nothing: JSON mode accepts them strictly.
     """
 
