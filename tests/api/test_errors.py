@@ -13,23 +13,12 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.context import AppServices
 from app.main import build_services, create_app
+from tests.api.checks import assert_problem
 from tests.conftest import Clients
 from tests.livesrv import live_server
 
 PROBLEM_JSON = "application/problem+json"
 SECRET = "s3cr3t-detail-3171011203850001"
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert set(body) >= {"type", "title", "status", "detail", "code", "request_id"}
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == "urn:rujukan:problem:" + code.lower().replace("_", "-")
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
 
 
 # -- 404 and 405 ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import copy
 import datetime as dt
 import json
 import random
-import uuid
 from typing import Any
 
 import httpx
@@ -17,8 +16,9 @@ from sqlalchemy import func, select
 
 from app.config import Settings
 from app.context import AppServices
-from app.intake.models import IntakeRecord
 from app.referrals.models import Referral, ReferralHistory
+from tests.api import checks
+from tests.api.checks import intake_count as intake_records
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event
 from tests.livesrv import live_server
@@ -50,13 +50,9 @@ async def post_raw(http: httpx.AsyncClient, client: ApiClient, content: str) -> 
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["X-Request-ID"]
+    """A problem is never a replay: nothing was stored to replay."""
     assert "Idempotent-Replayed" not in response.headers
-    return body
+    return checks.assert_problem(response, status, code)
 
 
 def assert_replay(first: httpx.Response, again: httpx.Response) -> None:
@@ -80,16 +76,6 @@ async def counts(services: AppServices, facility: str) -> tuple[int, int]:
             .where(Referral.facility_code == facility)
         )
     return int(referrals or 0), int(history or 0)
-
-
-async def intake_records(services: AppServices, client: ApiClient) -> int:
-    async with services.db.read_session() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(IntakeRecord)
-            .where(IntakeRecord.client_id == uuid.UUID(client.client_id))
-        )
-    return int(count or 0)
 
 
 # -- replays -------------------------------------------------------------------------------

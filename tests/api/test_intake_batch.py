@@ -11,11 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from app.context import AppServices
-from app.intake.models import IntakeRecord
-from app.referrals.models import Referral
+from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event
 
@@ -73,33 +71,6 @@ def success(result: dict[str, Any], status: int, outcome: str) -> str:
     referral_id: str = result["referral_id"]
     uuid.UUID(referral_id)
     return referral_id
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
-
-
-async def referral_count(services: AppServices, facility: str) -> int:
-    async with services.db.read_session() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(Referral).where(Referral.facility_code == facility)
-        )
-    return int(count or 0)
-
-
-async def intake_count(services: AppServices, client: ApiClient) -> int:
-    async with services.db.read_session() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(IntakeRecord)
-            .where(IntakeRecord.client_id == uuid.UUID(client.client_id))
-        )
-    return int(count or 0)
 
 
 # -- results -------------------------------------------------------------------------------

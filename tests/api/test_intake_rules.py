@@ -13,11 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from app.context import AppServices
-from app.intake.models import IntakeRecord
-from app.referrals.models import Referral
+from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import JAKARTA, make_event, nik_for, set_path, supervised, today
 
@@ -79,38 +77,9 @@ async def post(http: httpx.AsyncClient, client: ApiClient, event: Any) -> httpx.
     return await http.post(URL, json=event, headers=client.headers)
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    assert {"type", "title", "detail"} <= body.keys()
-    return body
-
-
 def errors_of(response: httpx.Response) -> list[tuple[str, str]]:
     body = assert_problem(response, 422, "VALIDATION_FAILED")
     return [(e["code"], e["pointer"]) for e in body["errors"]]
-
-
-async def referral_count(services: AppServices, facility: str) -> int:
-    async with services.db.read_session() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(Referral).where(Referral.facility_code == facility)
-        )
-    return int(count or 0)
-
-
-async def intake_count(services: AppServices, client: ApiClient) -> int:
-    async with services.db.read_session() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(IntakeRecord)
-            .where(IntakeRecord.client_id == uuid.UUID(client.client_id))
-        )
-    return int(count or 0)
 
 
 async def expect_errors(

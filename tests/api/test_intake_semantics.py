@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from app.context import AppServices
-from app.referrals.models import Referral
+from tests.api.checks import referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, set_path, supervised, today
 
@@ -124,14 +123,6 @@ async def transition(
     assert response.status_code == 200, response.text
     out: dict[str, Any] = response.json()
     return out
-
-
-async def referral_count(services: AppServices, facility: str) -> int:
-    async with services.db.read_session() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(Referral).where(Referral.facility_code == facility)
-        )
-    return int(count or 0)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from app.context import AppServices
 from app.intake.models import IntakeRecord
 from app.referrals.models import Referral
+from tests.api.checks import assert_problem
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, supervised
 
@@ -101,17 +102,6 @@ async def assert_nothing_written(
                 .where(IntakeRecord.client_id == uuid.UUID(client.client_id))
             )
             assert records == 0
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    assert "Traceback" not in response.text
-    return body
 
 
 def errors_of(body: dict[str, Any]) -> list[tuple[str, str]]:
