@@ -101,3 +101,31 @@ async def test_history_and_audit_rows_cannot_be_changed_in_the_database(
     with pytest.raises(DBAPIError):
         async with services.db.transaction() as session:
             await session.execute(text(statement.format(t=table)))
+
+
+async def test_x_actor_over_128_characters_or_with_control_characters_is_refused(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    prison = await clients.prison(facility)
+    for actor in ("a" * 129, "petugas\x01"):
+        response = await http.post(
+            "/v1/release-events",
+            json=make_event(facility),
+            headers={**prison.headers, "X-Actor": actor},
+        )
+        assert response.status_code == 422
+        body = response.json()
+        assert body["code"] == "VALIDATION_FAILED"
+        assert body["errors"] == [
+            {
+                "parameter": "X-Actor",
+                "code": "INVALID_TEXT",
+                "detail": "X-Actor: 1-128 characters, no control characters",
+            }
+        ]
+    ok = await http.post(
+        "/v1/release-events",
+        json=make_event(facility),
+        headers={**prison.headers, "X-Actor": "a" * 128},
+    )
+    assert ok.status_code == 201
