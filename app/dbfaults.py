@@ -116,3 +116,12 @@ def mark_disconnect(context: ExceptionContext) -> None:
         return
     if is_database_unavailable(context.original_exception):
         context.is_disconnect = True
+
+
+# A deadlock PostgreSQL broke, or a serialization failure: the transaction was rolled
+# back and may be run again as it is.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_retryable_conflict(exc: BaseException) -> bool:
+    return any(_sqlstate(e) in _RETRYABLE_SQLSTATES for e in _chain(exc))

@@ -6,6 +6,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,27 @@ from app.audit.models import AuditEvent
 from app.auth.principal import Principal
 from app.context import AppServices, request_id_var
 from app.cursor import CursorCodec
+
+
+def row(
+    principal: Principal | None,
+    action: str,
+    outcome: str,
+    *,
+    referral_id: uuid.UUID | None = None,
+    target_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """An audit row's column values, for writers that insert many at once."""
+    return {
+        "at": datetime.now(UTC),
+        "client_id": principal.client_id if principal else None,
+        "actor": principal.actor if principal else None,
+        "action": action,
+        "referral_id": referral_id,
+        "target_id": target_id,
+        "request_id": request_id_var.get(),
+        "outcome": outcome,
+    }
 
 
 def record(
@@ -26,16 +48,7 @@ def record(
     target_id: uuid.UUID | None = None,
 ) -> None:
     session.add(
-        AuditEvent(
-            at=datetime.now(UTC),
-            client_id=principal.client_id if principal else None,
-            actor=principal.actor if principal else None,
-            action=action,
-            referral_id=referral_id,
-            target_id=target_id,
-            request_id=request_id_var.get(),
-            outcome=outcome,
-        )
+        AuditEvent(**row(principal, action, outcome, referral_id=referral_id, target_id=target_id))
     )
 
 

@@ -103,20 +103,18 @@ async def post_batch(
         raise validation_failed(
             [FieldError("BATCH_SIZE", f"1 to {MAX_BATCH} events", pointer="/events")]
         )
+    outcomes = await service.receive_events(services, principal, events, clock)
+    request_id = getattr(request.state, "request_id", None)
     results: list[dict[str, Any]] = []
-    for index, item in enumerate(events):
+    for index, (item, result) in enumerate(zip(events, outcomes, strict=True)):
         event_id = item.get("event_id") if isinstance(item, dict) else None
         entry: dict[str, Any] = {
             "index": index,
             "event_id": event_id if isinstance(event_id, str) else None,
         }
-        try:
-            result = await service.receive_event(
-                services, principal, item, clock, prefix=("events", index)
-            )
-        except ProblemError as problem:
-            entry["status"] = problem.status
-            entry["problem"] = problem.body(getattr(request.state, "request_id", None))
+        if isinstance(result, ProblemError):
+            entry["status"] = result.status
+            entry["problem"] = result.body(request_id)
         else:
             entry["status"] = result.status_code
             entry["outcome"] = result.body["outcome"]

@@ -1,29 +1,53 @@
 """Event intake: schema, facility binding, idempotency, rules, then the case semantics.
 
-Idempotency (SPEC §3): the (client, event_id) row of `intake_records` is inserted first in
-the applying transaction with ON CONFLICT DO NOTHING. On PostgreSQL a second copy that
-arrives while the first is in flight blocks on that unique index until the first commits
-(then it sees the row, rolls back and replays the stored answer) or rolls back (then it
-goes on and applies the event itself). A 4xx rolls the whole transaction back, so it
-stores nothing. On SQLite the transactions are serialised (see app/db.py).
+One event and a batch of up to 500 take the same path: the events are parsed and checked
+one by one (pure work, no database), then applied together in one transaction with a
+handful of set-based statements whatever their number — claim the idempotency rows, lock
+the cases, find open referrals for the NIKs, then insert/update the rows of every
+applied event at once. Each event still succeeds or fails on its own (SPEC §3): its case
+semantics are decided in memory, in request order, against the locked rows as the
+earlier events of the batch left them, and an event that fails (404/409) writes nothing.
+
+Idempotency (SPEC §3): the (client, event_id) rows of `intake_records` are inserted first
+in the applying transaction with ON CONFLICT DO NOTHING. On PostgreSQL a copy that arrives
+while another request is applying the same event blocks on that unique index until the
+first commits (then it finds the row: after its own commit it replays the stored answer)
+or rolls back (then the copy claims the row and applies the event itself). A 4xx stores
+nothing: the claim of an event that failed its case semantics is deleted before commit.
+On SQLite the transactions are serialised (see app/db.py).
+
+A batch that repeats an event_id is cut before the repeat: the parts are applied one
+after the other, each in its own transaction, so that the repeat is judged (replayed,
+409, or applied) against what its first copy did, as if sent after it.
+
+Locks are taken in one order (claims by event_id, then cases by (facility_code,
+case_ref), new cases inserted in that order) so that concurrent batches do not
+deadlock; a case created by a concurrent request after the cases were locked, or a
+deadlock PostgreSQL detects anyway, rolls the transaction back and the whole part is
+retried.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.auth.principal import Principal
 from app.context import AppServices
+from app.dbfaults import is_retryable_conflict
 from app.errors import FieldError, ProblemError, json_pointer, validation_failed
 from app.intake.models import IntakeRecord
 from app.intake.rules import Clock, check_event
@@ -32,14 +56,20 @@ from app.reference.catalogue import SUPERVISED_RELEASES, ReleaseType
 from app.reference.regions import load_regions
 from app.referrals import domain
 from app.referrals.domain import CustodyStatus, Status
-from app.referrals.events import add_history, add_outbox
-from app.referrals.models import Referral, ReferralPasCategory
+from app.referrals.events import history_row, outbox_row
+from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
 from app.referrals.records import CASE_FIELDS, read_case, write_case
 from app.referrals.service import set_state, state_of
 from app.validation import body_errors
+from app.webhooks.models import OutboxEvent
 
 CREATING = frozenset({EventType.scheduled, EventType.rescheduled, EventType.completed})
 SCHEDULING = frozenset({EventType.scheduled, EventType.rescheduled})
+TERMINAL = frozenset(s.value for s in domain.TERMINAL)
+ATTEMPTS = 3
+REFERRAL_TABLE = cast(Table, Referral.__table__)
+REFERRAL_COLUMNS = tuple(REFERRAL_TABLE.columns.keys())
+INTAKE_TABLE = cast(Table, IntakeRecord.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +79,25 @@ class IntakeResult:
     replayed: bool = False
 
 
-class _RacedError(Exception):
-    """Another copy of this event committed first: replay its answer."""
+Outcome = IntakeResult | ProblemError
+
+
+@dataclass(slots=True)
+class _Item:
+    """One event of a request on its way through intake."""
+
+    raw: Any
+    prefix: tuple[str | int, ...]
+    event: ReleaseEvent | None = None
+    digest: str = ""
+    warnings: list[FieldError] = field(default_factory=list)
+    # The rules failed: this 422, unless the event_id was already answered (then replay).
+    refused: ProblemError | None = None
+    result: Outcome | None = None
+
+
+class _RetryError(Exception):
+    """The transaction met a concurrent writer (a case it did not see, a deadlock)."""
 
 
 def canonical_json(value: Any) -> str:
@@ -109,11 +156,6 @@ def parse_event(raw: Any, prefix: tuple[str | int, ...] = ()) -> ReleaseEvent:
     return event
 
 
-def _insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT, for ON CONFLICT DO NOTHING (both databases support it)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 async def receive_event(
     services: AppServices,
     principal: Principal,
@@ -121,133 +163,344 @@ async def receive_event(
     clock: Clock,
     prefix: tuple[str | int, ...] = (),
 ) -> IntakeResult:
-    event = parse_event(raw, prefix)
+    """One event: its answer, or its problem raised."""
+    [outcome] = await receive_events(services, principal, [raw], clock, prefixes=[prefix])
+    if isinstance(outcome, ProblemError):
+        raise outcome
+    return outcome
+
+
+async def receive_events(
+    services: AppServices,
+    principal: Principal,
+    raws: Sequence[Any],
+    clock: Clock,
+    *,
+    prefixes: Sequence[tuple[str | int, ...]] | None = None,
+) -> list[Outcome]:
+    """Each event's answer or problem, in request order (SPEC §3's check order per event)."""
+    if prefixes is None:
+        prefixes = [("events", i) for i in range(len(raws))]
+    items = [
+        _check(principal, raw, prefix, clock) for raw, prefix in zip(raws, prefixes, strict=True)
+    ]
+    for part in _parts(items):
+        await _settle(services, principal, part, clock)
+    outcomes: list[Outcome] = []
+    for item in items:
+        if item.result is None:  # pragma: no cover - _settle settles every item
+            raise AssertionError("an event was left without an answer")
+        outcomes.append(item.result)
+    return outcomes
+
+
+def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock: Clock) -> _Item:
+    """Schema, facility binding and the rules: everything that needs no database."""
+    item = _Item(raw, prefix)
+    try:
+        event = parse_event(raw, prefix)
+    except ProblemError as problem:
+        item.result = problem
+        return item
     if not principal.may_post_for(event.facility.code):
-        raise ProblemError(
+        item.result = ProblemError(
             "FACILITY_NOT_PERMITTED",
             "This client may not post events for that facility.",
             errors=[
                 FieldError(
                     "FACILITY_NOT_PERMITTED",
                     "not bound to this client",
-                    pointer="".join(f"/{p}" for p in prefix) + "/facility/code",
+                    pointer=json_pointer(prefix) + "/facility/code",
                 )
             ],
         )
-    digest = body_hash(raw)
+        return item
+    item.event = event
+    item.digest = body_hash(raw)
     rules = check_event(event, clock=clock, regions=load_regions())
     if rules.errors:
-        # Idempotency comes before the rules (an answered event replays even if it would
-        # fail them today), but it is only looked up here: on the way in, claiming the
-        # (client, event_id) row in the applying transaction finds a replay or a
-        # conflict by itself, and a separate read before it cost a transaction per event.
-        replay = await _replay(services, principal, event.event_id, digest)
-        if replay is not None:
-            return replay
-        prefixed = "".join(f"/{p}" for p in prefix)
+        base = json_pointer(prefix)
         for err in rules.errors:
-            err.pointer = prefixed + (err.pointer or "")
-        raise validation_failed(rules.errors)
-    for attempt in range(3):
+            err.pointer = base + (err.pointer or "")
+        item.refused = validation_failed(rules.errors)
+    item.warnings = rules.warnings
+    return item
+
+
+def _parts(items: list[_Item]) -> list[list[_Item]]:
+    """The events still to settle, cut before each repeated event_id."""
+    parts: list[list[_Item]] = [[]]
+    seen: set[str] = set()
+    for item in items:
+        if item.result is not None or item.event is None:
+            continue
+        if item.event.event_id in seen:
+            parts.append([])
+            seen.clear()
+        seen.add(item.event.event_id)
+        parts[-1].append(item)
+    return [p for p in parts if p]
+
+
+async def _settle(
+    services: AppServices, principal: Principal, part: list[_Item], clock: Clock
+) -> None:
+    """Answer every event of `part` (distinct event_ids): replay, refuse or apply."""
+    # Idempotency comes before the rules (an answered event replays even if it would fail
+    # them today), but it is only looked up for the events the rules refused: for the
+    # others, claiming the (client, event_id) row finds a replay or a conflict by itself.
+    refused = [i for i in part if i.refused is not None]
+    if refused:
+        await _replay(services, principal, refused)
+        for item in refused:
+            if item.result is None:
+                item.result = item.refused
+    todo = [i for i in part if i.result is None]
+    for _attempt in range(ATTEMPTS):
+        if not todo:
+            return
         try:
             async with services.db.transaction() as session:
-                return await _apply(
-                    session, services, principal, event, digest, rules.warnings, clock
-                )
-        except _RacedError:
-            replay = await _replay(services, principal, event.event_id, digest)
-            if replay is not None:
-                return replay
-            if attempt == 2:
+                answers, raced = await _apply(session, services, principal, todo, clock)
+        except _RetryError:
+            continue
+        except DBAPIError as exc:
+            if not is_retryable_conflict(exc):
                 raise
-    raise AssertionError("unreachable")
+            continue
+        for item, answer in answers:
+            item.result = answer
+        if raced:
+            # Answered by another request meanwhile (or earlier): replay its answer. One
+            # that is still unanswered rolled back: claim it again.
+            await _replay(services, principal, raced)
+        todo = [i for i in todo if i.result is None]
+    for item in todo:
+        item.result = ProblemError(
+            "SERVICE_UNAVAILABLE",
+            "Concurrent requests kept changing these cases; retry the event.",
+            headers={"Retry-After": "1"},
+        )
 
 
-async def _replay(
-    services: AppServices, principal: Principal, event_id: str, digest: str
-) -> IntakeResult | None:
+async def _replay(services: AppServices, principal: Principal, items: list[_Item]) -> None:
+    """Set the stored answer (or 409 EVENT_ID_CONFLICT) of each item already answered."""
+    by_id = {i.event.event_id: i for i in items if i.event is not None}
     async with services.db.read_session() as session:
-        record = (
+        rows = (
             await session.execute(
-                select(IntakeRecord).where(
+                select(
+                    IntakeRecord.event_id,
+                    IntakeRecord.body_sha256,
+                    IntakeRecord.status_code,
+                    IntakeRecord.response,
+                ).where(
                     IntakeRecord.client_id == principal.client_id,
-                    IntakeRecord.event_id == event_id,
+                    IntakeRecord.event_id.in_(list(by_id)),
                 )
             )
-        ).scalar_one_or_none()
-    if record is None:
-        return None
-    if record.body_sha256 != digest:
-        raise ProblemError(
-            "EVENT_ID_CONFLICT",
-            "This event_id was already used for a different event body.",
-        )
-    return IntakeResult(record.status_code, record.response, replayed=True)
+        ).all()
+    for row in rows:
+        item = by_id[row.event_id]
+        if row.body_sha256 != item.digest:
+            item.result = ProblemError(
+                "EVENT_ID_CONFLICT",
+                "This event_id was already used for a different event body.",
+            )
+        else:
+            item.result = IntakeResult(row.status_code, row.response, replayed=True)
+
+
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, for ON CONFLICT DO NOTHING (both databases support it)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+@dataclass(slots=True)
+class _Writes:
+    """What the applied events of one transaction write, gathered for set-based statements."""
+
+    new: dict[uuid.UUID, Referral] = field(default_factory=dict)
+    pas_rewrite: set[uuid.UUID] = field(default_factory=set)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[dict[str, Any]] = field(default_factory=list)
+    unclaim: list[int] = field(default_factory=list)
+
+
+class _OpenByNik:
+    """Open (non-terminal) referrals per NIK blind index, kept current as events apply."""
+
+    def __init__(self, rows: Sequence[Any]) -> None:
+        self._open: dict[str, set[uuid.UUID]] = {}
+        for row in rows:
+            self._open.setdefault(row.nik_index, set()).add(row.id)
+
+    def forget(self, referral: Referral) -> None:
+        if referral.nik_index is not None:
+            self._open.get(referral.nik_index, set()).discard(referral.id)
+
+    def note(self, referral: Referral) -> None:
+        if referral.nik_index is not None and referral.status not in TERMINAL:
+            self._open.setdefault(referral.nik_index, set()).add(referral.id)
+
+    def others(self, referral: Referral) -> bool:
+        if referral.nik_index is None:
+            return False
+        return bool(self._open.get(referral.nik_index, set()) - {referral.id})
 
 
 async def _apply(
     session: AsyncSession,
     services: AppServices,
     principal: Principal,
-    event: ReleaseEvent,
-    digest: str,
-    warnings: list[FieldError],
+    items: list[_Item],
     clock: Clock,
-) -> IntakeResult:
+) -> tuple[list[tuple[_Item, Outcome]], list[_Item]]:
+    """Apply `items` (distinct event_ids, all past the rules) in one transaction.
+
+    Returns each applied or refused item with its answer, and the items whose claim
+    found the event_id taken (to be replayed after commit).
+    """
     insert = _insert(session)
-    claimed = (
-        await session.execute(
-            insert(IntakeRecord)
-            .values(
-                client_id=principal.client_id,
-                event_id=event.event_id,
-                body_sha256=digest,
-                event_type=event.event_type.value,
-                occurred_at=event.occurred_at,
-                created_at=clock.now,
-            )
+    now = clock.now
+    events = {id(i): _event(i) for i in items}
+    claim_rows: list[dict[str, Any]] = [
+        {
+            "client_id": principal.client_id,
+            "event_id": events[id(i)].event_id,
+            "body_sha256": i.digest,
+            "event_type": events[id(i)].event_type.value,
+            "occurred_at": events[id(i)].occurred_at,
+            "created_at": now,
+            "status_code": 0,
+            "response": {},
+        }
+        for i in sorted(items, key=lambda i: events[id(i)].event_id)
+    ]
+    claimed: dict[str, int] = {
+        row.event_id: row.id
+        for row in await session.execute(
+            insert(INTAKE_TABLE)
             .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
-            .returning(IntakeRecord.id)
+            .returning(INTAKE_TABLE.c.id, INTAKE_TABLE.c.event_id),
+            claim_rows,
         )
-    ).scalar_one_or_none()
-    if claimed is None:
-        raise _RacedError
+    }
+    raced = [i for i in items if events[id(i)].event_id not in claimed]
+    mine = [i for i in items if events[id(i)].event_id in claimed]
+    if not mine:
+        return [], raced
 
-    case = event.model_dump(mode="json", include=set(CASE_FIELDS))
-    created = False
-    if event.event_type in CREATING:
-        # Insert first and lock after: one statement fewer than look, insert, look again
-        # when the case is new; an existing case keeps its row (DO NOTHING) and is locked.
-        inserted = (
+    keys = sorted({(events[id(i)].facility.code, events[id(i)].case_ref) for i in mine})
+    cases: dict[tuple[str, str], Referral] = {
+        (r.facility_code, r.case_ref): r
+        for r in (
             await session.execute(
-                insert(Referral)
-                .values(_new_referral_row(uuid.uuid4(), event, principal, case, services, clock))
-                .on_conflict_do_nothing(index_elements=["facility_code", "case_ref"])
-                .returning(Referral.id)
+                select(Referral)
+                .where(tuple_(Referral.facility_code, Referral.case_ref).in_(keys))
+                .order_by(Referral.facility_code, Referral.case_ref)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             )
-        ).scalar_one_or_none()
-        created = inserted is not None
-    referral = await _lock_referral(session, event)
-    if referral is None:
-        raise ProblemError("UNKNOWN_CASE", "No referral exists for this facility and case_ref.")
+        ).scalars()
+    }
+    niks = {
+        services.cipher.blind_index(nik)
+        for i in mine
+        if (nik := events[id(i)].person.nik) is not None
+    }
+    niks.update(r.nik_index for r in cases.values() if r.nik_index is not None)
+    open_by_nik = _OpenByNik(
+        (
+            await session.execute(
+                select(Referral.id, Referral.nik_index).where(
+                    Referral.nik_index.in_(sorted(niks)), Referral.status.not_in(TERMINAL)
+                )
+            )
+        ).all()
+        if niks
+        else []
+    )
 
-    previous_custody = referral.custody_status
-    if created:
+    writes = _Writes()
+    answers: list[tuple[_Item, Outcome]] = []
+    for item in mine:
+        event = events[id(item)]
+        claim_id = claimed[event.event_id]
+        try:
+            answer = _apply_one(item, event, cases, open_by_nik, writes, services, principal, now)
+        except ProblemError as problem:
+            writes.unclaim.append(claim_id)
+            answers.append((item, problem))
+            continue
+        referral_id = uuid.UUID(answer.body["referral"]["id"])
+        writes.answers.append(
+            {
+                "b_claim_id": claim_id,
+                "b_status_code": answer.status_code,
+                "b_response": answer.body,
+                "b_outcome": answer.body["outcome"],
+                "b_referral_id": referral_id,
+            }
+        )
+        answers.append((item, answer))
+
+    await _write(session, insert, cases, writes)
+    return answers, raced
+
+
+def _event(item: _Item) -> ReleaseEvent:
+    if item.event is None:  # pragma: no cover - only parsed events reach the database
+        raise AssertionError("unparsed event")
+    return item.event
+
+
+def _apply_one(
+    item: _Item,
+    event: ReleaseEvent,
+    cases: dict[tuple[str, str], Referral],
+    open_by_nik: _OpenByNik,
+    writes: _Writes,
+    services: AppServices,
+    principal: Principal,
+    now: dt.datetime,
+) -> IntakeResult:
+    """The case semantics of one event, on the in-memory rows (SPEC §3). Raises the
+    event's 404/409 before changing anything."""
+    key = (event.facility.code, event.case_ref)
+    referral = cases.get(key)
+    case = event.model_dump(mode="json", include=set(CASE_FIELDS))
+    created = referral is None
+    if referral is None:
+        if event.event_type not in CREATING:
+            raise ProblemError("UNKNOWN_CASE", "No referral exists for this facility and case_ref.")
+        referral = _new_referral(event, principal, case, services, now)
+        cases[key] = referral
+        writes.new[referral.id] = referral
         outcome = "created"
         previous_status: str | None = None
+        previous_custody: str | None = None
         changed = list(CASE_FIELDS)
     else:
-        stale = event.occurred_at < referral.last_event_at
-        outcome, previous_status, changed = (
-            ("stale", referral.status, [])
-            if stale
-            else _apply_existing(referral, event, case, services, clock)
-        )
+        previous_custody = referral.custody_status
+        if event.occurred_at < referral.last_event_at:
+            outcome, previous_status, changed = "stale", referral.status, []
+        else:
+            open_by_nik.forget(referral)
+            try:
+                outcome, previous_status, changed = _apply_existing(referral, event, case, services)
+            finally:
+                open_by_nik.note(referral)
+    open_by_nik.note(referral)
 
-    flags = await _quality_flags(session, referral, warnings)
-    extra_warnings: list[FieldError] = []
+    flags = sorted({w.code for w in item.warnings})
+    if open_by_nik.others(referral):
+        flags.append("OPEN_REFERRAL_EXISTS_FOR_NIK")
+    extra: list[FieldError] = []
     if "OPEN_REFERRAL_EXISTS_FOR_NIK" in flags:
-        extra_warnings.append(
+        extra.append(
             FieldError(
                 "OPEN_REFERRAL_EXISTS_FOR_NIK",
                 "another open referral exists for this NIK; see related_referral_ids",
@@ -259,42 +512,42 @@ async def _apply(
     if outcome not in ("stale", "unchanged"):
         if not created:
             referral.version += 1
-        referral.updated_at = clock.now
+        referral.updated_at = now
         referral.last_event_at = event.occurred_at
         if created or "pas_categories" in changed:
-            await _replace_pas(session, referral, event.pas_categories, fresh=created)
+            writes.pas_rewrite.add(referral.id)
     elif outcome == "unchanged":
         referral.last_event_at = max(referral.last_event_at, event.occurred_at)
 
-    add_history(
-        session,
-        referral,
-        principal,
-        clock.now,
-        from_status=previous_status,
-        event_type=event.event_type.value,
-        event_id=event.event_id,
-        event_outcome=outcome,
-        reason_code=referral.reason_code if referral.status != previous_status else None,
-        changed_fields=changed,
+    writes.history.append(
+        history_row(
+            referral,
+            principal,
+            now,
+            from_status=previous_status,
+            event_type=event.event_type.value,
+            event_id=event.event_id,
+            event_outcome=outcome,
+            reason_code=referral.reason_code if referral.status != previous_status else None,
+            changed_fields=changed,
+        )
     )
     if created:
-        add_outbox(session, referral, "referral.created", clock.now, previous_status=None)
+        writes.outbox.append(outbox_row(referral, "referral.created", now, previous_status=None))
     elif outcome not in ("stale", "unchanged"):
         if referral.status != previous_status:
-            add_outbox(
-                session,
-                referral,
-                "referral.status_changed",
-                clock.now,
-                previous_status=previous_status,
+            writes.outbox.append(
+                outbox_row(
+                    referral, "referral.status_changed", now, previous_status=previous_status
+                )
             )
         if changed or referral.custody_status != previous_custody:
-            add_outbox(
-                session, referral, "referral.updated", clock.now, previous_status=previous_status
+            writes.outbox.append(
+                outbox_row(referral, "referral.updated", now, previous_status=previous_status)
             )
-    audit.record(session, principal, "release_event.receive", outcome, referral_id=referral.id)
-
+    writes.audit.append(
+        audit.row(principal, "release_event.receive", outcome, referral_id=referral.id)
+    )
     body = {
         "event_id": event.event_id,
         "outcome": outcome,
@@ -306,66 +559,104 @@ async def _apply(
         },
         "warnings": [
             {"code": w.code, "detail": w.detail, "pointer": w.pointer}
-            for w in [*warnings, *extra_warnings]
+            for w in [*item.warnings, *extra]
         ],
     }
-    status_code = 201 if created else 200
-    # An UPDATE by id: the claimed row was inserted with Core, so loading it would cost
-    # a SELECT first.
-    await session.execute(
-        update(IntakeRecord)
-        .where(IntakeRecord.id == claimed)
-        .values(status_code=status_code, response=body, outcome=outcome, referral_id=referral.id)
-        .execution_options(synchronize_session=False)
-    )
-    return IntakeResult(status_code, body)
+    return IntakeResult(201 if created else 200, body)
 
 
-async def _lock_referral(session: AsyncSession, event: ReleaseEvent) -> Referral | None:
-    return (
-        await session.execute(
-            select(Referral)
-            .where(
-                Referral.facility_code == event.facility.code,
-                Referral.case_ref == event.case_ref,
+async def _write(
+    session: AsyncSession,
+    insert: Any,
+    cases: dict[tuple[str, str], Referral],
+    writes: _Writes,
+) -> None:
+    """The gathered rows, a statement per table (executemany), parents first."""
+    if writes.new:
+        fresh = sorted(writes.new.values(), key=lambda r: (r.facility_code, r.case_ref))
+        inserted = (
+            await session.execute(
+                insert(REFERRAL_TABLE)
+                .on_conflict_do_nothing(index_elements=["facility_code", "case_ref"])
+                .returning(REFERRAL_TABLE.c.id),
+                [{c: getattr(r, c) for c in REFERRAL_COLUMNS} for r in fresh],
             )
-            .with_for_update()
-            .execution_options(populate_existing=True)
+        ).all()
+        if len(inserted) != len(fresh):
+            # A concurrent request created one of these cases after they were locked.
+            raise _RetryError
+    # The locked rows the events changed: the unit of work writes them (autoflush).
+    await session.flush()
+    rewrite = writes.pas_rewrite
+    existing = [rid for rid in rewrite if rid not in writes.new]
+    if existing:
+        await session.execute(
+            delete(ReferralPasCategory).where(ReferralPasCategory.referral_id.in_(existing))
         )
-    ).scalar_one_or_none()
+    pas_rows = [
+        {"referral_id": r.id, "code": code}
+        for r in cases.values()
+        if r.id in rewrite
+        for code in r.case_data["pas_categories"]
+    ]
+    for model, rows in (
+        (ReferralPasCategory, pas_rows),
+        (ReferralHistory, writes.history),
+        (OutboxEvent, writes.outbox),
+        (AuditEvent, writes.audit),
+    ):
+        if rows:
+            await session.execute(cast(Table, model.__table__).insert(), rows)
+    if writes.answers:
+        table = INTAKE_TABLE
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_claim_id"))
+            .values(
+                status_code=bindparam("b_status_code"),
+                response=bindparam("b_response"),
+                outcome=bindparam("b_outcome"),
+                referral_id=bindparam("b_referral_id"),
+            ),
+            writes.answers,
+        )
+    if writes.unclaim:
+        await session.execute(delete(IntakeRecord).where(IntakeRecord.id.in_(writes.unclaim)))
 
 
-def _new_referral_row(
-    new_id: uuid.UUID,
+def _new_referral(
     event: ReleaseEvent,
     principal: Principal,
     case: dict[str, Any],
     services: AppServices,
-    clock: Clock,
-) -> dict[str, Any]:
+    now: dt.datetime,
+) -> Referral:
+    """A transient row (inserted by `_write` with the others), its case data written."""
     custody = (
         CustodyStatus.released
         if event.event_type is EventType.completed
         else CustodyStatus.in_custody
     )
     referral = Referral(
-        id=new_id,
+        id=uuid.uuid4(),
         facility_code=event.facility.code,
         case_ref=event.case_ref,
         origin_client_id=principal.client_id,
         status=Status.received.value,
         custody_status=custody.value,
         version=1,
+        sentra_code=None,
+        reason_code=None,
+        outcome=None,
+        held_from_status=None,
+        anonymised_at=None,
         data_quality_flags=[],
         last_event_at=event.occurred_at,
-        created_at=clock.now,
-        updated_at=clock.now,
+        created_at=now,
+        updated_at=now,
     )
     write_case(referral, case, services.cipher)
-    columns = Referral.__table__.columns.keys()
-    return {
-        name: getattr(referral, name) for name in columns if getattr(referral, name) is not None
-    }
+    return referral
 
 
 def _apply_existing(
@@ -373,9 +664,9 @@ def _apply_existing(
     event: ReleaseEvent,
     case: dict[str, Any],
     services: AppServices,
-    clock: Clock,
 ) -> tuple[str, str, list[str]]:
-    """Type-specific semantics on an existing referral: (outcome, previous status, changed)."""
+    """Type-specific semantics on an existing referral: (outcome, previous status, changed).
+    Raises before changing anything when the event does not apply."""
     state = state_of(referral)
     previous = referral.status
     kind = event.event_type
@@ -413,34 +704,3 @@ def _apply_existing(
     if kind is EventType.revoked and state_changed:
         return "revoked", previous, changed
     return "updated", previous, changed
-
-
-async def _quality_flags(
-    session: AsyncSession, referral: Referral, warnings: list[FieldError]
-) -> list[str]:
-    flags = sorted({w.code for w in warnings})
-    if referral.nik_index is not None:
-        other = (
-            await session.execute(
-                select(Referral.id)
-                .where(
-                    Referral.nik_index == referral.nik_index,
-                    Referral.id != referral.id,
-                    Referral.status.not_in([s.value for s in domain.TERMINAL]),
-                )
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if other is not None:
-            flags.append("OPEN_REFERRAL_EXISTS_FOR_NIK")
-    return flags
-
-
-async def _replace_pas(
-    session: AsyncSession, referral: Referral, codes: list[str], *, fresh: bool
-) -> None:
-    if not fresh:
-        await session.execute(
-            delete(ReferralPasCategory).where(ReferralPasCategory.referral_id == referral.id)
-        )
-    session.add_all(ReferralPasCategory(referral_id=referral.id, code=c) for c in codes)

@@ -3,7 +3,9 @@ each event succeeding or failing on its own; pointers prefixed with /events/<ind
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import datetime as dt
 import json
 import random
 import uuid
@@ -11,11 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from app.config import Settings
 from app.context import AppServices
+from app.referrals.models import Referral, ReferralHistory
 from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients
-from tests.factories import make_event
+from tests.factories import make_event, supervised, unique
+from tests.livesrv import live_server
 
 URL = "/v1/release-events/batch"
 SINGLE = "/v1/release-events"
@@ -33,6 +39,20 @@ def event_for(facility: str, **kwargs: Any) -> Event:
         event["person"]["nik"] = (
             f"31{random.randrange(10**4):04d}120385{random.randrange(1, 10**4):04d}"
         )
+    return event
+
+
+def supervised_event(facility: str, case_ref: str) -> Event:
+    event = supervised(
+        event_for(
+            facility,
+            event_type="release.scheduled",
+            case_ref=case_ref,
+            event_id=case_ref + "-1",
+            release_days=5,
+        )
+    )
+    event["occurred_at"] = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     return event
 
 
@@ -200,6 +220,176 @@ async def test_event_posted_alone_then_in_a_batch_replays(
     results = results_of(await post_batch(http, prison, [event]))
     assert success(results[0], 201, "created") == alone.json()["referral"]["id"]
     assert results[0]["warnings"] == alone.json()["warnings"]
+
+
+async def test_a_case_event_before_the_event_that_creates_it_is_404(
+    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+) -> None:
+    """Events of one batch are judged in order: a case.updated sent before the event that
+    creates its case finds no referral, even though the case exists when the batch ends."""
+    prison = await clients.prison(facility)
+    scheduled = event_for(facility, event_type="release.scheduled", release_days=3)
+    early = copy.deepcopy(scheduled)
+    early.update(event_id=scheduled["event_id"] + "-early", event_type="case.updated")
+    results = results_of(await post_batch(http, prison, [early, scheduled]))
+    assert failure(results[0], 404, "UNKNOWN_CASE") == []
+    success(results[1], 201, "created")
+    assert await intake_count(services, prison) == 1
+
+
+async def test_a_repeated_id_after_a_refused_first_copy_is_applied(
+    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+) -> None:
+    """The first copy failed (404 stores nothing), so the corrected second copy under the
+    same id is a new event, applied as if sent after the first."""
+    prison = await clients.prison(facility)
+    wrong = event_for(facility, event_type="case.updated")
+    fixed = copy.deepcopy(wrong)
+    fixed["event_type"] = "release.completed"
+    then = event_for(facility, event_type="case.updated", case_ref=wrong["case_ref"])
+    then["person"]["full_name"] = "Budi Koreksi"
+    results = results_of(await post_batch(http, prison, [wrong, fixed, then]))
+    assert failure(results[0], 404, "UNKNOWN_CASE") == []
+    rid = success(results[1], 201, "created")
+    assert "replayed" not in results[1]
+    assert success(results[2], 200, "updated") == rid
+    assert await intake_count(services, prison) == 2
+
+
+async def test_a_batch_writes_what_the_same_events_write_one_by_one(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    """Applied together (one transaction) or one request each, the same events give the
+    same answers, history, referral and change feed."""
+    prison = await clients.prison(facility)
+
+    def story(case_ref: str) -> list[Event]:
+        scheduled = supervised_event(facility, case_ref)
+        renamed = copy.deepcopy(scheduled)
+        renamed.update(event_id=case_ref + "-2", event_type="case.updated")
+        renamed["person"]["full_name"] = "Budi Santosa"
+        renamed["pas_categories"] = ["warga_binaan"]
+        renamed["needs"]["health"]["napza_history"] = False
+        same = copy.deepcopy(renamed)
+        same["event_id"] = case_ref + "-3"
+        completed = copy.deepcopy(renamed)
+        completed.update(event_id=case_ref + "-4", event_type="release.completed")
+        completed["release"]["date"] = (
+            dt.date.fromisoformat(completed["release"]["date"]) - dt.timedelta(days=10)
+        ).isoformat()
+        revoked = copy.deepcopy(completed)
+        revoked.update(event_id=case_ref + "-5", event_type="release.revoked")
+        stale = copy.deepcopy(completed)
+        stale.update(event_id=case_ref + "-6", event_type="release.cancelled")
+        again = copy.deepcopy(scheduled)
+        again["event_id"] = case_ref + "-7"
+        steps = [scheduled, renamed, same, completed, revoked, stale, again]
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        for minutes, step in zip((0, 10, 20, 30, 40, 5, 50), steps, strict=True):
+            step["occurred_at"] = (start + dt.timedelta(minutes=minutes)).isoformat()
+        return steps
+
+    together = story(unique("CASE"))
+    results = results_of(await post_batch(http, prison, together))
+    alone = story(unique("CASE"))
+    answers = [await http.post(SINGLE, json=e, headers=prison.headers) for e in alone]
+    assert [(r["status"], r.get("outcome") or r["problem"]["code"]) for r in results] == [
+        (a.status_code, a.json().get("outcome") or a.json()["code"]) for a in answers
+    ]
+    assert [r["status"] for r in results] == [201, 200, 200, 200, 200, 200, 200]
+    assert [r.get("outcome") for r in results] == [
+        "created", "updated", "unchanged", "updated", "revoked", "stale", "updated"
+    ]  # fmt: skip
+    assert [r.get("warnings") for r in results] == [a.json().get("warnings") for a in answers]
+    ids = (results[0]["referral_id"], answers[0].json()["referral"]["id"])
+
+    async def view(rid: str) -> tuple[Any, ...]:
+        detail = (await http.get(f"/v1/referrals/{rid}", headers=prison.headers)).json()
+        history = (await http.get(f"/v1/referrals/{rid}/history", headers=prison.headers)).json()
+        for key in ("id", "case_ref", "created_at", "updated_at", "nik_masked"):
+            detail.pop(key)
+        detail["person"].pop("nik")  # each story has its own (invented) person
+        detail["consent"].pop("recorded_at")
+        steps = [
+            {k: v for k, v in h.items() if k not in ("id", "at", "event_id", "referral_id")}
+            for h in history["items"]
+        ]
+        return detail, steps
+
+    batch_view, alone_view = await view(ids[0]), await view(ids[1])
+    assert batch_view == alone_view
+    assert len(batch_view[1]) == 7  # one entry per event, the stale one included
+
+    feed = await http.get("/v1/referral-events", params={"limit": 500}, headers=prison.headers)
+    types = {rid: [e["type"] for e in feed.json()["items"] if e["subject"] == rid] for rid in ids}
+    assert types[ids[0]] == types[ids[1]]
+    assert types[ids[0]][0] == "referral.created"
+
+
+async def test_events_for_one_nik_in_one_batch_see_each_other(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    prison = await clients.prison(facility)
+    first = event_for(facility, event_type="release.scheduled", release_days=3)
+    second = event_for(facility, person__nik=first["person"]["nik"])
+    cancelled = copy.deepcopy(first)
+    cancelled.update(event_id=first["event_id"] + "-x", event_type="release.cancelled")
+    third = event_for(facility, person__nik=first["person"]["nik"])
+    other = event_for(facility)
+    results = results_of(await post_batch(http, prison, [first, second, cancelled, other]))
+    assert results[0]["warnings"] == []
+    assert [w["code"] for w in results[1]["warnings"]] == ["OPEN_REFERRAL_EXISTS_FOR_NIK"]
+    success(results[2], 200, "cancelled")
+    assert results[3]["warnings"] == []
+    # `first` is cancelled now; `second` is still open, so `third` is flagged for it.
+    results = results_of(await post_batch(http, prison, [third]))
+    assert [w["code"] for w in results[0]["warnings"]] == ["OPEN_REFERRAL_EXISTS_FOR_NIK"]
+    detail = await http.get(f"/v1/referrals/{results[0]['referral_id']}", headers=prison.headers)
+    assert detail.json()["data_quality_flags"] == ["OPEN_REFERRAL_EXISTS_FOR_NIK"]
+    assert len(detail.json()["related_referral_ids"]) == 2
+
+
+async def test_concurrent_batches_over_the_same_cases(
+    settings: Settings, clients: Clients, services: AppServices, facility: str
+) -> None:
+    """Four batches at once, each creating or updating the same 40 cases under their own
+    event ids (overlapping in different orders), and two identical copies of a fifth:
+    one referral per case, every event answered 2xx, every answered event in history."""
+    prison = await clients.prison(facility)
+    refs = [unique("CASE") for _ in range(40)]
+    batches = []
+    for n in range(4):
+        order = refs[n * 5 :] + refs[: n * 5]
+        batches.append([event_for(facility, case_ref=ref, event_id=f"{ref}-{n}") for ref in order])
+    copy_batch = [event_for(facility) for _ in range(20)]
+    async with (
+        live_server(settings) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=120) as client,
+    ):
+        responses = await asyncio.gather(
+            *(
+                client.post(URL, json={"events": b}, headers=prison.headers)
+                for b in [*batches, copy_batch, copy_batch]
+            )
+        )
+    answers = [results_of(r) for r in responses]
+    statuses = [r["status"] for a in answers for r in a]
+    assert set(statuses) <= {200, 201}, [r for a in answers for r in a if r["status"] > 201][:3]
+    created = [r for a in answers[:4] for r in a if r["status"] == 201]
+    assert sorted(r["event_id"].rsplit("-", 1)[0] for r in created) == sorted(refs)
+    copies = answers[4:]
+    assert [r["referral_id"] for r in copies[0]] == [r["referral_id"] for r in copies[1]]
+    assert sorted(bool(c[0].get("replayed")) for c in copies) == [False, True]
+    assert await referral_count(services, facility) == 60
+    assert await intake_count(services, prison) == 4 * 40 + 20
+    async with services.db.read_session() as session:
+        history = await session.scalar(
+            select(func.count())
+            .select_from(ReferralHistory)
+            .join(Referral, Referral.id == ReferralHistory.referral_id)
+            .where(Referral.facility_code == facility)
+        )
+    assert history == 4 * 40 + 20
 
 
 @pytest.mark.parametrize(
