@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +49,7 @@ from app.auth.principal import Principal
 from app.context import AppServices
 from app.dbfaults import is_retryable_conflict
 from app.errors import FieldError, ProblemError, json_pointer, validation_failed
+from app.intake import pgbulk
 from app.intake.models import IntakeRecord
 from app.intake.rules import Clock, check_event
 from app.intake.schemas import EventType, ReleaseEvent
@@ -58,7 +59,7 @@ from app.referrals import domain
 from app.referrals.domain import CustodyStatus, Status
 from app.referrals.events import history_row, outbox_row
 from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
-from app.referrals.records import CASE_FIELDS, read_case, write_case
+from app.referrals.records import CASE_FIELDS, NewReferral, ReferralRow, read_case, write_case
 from app.referrals.service import set_state, state_of
 from app.validation import body_errors
 from app.webhooks.models import OutboxEvent
@@ -135,11 +136,17 @@ def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError
     return value
 
 
-def parse_event(raw: Any, prefix: tuple[str | int, ...] = ()) -> ReleaseEvent:
+def parse_event(
+    raw: Any, prefix: tuple[str | int, ...] = (), canonical: bytes | None = None
+) -> ReleaseEvent:
+    """The validated event, or its 422. `canonical` is `raw` as canonical JSON when the
+    caller has it (it is what the idempotency hash is taken of): validated directly."""
     bad: list[FieldError] = []
-    clean = _surrogate_free(raw, (), bad)
+    if canonical is None:
+        clean = _surrogate_free(raw, (), bad)
+        canonical = json.dumps(clean).encode()
     try:
-        event = ReleaseEvent.model_validate_json(json.dumps(clean))
+        event = ReleaseEvent.model_validate_json(canonical)
     except ValidationError as exc:
         errors = body_errors(exc.errors(include_url=False))
     else:
@@ -198,7 +205,13 @@ def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock:
     """Schema, facility binding and the rules: everything that needs no database."""
     item = _Item(raw, prefix)
     try:
-        event = parse_event(raw, prefix)
+        # One serialisation for both the body hash and the validation; a body with a lone
+        # surrogate (no Unicode text) cannot be encoded and takes the slow path to its 422.
+        canonical: bytes | None = canonical_json(raw).encode()
+    except UnicodeEncodeError:
+        canonical = None
+    try:
+        event = parse_event(raw, prefix, canonical)
     except ProblemError as problem:
         item.result = problem
         return item
@@ -215,8 +228,10 @@ def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock:
             ],
         )
         return item
+    if canonical is None:  # pragma: no cover - such a body never validates
+        raise AssertionError("an event that is no Unicode text validated")
     item.event = event
-    item.digest = body_hash(raw)
+    item.digest = hashlib.sha256(canonical).hexdigest()  # = body_hash(raw)
     rules = check_event(event, clock=clock, regions=load_regions())
     if rules.errors:
         base = json_pointer(prefix)
@@ -311,16 +326,11 @@ async def _replay(services: AppServices, principal: Principal, items: list[_Item
             item.result = IntakeResult(row.status_code, row.response, replayed=True)
 
 
-def _insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT, for ON CONFLICT DO NOTHING (both databases support it)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 @dataclass(slots=True)
 class _Writes:
     """What the applied events of one transaction write, gathered for set-based statements."""
 
-    new: dict[uuid.UUID, Referral] = field(default_factory=dict)
+    new: dict[uuid.UUID, NewReferral] = field(default_factory=dict)
     pas_rewrite: set[uuid.UUID] = field(default_factory=set)
     history: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -337,15 +347,15 @@ class _OpenByNik:
         for row in rows:
             self._open.setdefault(row.nik_index, set()).add(row.id)
 
-    def forget(self, referral: Referral) -> None:
+    def forget(self, referral: ReferralRow) -> None:
         if referral.nik_index is not None:
             self._open.get(referral.nik_index, set()).discard(referral.id)
 
-    def note(self, referral: Referral) -> None:
+    def note(self, referral: ReferralRow) -> None:
         if referral.nik_index is not None and referral.status not in TERMINAL:
             self._open.setdefault(referral.nik_index, set()).add(referral.id)
 
-    def others(self, referral: Referral) -> bool:
+    def others(self, referral: ReferralRow) -> bool:
         if referral.nik_index is None:
             return False
         return bool(self._open.get(referral.nik_index, set()) - {referral.id})
@@ -363,7 +373,8 @@ async def _apply(
     Returns each applied or refused item with its answer, and the items whose claim
     found the event_id taken (to be replayed after commit).
     """
-    insert = _insert(session)
+    pg = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if pg else sqlite.insert
     now = clock.now
     events = {id(i): _event(i) for i in items}
     claim_rows: list[dict[str, Any]] = [
@@ -379,32 +390,37 @@ async def _apply(
         }
         for i in sorted(items, key=lambda i: events[id(i)].event_id)
     ]
-    claimed: dict[str, int] = {
-        row.event_id: row.id
-        for row in await session.execute(
+    if pg:
+        claim_result = await session.execute(text(pgbulk.CLAIM_SQL), pgbulk.CLAIMS.bind(claim_rows))
+    else:
+        claim_result = await session.execute(
             insert(INTAKE_TABLE)
             .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
             .returning(INTAKE_TABLE.c.id, INTAKE_TABLE.c.event_id),
             claim_rows,
         )
-    }
+    claimed: dict[str, int] = {row.event_id: row.id for row in claim_result}
     raced = [i for i in items if events[id(i)].event_id not in claimed]
     mine = [i for i in items if events[id(i)].event_id in claimed]
     if not mine:
         return [], raced
 
     keys = sorted({(events[id(i)].facility.code, events[id(i)].case_ref) for i in mine})
-    cases: dict[tuple[str, str], Referral] = {
-        (r.facility_code, r.case_ref): r
-        for r in (
-            await session.execute(
-                select(Referral)
-                .where(tuple_(Referral.facility_code, Referral.case_ref).in_(keys))
-                .order_by(Referral.facility_code, Referral.case_ref)
-                .with_for_update()
-                .execution_options(populate_existing=True)
+    if pg:
+        lock: Any = select(Referral).from_statement(
+            text(pgbulk.LOCK_CASES_SQL).bindparams(
+                facility_codes=[k[0] for k in keys], case_refs=[k[1] for k in keys]
             )
-        ).scalars()
+        )
+    else:
+        lock = (
+            select(Referral)
+            .where(tuple_(Referral.facility_code, Referral.case_ref).in_(keys))
+            .order_by(Referral.facility_code, Referral.case_ref)
+        )
+    cases: dict[tuple[str, str], ReferralRow] = {
+        (r.facility_code, r.case_ref): r
+        for r in (await session.execute(lock.execution_options(populate_existing=True))).scalars()
     }
     niks = {
         services.cipher.blind_index(nik)
@@ -412,17 +428,7 @@ async def _apply(
         if (nik := events[id(i)].person.nik) is not None
     }
     niks.update(r.nik_index for r in cases.values() if r.nik_index is not None)
-    open_by_nik = _OpenByNik(
-        (
-            await session.execute(
-                select(Referral.id, Referral.nik_index).where(
-                    Referral.nik_index.in_(sorted(niks)), Referral.status.not_in(TERMINAL)
-                )
-            )
-        ).all()
-        if niks
-        else []
-    )
+    open_by_nik = _OpenByNik(await _open_by_nik(session, sorted(niks), pg=pg) if niks else [])
 
     writes = _Writes()
     answers: list[tuple[_Item, Outcome]] = []
@@ -438,17 +444,31 @@ async def _apply(
         referral_id = uuid.UUID(answer.body["referral"]["id"])
         writes.answers.append(
             {
-                "b_claim_id": claim_id,
-                "b_status_code": answer.status_code,
-                "b_response": answer.body,
-                "b_outcome": answer.body["outcome"],
-                "b_referral_id": referral_id,
+                "id": claim_id,
+                "status_code": answer.status_code,
+                "response": answer.body,
+                "outcome": answer.body["outcome"],
+                "referral_id": referral_id,
             }
         )
         answers.append((item, answer))
 
-    await _write(session, insert, cases, writes)
+    if pg:
+        await _write_postgresql(session, cases, writes)
+    else:
+        await _write(session, insert, cases, writes)
     return answers, raced
+
+
+async def _open_by_nik(session: AsyncSession, niks: list[str], *, pg: bool) -> Sequence[Any]:
+    """(id, nik_index) of the open referrals of these NIKs."""
+    if pg:
+        query: Any = text(pgbulk.OPEN_BY_NIK_SQL).bindparams(niks=niks, terminal=sorted(TERMINAL))
+    else:
+        query = select(Referral.id, Referral.nik_index).where(
+            Referral.nik_index.in_(niks), Referral.status.not_in(TERMINAL)
+        )
+    return (await session.execute(query)).all()
 
 
 def _event(item: _Item) -> ReleaseEvent:
@@ -460,7 +480,7 @@ def _event(item: _Item) -> ReleaseEvent:
 def _apply_one(
     item: _Item,
     event: ReleaseEvent,
-    cases: dict[tuple[str, str], Referral],
+    cases: dict[tuple[str, str], ReferralRow],
     open_by_nik: _OpenByNik,
     writes: _Writes,
     services: AppServices,
@@ -568,7 +588,7 @@ def _apply_one(
 async def _write(
     session: AsyncSession,
     insert: Any,
-    cases: dict[tuple[str, str], Referral],
+    cases: dict[tuple[str, str], ReferralRow],
     writes: _Writes,
 ) -> None:
     """The gathered rows, a statement per table (executemany), parents first."""
@@ -579,7 +599,7 @@ async def _write(
                 insert(REFERRAL_TABLE)
                 .on_conflict_do_nothing(index_elements=["facility_code", "case_ref"])
                 .returning(REFERRAL_TABLE.c.id),
-                [{c: getattr(r, c) for c in REFERRAL_COLUMNS} for r in fresh],
+                [_referral_row(r) for r in fresh],
             )
         ).all()
         if len(inserted) != len(fresh):
@@ -593,12 +613,7 @@ async def _write(
         await session.execute(
             delete(ReferralPasCategory).where(ReferralPasCategory.referral_id.in_(existing))
         )
-    pas_rows = [
-        {"referral_id": r.id, "code": code}
-        for r in cases.values()
-        if r.id in rewrite
-        for code in r.case_data["pas_categories"]
-    ]
+    pas_rows = _pas_rows(cases, rewrite)
     for model, rows in (
         (ReferralPasCategory, pas_rows),
         (ReferralHistory, writes.history),
@@ -611,17 +626,62 @@ async def _write(
         table = INTAKE_TABLE
         await session.execute(
             update(table)
-            .where(table.c.id == bindparam("b_claim_id"))
+            .where(table.c.id == bindparam("b_id"))
             .values(
                 status_code=bindparam("b_status_code"),
                 response=bindparam("b_response"),
                 outcome=bindparam("b_outcome"),
                 referral_id=bindparam("b_referral_id"),
             ),
-            writes.answers,
+            [{"b_" + key: value for key, value in row.items()} for row in writes.answers],
         )
     if writes.unclaim:
         await session.execute(delete(IntakeRecord).where(IntakeRecord.id.in_(writes.unclaim)))
+
+
+async def _write_postgresql(
+    session: AsyncSession, cases: dict[tuple[str, str], ReferralRow], writes: _Writes
+) -> None:
+    """`_write` on PostgreSQL: three statements at most, whatever the number of events."""
+    if writes.new:
+        fresh = sorted(writes.new.values(), key=lambda r: (r.facility_code, r.case_ref))
+        inserted = (
+            await session.execute(
+                text(pgbulk.INSERT_REFERRALS_SQL),
+                pgbulk.REFERRALS.bind([_referral_row(r) for r in fresh]),
+            )
+        ).all()
+        if len(inserted) != len(fresh):
+            raise _RetryError
+    await session.flush()
+    rewrite = writes.pas_rewrite
+    await session.execute(
+        text(pgbulk.CHILDREN_SQL),
+        {
+            "pas_rewrite": [rid for rid in rewrite if rid not in writes.new],
+            **pgbulk.PAS.bind(_pas_rows(cases, rewrite)),
+            **pgbulk.HISTORY.bind(writes.history),
+            **pgbulk.OUTBOX.bind(writes.outbox),
+            **pgbulk.AUDIT.bind(writes.audit),
+            **pgbulk.ANSWERS.bind(writes.answers),
+            "unclaim": writes.unclaim,
+        },
+    )
+
+
+def _referral_row(referral: ReferralRow) -> dict[str, Any]:
+    return {c: getattr(referral, c) for c in REFERRAL_COLUMNS}
+
+
+def _pas_rows(
+    cases: dict[tuple[str, str], ReferralRow], rewrite: set[uuid.UUID]
+) -> list[dict[str, Any]]:
+    return [
+        {"referral_id": r.id, "code": code}
+        for r in cases.values()
+        if r.id in rewrite
+        for code in r.case_data["pas_categories"]
+    ]
 
 
 def _new_referral(
@@ -630,14 +690,14 @@ def _new_referral(
     case: dict[str, Any],
     services: AppServices,
     now: dt.datetime,
-) -> Referral:
-    """A transient row (inserted by `_write` with the others), its case data written."""
+) -> NewReferral:
+    """A row to insert (by `_write`, with the others), its case data written."""
     custody = (
         CustodyStatus.released
         if event.event_type is EventType.completed
         else CustodyStatus.in_custody
     )
-    referral = Referral(
+    referral = NewReferral(
         id=uuid.uuid4(),
         facility_code=event.facility.code,
         case_ref=event.case_ref,
@@ -645,12 +705,6 @@ def _new_referral(
         status=Status.received.value,
         custody_status=custody.value,
         version=1,
-        sentra_code=None,
-        reason_code=None,
-        outcome=None,
-        held_from_status=None,
-        anonymised_at=None,
-        data_quality_flags=[],
         last_event_at=event.occurred_at,
         created_at=now,
         updated_at=now,
@@ -660,7 +714,7 @@ def _new_referral(
 
 
 def _apply_existing(
-    referral: Referral,
+    referral: ReferralRow,
     event: ReleaseEvent,
     case: dict[str, Any],
     services: AppServices,

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.referrals.models import Referral, ReferralHistory
+from app.referrals.records import ReferralRow
 from app.webhooks.models import OutboxEvent
 
 
 def history_row(
-    referral: Referral,
+    referral: ReferralRow,
     principal: Principal,
     at: datetime,
     *,
@@ -79,7 +80,7 @@ def add_history(
 
 
 def outbox_row(
-    referral: Referral, event_type: str, at: datetime, *, previous_status: str | None
+    referral: ReferralRow, event_type: str, at: datetime, *, previous_status: str | None
 ) -> dict[str, Any]:
     """An outbox row's column values (`txid` is the database's): a thin CloudEvent payload,
     ids and statuses only, never personal data."""

@@ -18,7 +18,7 @@ from app.referrals import domain
 from app.referrals.domain import Command, CustodyStatus, LifecycleState, Status
 from app.referrals.events import add_history, add_outbox
 from app.referrals.models import Referral, ReferralHistory
-from app.referrals.records import mask_nik, read_case
+from app.referrals.records import ReferralRow, mask_nik, read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
 
 
@@ -34,7 +34,7 @@ def parse_id(value: str) -> uuid.UUID:
         raise not_found() from None
 
 
-def state_of(referral: Referral) -> LifecycleState:
+def state_of(referral: ReferralRow) -> LifecycleState:
     return LifecycleState(
         status=Status(referral.status),
         custody_status=CustodyStatus(referral.custody_status),
@@ -45,7 +45,7 @@ def state_of(referral: Referral) -> LifecycleState:
     )
 
 
-def set_state(referral: Referral, state: LifecycleState) -> None:
+def set_state(referral: ReferralRow, state: LifecycleState) -> None:
     referral.status = state.status.value
     referral.custody_status = state.custody_status.value
     referral.sentra_code = state.sentra_code
@@ -189,8 +189,15 @@ async def transition(
     if_match: str | None,
     clock: Clock,
 ) -> tuple[ReferralDetail, str]:
-    """Checks in the order of SPEC §4: visibility, role, If-Match, state, required fields."""
+    """Checks in the order of SPEC §4 (the body was validated by the route): visibility,
+    role, If-Match, state, required fields. A role that may take no action at all (auditor,
+    admin) is refused before anything is read: it may never use the endpoint."""
     action = request.action
+    if not any(domain.role_may(principal.role, a) for a in domain.Action):
+        raise ProblemError(
+            "ROLE_NOT_PERMITTED",
+            f"The {principal.role.value} role takes no lifecycle action.",
+        )
     async with services.db.transaction() as session:
         referral = await load_visible(session, principal, referral_id, lock=True)
         if not domain.role_may(principal.role, action):

@@ -1,0 +1,206 @@
+"""PostgreSQL statements that write the rows of many events at once, whatever their number.
+
+Each statement binds one array per column and reads them back with `unnest`, so its text
+does not depend on how many rows it writes: PostgreSQL prepares it once per connection,
+and 1 or 500 events cost the same number of round trips. Everything an applied event
+writes besides its referral (PAS rows, history, outbox, audit, the stored answer, and
+deleting the claims of refused events) is one statement of data-modifying CTEs. The CTEs
+touch disjoint rows: replacing PAS categories deletes only the codes that go and inserts
+only those that come, as PostgreSQL does not order sub-statements on the same rows.
+
+SQLite (the embedded default) takes the portable executemany path in
+`app/intake/service.py`: there a statement is a function call, not a round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# PostgreSQL element types of the columns written here. `jsonb` values travel as text
+# and are cast in the statement.
+REFERRAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("facility_code", "text"),
+    ("case_ref", "text"),
+    ("origin_client_id", "uuid"),
+    ("status", "text"),
+    ("custody_status", "text"),
+    ("version", "int"),
+    ("sentra_code", "text"),
+    ("reason_code", "text"),
+    ("outcome", "text"),
+    ("held_from_status", "text"),
+    ("full_name", "text"),
+    ("name_search", "text"),
+    ("nik_index", "text"),
+    ("nik_masked", "text"),
+    ("birth_date", "date"),
+    ("sex", "text"),
+    ("province_code", "text"),
+    ("regency_code", "text"),
+    ("district_code", "text"),
+    ("release_type", "text"),
+    ("release_date", "date"),
+    ("supervision_end_date", "date"),
+    ("handover_date", "date"),
+    ("pas_mask", "int"),
+    ("case_data", "jsonb"),
+    ("sensitive_data", "text"),
+    ("anonymised_at", "timestamptz"),
+    ("data_quality_flags", "jsonb"),
+    ("last_event_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+)
+HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("referral_id", "uuid"),
+    ("at", "timestamptz"),
+    ("action", "text"),
+    ("event_type", "text"),
+    ("event_id", "text"),
+    ("event_outcome", "text"),
+    ("from_status", "text"),
+    ("to_status", "text"),
+    ("custody_status", "text"),
+    ("client_id", "uuid"),
+    ("actor", "text"),
+    ("reason_code", "text"),
+    ("outcome", "text"),
+    ("note", "text"),
+    ("sentra_code", "text"),
+    ("changed_fields", "jsonb"),
+)
+OUTBOX_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "uuid"),
+    ("type", "text"),
+    ("referral_id", "uuid"),
+    ("facility_code", "text"),
+    ("sentra_code", "text"),
+    ("data", "jsonb"),
+    ("occurred_at", "timestamptz"),
+)
+AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("at", "timestamptz"),
+    ("client_id", "uuid"),
+    ("actor", "text"),
+    ("action", "text"),
+    ("referral_id", "uuid"),
+    ("target_id", "uuid"),
+    ("request_id", "text"),
+    ("outcome", "text"),
+)
+CLAIM_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("client_id", "uuid"),
+    ("event_id", "text"),
+    ("body_sha256", "text"),
+    ("event_type", "text"),
+    ("occurred_at", "timestamptz"),
+    ("created_at", "timestamptz"),
+)
+ANSWER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "bigint"),
+    ("status_code", "int"),
+    ("response", "jsonb"),
+    ("outcome", "text"),
+    ("referral_id", "uuid"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrays:
+    """A set of columns bound as arrays named `<prefix>_<column>`."""
+
+    prefix: str
+    columns: tuple[tuple[str, str], ...]
+
+    def unnest(self) -> str:
+        """`unnest(...) AS u(col, ...)`, jsonb columns still text."""
+        arrays = ", ".join(
+            f"CAST(:{self.prefix}_{name} AS {'text' if kind == 'jsonb' else kind}[])"
+            for name, kind in self.columns
+        )
+        names = ", ".join(name for name, _ in self.columns)
+        return f"unnest({arrays}) AS u({names})"
+
+    def select_list(self) -> str:
+        return ", ".join(
+            f"u.{name}::jsonb" if kind == "jsonb" else f"u.{name}" for name, kind in self.columns
+        )
+
+    def insert(self, table: str) -> str:
+        names = ", ".join(name for name, _ in self.columns)
+        select = f"SELECT {self.select_list()} FROM {self.unnest()}"  # noqa: S608
+        return f"INSERT INTO {table} ({names}) {select}"
+
+    def bind(self, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+        return {
+            f"{self.prefix}_{name}": [
+                _json(row[name]) if kind == "jsonb" else row[name] for row in rows
+            ]
+            for name, kind in self.columns
+        }
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+CLAIMS = Arrays("c", CLAIM_COLUMNS)
+REFERRALS = Arrays("r", REFERRAL_COLUMNS)
+PAS = Arrays("p", (("referral_id", "uuid"), ("code", "text")))
+HISTORY = Arrays("h", HISTORY_COLUMNS)
+OUTBOX = Arrays("o", OUTBOX_COLUMNS)
+AUDIT = Arrays("a", AUDIT_COLUMNS)
+ANSWERS = Arrays("s", ANSWER_COLUMNS)
+
+# The statements below are built from the constant column lists above, never from input.
+CLAIM_SQL = (
+    "INSERT INTO intake_records (client_id, event_id, body_sha256, event_type, occurred_at, "  # noqa: S608
+    f"created_at, status_code, response) SELECT {CLAIMS.select_list()}, 0, '{{}}'::jsonb "
+    f"FROM {CLAIMS.unnest()} ON CONFLICT (client_id, event_id) DO NOTHING RETURNING id, event_id"
+)
+
+INSERT_REFERRALS_SQL = (
+    REFERRALS.insert("referrals") + " ON CONFLICT (facility_code, case_ref) DO NOTHING RETURNING id"
+)
+
+# The cases of the events, locked in one order (concurrent batches wait, not deadlock).
+LOCK_CASES_SQL = (
+    "SELECT referrals.* FROM referrals JOIN unnest(CAST(:facility_codes AS text[]), "
+    "CAST(:case_refs AS text[])) AS k(facility_code, case_ref) "
+    "ON referrals.facility_code = k.facility_code AND referrals.case_ref = k.case_ref "
+    "ORDER BY referrals.facility_code, referrals.case_ref FOR UPDATE OF referrals"
+)
+
+OPEN_BY_NIK_SQL = (
+    "SELECT id, nik_index FROM referrals "
+    "WHERE nik_index = ANY(CAST(:niks AS text[])) AND status <> ALL(CAST(:terminal AS text[]))"
+)
+
+CHILDREN_SQL = f"""
+WITH pas_gone AS (
+    DELETE FROM referral_pas_categories AS p
+    WHERE p.referral_id = ANY(CAST(:pas_rewrite AS uuid[]))
+      AND (p.referral_id, p.code) NOT IN (SELECT u.referral_id, u.code FROM {PAS.unnest()})
+), pas_new AS (
+    {PAS.insert("referral_pas_categories")} ON CONFLICT DO NOTHING
+), history AS (
+    {HISTORY.insert("referral_history")}
+), outbox AS (
+    {OUTBOX.insert("outbox_events")}
+), audit AS (
+    {AUDIT.insert("audit_events")}
+), answered AS (
+    UPDATE intake_records AS i
+    SET status_code = u.status_code, response = u.response::jsonb, outcome = u.outcome,
+        referral_id = u.referral_id
+    FROM {ANSWERS.unnest()}
+    WHERE i.id = u.id
+), unclaimed AS (
+    DELETE FROM intake_records WHERE id = ANY(CAST(:unclaim AS bigint[]))
+)
+SELECT 1
+"""  # noqa: S608
