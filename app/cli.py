@@ -9,11 +9,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
+from app.auth.schemas import ClientCreate
 from app.config import Settings, get_settings
+from app.errors import FieldError, ProblemError
 from app.logging import configure_logging
 from app.referrals.domain import Role
+from app.validation import body_errors
 
 
 def _upgrade(settings: Settings) -> None:
@@ -60,20 +63,68 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create_client(args: argparse.Namespace) -> dict[str, Any]:
+class UsageError(Exception):
+    """A command's arguments break a rule: one line on stderr, exit 2 (as argparse does)."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(f"rujukan {command}: error: {message}")
+
+
+# `errors[].pointer` of a client body → the `rujukan clients create` option it came from.
+_CLIENT_FLAGS = {
+    "name": "--name",
+    "role": "--role",
+    "facility_codes": "--facility",
+    "sentra_codes": "--sentra",
+}
+
+
+def _client_usage_error(errors: list[FieldError]) -> UsageError:
+    parts = []
+    for error in errors:
+        field = (error.pointer or "").strip("/").split("/", 1)[0]
+        flag = _CLIENT_FLAGS.get(field)
+        parts.append(f"{flag}: {error.detail}" if flag else error.detail)
+    return UsageError("clients create", "; ".join(parts) or "invalid arguments")
+
+
+def _client_request(args: argparse.Namespace) -> ClientCreate:
+    """The same body rules as `POST /v1/clients` (name, codes), before anything is written."""
+    try:
+        return ClientCreate.model_validate(
+            {
+                "name": args.name,
+                "role": args.role,
+                "facility_codes": args.facility,
+                "sentra_codes": args.sentra,
+            }
+        )
+    except ValidationError as exc:
+        raise _client_usage_error(body_errors(exc.errors())) from None
+
+
+async def _create_client(body: ClientCreate) -> dict[str, Any]:
+    from app.audit import service as audit
     from app.auth.service import create_client
     from app.db import Database
 
     db = Database(get_settings())
     try:
         async with db.transaction() as session:
-            issued = await create_client(
-                session,
-                name=args.name,
-                role=Role(args.role),
-                facility_codes=args.facility,
-                sentra_codes=args.sentra,
-            )
+            try:
+                issued = await create_client(
+                    session,
+                    name=body.name,
+                    role=body.role,
+                    facility_codes=body.facility_codes,
+                    sentra_codes=body.sentra_codes,
+                )
+            except ProblemError as exc:  # role and bindings disagree
+                if exc.errors:
+                    raise _client_usage_error(exc.errors) from None
+                raise UsageError("clients create", exc.detail or exc.code) from None
+            # Like `POST /v1/clients`, in the same transaction; no principal: the operator.
+            audit.record(session, None, "client.create", "success", target_id=issued.client.id)
         return {
             "client_id": str(issued.client.id),
             "api_key": issued.api_key,
@@ -87,10 +138,11 @@ async def _create_client(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_clients_create(args: argparse.Namespace) -> int:
+    body = _client_request(args)
     settings = get_settings()
     if settings.is_sqlite:
         _upgrade(settings)
-    print(json.dumps(asyncio.run(_create_client(args))))
+    print(json.dumps(asyncio.run(_create_client(body))))
     return 0
 
 
@@ -202,7 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(get_settings().log_level)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return code
 
 

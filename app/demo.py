@@ -9,6 +9,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.service import create_client
 from app.config import Settings
@@ -202,6 +203,8 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
                     session, name=name, role=role, facility_codes=facilities, sentra_codes=sentra
                 )
                 keys[role.value] = {"client_id": str(issued.client.id), "api_key": issued.api_key}
+                # As `rujukan clients create` does: the operator (no principal) created it.
+                audit.record(session, None, "client.create", "success", target_id=issued.client.id)
             for code, sname, province, regency, coverage in DEMO_SENTRA:
                 existing = await session.get(Sentra, code)
                 if existing is None:
@@ -215,6 +218,7 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
                             active=True,
                         )
                     )
+                    audit.record(session, None, "sentra.create", "success")
 
         def principal(role: str, facilities: frozenset[str], sentra: frozenset[str]) -> Principal:
             return Principal(

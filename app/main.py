@@ -25,8 +25,8 @@ from app.errors import CATALOGUE, PROBLEM_JSON, FieldError, ProblemError, proble
 from app.intake.routes import router as intake_router
 from app.intake.schemas import ReleaseEvent
 from app.logging import configure_logging
-from app.middleware import RequestContextMiddleware
-from app.openapi_docs import TAGS
+from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.openapi_docs import CONVENTIONS, TAGS
 from app.openapi_docs import enrich as enrich_openapi
 from app.ops import router as ops_router
 from app.ratelimit import RateLimiter
@@ -152,7 +152,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title="Rujukan",
         version=__version__,
-        description=DESCRIPTION + "\n" + _catalogue_markdown(),
+        description=DESCRIPTION + "\n" + CONVENTIONS + "\n" + _catalogue_markdown(),
         routes=app.routes,
         tags=TAGS,  # app/openapi_docs.py: one text per router tag
     )
@@ -228,6 +228,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         openapi_url="/openapi.json",
     )
     app.state.services = services
+    # The last added runs first: the request context wraps the body limit, so a 413 carries
+    # the request id and the security headers.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)

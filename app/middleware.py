@@ -1,25 +1,31 @@
 """The outermost layer of every request: request id, security headers, access log, metrics,
 and the last line of defence that turns any unexpected exception into a 500 problem (a 503
-with `Retry-After` when the database is unreachable: app/dbfaults.py)."""
+with `Retry-After` when the database is unreachable: app/dbfaults.py). Inside it, the body
+size limit of every route that does not enforce its own (`BodyLimitMiddleware`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import request_id_var
 from app.dbfaults import RETRY_AFTER_SECONDS, is_database_unavailable
 from app.errors import PROBLEM_JSON, problem_body
+from app.http import MIB
 from app.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("rujukan.http")
-_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
+BODY_LIMIT = MIB
+# These read their body themselves (app/http.py `read_json`), after authentication: the
+# intake check order is 401 before 413 (SPEC §3), and the batch allows 10 MiB.
+SELF_LIMITED_PATHS = frozenset({"/v1/release-events", "/v1/release-events/batch"})
+REQUEST_ID_MAX = 128
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -40,6 +46,20 @@ _DOCS_CSP = (
 )
 
 
+def request_id_from(given: bytes | None) -> str:
+    """The client's `X-Request-ID` when usable, else a fresh one.
+
+    Usable: after stripping leading and trailing spaces, 1-128 printable ASCII characters
+    (0x20-0x7E). Anything else (empty, longer, control characters, non-ASCII) is replaced:
+    the id goes into a response header and into JSON logs.
+    """
+    if given is not None:
+        text = given.strip(b" ")
+        if 0 < len(text) <= REQUEST_ID_MAX and all(0x20 <= b <= 0x7E for b in text):
+            return text.decode("ascii")
+    return uuid.uuid4().hex
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,8 +69,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         sent = dict(scope.get("headers") or [])
-        given = sent.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID_OK.match(given) else uuid.uuid4().hex
+        request_id = request_id_from(sent.get(b"x-request-id"))
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         path: str = scope.get("path", "")
@@ -117,3 +136,92 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from `receive` to stop the app reading; the middleware answers the 413."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
+    request_id = scope.get("state", {}).get("request_id") or request_id_var.get()
+    detail = f"The body is limited to {limit // MIB} MiB."
+    body = json.dumps(problem_body("PAYLOAD_TOO_LARGE", 413, detail, request_id)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                # The rest of the body is never read: the connection cannot be reused.
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """413 `PAYLOAD_TOO_LARGE` for a request body over `limit` bytes (SPEC §1), on every
+    path but `SELF_LIMITED_PATHS`.
+
+    A declared `Content-Length` over the limit is answered at once, before the app runs and
+    without reading the body. Otherwise (chunked, or a length that lies) the bytes are
+    counted as the app reads them: the message that crosses the limit is not passed on, the
+    app is stopped, and whatever it would have answered is replaced by the 413. At most
+    `limit` bytes plus one ASGI message are ever held. Sits inside
+    `RequestContextMiddleware`, so the 413 carries `X-Request-ID` and the security headers.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = BODY_LIMIT) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in SELF_LIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.limit:
+            await _send_too_large(scope, send, self.limit)
+            return
+        received = 0
+        exceeded = False
+        started = False
+        answered = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise _BodyTooLarge()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    exceeded = True
+                    raise _BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, answered
+            if exceeded and not started:
+                # The app's own answer to the interrupted read (whatever it made of the
+                # exception) is replaced by the one 413.
+                if not answered:
+                    answered = True
+                    await _send_too_large(scope, send, self.limit)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded or started:
+                raise
+        if exceeded and not started and not answered:
+            await _send_too_large(scope, send, self.limit)

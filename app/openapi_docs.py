@@ -14,6 +14,22 @@ from typing import Any
 
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
 
+# Conventions of every operation, in the document's description (app/main.py).
+CONVENTIONS = """\
+**Request ids**: every response carries `X-Request-ID`; problem bodies repeat it as
+`request_id`, and the audit log records it. Send your own and it is echoed back: 1-128
+printable ASCII characters (0x20-0x7E, spaces included; leading and trailing spaces are
+stripped). Any other value (empty, longer than 128, control characters, non-ASCII) is
+replaced by a generated id of 32 hex digits.
+
+**Limits**: a request body is at most 1 MiB (10 MiB for `POST /v1/release-events/batch`);
+a larger one is a 413 `PAYLOAD_TOO_LARGE`. Release-event intake checks the size after
+authentication (401 first, SPEC order). Every other route checks it before anything else:
+a `Content-Length` over the limit is refused at once, and a body without one (chunked) as
+soon as more than the limit has arrived. The per-client rate limit answers 429
+`RATE_LIMITED` with `Retry-After`.
+"""
+
 TAGS: list[dict[str, str]] = [
     {
         "name": "Release events",
@@ -52,7 +68,9 @@ TAGS: list[dict[str, str]] = [
     },
     {
         "name": "Audit",
-        "description": "Who read or changed what, and when (auditor, admin). Append-only.",
+        "description": "Who read or changed what, and when (auditor, admin). Append-only. "
+        "Refused lifecycle transitions are recorded too, with the problem `code` as "
+        "`outcome`.",
     },
     {
         "name": "Operations",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from app.audit.models import AuditEvent
 from app.auth.principal import Principal
 from app.context import AppServices, request_id_var
 from app.cursor import CursorCodec
+
+log = logging.getLogger("rujukan.audit")
 
 
 def row(
@@ -50,6 +53,30 @@ def record(
     session.add(
         AuditEvent(**row(principal, action, outcome, referral_id=referral_id, target_id=target_id))
     )
+
+
+async def record_apart(
+    services: AppServices,
+    principal: Principal | None,
+    action: str,
+    outcome: str,
+    *,
+    referral_id: uuid.UUID | None = None,
+    target_id: uuid.UUID | None = None,
+) -> bool:
+    """An audit row in a transaction of its own, for a request whose own transaction was
+    rolled back (a refused transition). Best effort: a failure is logged, never raised, so
+    the caller's answer stays what it was. True when the row was written."""
+    try:
+        async with services.db.transaction() as session:
+            record(
+                session, principal, action, outcome, referral_id=referral_id, target_id=target_id
+            )
+    except Exception as exc:
+        # The error's type only: a database error's text can carry the row's values.
+        log.warning("audit row not written: %s %s (%s)", action, outcome, type(exc).__name__)
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,22 @@
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 
+from app.audit import service as audit
 from app.auth.principal import Principal
-from app.deps import ClockDep, ServicesDep, require_role
+from app.context import AppServices
+from app.deps import ClockDep, PrincipalDep, ServicesDep, require_role
+from app.errors import ProblemError
 from app.referrals import portal, service
-from app.referrals.domain import Role
+from app.referrals.domain import Action, Role
 from app.referrals.params import export_filters, list_request, stats_filters
 from app.referrals.portal import ListRequest
 from app.referrals.queries import GroupBy, ListSort, ReferralFilters
@@ -22,6 +30,7 @@ from app.referrals.schemas import (
 )
 from app.responses import PROBLEM_RESPONSES
 from app.schemas import Items
+from app.validation import request_errors
 
 router = APIRouter(prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES)
 ReaderDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))]
@@ -153,26 +162,104 @@ async def get_history(
     )
 
 
-@router.post(
-    "/{referral_id}/transitions",
-    summary="Move a referral through its lifecycle",
-    description="Send `If-Match` with the ETag of the referral as you last read it (428 "
-    "without, 412 when stale). An action not open from the current status is a 409 "
-    "`INVALID_TRANSITION` listing `allowed_actions`.",
-    response_model=ReferralDetail,
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"examples": TRANSITION_EXAMPLES}}}
-    },
-)
+class _RefusalAuditedRoute(APIRoute):
+    """The transition route, whose refusals are audited too (SPEC §8: every transition).
+
+    A refused transition rolls back its own transaction, audit row included; so a refusal
+    of an authenticated caller (a 4xx problem: 403, 404, 409, 412, 428, or 422 from the
+    body schema or the action's fields) is recorded afterwards in a transaction of its own,
+    as `referral.<action>` (`referral.transition` when the action is unknown) with the
+    problem code as `outcome`. The answer is the same whether or not that row could be
+    written. Refusals that come before the caller is known are not recorded: 401, 429, and
+    a body that is not JSON at all (FastAPI answers that 422 before the dependencies run).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def audited(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (ProblemError, RequestValidationError) as exc:
+                await _record_refusal(request, exc)
+                raise
+
+        return audited
+
+
+def _refusal_code(exc: Exception) -> str | None:
+    """The problem code the app's handlers answer `exc` with (app/main.py), if a 4xx."""
+    if isinstance(exc, ProblemError):
+        return exc.code if 400 <= exc.status < 500 else None
+    if isinstance(exc, RequestValidationError):
+        errors = request_errors(exc.errors())
+        return (
+            "MALFORMED_JSON"
+            if any(e.code == "MALFORMED_JSON" for e in errors)
+            else "VALIDATION_FAILED"
+        )
+    return None
+
+
+async def _requested_action(request: Request) -> str:
+    """`referral.<action>` for a known action in the body, else `referral.transition`."""
+    try:
+        body = json.loads(await request.body())  # read (and kept) by FastAPI before
+    except Exception:
+        return "referral.transition"
+    action = body.get("action") if isinstance(body, dict) else None
+    if isinstance(action, str) and action in {a.value for a in Action}:
+        return f"referral.{action}"
+    return "referral.transition"
+
+
+async def _record_refusal(request: Request, exc: Exception) -> None:
+    principal = getattr(request.state, "principal", None)
+    code = _refusal_code(exc)
+    if not isinstance(principal, Principal) or code is None:
+        return
+    try:
+        referral_id: uuid.UUID | None = uuid.UUID(request.path_params.get("referral_id", ""))
+    except ValueError:
+        referral_id = None
+    services: AppServices = request.app.state.services
+    await audit.record_apart(
+        services, principal, await _requested_action(request), code, referral_id=referral_id
+    )
+
+
 async def post_transition(
     referral_id: str,
     body: TransitionRequest,
     response: Response,
-    principal: ReaderDep,
+    principal: PrincipalDep,
     services: ServicesDep,
     clock: ClockDep,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> ReferralDetail:
+    # Any authenticated role: the body is validated first (422), then the service checks
+    # visibility and role in the order of SPEC §4 (auditor and admin: 403).
     out, tag = await service.transition(services, principal, referral_id, body, if_match, clock)
     response.headers["ETag"] = tag
     return out
+
+
+router.add_api_route(
+    "/{referral_id}/transitions",
+    post_transition,
+    methods=["POST"],
+    summary="Move a referral through its lifecycle",
+    description="Send `If-Match` with the ETag of the referral as you last read it (428 "
+    "without, 412 when stale). An action not open from the current status is a 409 "
+    "`INVALID_TRANSITION` listing `allowed_actions`. Checks run in this order: the body "
+    "(422: schema, known action), visibility (404; a malformed id too), role (403; always "
+    "for `auditor` and `admin`), `If-Match` (428/412), status (409), the action's required "
+    "fields (422). Every transition is audited as `referral.<action>`, a refused one too "
+    "(with the problem `code` as `outcome`; `referral.transition` when the action is "
+    "unknown).",
+    response_model=ReferralDetail,
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"examples": TRANSITION_EXAMPLES}}}
+    },
+    route_class_override=_RefusalAuditedRoute,
+)
