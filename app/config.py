@@ -51,8 +51,15 @@ class Settings(BaseSettings):
         "other replicas; 0 looks every key up.",
     )
     webhook_allow_private: bool = False
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=20, ge=0, le=500)
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections a process keeps open. Size it to the requests "
+        "in flight: a connection beyond it (overflow) is opened for one request and closed "
+        "after it, which costs a connect and re-preparing every statement.",
+    )
+    db_max_overflow: int = Field(default=10, ge=0, le=500)
     log_level: str = "INFO"
     run_worker_in_process: bool | None = Field(
         default=None,

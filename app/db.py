@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -90,7 +92,6 @@ class Database:
             kwargs.update(
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
-                pool_pre_ping=True,
                 pool_recycle=1800,
             )
         self.engine: AsyncEngine = create_async_engine(settings.database_url, **kwargs)
@@ -98,6 +99,11 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # A connection that lost its server is dropped from the pool, pre-ping or not.
         event.listen(self.engine.sync_engine, "handle_error", mark_disconnect)
+        if not self.is_sqlite:
+            pool = self.engine.sync_engine.pool
+            event.listen(pool, "connect", _note_idle)
+            event.listen(pool, "checkin", _note_idle)
+            event.listen(pool, "checkout", _ping_if_idle)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
 
@@ -119,6 +125,32 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# A pooled connection idle for longer is pinged before it is handed out. SQLAlchemy's
+# pool_pre_ping pings on every checkout: a round trip per request, which under load costs
+# more than the request's own Python work. A connection in steady use needs none: if its
+# server went away meanwhile, the request gets a 503 (app/dbfaults.py) and the pool drops
+# every connection as old as it (`mark_disconnect`), so at most the requests in flight at
+# that moment see the outage.
+IDLE_PING_SECONDS = 1.0
+
+
+def _note_idle(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    idle_since = record.info.get("idle_since")
+    if idle_since is not None and time.monotonic() - idle_since < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as exc:
+        # The pool discards this connection and checks out (or opens) another.
+        raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

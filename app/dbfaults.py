@@ -8,7 +8,7 @@ Everything else (a constraint violation, a bug) stays a 500.
 `mark_disconnect` is a SQLAlchemy `handle_error` listener: it tells the pool that a
 connection hit by such an error is dead, so the pool invalidates it (and every connection
 older than it) instead of handing it out again. Recovery after an outage therefore does not
-depend on `pool_pre_ping`.
+depend on a ping before use (app/db.py pings only connections idle for over a second).
 """
 
 from __future__ import annotations

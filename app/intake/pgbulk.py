@@ -2,11 +2,11 @@
 
 Each statement binds one array per column and reads them back with `unnest`, so its text
 does not depend on how many rows it writes: PostgreSQL prepares it once per connection,
-and 1 or 500 events cost the same number of round trips. Everything an applied event
-writes besides its referral (PAS rows, history, outbox, audit, the stored answer, and
-deleting the claims of refused events) is one statement of data-modifying CTEs. The CTEs
-touch disjoint rows: replacing PAS categories deletes only the codes that go and inserts
-only those that come, as PostgreSQL does not order sub-statements on the same rows.
+and 1 or 500 events cost the same round trips: claim (with the NIK lookup), lock, and
+one statement of data-modifying CTEs for everything applied events write (new referrals,
+PAS rows, history, outbox, audit, stored answers, deleting the claims of refused events);
+changed existing referrals add the ORM's UPDATE. On a loaded 2-core machine a round trip
+costs more than the Python work of an event, so their number is what this module cuts.
 
 SQLite (the embedded default) takes the portable executemany path in
 `app/intake/service.py`: there a statement is a function call, not a round trip.
@@ -18,6 +18,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import text
 
 # PostgreSQL element types of the columns written here. `jsonb` values travel as text
 # and are cast in the statement.
@@ -157,14 +159,18 @@ AUDIT = Arrays("a", AUDIT_COLUMNS)
 ANSWERS = Arrays("s", ANSWER_COLUMNS)
 
 # The statements below are built from the constant column lists above, never from input.
-CLAIM_SQL = (
-    "INSERT INTO intake_records (client_id, event_id, body_sha256, event_type, occurred_at, "  # noqa: S608
-    f"created_at, status_code, response) SELECT {CLAIMS.select_list()}, 0, '{{}}'::jsonb "
-    f"FROM {CLAIMS.unnest()} ON CONFLICT (client_id, event_id) DO NOTHING RETURNING id, event_id"
-)
 
-INSERT_REFERRALS_SQL = (
-    REFERRALS.insert("referrals") + " ON CONFLICT (facility_code, case_ref) DO NOTHING RETURNING id"
+# Claim the events' (client, event_id) rows and, in the same round trip, read the open
+# referrals of their NIKs (kind 'c': a claimed id; kind 'n': an open referral).
+CLAIM_SQL = (
+    "WITH claimed AS (INSERT INTO intake_records (client_id, event_id, body_sha256, "  # noqa: S608
+    f"event_type, occurred_at, created_at, status_code, response) SELECT {CLAIMS.select_list()}, "
+    f"0, '{{}}'::jsonb FROM {CLAIMS.unnest()} ON CONFLICT (client_id, event_id) DO NOTHING "
+    "RETURNING id, event_id) "
+    "SELECT 'c' AS kind, id, event_id, NULL::uuid AS referral_id, NULL::text AS nik_index "
+    "FROM claimed UNION ALL "
+    "SELECT 'n', NULL::bigint, NULL::text, id, nik_index FROM referrals "
+    "WHERE nik_index = ANY(CAST(:niks AS text[])) AND status <> ALL(CAST(:terminal AS text[]))"
 )
 
 # The cases of the events, locked in one order (concurrent batches wait, not deadlock).
@@ -180,27 +186,46 @@ OPEN_BY_NIK_SQL = (
     "WHERE nik_index = ANY(CAST(:niks AS text[])) AND status <> ALL(CAST(:terminal AS text[]))"
 )
 
-CHILDREN_SQL = f"""
-WITH pas_gone AS (
+# Everything else in one statement. The new referrals first: when one of them was created
+# by a concurrent request meanwhile (ON CONFLICT skipped it), `ok` is false, nothing else
+# is written, and the caller rolls back and tries again. The other CTEs touch disjoint
+# rows: replacing PAS categories deletes only the codes that go and inserts only those
+# that come (PostgreSQL does not order sub-statements on the same rows). Foreign keys are
+# checked at the end of the statement, when the new referrals exist.
+_OK = "(SELECT ok FROM complete)"
+WRITE_SQL = f"""
+WITH inserted AS (
+    {REFERRALS.insert("referrals")}
+    ON CONFLICT (facility_code, case_ref) DO NOTHING RETURNING id
+), complete AS (
+    SELECT count(*) = CAST(:new_count AS int) AS ok FROM inserted
+), pas_gone AS (
     DELETE FROM referral_pas_categories AS p
-    WHERE p.referral_id = ANY(CAST(:pas_rewrite AS uuid[]))
+    WHERE p.referral_id = ANY(CAST(:pas_rewrite AS uuid[])) AND {_OK}
       AND (p.referral_id, p.code) NOT IN (SELECT u.referral_id, u.code FROM {PAS.unnest()})
 ), pas_new AS (
-    {PAS.insert("referral_pas_categories")} ON CONFLICT DO NOTHING
+    {PAS.insert("referral_pas_categories")} WHERE {_OK} ON CONFLICT DO NOTHING
 ), history AS (
-    {HISTORY.insert("referral_history")}
+    {HISTORY.insert("referral_history")} WHERE {_OK}
 ), outbox AS (
-    {OUTBOX.insert("outbox_events")}
+    {OUTBOX.insert("outbox_events")} WHERE {_OK}
 ), audit AS (
-    {AUDIT.insert("audit_events")}
+    {AUDIT.insert("audit_events")} WHERE {_OK}
 ), answered AS (
     UPDATE intake_records AS i
     SET status_code = u.status_code, response = u.response::jsonb, outcome = u.outcome,
         referral_id = u.referral_id
     FROM {ANSWERS.unnest()}
-    WHERE i.id = u.id
+    WHERE i.id = u.id AND {_OK}
 ), unclaimed AS (
-    DELETE FROM intake_records WHERE id = ANY(CAST(:unclaim AS bigint[]))
+    DELETE FROM intake_records WHERE id = ANY(CAST(:unclaim AS bigint[])) AND {_OK}
 )
-SELECT 1
+SELECT ok FROM complete
 """  # noqa: S608
+
+
+# Parsed once: `text()` scans its string for parameters on every construction.
+CLAIM = text(CLAIM_SQL)
+LOCK_CASES = text(LOCK_CASES_SQL)
+OPEN_BY_NIK = text(OPEN_BY_NIK_SQL)
+WRITE = text(WRITE_SQL)

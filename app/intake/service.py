@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, bindparam, delete, select, text, tuple_, update
+from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -342,10 +342,10 @@ class _Writes:
 class _OpenByNik:
     """Open (non-terminal) referrals per NIK blind index, kept current as events apply."""
 
-    def __init__(self, rows: Sequence[Any]) -> None:
+    def __init__(self, rows: Sequence[tuple[uuid.UUID, str]]) -> None:
         self._open: dict[str, set[uuid.UUID]] = {}
-        for row in rows:
-            self._open.setdefault(row.nik_index, set()).add(row.id)
+        for referral_id, nik_index in rows:
+            self._open.setdefault(nik_index, set()).add(referral_id)
 
     def forget(self, referral: ReferralRow) -> None:
         if referral.nik_index is not None:
@@ -390,16 +390,34 @@ async def _apply(
         }
         for i in sorted(items, key=lambda i: events[id(i)].event_id)
     ]
+    niks = sorted(
+        {
+            services.cipher.blind_index(nik)
+            for i in items
+            if (nik := events[id(i)].person.nik) is not None
+        }
+    )
+    open_rows: list[tuple[uuid.UUID, str]] = []
     if pg:
-        claim_result = await session.execute(text(pgbulk.CLAIM_SQL), pgbulk.CLAIMS.bind(claim_rows))
+        claimed: dict[str, int] = {}
+        for row in await session.execute(
+            pgbulk.CLAIM,
+            {**pgbulk.CLAIMS.bind(claim_rows), "niks": niks, "terminal": sorted(TERMINAL)},
+        ):
+            if row.kind == "c":
+                claimed[row.event_id] = row.id
+            else:
+                open_rows.append((row.referral_id, row.nik_index))
     else:
-        claim_result = await session.execute(
-            insert(INTAKE_TABLE)
-            .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
-            .returning(INTAKE_TABLE.c.id, INTAKE_TABLE.c.event_id),
-            claim_rows,
-        )
-    claimed: dict[str, int] = {row.event_id: row.id for row in claim_result}
+        claimed = {
+            row.event_id: row.id
+            for row in await session.execute(
+                insert(INTAKE_TABLE)
+                .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
+                .returning(INTAKE_TABLE.c.id, INTAKE_TABLE.c.event_id),
+                claim_rows,
+            )
+        }
     raced = [i for i in items if events[id(i)].event_id not in claimed]
     mine = [i for i in items if events[id(i)].event_id in claimed]
     if not mine:
@@ -408,7 +426,7 @@ async def _apply(
     keys = sorted({(events[id(i)].facility.code, events[id(i)].case_ref) for i in mine})
     if pg:
         lock: Any = select(Referral).from_statement(
-            text(pgbulk.LOCK_CASES_SQL).bindparams(
+            pgbulk.LOCK_CASES.bindparams(
                 facility_codes=[k[0] for k in keys], case_refs=[k[1] for k in keys]
             )
         )
@@ -422,13 +440,13 @@ async def _apply(
         (r.facility_code, r.case_ref): r
         for r in (await session.execute(lock.execution_options(populate_existing=True))).scalars()
     }
-    niks = {
-        services.cipher.blind_index(nik)
-        for i in mine
-        if (nik := events[id(i)].person.nik) is not None
-    }
-    niks.update(r.nik_index for r in cases.values() if r.nik_index is not None)
-    open_by_nik = _OpenByNik(await _open_by_nik(session, sorted(niks), pg=pg) if niks else [])
+    if not pg and niks:
+        open_rows.extend(await _open_by_nik(session, niks, pg=False))
+    # A stale event flags against the NIK the referral holds, which may not be the event's.
+    held = sorted({r.nik_index for r in cases.values() if r.nik_index is not None} - set(niks))
+    if held:
+        open_rows.extend(await _open_by_nik(session, held, pg=pg))
+    open_by_nik = _OpenByNik(open_rows)
 
     writes = _Writes()
     answers: list[tuple[_Item, Outcome]] = []
@@ -460,15 +478,17 @@ async def _apply(
     return answers, raced
 
 
-async def _open_by_nik(session: AsyncSession, niks: list[str], *, pg: bool) -> Sequence[Any]:
+async def _open_by_nik(
+    session: AsyncSession, niks: list[str], *, pg: bool
+) -> list[tuple[uuid.UUID, str]]:
     """(id, nik_index) of the open referrals of these NIKs."""
     if pg:
-        query: Any = text(pgbulk.OPEN_BY_NIK_SQL).bindparams(niks=niks, terminal=sorted(TERMINAL))
+        query: Any = pgbulk.OPEN_BY_NIK.bindparams(niks=niks, terminal=sorted(TERMINAL))
     else:
         query = select(Referral.id, Referral.nik_index).where(
             Referral.nik_index.in_(niks), Referral.status.not_in(TERMINAL)
         )
-    return (await session.execute(query)).all()
+    return [(row.id, row.nik_index) for row in await session.execute(query)]
 
 
 def _event(item: _Item) -> ReleaseEvent:
@@ -642,31 +662,29 @@ async def _write(
 async def _write_postgresql(
     session: AsyncSession, cases: dict[tuple[str, str], ReferralRow], writes: _Writes
 ) -> None:
-    """`_write` on PostgreSQL: three statements at most, whatever the number of events."""
-    if writes.new:
-        fresh = sorted(writes.new.values(), key=lambda r: (r.facility_code, r.case_ref))
-        inserted = (
-            await session.execute(
-                text(pgbulk.INSERT_REFERRALS_SQL),
-                pgbulk.REFERRALS.bind([_referral_row(r) for r in fresh]),
-            )
-        ).all()
-        if len(inserted) != len(fresh):
-            raise _RetryError
-    await session.flush()
+    """`_write` on PostgreSQL: one statement (two when existing referrals changed)."""
+    await session.flush()  # the changed locked rows: the unit of work's UPDATE
+    fresh = sorted(writes.new.values(), key=lambda r: (r.facility_code, r.case_ref))
     rewrite = writes.pas_rewrite
-    await session.execute(
-        text(pgbulk.CHILDREN_SQL),
-        {
-            "pas_rewrite": [rid for rid in rewrite if rid not in writes.new],
-            **pgbulk.PAS.bind(_pas_rows(cases, rewrite)),
-            **pgbulk.HISTORY.bind(writes.history),
-            **pgbulk.OUTBOX.bind(writes.outbox),
-            **pgbulk.AUDIT.bind(writes.audit),
-            **pgbulk.ANSWERS.bind(writes.answers),
-            "unclaim": writes.unclaim,
-        },
-    )
+    ok = (
+        await session.execute(
+            pgbulk.WRITE,
+            {
+                **pgbulk.REFERRALS.bind([_referral_row(r) for r in fresh]),
+                "new_count": len(fresh),
+                "pas_rewrite": [rid for rid in rewrite if rid not in writes.new],
+                **pgbulk.PAS.bind(_pas_rows(cases, rewrite)),
+                **pgbulk.HISTORY.bind(writes.history),
+                **pgbulk.OUTBOX.bind(writes.outbox),
+                **pgbulk.AUDIT.bind(writes.audit),
+                **pgbulk.ANSWERS.bind(writes.answers),
+                "unclaim": writes.unclaim,
+            },
+        )
+    ).scalar_one()
+    if not ok:
+        # A concurrent request created one of these cases after they were locked.
+        raise _RetryError
 
 
 def _referral_row(referral: ReferralRow) -> dict[str, Any]:

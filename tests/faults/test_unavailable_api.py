@@ -1,5 +1,5 @@
 """The 503 mapping through the whole app: a database that refuses connections, errors that
-must stay 500, and recovery from terminated connections without `pool_pre_ping`."""
+must stay 500, and recovery from terminated connections, pinged (idle) or not (in use)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
 
+from app import db as db_module
 from app.config import Settings
 from app.main import build_services, create_app
 from tests.conftest import TEST_DATA_KEY, Clients
@@ -90,11 +91,15 @@ async def test_other_errors_stay_500_without_retry_after(refused_app: FastAPI) -
             assert "retry-after" not in response.headers
 
 
-async def test_terminated_connections_recover_without_pre_ping(fault_db: FaultDatabase) -> None:
+@pytest.mark.parametrize("idle_ping_seconds", [3600.0, 0.0])
+async def test_terminated_connections_recover(
+    fault_db: FaultDatabase, monkeypatch: pytest.MonkeyPatch, idle_ping_seconds: float
+) -> None:
+    """Backends terminated between bursts. Connections in steady use (no ping) are found
+    dead by their first use (a 503), dropped with the pool's older ones, and replaced;
+    connections idle past the threshold are pinged, so the dead ones are replaced unseen."""
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", idle_ping_seconds)
     services = build_services(pg_settings(fault_db.url))
-    # What recovery looks like if pool_pre_ping is ever turned off: dead connections are
-    # found by their first use (503), dropped with the pool's older ones, and replaced.
-    services.db.engine.pool._pre_ping = False
     app = create_app(services.settings, services=services)
     try:
         prison = await Clients(services).prison(FACILITY)
@@ -119,8 +124,11 @@ async def test_terminated_connections_recover_without_pre_ping(fault_db: FaultDa
             for _ in range(3):
                 assert await fault_db.cluster.terminate_backends(fault_db.name) > 0
                 after = await burst()
-                # The first use of a dead connection fails (no ping found it), then no more.
-                assert 1 <= Counter(after)[503] <= 2, after
+                if idle_ping_seconds:
+                    # The first use of a dead connection fails (no ping found it), then no more.
+                    assert 1 <= Counter(after)[503] <= 2, after
+                else:
+                    assert Counter(after)[503] == 0, after
                 assert after[-6:] == [201] * 6, after
     finally:
         await services.db.dispose()

@@ -55,11 +55,10 @@ def names(*arrays: pgbulk.Arrays) -> set[str]:
 
 
 def test_every_bound_array_is_used_and_every_parameter_is_bound() -> None:
-    assert binds(pgbulk.CLAIM_SQL) == names(pgbulk.CLAIMS)
-    assert binds(pgbulk.INSERT_REFERRALS_SQL) == names(pgbulk.REFERRALS)
-    assert binds(pgbulk.CHILDREN_SQL) == names(
-        pgbulk.PAS, pgbulk.HISTORY, pgbulk.OUTBOX, pgbulk.AUDIT, pgbulk.ANSWERS
-    ) | {"pas_rewrite", "unclaim"}
+    assert binds(pgbulk.CLAIM_SQL) == names(pgbulk.CLAIMS) | {"niks", "terminal"}
+    assert binds(pgbulk.WRITE_SQL) == names(
+        pgbulk.REFERRALS, pgbulk.PAS, pgbulk.HISTORY, pgbulk.OUTBOX, pgbulk.AUDIT, pgbulk.ANSWERS
+    ) | {"new_count", "pas_rewrite", "unclaim"}
     assert binds(pgbulk.OPEN_BY_NIK_SQL) == {"niks", "terminal"}
     assert binds(pgbulk.LOCK_CASES_SQL) == {"facility_codes", "case_refs"}
 
