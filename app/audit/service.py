@@ -7,9 +7,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
@@ -67,14 +67,26 @@ async def record_apart(
     """An audit row in a transaction of its own, for a request whose own transaction was
     rolled back (a refused transition). Best effort: a failure is logged, never raised, so
     the caller's answer stays what it was. True when the row was written."""
+    return await record_rows_apart(
+        services, [row(principal, action, outcome, referral_id=referral_id, target_id=target_id)]
+    )
+
+
+async def record_rows_apart(services: AppServices, rows: list[dict[str, Any]]) -> bool:
+    """`record_apart` for many rows (`row()`'s), in one statement."""
+    if not rows:
+        return True
     try:
         async with services.db.transaction() as session:
-            record(
-                session, principal, action, outcome, referral_id=referral_id, target_id=target_id
-            )
+            await session.execute(cast(Table, AuditEvent.__table__).insert(), rows)
     except Exception as exc:
         # The error's type only: a database error's text can carry the row's values.
-        log.warning("audit row not written: %s %s (%s)", action, outcome, type(exc).__name__)
+        log.warning(
+            "audit rows not written: %s %s (%s)",
+            rows[0]["action"],
+            rows[0]["outcome"],
+            type(exc).__name__,
+        )
         return False
     return True
 

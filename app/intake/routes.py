@@ -120,7 +120,11 @@ async def post_batch(
             entry["outcome"] = result.body["outcome"]
             INTAKE_OUTCOMES.labels("replayed" if result.replayed else result.body["outcome"]).inc()
             entry["referral_id"] = result.body["referral"]["id"]
-            entry["warnings"] = result.body["warnings"]
+            # Stored and replayed relative to the event; in a batch, prefixed (SPEC §3).
+            entry["warnings"] = [
+                {**w, "pointer": f"/events/{index}{w['pointer']}"} if w.get("pointer") else w
+                for w in result.body["warnings"]
+            ]
             if result.replayed:
                 entry["replayed"] = True
         results.append(entry)

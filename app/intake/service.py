@@ -68,6 +68,7 @@ CREATING = frozenset({EventType.scheduled, EventType.rescheduled, EventType.comp
 SCHEDULING = frozenset({EventType.scheduled, EventType.rescheduled})
 TERMINAL = frozenset(s.value for s in domain.TERMINAL)
 ATTEMPTS = 3
+AUDIT_ACTION = "release_event.receive"
 REFERRAL_TABLE = cast(Table, Referral.__table__)
 REFERRAL_COLUMNS = tuple(REFERRAL_TABLE.columns.keys())
 INTAKE_TABLE = cast(Table, IntakeRecord.__table__)
@@ -95,6 +96,8 @@ class _Item:
     # The rules failed: this 422, unless the event_id was already answered (then replay).
     refused: ProblemError | None = None
     result: Outcome | None = None
+    # Its audit row was written with the applying transaction.
+    audited: bool = False
 
 
 class _RetryError(Exception):
@@ -193,6 +196,11 @@ async def receive_events(
     ]
     for part in _parts(items):
         await _settle(services, principal, part, clock)
+    # Every intake is audited (SPEC §8): an applied event with its transaction, a refused
+    # or replayed one here, apart (nothing else was written for it).
+    await audit.record_rows_apart(
+        services, [_audit_row(principal, i) for i in items if not i.audited]
+    )
     outcomes: list[Outcome] = []
     for item in items:
         if item.result is None:  # pragma: no cover - _settle settles every item
@@ -242,6 +250,22 @@ def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock:
     return item
 
 
+def _audit_row(principal: Principal, item: _Item) -> dict[str, Any]:
+    """The audit row of an event nothing was written for: refused (its problem code) or
+    replayed."""
+    result = item.result
+    if isinstance(result, ProblemError):
+        return audit.row(principal, AUDIT_ACTION, result.code)
+    if result is None:  # pragma: no cover - every item is answered by now
+        raise AssertionError("an event was left without an answer")
+    return audit.row(
+        principal,
+        AUDIT_ACTION,
+        "replayed",
+        referral_id=uuid.UUID(result.body["referral"]["id"]),
+    )
+
+
 def _parts(items: list[_Item]) -> list[list[_Item]]:
     """The events still to settle, cut before each repeated event_id."""
     parts: list[list[_Item]] = [[]]
@@ -285,6 +309,7 @@ async def _settle(
             continue
         for item, answer in answers:
             item.result = answer
+            item.audited = True
         if raced:
             # Answered by another request meanwhile (or earlier): replay its answer. One
             # that is still unanswered rolled back: claim it again.
@@ -457,6 +482,15 @@ async def _apply(
             answer = _apply_one(item, event, cases, open_by_nik, writes, services, principal, now)
         except ProblemError as problem:
             writes.unclaim.append(claim_id)
+            existing = cases.get((event.facility.code, event.case_ref))
+            writes.audit.append(
+                audit.row(
+                    principal,
+                    AUDIT_ACTION,
+                    problem.code,
+                    referral_id=existing.id if existing is not None else None,
+                )
+            )
             answers.append((item, problem))
             continue
         referral_id = uuid.UUID(answer.body["referral"]["id"])
@@ -585,9 +619,7 @@ def _apply_one(
             writes.outbox.append(
                 outbox_row(referral, "referral.updated", now, previous_status=previous_status)
             )
-    writes.audit.append(
-        audit.row(principal, "release_event.receive", outcome, referral_id=referral.id)
-    )
+    writes.audit.append(audit.row(principal, AUDIT_ACTION, outcome, referral_id=referral.id))
     body = {
         "event_id": event.event_id,
         "outcome": outcome,

@@ -44,6 +44,40 @@ async def test_intake_and_reads_are_audited_with_actor_and_request_id(
     assert items[1]["actor"] == "op"
 
 
+async def test_refused_and_replayed_intake_is_audited(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    """Every intake writes an audit row: applied ones with their outcome, refused ones with
+    their problem code (nothing else is stored for them), replays as `replayed`."""
+    prison = await clients.prison(facility)
+    auditor = await clients.make("auditor")
+    event = make_event(facility)
+    unknown = make_event(facility, event_type="case.updated")
+    invalid = make_event(facility, pas_categories=[])
+    for body in (event, event, unknown, invalid, make_event("LP-NOT-BOUND")):
+        await http.post("/v1/release-events", json=body, headers=prison.headers)
+    batch = await http.post(
+        "/v1/release-events/batch", json={"events": [event, unknown]}, headers=prison.headers
+    )
+    assert [r["status"] for r in batch.json()["results"]] == [201, 404]
+    page = await http.get(
+        "/v1/audit-events",
+        params={"client_id": prison.client_id, "action": "release_event.receive"},
+        headers=auditor.headers,
+    )
+    items = [(i["outcome"], i["referral_id"]) for i in page.json()["items"]]
+    referral_id = items[0][1]
+    assert items[:5] == [
+        ("created", referral_id),
+        ("replayed", referral_id),
+        ("UNKNOWN_CASE", None),
+        ("VALIDATION_FAILED", None),
+        ("FACILITY_NOT_PERMITTED", None),
+    ]
+    # The batch's: a refusal is written with the batch's transaction, a replay after it.
+    assert sorted(items[5:], key=str) == [("UNKNOWN_CASE", None), ("replayed", referral_id)]
+
+
 async def test_audit_pagination_and_filters(
     http: httpx.AsyncClient, clients: Clients, facility: str
 ) -> None:

@@ -171,8 +171,12 @@ async def test_warnings_are_reported_per_event(
     results = results_of(await post_batch(http, prison, [clean, mismatch]))
     assert results[0]["warnings"] == []
     assert [(w["code"], w["pointer"]) for w in results[1]["warnings"]] == [
-        ("NIK_BIRTHDATE_MISMATCH", "/person/nik")
+        ("NIK_BIRTHDATE_MISMATCH", "/events/1/person/nik")
     ]
+    # The stored answer is the event's own: posted alone, it replays unprefixed.
+    alone = await http.post(SINGLE, json=mismatch, headers=prison.headers)
+    assert alone.headers["Idempotent-Replayed"] == "true"
+    assert [w["pointer"] for w in alone.json()["warnings"]] == ["/person/nik"]
 
 
 async def test_events_of_one_case_are_applied_in_request_order(
@@ -219,7 +223,9 @@ async def test_event_posted_alone_then_in_a_batch_replays(
     assert alone.status_code == 201
     results = results_of(await post_batch(http, prison, [event]))
     assert success(results[0], 201, "created") == alone.json()["referral"]["id"]
-    assert results[0]["warnings"] == alone.json()["warnings"]
+    assert results[0]["warnings"] == [
+        {**w, "pointer": "/events/0" + w["pointer"]} for w in alone.json()["warnings"]
+    ]
 
 
 async def test_a_case_event_before_the_event_that_creates_it_is_404(
