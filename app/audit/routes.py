@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from app.audit import service
@@ -34,8 +34,19 @@ router = APIRouter(prefix="/v1/audit-events", tags=["Audit"], responses=PROBLEM_
 AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.admin))]
 
 
+# Audit rows are numbered by the database (their order); the API names them by UUIDs
+# (SPEC §1), derived from that number: stable, unique, and no second key to store.
+AUDIT_ID_NAMESPACE = uuid.UUID("6f0a3c52-8c1e-5b7a-9d1e-3a41f2b6c0d7")
+
+
+def public_id(row_id: int) -> uuid.UUID:
+    return uuid.uuid5(AUDIT_ID_NAMESPACE, f"audit-event:{row_id}")
+
+
 class AuditEventOut(ResponseModel):
-    id: int
+    id: uuid.UUID = Field(
+        description="The row's id: a UUID (version 5) derived from its place in the log."
+    )
     at: dt.datetime
     client_id: uuid.UUID | None
     actor: str | None
@@ -75,4 +86,20 @@ async def list_audit_events(
         cursor=cursor,
         limit=limit,
     )
-    return AuditPage(items=[AuditEventOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return AuditPage(
+        items=[
+            AuditEventOut(
+                id=public_id(r.id),
+                at=r.at,
+                client_id=r.client_id,
+                actor=r.actor,
+                action=r.action,
+                referral_id=r.referral_id,
+                target_id=r.target_id,
+                request_id=r.request_id,
+                outcome=r.outcome,
+            )
+            for r in rows
+        ],
+        next_cursor=next_cursor,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -87,7 +89,8 @@ async def test_audit_pagination_and_filters(
         assert (
             await http.post("/v1/release-events", json=make_event(facility), headers=prison.headers)
         ).status_code == 201
-    seen: list[int] = []
+    seen: list[str] = []
+    times: list[str] = []
     cursor = None
     for _ in range(10):
         params: dict[str, str | int] = {"client_id": prison.client_id, "limit": 2}
@@ -95,10 +98,12 @@ async def test_audit_pagination_and_filters(
             params["cursor"] = cursor
         page = (await http.get("/v1/audit-events", params=params, headers=auditor.headers)).json()
         seen += [i["id"] for i in page["items"]]
+        times += [i["at"] for i in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == 5 and seen == sorted(seen)
+    assert len(set(seen)) == 5 and all(uuid.UUID(i).version == 5 for i in seen)
+    assert times == sorted(times)
     tampered = await http.get(
         "/v1/audit-events", params={"cursor": "AAAA" + (cursor or "x")}, headers=auditor.headers
     )
