@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, Boolean, String, Uuid, column, text
+
+from app.referrals.models import Referral
 
 # PostgreSQL element types of the columns written here. `jsonb` values travel as text
 # and are cast in the statement.
@@ -175,7 +177,8 @@ CLAIM_SQL = (
 
 # The cases of the events, locked in one order (concurrent batches wait, not deadlock).
 LOCK_CASES_SQL = (
-    "SELECT referrals.* FROM referrals JOIN unnest(CAST(:facility_codes AS text[]), "
+    f"SELECT {', '.join('referrals.' + name for name, _ in REFERRAL_COLUMNS)} "  # noqa: S608
+    "FROM referrals JOIN unnest(CAST(:facility_codes AS text[]), "
     "CAST(:case_refs AS text[])) AS k(facility_code, case_ref) "
     "ON referrals.facility_code = k.facility_code AND referrals.case_ref = k.case_ref "
     "ORDER BY referrals.facility_code, referrals.case_ref FOR UPDATE OF referrals"
@@ -224,8 +227,18 @@ SELECT ok FROM complete
 """  # noqa: S608
 
 
-# Parsed once: `text()` scans its string for parameters on every construction.
-CLAIM = text(CLAIM_SQL)
-LOCK_CASES = text(LOCK_CASES_SQL)
-OPEN_BY_NIK = text(OPEN_BY_NIK_SQL)
-WRITE = text(WRITE_SQL)
+# Parsed once (`text()` scans its string for parameters on every construction), with
+# their result columns declared: SQLAlchemy then maps rows by position, once, instead of
+# matching column names on every execution.
+CLAIM = text(CLAIM_SQL).columns(
+    column("kind", String),
+    column("id", BigInteger),
+    column("event_id", String),
+    column("referral_id", Uuid),
+    column("nik_index", String),
+)
+LOCK_CASES = text(LOCK_CASES_SQL).columns(
+    *(Referral.__table__.c[name] for name, _ in REFERRAL_COLUMNS)
+)
+OPEN_BY_NIK = text(OPEN_BY_NIK_SQL).columns(column("id", Uuid), column("nik_index", String))
+WRITE = text(WRITE_SQL).columns(column("ok", Boolean))
