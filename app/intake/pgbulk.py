@@ -1,30 +1,29 @@
 """PostgreSQL statements that write the rows of many events at once, whatever their number.
 
-Each statement binds one array per column and reads them back with `unnest`, so its text
-does not depend on how many rows it writes: PostgreSQL prepares it once per connection,
-and 1 or 500 events cost the same round trips: claim (with the NIK lookup), lock, and
-one statement of data-modifying CTEs for everything applied events write (new referrals,
-PAS rows, history, outbox, audit, stored answers, deleting the claims of refused events);
-changed existing referrals add the ORM's UPDATE. On a loaded 2-core machine a round trip
+Each statement binds the rows of a table as one JSON array and reads them back with
+`jsonb_to_recordset`, so its text does not depend on how many rows it writes: PostgreSQL
+prepares it once per connection, and 1 or 500 events cost the same round trips: claim
+(with the NIK lookup), lock, and one statement of data-modifying CTEs for everything the
+applied events write (new and changed referrals, PAS rows, history, outbox, audit, stored
+answers, deleting the claims of refused events). On a loaded 2-core machine a round trip
 costs more than the Python work of an event, so their number is what this module cuts.
 
+The statements run on the asyncpg connection directly (`Statement`), past SQLAlchemy.
 SQLite (the embedded default) takes the portable executemany path in
 `app/intake/service.py`: there a statement is a function call, not a round trip.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, String, Uuid, column, text
-
-from app.referrals.models import Referral
-
-# PostgreSQL element types of the columns written here. `jsonb` values travel as text
-# and are cast in the statement.
+# PostgreSQL types of the columns written here.
 REFERRAL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
     ("facility_code", "text"),
@@ -114,51 +113,49 @@ ANSWER_COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class Arrays:
-    """A set of columns bound as arrays named `<prefix>_<column>`."""
+class Rows:
+    """Rows bound as one JSON array in parameter `:<name>`, read back as typed columns by
+    `jsonb_to_recordset`: one parameter per table instead of one per column (asyncpg's
+    per-parameter work was the largest cost left on the single-event path)."""
 
-    prefix: str
+    name: str
     columns: tuple[tuple[str, str], ...]
 
-    def unnest(self) -> str:
-        """`unnest(...) AS u(col, ...)`, jsonb columns still text."""
-        arrays = ", ".join(
-            f"CAST(:{self.prefix}_{name} AS {'text' if kind == 'jsonb' else kind}[])"
-            for name, kind in self.columns
-        )
-        names = ", ".join(name for name, _ in self.columns)
-        return f"unnest({arrays}) AS u({names})"
+    def source(self) -> str:
+        """`jsonb_to_recordset(...) AS u(col type, ...)`."""
+        typed = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        return f"jsonb_to_recordset(CAST(:{self.name} AS jsonb)) AS u({typed})"
 
     def select_list(self) -> str:
-        return ", ".join(
-            f"u.{name}::jsonb" if kind == "jsonb" else f"u.{name}" for name, kind in self.columns
-        )
+        return ", ".join(f"u.{name}" for name, _ in self.columns)
 
     def insert(self, table: str) -> str:
         names = ", ".join(name for name, _ in self.columns)
-        select = f"SELECT {self.select_list()} FROM {self.unnest()}"  # noqa: S608
+        select = f"SELECT {self.select_list()} FROM {self.source()}"  # noqa: S608
         return f"INSERT INTO {table} ({names}) {select}"
 
-    def bind(self, rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-        return {
-            f"{self.prefix}_{name}": [
-                _json(row[name]) if kind == "jsonb" else row[name] for row in rows
-            ]
-            for name, kind in self.columns
-        }
+    def bind(self, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """The rows as JSON (keys beyond the columns are ignored by the statement)."""
+        return {self.name: json.dumps(rows, separators=(",", ":"), default=_json_scalar)}
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+def _json_scalar(value: Any) -> str:
+    """UUIDs, dates and times as the text PostgreSQL reads them back from."""
+    if isinstance(value, uuid.UUID | dt.date):  # datetimes are dates too
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-CLAIMS = Arrays("c", CLAIM_COLUMNS)
-REFERRALS = Arrays("r", REFERRAL_COLUMNS)
-PAS = Arrays("p", (("referral_id", "uuid"), ("code", "text")))
-HISTORY = Arrays("h", HISTORY_COLUMNS)
-OUTBOX = Arrays("o", OUTBOX_COLUMNS)
-AUDIT = Arrays("a", AUDIT_COLUMNS)
-ANSWERS = Arrays("s", ANSWER_COLUMNS)
+CLAIMS = Rows("claims", CLAIM_COLUMNS)
+REFERRALS = Rows("referrals", REFERRAL_COLUMNS)
+# What an event may change on an existing referral: all but its identity and creation.
+FIXED_COLUMNS = frozenset({"facility_code", "case_ref", "origin_client_id", "created_at"})
+CHANGED = Rows("changed", tuple(c for c in REFERRAL_COLUMNS if c[0] not in FIXED_COLUMNS))
+PAS = Rows("pas", (("referral_id", "uuid"), ("code", "text")))
+HISTORY = Rows("history", HISTORY_COLUMNS)
+OUTBOX = Rows("outbox", OUTBOX_COLUMNS)
+AUDIT = Rows("audit", AUDIT_COLUMNS)
+ANSWERS = Rows("answers", ANSWER_COLUMNS)
 
 # The statements below are built from the constant column lists above, never from input.
 
@@ -167,7 +164,7 @@ ANSWERS = Arrays("s", ANSWER_COLUMNS)
 CLAIM_SQL = (
     "WITH claimed AS (INSERT INTO intake_records (client_id, event_id, body_sha256, "  # noqa: S608
     f"event_type, occurred_at, created_at, status_code, response) SELECT {CLAIMS.select_list()}, "
-    f"0, '{{}}'::jsonb FROM {CLAIMS.unnest()} ON CONFLICT (client_id, event_id) DO NOTHING "
+    f"0, '{{}}'::jsonb FROM {CLAIMS.source()} ON CONFLICT (client_id, event_id) DO NOTHING "
     "RETURNING id, event_id) "
     "SELECT 'c' AS kind, id, event_id, NULL::uuid AS referral_id, NULL::text AS nik_index "
     "FROM claimed UNION ALL "
@@ -202,10 +199,20 @@ WITH inserted AS (
     ON CONFLICT (facility_code, case_ref) DO NOTHING RETURNING id
 ), complete AS (
     SELECT count(*) = CAST(:new_count AS int) AS ok FROM inserted
+), changed AS (
+    UPDATE referrals AS r SET {
+    ", ".join(
+        f"{n} = u.{n}" + ("::jsonb" if k == "jsonb" else "")
+        for n, k in CHANGED.columns
+        if n != "id"
+    )
+}
+    FROM {CHANGED.source()}
+    WHERE r.id = u.id AND {_OK}
 ), pas_gone AS (
     DELETE FROM referral_pas_categories AS p
     WHERE p.referral_id = ANY(CAST(:pas_rewrite AS uuid[])) AND {_OK}
-      AND (p.referral_id, p.code) NOT IN (SELECT u.referral_id, u.code FROM {PAS.unnest()})
+      AND (p.referral_id, p.code) NOT IN (SELECT u.referral_id, u.code FROM {PAS.source()})
 ), pas_new AS (
     {PAS.insert("referral_pas_categories")} WHERE {_OK} ON CONFLICT DO NOTHING
 ), history AS (
@@ -216,9 +223,9 @@ WITH inserted AS (
     {AUDIT.insert("audit_events")} WHERE {_OK}
 ), answered AS (
     UPDATE intake_records AS i
-    SET status_code = u.status_code, response = u.response::jsonb, outcome = u.outcome,
+    SET status_code = u.status_code, response = u.response, outcome = u.outcome,
         referral_id = u.referral_id
-    FROM {ANSWERS.unnest()}
+    FROM {ANSWERS.source()}
     WHERE i.id = u.id AND {_OK}
 ), unclaimed AS (
     DELETE FROM intake_records WHERE id = ANY(CAST(:unclaim AS bigint[])) AND {_OK}
@@ -227,18 +234,39 @@ SELECT ok FROM complete
 """  # noqa: S608
 
 
-# Parsed once (`text()` scans its string for parameters on every construction), with
-# their result columns declared: SQLAlchemy then maps rows by position, once, instead of
-# matching column names on every execution.
-CLAIM = text(CLAIM_SQL).columns(
-    column("kind", String),
-    column("id", BigInteger),
-    column("event_id", String),
-    column("referral_id", Uuid),
-    column("nik_index", String),
-)
-LOCK_CASES = text(LOCK_CASES_SQL).columns(
-    *(Referral.__table__.c[name] for name, _ in REFERRAL_COLUMNS)
-)
-OPEN_BY_NIK = text(OPEN_BY_NIK_SQL).columns(column("id", Uuid), column("nik_index", String))
-WRITE = text(WRITE_SQL).columns(column("ok", Boolean))
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A statement with `:name` parameters, run on an asyncpg connection (`$n`)."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, sql: str) -> Statement:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        return cls(_PARAMETER.sub(number, sql), tuple(names))
+
+    def arguments(self, parameters: dict[str, Any]) -> list[Any]:
+        return [parameters[name] for name in self.names]
+
+    async def fetch(self, connection: Any, parameters: dict[str, Any]) -> list[Any]:
+        rows: list[Any] = await connection.fetch(self.sql, *self.arguments(parameters))
+        return rows
+
+    async def fetchval(self, connection: Any, parameters: dict[str, Any]) -> Any:
+        return await connection.fetchval(self.sql, *self.arguments(parameters))
+
+
+# `:name`, not `::type` (a cast) and not inside a word.
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+CLAIM = Statement.of(CLAIM_SQL)
+LOCK_CASES = Statement.of(LOCK_CASES_SQL)
+OPEN_BY_NIK = Statement.of(OPEN_BY_NIK_SQL)
+WRITE = Statement.of(WRITE_SQL)

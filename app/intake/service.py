@@ -39,15 +39,14 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, delete, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.auth.principal import Principal
 from app.context import AppServices
-from app.dbfaults import is_retryable_conflict
+from app.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.errors import FieldError, ProblemError, json_pointer, validation_failed
 from app.intake import pgbulk
 from app.intake.models import IntakeRecord
@@ -59,7 +58,7 @@ from app.referrals import domain
 from app.referrals.domain import CustodyStatus, Status
 from app.referrals.events import history_row, outbox_row
 from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
-from app.referrals.records import CASE_FIELDS, NewReferral, ReferralRow, read_case, write_case
+from app.referrals.records import CASE_FIELDS, ReferralRecord, ReferralRow, read_case, write_case
 from app.referrals.service import set_state, state_of
 from app.validation import body_errors
 from app.webhooks.models import OutboxEvent
@@ -299,11 +298,10 @@ async def _settle(
         if not todo:
             return
         try:
-            async with services.db.transaction() as session:
-                answers, raced = await _apply(session, services, principal, todo, clock)
+            answers, raced = await _apply(services, principal, todo, clock)
         except _RetryError:
             continue
-        except DBAPIError as exc:
+        except Exception as exc:
             if not is_retryable_conflict(exc):
                 raise
             continue
@@ -355,7 +353,10 @@ async def _replay(services: AppServices, principal: Principal, items: list[_Item
 class _Writes:
     """What the applied events of one transaction write, gathered for set-based statements."""
 
-    new: dict[uuid.UUID, NewReferral] = field(default_factory=dict)
+    new: dict[uuid.UUID, ReferralRecord] = field(default_factory=dict)
+    # Existing referrals an applied event changed (PostgreSQL writes them; on SQLite the
+    # ORM's unit of work knows).
+    changed: set[uuid.UUID] = field(default_factory=set)
     pas_rewrite: set[uuid.UUID] = field(default_factory=set)
     history: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
@@ -386,97 +387,173 @@ class _OpenByNik:
         return bool(self._open.get(referral.nik_index, set()) - {referral.id})
 
 
+Answers = list[tuple[_Item, Outcome]]
+
+
 async def _apply(
-    session: AsyncSession,
-    services: AppServices,
-    principal: Principal,
-    items: list[_Item],
-    clock: Clock,
-) -> tuple[list[tuple[_Item, Outcome]], list[_Item]]:
+    services: AppServices, principal: Principal, items: list[_Item], clock: Clock
+) -> tuple[Answers, list[_Item]]:
     """Apply `items` (distinct event_ids, all past the rules) in one transaction.
 
     Returns each applied or refused item with its answer, and the items whose claim
     found the event_id taken (to be replayed after commit).
     """
-    pg = session.get_bind().dialect.name == "postgresql"
-    insert = postgresql.insert if pg else sqlite.insert
-    now = clock.now
-    events = {id(i): _event(i) for i in items}
-    claim_rows: list[dict[str, Any]] = [
+    if services.db.is_sqlite:
+        async with services.db.transaction() as session:
+            return await _apply_sqlite(session, services, principal, items, clock)
+    return await _apply_postgresql(services, principal, items, clock)
+
+
+def _claim_rows(principal: Principal, items: list[_Item], now: dt.datetime) -> list[dict[str, Any]]:
+    """The idempotency rows to claim, in event_id order (the order locks are taken in)."""
+    return [
         {
             "client_id": principal.client_id,
-            "event_id": events[id(i)].event_id,
+            "event_id": _event(i).event_id,
             "body_sha256": i.digest,
-            "event_type": events[id(i)].event_type.value,
-            "occurred_at": events[id(i)].occurred_at,
+            "event_type": _event(i).event_type.value,
+            "occurred_at": _event(i).occurred_at,
             "created_at": now,
             "status_code": 0,
             "response": {},
         }
-        for i in sorted(items, key=lambda i: events[id(i)].event_id)
+        for i in sorted(items, key=lambda i: _event(i).event_id)
     ]
-    niks = sorted(
-        {
-            services.cipher.blind_index(nik)
-            for i in items
-            if (nik := events[id(i)].person.nik) is not None
-        }
+
+
+def _nik_indexes(services: AppServices, items: list[_Item]) -> list[str]:
+    return sorted(
+        {services.cipher.blind_index(nik) for i in items if (nik := _event(i).person.nik)}
     )
-    open_rows: list[tuple[uuid.UUID, str]] = []
-    if pg:
-        claimed: dict[str, int] = {}
+
+
+def _case_keys(items: list[_Item]) -> list[tuple[str, str]]:
+    return sorted({(_event(i).facility.code, _event(i).case_ref) for i in items})
+
+
+def _held_niks(cases: dict[tuple[str, str], ReferralRow], niks: list[str]) -> list[str]:
+    """NIKs the locked referrals hold that no event carries: a stale event flags against
+    the NIK its referral holds, which may not be the event's."""
+    return sorted({r.nik_index for r in cases.values() if r.nik_index is not None} - set(niks))
+
+
+async def _apply_postgresql(
+    services: AppServices, principal: Principal, items: list[_Item], clock: Clock
+) -> tuple[Answers, list[_Item]]:
+    """On PostgreSQL: BEGIN, claim (+ NIK lookup), lock, one write statement, COMMIT.
+
+    The statements run on the pooled connection's asyncpg driver directly: on this path
+    SQLAlchemy's per-statement work (compiling, binding, result mapping, the greenlet
+    hop) cost several times the Python work of an event. The pool still hands out and
+    checks the connection; one that lost its server is invalidated here.
+    """
+    now = clock.now
+    niks = _nik_indexes(services, items)
+    async with services.db.engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        if driver is None:  # pragma: no cover - a checked-out connection has its driver's
+            raise AssertionError("no driver connection")
+        try:
+            async with driver.transaction():
+                claimed: dict[str, int] = {}
+                open_rows: list[tuple[uuid.UUID, str]] = []
+                for row in await pgbulk.CLAIM.fetch(
+                    driver,
+                    {
+                        **pgbulk.CLAIMS.bind(_claim_rows(principal, items, now)),
+                        "niks": niks,
+                        "terminal": sorted(TERMINAL),
+                    },
+                ):
+                    if row["kind"] == "c":
+                        claimed[row["event_id"]] = row["id"]
+                    else:
+                        open_rows.append((row["referral_id"], row["nik_index"]))
+                raced = [i for i in items if _event(i).event_id not in claimed]
+                mine = [i for i in items if _event(i).event_id in claimed]
+                if not mine:
+                    return [], raced
+                keys = _case_keys(mine)
+                cases: dict[tuple[str, str], ReferralRow] = {}
+                for row in await pgbulk.LOCK_CASES.fetch(
+                    driver,
+                    {"facility_codes": [k[0] for k in keys], "case_refs": [k[1] for k in keys]},
+                ):
+                    record = ReferralRecord(**dict(row.items()))
+                    cases[(record.facility_code, record.case_ref)] = record
+                held = _held_niks(cases, niks)
+                if held:
+                    rows = await pgbulk.OPEN_BY_NIK.fetch(
+                        driver, {"niks": held, "terminal": sorted(TERMINAL)}
+                    )
+                    open_rows += [(r["id"], r["nik_index"]) for r in rows]
+                writes, answers = _decide(
+                    mine, claimed, cases, _OpenByNik(open_rows), services, principal, now
+                )
+                ok = await pgbulk.WRITE.fetchval(driver, _write_parameters(cases, writes))
+                if not ok:
+                    # A concurrent request created one of these cases after they were
+                    # locked: nothing was written; roll back and try again.
+                    raise _RetryError
+                return answers, raced
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                await conn.invalidate(exc)
+            raise
+
+
+async def _apply_sqlite(
+    session: AsyncSession,
+    services: AppServices,
+    principal: Principal,
+    items: list[_Item],
+    clock: Clock,
+) -> tuple[Answers, list[_Item]]:
+    """The portable path (the embedded SQLite): SQLAlchemy Core and ORM, executemany."""
+    now = clock.now
+    claimed: dict[str, int] = {
+        row.event_id: row.id
         for row in await session.execute(
-            pgbulk.CLAIM,
-            {**pgbulk.CLAIMS.bind(claim_rows), "niks": niks, "terminal": sorted(TERMINAL)},
-        ):
-            if row.kind == "c":
-                claimed[row.event_id] = row.id
-            else:
-                open_rows.append((row.referral_id, row.nik_index))
-    else:
-        claimed = {
-            row.event_id: row.id
-            for row in await session.execute(
-                insert(INTAKE_TABLE)
-                .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
-                .returning(INTAKE_TABLE.c.id, INTAKE_TABLE.c.event_id),
-                claim_rows,
-            )
-        }
-    raced = [i for i in items if events[id(i)].event_id not in claimed]
-    mine = [i for i in items if events[id(i)].event_id in claimed]
+            sqlite.insert(INTAKE_TABLE)
+            .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
+            .returning(INTAKE_TABLE.c.id, INTAKE_TABLE.c.event_id),
+            _claim_rows(principal, items, now),
+        )
+    }
+    raced = [i for i in items if _event(i).event_id not in claimed]
+    mine = [i for i in items if _event(i).event_id in claimed]
     if not mine:
         return [], raced
-
-    keys = sorted({(events[id(i)].facility.code, events[id(i)].case_ref) for i in mine})
-    if pg:
-        lock: Any = select(Referral).from_statement(
-            pgbulk.LOCK_CASES.bindparams(
-                facility_codes=[k[0] for k in keys], case_refs=[k[1] for k in keys]
-            )
-        )
-    else:
-        lock = (
-            select(Referral)
-            .where(tuple_(Referral.facility_code, Referral.case_ref).in_(keys))
-            .order_by(Referral.facility_code, Referral.case_ref)
-        )
+    lock = (
+        select(Referral)
+        .where(tuple_(Referral.facility_code, Referral.case_ref).in_(_case_keys(mine)))
+        .order_by(Referral.facility_code, Referral.case_ref)
+        .execution_options(populate_existing=True)
+    )
     cases: dict[tuple[str, str], ReferralRow] = {
-        (r.facility_code, r.case_ref): r
-        for r in (await session.execute(lock.execution_options(populate_existing=True))).scalars()
+        (r.facility_code, r.case_ref): r for r in (await session.execute(lock)).scalars()
     }
-    if not pg and niks:
-        open_rows.extend(await _open_by_nik(session, niks, pg=False))
-    # A stale event flags against the NIK the referral holds, which may not be the event's.
-    held = sorted({r.nik_index for r in cases.values() if r.nik_index is not None} - set(niks))
-    if held:
-        open_rows.extend(await _open_by_nik(session, held, pg=pg))
-    open_by_nik = _OpenByNik(open_rows)
+    niks = _nik_indexes(services, mine)
+    open_rows = await _open_by_nik(session, niks + _held_niks(cases, niks))
+    writes, answers = _decide(mine, claimed, cases, _OpenByNik(open_rows), services, principal, now)
+    await _write(session, cases, writes)
+    return answers, raced
 
+
+def _decide(
+    mine: list[_Item],
+    claimed: dict[str, int],
+    cases: dict[tuple[str, str], ReferralRow],
+    open_by_nik: _OpenByNik,
+    services: AppServices,
+    principal: Principal,
+    now: dt.datetime,
+) -> tuple[_Writes, Answers]:
+    """Each claimed event's case semantics, in request order, on the in-memory rows."""
     writes = _Writes()
-    answers: list[tuple[_Item, Outcome]] = []
+    answers: Answers = []
     for item in mine:
-        event = events[id(item)]
+        event = _event(item)
         claim_id = claimed[event.event_id]
         try:
             answer = _apply_one(item, event, cases, open_by_nik, writes, services, principal, now)
@@ -493,35 +570,26 @@ async def _apply(
             )
             answers.append((item, problem))
             continue
-        referral_id = uuid.UUID(answer.body["referral"]["id"])
         writes.answers.append(
             {
                 "id": claim_id,
                 "status_code": answer.status_code,
                 "response": answer.body,
                 "outcome": answer.body["outcome"],
-                "referral_id": referral_id,
+                "referral_id": uuid.UUID(answer.body["referral"]["id"]),
             }
         )
         answers.append((item, answer))
-
-    if pg:
-        await _write_postgresql(session, cases, writes)
-    else:
-        await _write(session, insert, cases, writes)
-    return answers, raced
+    return writes, answers
 
 
-async def _open_by_nik(
-    session: AsyncSession, niks: list[str], *, pg: bool
-) -> list[tuple[uuid.UUID, str]]:
+async def _open_by_nik(session: AsyncSession, niks: list[str]) -> list[tuple[uuid.UUID, str]]:
     """(id, nik_index) of the open referrals of these NIKs."""
-    if pg:
-        query: Any = pgbulk.OPEN_BY_NIK.bindparams(niks=niks, terminal=sorted(TERMINAL))
-    else:
-        query = select(Referral.id, Referral.nik_index).where(
-            Referral.nik_index.in_(niks), Referral.status.not_in(TERMINAL)
-        )
+    if not niks:
+        return []
+    query = select(Referral.id, Referral.nik_index).where(
+        Referral.nik_index.in_(niks), Referral.status.not_in(TERMINAL)
+    )
     return [(row.id, row.nik_index) for row in await session.execute(query)]
 
 
@@ -583,6 +651,8 @@ def _apply_one(
         )
     if outcome != "stale" and flags != referral.data_quality_flags:
         referral.data_quality_flags = flags
+    if outcome != "stale" and not created:
+        writes.changed.add(referral.id)
     if outcome not in ("stale", "unchanged"):
         if not created:
             referral.version += 1
@@ -638,17 +708,14 @@ def _apply_one(
 
 
 async def _write(
-    session: AsyncSession,
-    insert: Any,
-    cases: dict[tuple[str, str], ReferralRow],
-    writes: _Writes,
+    session: AsyncSession, cases: dict[tuple[str, str], ReferralRow], writes: _Writes
 ) -> None:
     """The gathered rows, a statement per table (executemany), parents first."""
     if writes.new:
         fresh = sorted(writes.new.values(), key=lambda r: (r.facility_code, r.case_ref))
         inserted = (
             await session.execute(
-                insert(REFERRAL_TABLE)
+                sqlite.insert(REFERRAL_TABLE)
                 .on_conflict_do_nothing(index_elements=["facility_code", "case_ref"])
                 .returning(REFERRAL_TABLE.c.id),
                 [_referral_row(r) for r in fresh],
@@ -691,32 +758,23 @@ async def _write(
         await session.execute(delete(IntakeRecord).where(IntakeRecord.id.in_(writes.unclaim)))
 
 
-async def _write_postgresql(
-    session: AsyncSession, cases: dict[tuple[str, str], ReferralRow], writes: _Writes
-) -> None:
-    """`_write` on PostgreSQL: one statement (two when existing referrals changed)."""
-    await session.flush()  # the changed locked rows: the unit of work's UPDATE
+def _write_parameters(cases: dict[tuple[str, str], ReferralRow], writes: _Writes) -> dict[str, Any]:
+    """The parameters of `pgbulk.WRITE`."""
     fresh = sorted(writes.new.values(), key=lambda r: (r.facility_code, r.case_ref))
+    changed = [r for r in cases.values() if r.id in writes.changed and r.id not in writes.new]
     rewrite = writes.pas_rewrite
-    ok = (
-        await session.execute(
-            pgbulk.WRITE,
-            {
-                **pgbulk.REFERRALS.bind([_referral_row(r) for r in fresh]),
-                "new_count": len(fresh),
-                "pas_rewrite": [rid for rid in rewrite if rid not in writes.new],
-                **pgbulk.PAS.bind(_pas_rows(cases, rewrite)),
-                **pgbulk.HISTORY.bind(writes.history),
-                **pgbulk.OUTBOX.bind(writes.outbox),
-                **pgbulk.AUDIT.bind(writes.audit),
-                **pgbulk.ANSWERS.bind(writes.answers),
-                "unclaim": writes.unclaim,
-            },
-        )
-    ).scalar_one()
-    if not ok:
-        # A concurrent request created one of these cases after they were locked.
-        raise _RetryError
+    return {
+        **pgbulk.REFERRALS.bind([_referral_row(r) for r in fresh]),
+        "new_count": len(fresh),
+        **pgbulk.CHANGED.bind([_referral_row(r) for r in changed]),
+        "pas_rewrite": [rid for rid in rewrite if rid not in writes.new],
+        **pgbulk.PAS.bind(_pas_rows(cases, rewrite)),
+        **pgbulk.HISTORY.bind(writes.history),
+        **pgbulk.OUTBOX.bind(writes.outbox),
+        **pgbulk.AUDIT.bind(writes.audit),
+        **pgbulk.ANSWERS.bind(writes.answers),
+        "unclaim": writes.unclaim,
+    }
 
 
 def _referral_row(referral: ReferralRow) -> dict[str, Any]:
@@ -740,14 +798,14 @@ def _new_referral(
     case: dict[str, Any],
     services: AppServices,
     now: dt.datetime,
-) -> NewReferral:
+) -> ReferralRecord:
     """A row to insert (by `_write`, with the others), its case data written."""
     custody = (
         CustodyStatus.released
         if event.event_type is EventType.completed
         else CustodyStatus.in_custody
     )
-    referral = NewReferral(
+    referral = ReferralRecord(
         id=uuid.uuid4(),
         facility_code=event.facility.code,
         case_ref=event.case_ref,

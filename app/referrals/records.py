@@ -21,8 +21,8 @@ from app.referrals.domain import handover_date
 
 
 class ReferralRow(Protocol):
-    """A referral row's attributes: a loaded `Referral`, or a `NewReferral` not yet
-    inserted (intake builds those by the hundred, without the ORM's bookkeeping)."""
+    """A referral row's attributes: an ORM `Referral`, or a plain `ReferralRecord` (intake
+    on PostgreSQL reads and writes those by the hundred, without the ORM's bookkeeping)."""
 
     id: uuid.UUID
     facility_code: str
@@ -62,9 +62,9 @@ _NO_DATE = dt.date.min
 
 
 @dataclass(slots=True, kw_only=True)
-class NewReferral:
-    """A referral to be inserted: every column of `Referral` (a test keeps them equal).
-    The case columns are set by `write_case`."""
+class ReferralRecord:
+    """A referral row as plain data: every column of `Referral` (a test keeps them equal).
+    A new one gets its case columns from `write_case`."""
 
     id: uuid.UUID
     facility_code: str

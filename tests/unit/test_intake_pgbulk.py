@@ -4,7 +4,10 @@ model, forgotten here, would be silently left NULL on PostgreSQL only)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
 import re
+import uuid
 
 import pytest
 from sqlalchemy import Table
@@ -14,7 +17,7 @@ from app.db import Base
 from app.intake import pgbulk
 from app.intake.models import IntakeRecord
 from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
-from app.referrals.records import NewReferral
+from app.referrals.records import ReferralRecord
 from app.webhooks.models import OutboxEvent
 
 
@@ -37,7 +40,7 @@ def columns(model: type[Base]) -> set[str]:
     ],
 )
 def test_bulk_columns_are_the_models_columns(
-    arrays: pgbulk.Arrays, model: type[Base], left_to_the_database: set[str]
+    arrays: pgbulk.Rows, model: type[Base], left_to_the_database: set[str]
 ) -> None:
     assert {name for name, _ in arrays.columns} == columns(model) - left_to_the_database
 
@@ -50,36 +53,73 @@ def binds(sql: str) -> set[str]:
     return set(re.findall(r"(?<![:\w]):(\w+)", sql))
 
 
-def names(*arrays: pgbulk.Arrays) -> set[str]:
-    return {f"{a.prefix}_{name}" for a in arrays for name, _ in a.columns}
+def names(*rows: pgbulk.Rows) -> set[str]:
+    return {r.name for r in rows}
 
 
 def test_every_bound_array_is_used_and_every_parameter_is_bound() -> None:
     assert binds(pgbulk.CLAIM_SQL) == names(pgbulk.CLAIMS) | {"niks", "terminal"}
     assert binds(pgbulk.WRITE_SQL) == names(
-        pgbulk.REFERRALS, pgbulk.PAS, pgbulk.HISTORY, pgbulk.OUTBOX, pgbulk.AUDIT, pgbulk.ANSWERS
+        pgbulk.REFERRALS,
+        pgbulk.CHANGED,
+        pgbulk.PAS,
+        pgbulk.HISTORY,
+        pgbulk.OUTBOX,
+        pgbulk.AUDIT,
+        pgbulk.ANSWERS,
     ) | {"new_count", "pas_rewrite", "unclaim"}
     assert binds(pgbulk.OPEN_BY_NIK_SQL) == {"niks", "terminal"}
     assert binds(pgbulk.LOCK_CASES_SQL) == {"facility_codes", "case_refs"}
 
 
-def test_bind_serialises_json_columns_and_keeps_nulls() -> None:
+def test_bind_is_one_json_document_with_typed_scalars() -> None:
+    referral_id = uuid.uuid4()
+    at = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
     bound = pgbulk.OUTBOX.bind(
         [
             {
-                "event_id": None,
+                "event_id": referral_id,
                 "type": "referral.created",
-                "referral_id": None,
+                "referral_id": referral_id,
                 "facility_code": "LP-X",
                 "sentra_code": None,
                 "data": {"b": 1, "a": [None]},
-                "occurred_at": None,
+                "occurred_at": at,
             }
         ]
     )
-    assert bound["o_data"] == ['{"b":1,"a":[null]}']
-    assert bound["o_sentra_code"] == [None]
+    assert json.loads(bound["outbox"]) == [
+        {
+            "event_id": str(referral_id),
+            "type": "referral.created",
+            "referral_id": str(referral_id),
+            "facility_code": "LP-X",
+            "sentra_code": None,
+            "data": {"b": 1, "a": [None]},
+            "occurred_at": "2026-11-30T07:00:00+00:00",
+        }
+    ]
+    with pytest.raises(TypeError):
+        pgbulk.HISTORY.bind([{"x": object()}])
 
 
 def test_a_new_referral_has_every_column_of_a_referral() -> None:
-    assert {f.name for f in dataclasses.fields(NewReferral)} == columns(Referral)
+    assert {f.name for f in dataclasses.fields(ReferralRecord)} == columns(Referral)
+
+
+def test_statement_numbers_each_name_once_and_leaves_casts_alone() -> None:
+    statement = pgbulk.Statement.of(
+        "SELECT CAST(:a AS int[]), :b::text, '{}'::jsonb, x.y FROM t WHERE c = ANY(:a)"
+    )
+    assert (
+        statement.sql
+        == "SELECT CAST($1 AS int[]), $2::text, '{}'::jsonb, x.y FROM t WHERE c = ANY($1)"
+    )
+    assert statement.names == ("a", "b")
+    assert statement.arguments({"b": "B", "a": [1], "unused": 0}) == [[1], "B"]
+
+
+def test_changed_referrals_keep_their_identity() -> None:
+    changed = {name for name, _ in pgbulk.CHANGED.columns}
+    assert "id" in changed
+    assert not changed & {"facility_code", "case_ref", "origin_client_id", "created_at"}
