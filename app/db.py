@@ -145,9 +145,10 @@ def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: An
     if idle_since is not None and time.monotonic() - idle_since < IDLE_PING_SECONDS:
         return
     try:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SELECT 1")
-        cursor.close()
+        # The driver adapter's own ping: it leaves no transaction open behind it (a plain
+        # SELECT through the adapter would begin one, and intake's raw asyncpg path would
+        # then run inside it as a savepoint, rolled back when the connection is returned).
+        dbapi_connection.ping()
     except Exception as exc:
         # The pool discards this connection and checks out (or opens) another.
         raise DisconnectionError("the pooled connection is gone") from exc

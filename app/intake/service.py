@@ -29,6 +29,7 @@ retried.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -453,6 +454,10 @@ async def _apply_postgresql(
         driver = (await conn.get_raw_connection()).driver_connection
         if driver is None:  # pragma: no cover - a checked-out connection has its driver's
             raise AssertionError("no driver connection")
+        if driver.is_in_transaction():  # pragma: no cover - the pool returns them idle
+            # A transaction left open on a pooled connection would turn ours into a
+            # savepoint, and its rollback would silently undo acknowledged events.
+            raise RuntimeError("a pooled connection is inside a transaction")
         try:
             async with driver.transaction():
                 claimed: dict[str, int] = {}
@@ -497,8 +502,15 @@ async def _apply_postgresql(
                     raise _RetryError
                 return answers, raced
         except Exception as exc:
-            if is_database_unavailable(exc):
-                await conn.invalidate(exc)
+            lost = driver.is_closed()
+            if lost or is_database_unavailable(exc):
+                # Out of the pool with it; the pool's older connections are dropped too.
+                with contextlib.suppress(Exception):
+                    await conn.invalidate(exc)
+            if lost and not is_database_unavailable(exc):
+                # asyncpg's "connection is closed" (an InterfaceError) on a connection the
+                # server dropped: the database went away, the request may be retried (503).
+                raise ConnectionError("the database connection was lost") from exc
             raise
 
 

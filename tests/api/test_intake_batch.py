@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app import db as db_module
 from app.config import Settings
 from app.context import AppServices
 from app.referrals.models import Referral, ReferralHistory
@@ -624,3 +625,23 @@ async def test_batch_request_id_is_echoed(
     )
     assert response.headers["X-Request-ID"] == "batch-42"
     assert results_of(response)[0]["problem"]["request_id"] == "batch-42"
+
+
+async def test_events_are_stored_when_every_connection_is_pinged_first(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: AppServices,
+    facility: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool's idle-connection ping must leave no transaction open: intake's own
+    transaction would become a savepoint of it and be rolled back with it, after the
+    events were acknowledged."""
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)
+    prison = await clients.prison(facility)
+    single = await http.post(SINGLE, json=event_for(facility), headers=prison.headers)
+    assert single.status_code == 201
+    results = results_of(await post_batch(http, prison, [event_for(facility) for _ in range(3)]))
+    assert [r["status"] for r in results] == [201] * 3
+    assert await referral_count(services, facility) == 4
+    assert await intake_count(services, prison) == 4

@@ -228,7 +228,7 @@ async def test_two_apis_two_workers_duplicates_and_conflicts(
             # Every acknowledgement of an id is the same answer (first or replayed).
             assert {json.dumps(o.body, sort_keys=True) for o in acked} == {
                 json.dumps(record[2], sort_keys=True)
-            }
+            }, (record, [(o.status, o.headers.get("idempotent-replayed"), o.body) for o in tries])
             assert {o.status for o in acked} == {record[1]}
         for outcome in tries:
             if outcome.status is not None and 400 <= outcome.status < 500:
