@@ -20,7 +20,8 @@ class Referral(Base):
 
     __tablename__ = "referrals"
     # The portal's keyset pages: (sort column, id), alone or behind an equality filter.
-    # On PostgreSQL the migration adds a pg_trgm GIN index for the name search.
+    # On PostgreSQL the migrations add a GIN index on the word prefixes of the name for
+    # the name search (0002, `rujukan_name_prefixes(name_search)`; see queries.name_matches).
     __table_args__ = (
         UniqueConstraint("facility_code", "case_ref"),
         # PostgreSQL: INCLUDE makes the newest-first walks index-only for the usual filters
@@ -48,6 +49,15 @@ class Referral(Base):
             "created_at",
             "id",
             postgresql_include=["status", "release_date", "pas_mask"],
+        ),
+        # A release-date window within a province (queries.page_query, "window first"):
+        # the window's entries, not the province's newest-first walk down to the window.
+        Index(
+            None,
+            "province_code",
+            "release_date",
+            "id",
+            postgresql_include=["created_at", "updated_at", "pas_mask", "status"],
         ),
         Index(None, "facility_code", "created_at", "id"),
         Index(None, "sentra_code", "created_at", "id"),

@@ -207,6 +207,13 @@ FILTER_CASES: list[tuple[list[tuple[str, Any]], set[str]]] = [
     ([("q", "santoso budi")], {"B"}),
     ([("q", "s")], {"A", "B", "C"}),
     ([("q", "  SALIM!  ")], {"C"}),
+    # Words of fewer than 3 characters are matched without the prefix index (PostgreSQL).
+    ([("q", "bu sant")], {"B"}),
+    ([("q", "de LES")], {"D"}),
+    ([("q", "ma wirawan")], {"E"}),
+    ([("q", "nur nurhal")], {"A"}),  # two words of q may start the same word of the name
+    ([("q", "siti budi")], set()),
+    ([("q", "lestarix")], set()),
     ([("created_from", days(0))], {"A", "B", "C", "D", "E"}),
     ([("created_to", days(-1))], set()),
     # Combined: AND across filters.
@@ -229,6 +236,46 @@ async def test_each_filter(
 ) -> None:
     d = shared
     assert await names_for(d, params) == expected
+
+
+@pytest.mark.parametrize(
+    "sort", ["-created_at", "created_at", "-updated_at", "release_date", "-release_date"]
+)
+async def test_release_window_pages_neither_skip_nor_repeat(shared: Dataset, sort: str) -> None:
+    """Provinces + a bounded release-date window are read window first (queries.
+    window_first): one row per page walks the same rows, in the same order, as one page."""
+    d = shared
+    params = [
+        ("facility_code", d.facility),
+        ("province_code", "31"),
+        ("province_code", "51"),
+        ("release_date_from", days(-40)),
+        ("release_date_to", days(0)),
+        ("sort", sort),
+    ]
+    whole = await listing(d.http, d.kemensos, [*params, ("limit", 50)])
+    assert whole.status_code == 200, whole.text
+    expected = [i["id"] for i in whole.json()["items"]]
+    order = {
+        "-created_at": "EDCA",
+        "created_at": "ACDE",
+        "-updated_at": "EDCA",  # D then E changed after they were created
+        "release_date": "CEDA",
+        "-release_date": "ADEC",
+    }
+    assert "".join(d.names(whole.json()["items"])) == order[sort]
+    walked: list[str] = []
+    cursor = None
+    while True:
+        page = await listing(
+            d.http, d.kemensos, [*params, ("limit", 1), *([("cursor", cursor)] if cursor else [])]
+        )
+        assert page.status_code == 200, page.text
+        walked.extend(i["id"] for i in page.json()["items"])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == expected
 
 
 async def test_sentra_facility_and_nik_filters(shared: Dataset, http: httpx.AsyncClient) -> None:
