@@ -139,6 +139,24 @@ class Rows:
         return {self.name: json.dumps(rows, separators=(",", ":"), default=_json_scalar)}
 
 
+def record_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A referral row read back as JSON (`to_jsonb`), with its columns' Python types."""
+    out: dict[str, Any] = {}
+    for name, kind in REFERRAL_COLUMNS:
+        value = row[name]
+        if value is not None and kind in _FROM_JSON:
+            value = _FROM_JSON[kind](value)
+        out[name] = value
+    return out
+
+
+_FROM_JSON: dict[str, Any] = {
+    "uuid": uuid.UUID,
+    "date": dt.date.fromisoformat,
+    "timestamptz": dt.datetime.fromisoformat,
+}
+
+
 def _json_scalar(value: Any) -> str:
     """UUIDs, dates and times as the text PostgreSQL reads them back from."""
     if isinstance(value, uuid.UUID | dt.date):  # datetimes are dates too
@@ -159,17 +177,12 @@ ANSWERS = Rows("answers", ANSWER_COLUMNS)
 
 # The statements below are built from the constant column lists above, never from input.
 
-# Claim the events' (client, event_id) rows and, in the same round trip, read the open
-# referrals of their NIKs (kind 'c': a claimed id; kind 'n': an open referral).
-CLAIM_SQL = (
-    "WITH claimed AS (INSERT INTO intake_records (client_id, event_id, body_sha256, "  # noqa: S608
+# Claim the events' (client, event_id) rows.
+_CLAIM_INSERT = (
+    "INSERT INTO intake_records (client_id, event_id, body_sha256, "  # noqa: S608
     f"event_type, occurred_at, created_at, status_code, response) SELECT {CLAIMS.select_list()}, "
     f"0, '{{}}'::jsonb FROM {CLAIMS.source()} ON CONFLICT (client_id, event_id) DO NOTHING "
-    "RETURNING id, event_id) "
-    "SELECT 'c' AS kind, id, event_id, NULL::uuid AS referral_id, NULL::text AS nik_index "
-    "FROM claimed UNION ALL "
-    "SELECT 'n', NULL::bigint, NULL::text, id, nik_index FROM referrals "
-    "WHERE nik_index = ANY(CAST(:niks AS text[])) AND status <> ALL(CAST(:terminal AS text[]))"
+    "RETURNING id, event_id"
 )
 
 # The cases of the events, locked in one order (concurrent batches wait, not deadlock).
@@ -179,6 +192,19 @@ LOCK_CASES_SQL = (
     "CAST(:case_refs AS text[])) AS k(facility_code, case_ref) "
     "ON referrals.facility_code = k.facility_code AND referrals.case_ref = k.case_ref "
     "ORDER BY referrals.facility_code, referrals.case_ref FOR UPDATE OF referrals"
+)
+
+# Claim, NIK lookup and lock in one round trip. The branches of UNION ALL run in order, so
+# the claims are made (waiting for a concurrent copy of an event to commit or roll back)
+# before the cases are locked: the lock order of the separate statements is kept. The
+# cases of every event are locked, claimed or not (one that raced locks a row it leaves).
+READ_SQL = (
+    f"WITH claimed AS ({_CLAIM_INSERT}), locked AS ({LOCK_CASES_SQL}) "  # noqa: S608
+    "SELECT 'c' AS kind, id, event_id, NULL::uuid AS referral_id, NULL::text AS nik_index, "
+    "NULL::jsonb AS referral FROM claimed UNION ALL "
+    "SELECT 'n', NULL, NULL, id, nik_index, NULL FROM referrals "
+    "WHERE nik_index = ANY(CAST(:niks AS text[])) AND status <> ALL(CAST(:terminal AS text[])) "
+    "UNION ALL SELECT 'r', NULL, NULL, NULL, NULL, to_jsonb(locked) FROM locked"
 )
 
 OPEN_BY_NIK_SQL = (
@@ -266,7 +292,6 @@ class Statement:
 # `:name`, not `::type` (a cast) and not inside a word.
 _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
-CLAIM = Statement.of(CLAIM_SQL)
-LOCK_CASES = Statement.of(LOCK_CASES_SQL)
+READ = Statement.of(READ_SQL)
 OPEN_BY_NIK = Statement.of(OPEN_BY_NIK_SQL)
 WRITE = Statement.of(WRITE_SQL)

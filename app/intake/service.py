@@ -441,7 +441,7 @@ def _held_niks(cases: dict[tuple[str, str], ReferralRow], niks: list[str]) -> li
 async def _apply_postgresql(
     services: AppServices, principal: Principal, items: list[_Item], clock: Clock
 ) -> tuple[Answers, list[_Item]]:
-    """On PostgreSQL: BEGIN, claim (+ NIK lookup), lock, one write statement, COMMIT.
+    """On PostgreSQL: BEGIN, one read (claim, NIK lookup, lock), one write, COMMIT.
 
     The statements run on the pooled connection's asyncpg driver directly: on this path
     SQLAlchemy's per-statement work (compiling, binding, result mapping, the greenlet
@@ -462,30 +462,29 @@ async def _apply_postgresql(
             async with driver.transaction():
                 claimed: dict[str, int] = {}
                 open_rows: list[tuple[uuid.UUID, str]] = []
-                for row in await pgbulk.CLAIM.fetch(
+                cases: dict[tuple[str, str], ReferralRow] = {}
+                keys = _case_keys(items)
+                for row in await pgbulk.READ.fetch(
                     driver,
                     {
                         **pgbulk.CLAIMS.bind(_claim_rows(principal, items, now)),
                         "niks": niks,
                         "terminal": sorted(TERMINAL),
+                        "facility_codes": [k[0] for k in keys],
+                        "case_refs": [k[1] for k in keys],
                     },
                 ):
                     if row["kind"] == "c":
                         claimed[row["event_id"]] = row["id"]
-                    else:
+                    elif row["kind"] == "n":
                         open_rows.append((row["referral_id"], row["nik_index"]))
+                    else:
+                        record = ReferralRecord(**pgbulk.record_values(row["referral"]))
+                        cases[(record.facility_code, record.case_ref)] = record
                 raced = [i for i in items if _event(i).event_id not in claimed]
                 mine = [i for i in items if _event(i).event_id in claimed]
                 if not mine:
                     return [], raced
-                keys = _case_keys(mine)
-                cases: dict[tuple[str, str], ReferralRow] = {}
-                for row in await pgbulk.LOCK_CASES.fetch(
-                    driver,
-                    {"facility_codes": [k[0] for k in keys], "case_refs": [k[1] for k in keys]},
-                ):
-                    record = ReferralRecord(**dict(row.items()))
-                    cases[(record.facility_code, record.case_ref)] = record
                 held = _held_niks(cases, niks)
                 if held:
                     rows = await pgbulk.OPEN_BY_NIK.fetch(

@@ -58,7 +58,12 @@ def names(*rows: pgbulk.Rows) -> set[str]:
 
 
 def test_every_bound_array_is_used_and_every_parameter_is_bound() -> None:
-    assert binds(pgbulk.CLAIM_SQL) == names(pgbulk.CLAIMS) | {"niks", "terminal"}
+    assert binds(pgbulk.READ_SQL) == names(pgbulk.CLAIMS) | {
+        "niks",
+        "terminal",
+        "facility_codes",
+        "case_refs",
+    }
     assert binds(pgbulk.WRITE_SQL) == names(
         pgbulk.REFERRALS,
         pgbulk.CHANGED,
@@ -69,7 +74,6 @@ def test_every_bound_array_is_used_and_every_parameter_is_bound() -> None:
         pgbulk.ANSWERS,
     ) | {"new_count", "pas_rewrite", "unclaim"}
     assert binds(pgbulk.OPEN_BY_NIK_SQL) == {"niks", "terminal"}
-    assert binds(pgbulk.LOCK_CASES_SQL) == {"facility_codes", "case_refs"}
 
 
 def test_bind_is_one_json_document_with_typed_scalars() -> None:
@@ -123,3 +127,21 @@ def test_changed_referrals_keep_their_identity() -> None:
     changed = {name for name, _ in pgbulk.CHANGED.columns}
     assert "id" in changed
     assert not changed & {"facility_code", "case_ref", "origin_client_id", "created_at"}
+
+
+def test_a_referral_read_back_as_json_gets_its_python_types() -> None:
+    row = {name: None for name, _ in pgbulk.REFERRAL_COLUMNS}
+    referral_id = uuid.uuid4()
+    row.update(
+        id=str(referral_id),
+        birth_date="1985-03-12",
+        last_event_at="2026-11-30T07:00:00.5+00:00",
+        case_data={"a": 1},
+        version=3,
+    )
+    values = pgbulk.record_values(row)
+    assert values["id"] == referral_id
+    assert values["birth_date"] == dt.date(1985, 3, 12)
+    assert values["last_event_at"] == dt.datetime(2026, 11, 30, 7, 0, 0, 500000, tzinfo=dt.UTC)
+    assert values["case_data"] == {"a": 1} and values["version"] == 3
+    assert values["supervision_end_date"] is None
