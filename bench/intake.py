@@ -11,10 +11,13 @@ Needs PostgreSQL (RUJUKAN_BENCH_POSTGRES_URL, default the local server, trust au
    and RUJUKAN_RUN_WORKER_IN_PROCESS=false. The baseline: `bench/baseline.py` under uvicorn
    (Starlette + asyncpg, the same durable writes in one transaction, no validation, no
    encryption). Both listen on 127.0.0.1 only and are stopped at the end whatever happens.
-3. Load: an httpx client with N connections (16 for single events), each posting unique
-   synthetic events (invented people) for a fixed duration after a short warm-up; every
-   answer is checked (201, or 207 with every item 201). Throughput, latency percentiles
-   and the server's peak resident memory (VmHWM, reset before each scenario).
+3. Load: N keep-alive connections (16 for single events) of a minimal HTTP/1.1 client
+   (`Connection`; httpx cost as much CPU per request as the baseline server, on the same
+   two cores), each posting unique synthetic events (invented people, bodies prepared
+   before the run) back to back for a fixed duration after a short warm-up; every answer
+   is checked (201, or 207 with every item 201). Throughput, latency percentiles, the
+   server's CPU per event and peak resident memory (VmHWM, reset before each scenario),
+   and the load generator's own CPU per request.
 4. If `rujukan_bench` (bench/queries.py) exists, its portal scenarios are run against it
    with the functions of bench/queries.py (`--query-requests` rounds).
 5. `--profile DIR` records py-spy (collapsed stacks) of the service during each scenario.
