@@ -18,6 +18,8 @@ from app.context import AppServices
 from app.referrals.domain import TERMINAL
 from app.referrals.models import Referral
 from app.referrals.records import read_case, write_case
+from app.webhooks.models import WebhookSubscription
+from app.webhooks.signing import open_secret, seal_secret
 
 BATCH = 500
 
@@ -32,7 +34,37 @@ class JobReport:
 
 
 async def rotate_keys(services: AppServices, *, batch: int = BATCH) -> JobReport:
-    """Re-encrypt every referral still under a previous key, and recompute its NIK index."""
+    """Re-encrypt every referral still under a previous key, and recompute its NIK index;
+    then the webhook subscriptions' signing secrets (without them, a previous key could
+    not be dropped: the relay could no longer open the secrets to sign deliveries)."""
+    report = await _rotate_referrals(services, batch=batch)
+    resealed = await _reseal_webhook_secrets(services)
+    report.examined += resealed
+    report.changed += resealed
+    return report
+
+
+async def _reseal_webhook_secrets(services: AppServices) -> int:
+    cipher = services.cipher
+    changed = 0
+    async with services.db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(WebhookSubscription).order_by(WebhookSubscription.id).with_for_update()
+            )
+        ).scalars()
+        for row in rows:
+            for attribute in ("secret_encrypted", "previous_secret_encrypted"):
+                sealed: str | None = getattr(row, attribute)
+                if sealed is None or cipher.is_current(sealed):
+                    continue
+                secret = open_secret(cipher, row.id, sealed)
+                setattr(row, attribute, seal_secret(cipher, row.id, secret))
+                changed += 1
+    return changed
+
+
+async def _rotate_referrals(services: AppServices, *, batch: int) -> JobReport:
     cipher = services.cipher
     report = JobReport()
     prefix = f"v1.{cipher.key_id}.%"

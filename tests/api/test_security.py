@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,8 +21,11 @@ from app.context import AppServices
 from app.logging import JsonFormatter, quiet_chatty_loggers
 from app.main import build_services, create_app
 from app.maintenance import anonymise_ended, rotate_keys
+from app.migrate import upgrade
 from app.referrals.models import Referral
-from tests.conftest import Clients
+from app.webhooks.models import WebhookSubscription
+from app.webhooks.signing import open_secret
+from tests.conftest import Clients, _pg_admin, _run
 from tests.factories import make_event, nik_for
 
 CANARY_BIRTH = dt.date(1987, 6, 5)
@@ -181,6 +185,79 @@ async def test_key_rotation_under_load_loses_nothing(
                 assert row.nik_index == new_services.cipher.blind_index(nik)
     finally:
         await new_services.db.dispose()
+
+
+@pytest.fixture
+def own_settings(settings: Settings, backend: str, tmp_path: Any) -> Iterator[Settings]:
+    """A database of this test alone: key rotation re-encrypts every row it holds."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        _run(lambda: upgrade(url))
+        yield settings.model_copy(update={"database_url": url})
+        return
+    name = f"rujukan_test_own_{uuid.uuid4().hex[:8]}"
+    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        _run(lambda: upgrade(url))
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_key_rotation_reseals_webhook_secrets(own_settings: Settings) -> None:
+    """After `keys rotate`, the previous key can be dropped: the relay still opens every
+    subscription's signing secret (the current one and the one kept during rotation)."""
+    services = build_services(own_settings)
+    try:
+        prison = await Clients(services).prison("LP-ROTATE")
+        app = create_app(own_settings, services=services)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://own.test"
+        ) as http:
+            created = await http.post(
+                "/v1/webhook-subscriptions",
+                json={
+                    "url": "https://93.184.216.34/hooks/rotation",
+                    "event_types": ["referral.created"],
+                },
+                headers=prison.headers,
+            )
+            assert created.status_code == 201, created.text
+            subscription_id = uuid.UUID(created.json()["id"])
+            rotated = await http.post(
+                f"/v1/webhook-subscriptions/{subscription_id}/rotate-secret",
+                headers=prison.headers,
+            )
+            assert rotated.status_code in (200, 201), rotated.text
+    finally:
+        await services.db.dispose()
+    secrets = {created.json()["secret"], rotated.json()["secret"]}
+    old_key = own_settings.data_key.get_secret_value()  # type: ignore[union-attr]
+    new_key = base64.b64encode(os.urandom(32)).decode()
+    rotating = build_services(
+        Settings.model_validate(
+            own_settings.model_dump() | {"data_key": new_key, "previous_data_keys": old_key}
+        )
+    )
+    try:
+        assert (await rotate_keys(rotating)).changed == 2
+    finally:
+        await rotating.db.dispose()
+    only_new = build_services(
+        Settings.model_validate(own_settings.model_dump() | {"data_key": new_key})
+    )
+    try:
+        async with only_new.db.read_session() as session:
+            row = await session.get(WebhookSubscription, subscription_id)
+            assert row is not None and row.previous_secret_encrypted is not None
+            opened = {
+                open_secret(only_new.cipher, row.id, row.secret_encrypted),
+                open_secret(only_new.cipher, row.id, row.previous_secret_encrypted),
+            }
+        assert opened == secrets
+    finally:
+        await only_new.db.dispose()
 
 
 async def test_retention_anonymises_ended_referrals_only(
