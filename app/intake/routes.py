@@ -46,7 +46,10 @@ def _examples() -> dict[str, Any]:
         "Creates or updates the referral of the custody episode (`facility.code`, `case_ref`). "
         "201 when a referral was created, else 200. Resending the same `event_id` with the "
         "same body replays the first answer with `Idempotent-Replayed: true`; a different "
-        "body under the same id is a 409 `EVENT_ID_CONFLICT`."
+        "body under the same id is a 409 `EVENT_ID_CONFLICT`. Checks run in the order of "
+        "SPEC §3 (401, 413, 422, 403 facility, idempotency, rules, case semantics); a key of "
+        "another role is refused (403 `ROLE_NOT_PERMITTED`) with the authentication, before "
+        "the body is read."
     ),
     status_code=201,
     response_model=EventAccepted,
