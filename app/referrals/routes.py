@@ -60,8 +60,12 @@ async def list_referrals(
     services: ServicesDep,
     clock: ClockDep,
     request: Annotated[ListRequest, Depends(list_request)],
-) -> ReferralPage:
-    return await portal.list_referrals(services, principal, request, clock)
+) -> Response:
+    # Serialised here (the list and the detail are the portal's hot reads): returned as a
+    # model, FastAPI would validate it again against `response_model` before serialising
+    # it, ~1 ms for a page of 50. The model is the one `response_model` documents.
+    page = await portal.list_referrals(services, principal, request, clock)
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get(
@@ -119,14 +123,12 @@ async def export_referrals(
 )
 async def get_referral(
     referral_id: str,
-    response: Response,
     principal: ReaderDep,
     services: ServicesDep,
     clock: ClockDep,
-) -> ReferralDetail:
+) -> Response:
     out, tag = await service.read_detail(services, principal, referral_id, clock)
-    response.headers["ETag"] = tag
-    return out
+    return Response(out.model_dump_json(), media_type="application/json", headers={"ETag": tag})
 
 
 @router.get(
