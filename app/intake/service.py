@@ -7,6 +7,10 @@ the cases, find open referrals for the NIKs, then insert/update the rows of ever
 applied event at once. Each event still succeeds or fails on its own (SPEC §3): its case
 semantics are decided in memory, in request order, against the locked rows as the
 earlier events of the batch left them, and an event that fails (404/409) writes nothing.
+On PostgreSQL the statements are those of `app/intake/pgbulk.py` (four round trips per
+request), run on the pooled asyncpg connection; on SQLite, SQLAlchemy with executemany.
+Every event is audited: applied ones with their transaction, refused and replayed ones
+after it.
 
 Idempotency (SPEC §3): the (client, event_id) rows of `intake_records` are inserted first
 in the applying transaction with ON CONFLICT DO NOTHING. On PostgreSQL a copy that arrives
