@@ -23,31 +23,18 @@ import uuid
 import zoneinfo
 from typing import Any
 
-import asyncpg
-
 from app.auth.principal import Principal
 from app.auth.service import create_client
 from app.config import Settings
 from app.intake import service
 from app.intake.rules import Clock
 from app.main import build_services
-from app.migrate import upgrade
 from app.referrals.domain import Role
 from bench import queries
-from bench.intake import Events
+from bench.intake import Events, recreate
 
 DB_NAME = "rujukan_bench_inprocess"
 TZ = zoneinfo.ZoneInfo("Asia/Jakarta")
-
-
-async def recreate() -> None:
-    admin = await asyncpg.connect(queries.pg_dsn("postgres"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    finally:
-        await admin.close()
-    await asyncio.to_thread(upgrade, queries.sa_url(DB_NAME))
 
 
 def clock() -> Clock:
@@ -55,7 +42,7 @@ def clock() -> Clock:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    await recreate()
+    await recreate(DB_NAME)
     settings = Settings(database_url=queries.sa_url(DB_NAME), data_key=queries.DATA_KEY)  # type: ignore[arg-type,unused-ignore]
     services = build_services(settings)
     try:
