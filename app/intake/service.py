@@ -71,6 +71,7 @@ from app.webhooks.models import OutboxEvent
 CREATING = frozenset({EventType.scheduled, EventType.rescheduled, EventType.completed})
 SCHEDULING = frozenset({EventType.scheduled, EventType.rescheduled})
 TERMINAL = frozenset(s.value for s in domain.TERMINAL)
+TERMINAL_CODES = sorted(TERMINAL)  # the statements' `terminal` parameter
 ATTEMPTS = 3
 AUDIT_ACTION = "release_event.receive"
 REFERRAL_TABLE = cast(Table, Referral.__table__)
@@ -473,7 +474,7 @@ async def _apply_postgresql(
                     {
                         **pgbulk.CLAIMS.bind(_claim_rows(principal, items, now)),
                         "niks": niks,
-                        "terminal": sorted(TERMINAL),
+                        "terminal": TERMINAL_CODES,
                         "facility_codes": [k[0] for k in keys],
                         "case_refs": [k[1] for k in keys],
                     },
@@ -492,7 +493,7 @@ async def _apply_postgresql(
                 held = _held_niks(cases, niks)
                 if held:
                     rows = await pgbulk.OPEN_BY_NIK.fetch(
-                        driver, {"niks": held, "terminal": sorted(TERMINAL)}
+                        driver, {"niks": held, "terminal": TERMINAL_CODES}
                     )
                     open_rows += [(r["id"], r["nik_index"]) for r in rows]
                 writes, answers = _decide(
