@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from app.audit import service
@@ -28,7 +28,20 @@ def _date_time(value: object) -> object:
     return value
 
 
-Rfc3339 = Annotated[dt.datetime, BeforeValidator(_date_time)]
+def _instant(value: dt.datetime) -> dt.datetime:
+    """With an offset (RFC 3339 requires one), and a time UTC can hold: `0001-01-01T00:00
+    +14:00` is a valid string for a moment before year 1 in UTC, which no column stores."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PydanticCustomError("INVALID_DATE", "an RFC 3339 time needs an offset (Z or +07:00)")
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "INVALID_DATE", "out of range: not between years 1 and 9999 in UTC"
+        ) from None
+
+
+Rfc3339 = Annotated[dt.datetime, BeforeValidator(_date_time), AfterValidator(_instant)]
 
 router = APIRouter(prefix="/v1/audit-events", tags=["Audit"], responses=PROBLEM_RESPONSES)
 AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.admin))]
@@ -66,7 +79,9 @@ class AuditPage(ResponseModel):
     "",
     summary="Audit events, oldest first",
     description="Every read of a referral's detail, history or export, every event intake, "
-    "transition, client and subscription change. Rows are append-only.",
+    "transition, client and subscription change. Rows are append-only. `from` (inclusive) "
+    "and `to` (exclusive) are RFC 3339 times with an offset; one without an offset, or "
+    "outside years 1 to 9999 once in UTC, is a 422 `INVALID_DATE` naming the parameter.",
     response_model=AuditPage,
 )
 async def list_audit_events(
@@ -75,8 +90,14 @@ async def list_audit_events(
     referral_id: uuid.UUID | None = None,
     client_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=48)] = None,
-    from_: Annotated[Rfc3339 | None, Query(alias="from")] = None,
-    to: Rfc3339 | None = None,
+    from_: Annotated[
+        Rfc3339 | None,
+        Query(alias="from", description="Rows at or after this RFC 3339 time (with offset)."),
+    ] = None,
+    to: Annotated[
+        Rfc3339 | None,
+        Query(description="Rows before this RFC 3339 time (with offset); exclusive."),
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:

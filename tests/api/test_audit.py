@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import httpx
@@ -10,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.context import AppServices
+from tests.api.checks import assert_problem
 from tests.conftest import Clients
 from tests.factories import make_event
 
@@ -109,6 +111,74 @@ async def test_audit_pagination_and_filters(
     )
     assert tampered.status_code == 400
     assert tampered.json()["code"] == "INVALID_CURSOR"
+
+
+async def test_from_and_to_filter_by_time(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    """`from` is inclusive, `to` exclusive; any offset names the same instant."""
+    prison = await clients.prison(facility)
+    auditor = await clients.make("auditor")
+    for _ in range(3):
+        posted = await http.post(
+            "/v1/release-events", json=make_event(facility), headers=prison.headers
+        )
+        assert posted.status_code == 201
+
+    async def ids(**params: str) -> list[str]:
+        page = await http.get(
+            "/v1/audit-events",
+            params={"client_id": prison.client_id, **params},
+            headers=auditor.headers,
+        )
+        assert page.status_code == 200, page.text
+        return [i["id"] for i in page.json()["items"]]
+
+    page = await http.get(
+        "/v1/audit-events", params={"client_id": prison.client_id}, headers=auditor.headers
+    )
+    rows = page.json()["items"]
+    assert len(rows) == 3
+    every = [r["id"] for r in rows]
+    at = [dt.datetime.fromisoformat(r["at"]) for r in rows]
+    assert at[0] < at[1] < at[2]
+    assert await ids(**{"from": rows[1]["at"]}) == every[1:]
+    assert await ids(to=rows[1]["at"]) == every[:1]
+    assert await ids(**{"from": rows[0]["at"], "to": rows[2]["at"]}) == every[:2]
+    jakarta = at[1].astimezone(dt.timezone(dt.timedelta(hours=7))).isoformat()
+    assert jakarta.endswith("+07:00")
+    assert await ids(**{"from": jakarta}) == every[1:]
+    assert await ids(to=jakarta) == every[:1]
+    # The widest range UTC holds is a valid one.
+    assert await ids(**{"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}) == every
+    assert await ids(**{"from": "0001-01-01T00:00:00-14:00"}) == every
+    assert await ids(to="9999-12-31T23:59:59+14:00") == every
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [
+        ("from", "2026-01-01T00:00:00"),  # no offset
+        ("to", "2026-01-01T00:00:00"),
+        ("from", "0001-01-01T00:00:00+14:00"),  # before year 1 in UTC
+        ("to", "0001-01-01T00:00:00+00:01"),
+        ("to", "9999-12-31T23:59:59-14:00"),  # after year 9999 in UTC
+        ("from", "9999-12-31T23:59:59.999999-00:01"),
+        ("from", "2026-01-01"),  # a date is not a time
+        ("to", "0.5"),  # nor a Unix timestamp
+        ("from", "2026-02-30T00:00:00Z"),
+    ],
+)
+async def test_a_malformed_or_unrepresentable_time_is_422_naming_the_parameter(
+    http: httpx.AsyncClient, clients: Clients, parameter: str, value: str
+) -> None:
+    auditor = await clients.make("auditor")
+    response = await http.get(
+        "/v1/audit-events", params={parameter: value}, headers=auditor.headers
+    )
+    problem = assert_problem(response, 422, "VALIDATION_FAILED")
+    assert [(e["parameter"], e["code"]) for e in problem["errors"]] == [(parameter, "INVALID_DATE")]
+    assert "pointer" not in problem["errors"][0]
 
 
 async def test_only_auditor_and_admin_read_the_audit_log(
