@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from app.audit import service as audit
 from app.auth.principal import Principal
-from app.deps import ClockDep, ServicesDep, require_role
+from app.context import AppServices
+from app.deps import ClockDep, PrincipalDep, ServicesDep
 from app.errors import FieldError, ProblemError, validation_failed
 from app.http import MIB, read_json
 from app.intake import service
@@ -16,8 +20,30 @@ from app.referrals.domain import Role
 from app.responses import PROBLEM_RESPONSES, json_body
 
 router = APIRouter(prefix="/v1/release-events", tags=["Release events"])
-PrisonDep = Annotated[Principal, Depends(require_role(Role.prison))]
 MAX_BATCH = 500
+
+
+@contextlib.asynccontextmanager
+async def _refusal_audited(services: AppServices, principal: Principal) -> AsyncIterator[None]:
+    """A request refused as a whole (403 role, 413, 415, a 422 of the body or the batch
+    envelope) is an intake too (SPEC §8): audited with its problem code, like a refused
+    event. Events that reach `service.receive_events` are audited there."""
+    try:
+        yield
+    except ProblemError as problem:
+        row = audit.row(principal, service.AUDIT_ACTION, problem.code)
+        await audit.record_rows_apart(services, [row])
+        raise
+
+
+async def prison_principal(principal: PrincipalDep, services: ServicesDep) -> Principal:
+    async with _refusal_audited(services, principal):
+        if principal.role is not Role.prison:
+            raise ProblemError("ROLE_NOT_PERMITTED", "This operation is open to: prison.")
+    return principal
+
+
+PrisonDep = Annotated[Principal, Depends(prison_principal)]
 
 
 def _examples() -> dict[str, Any]:
@@ -62,11 +88,35 @@ def _examples() -> dict[str, Any]:
 async def post_event(
     request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
 ) -> JSONResponse:
-    raw = await read_json(request, MIB)
+    async with _refusal_audited(services, principal):
+        raw = await read_json(request, MIB)
     result = await service.receive_event(services, principal, raw, clock)
     INTAKE_OUTCOMES.labels("replayed" if result.replayed else result.body["outcome"]).inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+def _batch_events(raw: Any) -> list[Any]:
+    """The events of a batch body, or its 422 (the whole request: SPEC §3)."""
+    if not isinstance(raw, dict):
+        raise validation_failed([FieldError("INVALID_TYPE", "expected an object", pointer="")])
+    unknown = [k for k in raw if k != "events"]
+    if unknown:
+        raise validation_failed(
+            [
+                FieldError("UNKNOWN_FIELD", "Extra inputs are not permitted", pointer=f"/{k}")
+                for k in unknown
+            ]
+        )
+    events = raw.get("events")
+    if not isinstance(events, list):
+        code = "FIELD_REQUIRED" if events is None else "INVALID_TYPE"
+        raise validation_failed([FieldError(code, "a list of events", pointer="/events")])
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise validation_failed(
+            [FieldError("BATCH_SIZE", f"1 to {MAX_BATCH} events", pointer="/events")]
+        )
+    return events
 
 
 @router.post(
@@ -87,25 +137,8 @@ async def post_event(
 async def post_batch(
     request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
 ) -> JSONResponse:
-    raw = await read_json(request, 10 * MIB)
-    if not isinstance(raw, dict):
-        raise validation_failed([FieldError("INVALID_TYPE", "expected an object", pointer="")])
-    unknown = [k for k in raw if k != "events"]
-    if unknown:
-        raise validation_failed(
-            [
-                FieldError("UNKNOWN_FIELD", "Extra inputs are not permitted", pointer=f"/{k}")
-                for k in unknown
-            ]
-        )
-    events = raw.get("events")
-    if not isinstance(events, list):
-        code = "FIELD_REQUIRED" if events is None else "INVALID_TYPE"
-        raise validation_failed([FieldError(code, "a list of events", pointer="/events")])
-    if not 1 <= len(events) <= MAX_BATCH:
-        raise validation_failed(
-            [FieldError("BATCH_SIZE", f"1 to {MAX_BATCH} events", pointer="/events")]
-        )
+    async with _refusal_audited(services, principal):
+        events = _batch_events(await read_json(request, 10 * MIB))
     outcomes = await service.receive_events(services, principal, events, clock)
     request_id = getattr(request.state, "request_id", None)
     results: list[dict[str, Any]] = []

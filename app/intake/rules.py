@@ -7,13 +7,18 @@ code and JSON pointer the contract names) and the warnings that do not reject it
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
+import typing
 from dataclasses import dataclass, field
+from typing import Any
 
+from pydantic import BaseModel
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.id import nik as stdnum_nik
 
 from app.errors import FieldError
-from app.intake.schemas import EventType, ReleaseEvent
+from app.intake.schemas import EventType, ReleaseEvent, TextRule
 from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
 from app.reference.regions import Regions
 from app.referrals.domain import age_on, is_child
@@ -249,6 +254,72 @@ def _check_consent(event: ReleaseEvent, result: RuleResult) -> None:
             result.error("CONSENT_DETAIL_REQUIRED", "/consent/method", "how consent was given")
 
 
+# Control characters: C0 (NUL included), DEL, C1 and the Unicode line/paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAKS_AND_TABS = str.maketrans("", "", "\r\n\t")
+
+
+def text_fault(value: str, rule: TextRule) -> str | None:
+    """Why `value` breaks `rule`, or None."""
+    if len(value) > rule.max_length:
+        return f"at most {rule.max_length} characters"
+    if rule.printable and not value.isprintable():
+        return "printable characters only"
+    clean = value.translate(_LINE_BREAKS_AND_TABS) if rule.multiline else value
+    if _CONTROL.search(clean):
+        return "control characters are not allowed"
+    return None
+
+
+def _rule_in(annotation: Any) -> TextRule | None:
+    """The TextRule in a field's type, looking through Optional, list and Annotated."""
+    for meta in getattr(annotation, "__metadata__", ()):
+        if isinstance(meta, TextRule):
+            return meta
+    for arg in typing.get_args(annotation):
+        rule = _rule_in(arg)
+        if rule is not None:
+            return rule
+    return None
+
+
+@functools.cache
+def _text_rules(model: type[BaseModel]) -> dict[str, TextRule]:
+    """Each text field of `model` (a str, or a list of them) with its rule."""
+    rules: dict[str, TextRule] = {}
+    for name, info in model.model_fields.items():
+        rule = next((m for m in info.metadata if isinstance(m, TextRule)), None)
+        rule = rule or _rule_in(info.annotation)
+        if rule is not None:
+            rules[name] = rule
+    return rules
+
+
+def check_text(model: BaseModel, result: RuleResult, base: str = "") -> None:
+    """The text rule (INVALID_TEXT) on every text field of `model` and its sub-models."""
+    rules = _text_rules(type(model))
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        pointer = f"{base}/{name}"
+        rule = rules.get(name)
+        if isinstance(value, BaseModel):
+            check_text(value, result, pointer)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    check_text(item, result, f"{pointer}/{i}")
+                elif rule is not None and isinstance(item, str):
+                    _check_one(item, rule, f"{pointer}/{i}", result)
+        elif rule is not None and isinstance(value, str):
+            _check_one(value, rule, pointer, result)
+
+
+def _check_one(value: str, rule: TextRule, pointer: str, result: RuleResult) -> None:
+    fault = text_fault(value, rule)
+    if fault is not None:
+        result.error("INVALID_TEXT", pointer, fault)
+
+
 def _add_years(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year + years)
@@ -257,6 +328,10 @@ def _add_years(day: dt.date, years: int) -> dt.date:
 
 
 def check_event(event: ReleaseEvent, *, clock: Clock, regions: Regions) -> RuleResult:
+    """Every rule failure of `event` and its warnings. A field that breaks the text rule
+    gets that error alone: what the other rules would say of its value adds nothing."""
+    text = RuleResult()
+    check_text(event, text)
     result = RuleResult()
     age = age_on(event.person.birth_date, event.release.date)
     _check_pas(event, age if age >= 0 else None, result)
@@ -264,4 +339,8 @@ def check_event(event: ReleaseEvent, *, clock: Clock, regions: Regions) -> RuleR
     _check_regions(event, regions, result)
     _check_dates(event, age, clock, result)
     _check_consent(event, result)
+    if text.errors:
+        flagged = {e.pointer for e in text.errors}
+        result.errors = text.errors + [e for e in result.errors if e.pointer not in flagged]
+        result.warnings = [w for w in result.warnings if w.pointer not in flagged]
     return result

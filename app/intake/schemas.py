@@ -1,31 +1,33 @@
 """The release event as prisons send it (SPEC §3). Strict: unknown fields are rejected.
 
-Only the JSON shape is checked here (types, enums, lengths, formats). The domain rules
-(PAS categories, NIK, regions, dates, ages) are in `rules.py`, so that every rule failure
-of an event is reported together.
+Only the JSON shape is checked here (types, enums, formats, and the identifiers intake
+needs before its rules: `event_id`, `facility.code`). The domain rules (PAS categories,
+NIK, regions, dates, ages) and the text rule (no control characters, documented maximum
+lengths: `TextRule`) are in `rules.py`, so that every rule failure of an event is reported
+together, after the facility binding and idempotency checks (SPEC §3's order).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, JsonValue
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    GetJsonSchemaHandler,
+    JsonValue,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from app.reference.catalogue import PAS_CODES, ReleaseType
-from app.schemas import (
-    FreeText,
-    ResponseModel,
-    StrictBody,
-    Text32,
-    Text64,
-    Text100,
-    Text200,
-    Text500,
-)
+from app.schemas import ResponseModel, StrictBody
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Instants every time zone can convert (year 1 at +14:00 is not in UTC's calendar).
@@ -51,6 +53,26 @@ def _representable(value: dt.datetime) -> dt.datetime:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class TextRule:
+    """A text field's rule (SPEC §3 "text fields"), checked by `rules.check_text`: at most
+    `max_length` characters and no control characters (NUL, C0/C1, U+2028/9); `multiline`
+    text may hold line breaks and tabs; `printable` text only printable characters.
+    The schema documents `maxLength`; the rule, not the schema, enforces it, so that an
+    overlong or unclean text is reported with the event's other rule failures."""
+
+    max_length: int
+    multiline: bool = False
+    printable: bool = False
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema: dict[str, Any] = handler(core_schema)
+        schema["maxLength"] = self.max_length
+        return schema
+
+
 NoControl = BeforeValidator(_no_control_before)
 Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
 # NoControl comes after the constraints so that they stay on the string schema (with their
@@ -58,10 +80,17 @@ Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
 EventId = Annotated[
     str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControl
 ]
-CaseRef = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$"), NoControl]
 FacilityCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$"), NoControl]
-# Codes checked by the rules (NIK, regions, PAS categories): clean text first.
-Code = Annotated[str, Field(min_length=1, max_length=16), NoControl]
+# Text checked by the rules (TextRule): the schema only wants a non-empty string.
+CaseRef = Annotated[str, Field(min_length=1), TextRule(64, printable=True)]
+Text32 = Annotated[str, Field(min_length=1), TextRule(32)]
+Text64 = Annotated[str, Field(min_length=1), TextRule(64)]
+Text100 = Annotated[str, Field(min_length=1), TextRule(100)]
+Text200 = Annotated[str, Field(min_length=1), TextRule(200)]
+Text500 = Annotated[str, Field(min_length=1), TextRule(500)]
+FreeText = Annotated[str, Field(min_length=1), TextRule(2000, multiline=True)]
+# Codes checked by the rules (NIK, regions, PAS categories).
+Code = Annotated[str, Field(min_length=1), TextRule(16)]
 
 
 _PAS_ENUM: list[JsonValue] = list(sorted(PAS_CODES))
@@ -110,10 +139,10 @@ class Guardian(StrictBody):
 
 class Person(StrictBody):
     full_name: Text200
-    nik: Annotated[str, Field(max_length=32), NoControl] | None = Field(
+    nik: Annotated[str, TextRule(32)] | None = Field(
         default=None, description="16-digit NIK; null when unavailable (give the reason)."
     )
-    nik_unavailable_reason: Annotated[str, Field(max_length=32), NoControl] | None = Field(
+    nik_unavailable_reason: Annotated[str, TextRule(32)] | None = Field(
         default=None,
         description="When there is no NIK: `foreign_national`, `not_registered` or `unknown`.",
         json_schema_extra={"enum": ["foreign_national", "not_registered", "unknown", None]},
@@ -164,9 +193,18 @@ class Programme(StrictBody):
 
 class Consent(StrictBody):
     basis: Literal["consent", "public_task"]
-    given_by: Literal["person", "guardian"] | None = None
-    method: Literal["written", "verbal_witnessed"] | None = None
-    recorded_at: Timestamp
+    given_by: Literal["person", "guardian"] | None = Field(
+        default=None,
+        description="Who consented; required when `basis` is `consent` "
+        "(CONSENT_DETAIL_REQUIRED), and `guardian` for a child (GUARDIAN_CONSENT_REQUIRED).",
+    )
+    method: Literal["written", "verbal_witnessed"] | None = Field(
+        default=None,
+        description="How; required when `basis` is `consent` (CONSENT_DETAIL_REQUIRED).",
+    )
+    recorded_at: Timestamp = Field(
+        description="When consent was recorded; not in the future (5 minutes of clock skew)."
+    )
 
 
 class ReleaseEvent(StrictBody):
@@ -176,12 +214,12 @@ class ReleaseEvent(StrictBody):
     event_type: EventType
     occurred_at: Timestamp = Field(description="When it happened, RFC 3339 with offset.")
     facility: Facility
-    case_ref: CaseRef = Field(description="The custody episode's reference at the facility.")
+    case_ref: CaseRef = Field(
+        description="The custody episode's reference at the facility: 1-64 printable characters."
+    )
     person: Person
     release: Release
-    pas_categories: Annotated[
-        list[Annotated[str, Field(max_length=64), NoControl]], Field(max_length=50)
-    ] = Field(
+    pas_categories: Annotated[list[Annotated[str, TextRule(64)]], Field(max_length=50)] = Field(
         description="PAS target categories (SPEC §6); `warga_binaan` is always present.",
         json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
     )

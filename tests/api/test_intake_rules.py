@@ -915,6 +915,51 @@ async def test_every_rule_failure_is_reported_together(
     )
 
 
+async def test_the_text_rule_is_reported_with_the_other_rules(
+    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+) -> None:
+    """SPEC §3 lists the text rule (INVALID_TEXT) among the rules: one 422 with all."""
+    prison = await clients.prison(facility)
+    event = event_for(facility)
+    event["person"]["full_name"] = "Budi\u0000 Santoso"
+    event["case_ref"] = "C" * 65
+    event["person"]["nik"] = "1234"
+    await expect_errors(
+        http,
+        prison,
+        services,
+        event,
+        [
+            ("INVALID_TEXT", "/case_ref"),
+            ("INVALID_TEXT", "/person/full_name"),
+            ("INVALID_NIK", "/person/nik"),
+        ],
+    )
+
+
+async def test_facility_binding_comes_before_the_text_rule(
+    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+) -> None:
+    """Intake's order (SPEC §3): schema, facility binding (403), idempotency, the rules."""
+    prison = await clients.prison(facility)
+    event = event_for(f"{facility}-X", person__full_name="A" * 201)
+    response = await post(http, prison, event)
+    assert_problem(response, 403, "FACILITY_NOT_PERMITTED")
+    assert await referral_count(services, f"{facility}-X") == 0
+
+
+async def test_idempotency_comes_before_the_text_rule(
+    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+) -> None:
+    """An answered event_id resent with an overlong name is a 409 EVENT_ID_CONFLICT (the
+    id was used for another body), not the 422 the new body would get on its own."""
+    prison = await clients.prison(facility)
+    event = event_for(facility)
+    assert (await post(http, prison, event)).status_code == 201
+    event["person"]["full_name"] = "A" * 201
+    assert_problem(await post(http, prison, event), 409, "EVENT_ID_CONFLICT")
+
+
 async def test_schema_errors_are_reported_together(
     http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
 ) -> None:

@@ -252,8 +252,17 @@ async def test_nul_character_in_any_string(
         expected = "INVALID_DATE"  # not a date at all
     else:
         expected = "INVALID_TEXT"
-    assert errors_of(body) == [(expected, pointer)]
+    # The text rule is one of the rules (SPEC §3): reported with what the others find.
+    assert errors_of(body) == [(expected, pointer), *NUL_CONSEQUENCES.get(pointer, [])]
     await assert_nothing_written(services, facility, prison)
+
+
+# What the other rules say when a code is no longer the code it was.
+NUL_CONSEQUENCES = {
+    "/person/domicile/province_code": [("REGION_MISMATCH", "/person/domicile/regency_code")],
+    "/person/domicile/regency_code": [("REGION_MISMATCH", "/person/domicile/district_code")],
+    "/pas_categories/0": [("PAS_WARGA_BINAAN_REQUIRED", "/pas_categories")],
+}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import ValidationError
 
 from app.intake.rules import Clock, NikParts, RuleResult, check_event, parse_nik
 from app.intake.schemas import EXAMPLE_EVENT, ReleaseEvent
@@ -866,39 +865,120 @@ def test_clock_today_is_local() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Text fields (schema level): control characters are INVALID_TEXT.
+# Text fields: a rule (INVALID_TEXT), reported with the event's other rule failures.
 
 
-@pytest.mark.parametrize("bad", ["Budi\x00", "Budi\nSantoso", "Budi\x7f", "Budi\u2028"])
+@pytest.mark.parametrize("bad", ["Budi\x00", "Budi\nSantoso", "Budi\x7f", "Budi\u2028", "B\x85"])
 def test_control_characters_in_text_rejected(bad: str) -> None:
     d = base()
     d["person"]["full_name"] = bad
-    with pytest.raises(ValidationError) as info:
-        ReleaseEvent.model_validate_json(json.dumps(d))
-    errs = info.value.errors()
-    assert [(e["type"], e["loc"]) for e in errs] == [("INVALID_TEXT", ("person", "full_name"))]
+    assert pairs(run(d)) == [("INVALID_TEXT", "/person/full_name")]
 
 
 def test_multiline_text_allows_newline_and_tab() -> None:
     d = base()
-    d["needs"]["summary"] = "Baris satu\nBaris dua\tx"
+    d["needs"]["summary"] = "Baris satu\r\nBaris dua\tx"
     assert run(d).errors == []
 
 
 def test_multiline_text_rejects_nul() -> None:
     d = base()
     d["needs"]["summary"] = "Baris\x00"
-    with pytest.raises(ValidationError) as info:
-        ReleaseEvent.model_validate_json(json.dumps(d))
-    assert [(e["type"], e["loc"]) for e in info.value.errors()] == [
-        ("INVALID_TEXT", ("needs", "summary"))
+    assert pairs(run(d)) == [("INVALID_TEXT", "/needs/summary")]
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        (("person", "full_name"), 200),
+        (("person", "birth_place"), 100),
+        (("person", "phone"), 32),
+        (("person", "nik_unavailable_reason"), 32),
+        (("person", "domicile", "address"), 500),
+        (("facility", "name"), 200),
+        (("case_ref",), 64),
+        (("needs", "summary"), 2000),
+    ],
+)
+def test_text_max_length_enforced(path: tuple[str, ...], limit: int) -> None:
+    d = base()
+    parent = d
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = "A" * limit
+    assert run(d).errors == []
+    parent[path[-1]] = "A" * (limit + 1)
+    assert pairs(run(d)) == [("INVALID_TEXT", "/" + "/".join(path))]
+
+
+def test_text_rule_is_reported_with_the_other_rules() -> None:
+    """SPEC §3: every rule failure together; the text rule is one of them."""
+    d = base()
+    d["person"]["full_name"] = "Budi\x00"
+    d["person"]["nik"] = "123"
+    d["pas_categories"] = ["warga_binaan", "xyz"]
+    assert pairs(run(d)) == [
+        ("INVALID_TEXT", "/person/full_name"),
+        ("UNKNOWN_PAS_CATEGORY", "/pas_categories/1"),
+        ("INVALID_NIK", "/person/nik"),
     ]
 
 
-def test_text_max_length_enforced() -> None:
+def test_a_field_failing_the_text_rule_gets_that_error_alone() -> None:
     d = base()
-    d["person"]["full_name"] = "A" * 201
-    with pytest.raises(ValidationError):
-        ReleaseEvent.model_validate_json(json.dumps(d))
-    d["person"]["full_name"] = "A" * 200
+    d["person"]["nik"] = "31710112\x0003850001"
+    d["pas_categories"] = ["warga_binaan", "xyz\x00"]
+    assert pairs(run(d)) == [
+        ("INVALID_TEXT", "/person/nik"),
+        ("INVALID_TEXT", "/pas_categories/1"),
+    ]
+
+
+def test_case_ref_may_hold_any_printable_character() -> None:
+    d = base()
+    d["case_ref"] = "B.I-123/2023 Ängka №5"
     assert run(d).errors == []
+    d["case_ref"] = "B.I\u200b-123"  # zero-width space: a format character, not printable
+    assert pairs(run(d)) == [("INVALID_TEXT", "/case_ref")]
+
+
+def test_text_rules_cover_every_text_field_of_the_event() -> None:
+    """Each string field of the event is either a checked text or an identifier, enum or
+    date the schema checks: a new text field cannot slip past the rule unnoticed."""
+    from app.intake import schemas
+    from app.intake.rules import _text_rules
+
+    texts = {
+        (model.__name__, name)
+        for model in (
+            schemas.ReleaseEvent,
+            schemas.Facility,
+            schemas.Person,
+            schemas.Domicile,
+            schemas.Guardian,
+            schemas.Health,
+            schemas.Needs,
+            schemas.Programme,
+        )
+        for name in _text_rules(model)
+    }
+    assert texts == {
+        ("ReleaseEvent", "case_ref"),
+        ("ReleaseEvent", "pas_categories"),
+        ("Facility", "name"),
+        ("Person", "full_name"),
+        ("Person", "nik"),
+        ("Person", "nik_unavailable_reason"),
+        ("Person", "birth_place"),
+        ("Person", "phone"),
+        ("Domicile", "province_code"),
+        ("Domicile", "regency_code"),
+        ("Domicile", "district_code"),
+        ("Domicile", "address"),
+        ("Guardian", "full_name"),
+        ("Guardian", "relationship"),
+        ("Guardian", "phone"),
+        ("Health", "disability_types"),
+        ("Needs", "summary"),
+        ("Programme", "name"),
+    }
