@@ -73,23 +73,30 @@ def reject_unknown(request: Request, allowed: Iterable[str]) -> None:
         )
 
 
-def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | None:
-    """RFC 3339 with offset, or a date meaning that local day; None if neither.
+def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | str:
+    """RFC 3339 with offset, or a date meaning that local day, as a UTC time; else why not.
 
-    Both ends are inclusive for the caller; the returned end bound is exclusive.
+    Both ends are inclusive for the caller; the returned end bound is exclusive. A value
+    whose bound UTC cannot hold (before year 1 or after year 9999 once in UTC, or the day
+    after 9999-12-31) is refused like a malformed one: no column can be compared with it.
     """
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
             if end:
                 day += dt.timedelta(days=1)
-            return dt.datetime.combine(day, dt.time(0), tzinfo=tz)
-        instant = dt.datetime.fromisoformat(value)
+            instant = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+        else:
+            instant = dt.datetime.fromisoformat(value)
+            if instant.tzinfo is None:
+                return "a date (YYYY-MM-DD) or an RFC 3339 time with offset"
+            if end:
+                instant += dt.timedelta(microseconds=1)
+        return instant.astimezone(dt.UTC)
     except ValueError:
-        return None
-    if instant.tzinfo is None:
-        return None
-    return instant + dt.timedelta(microseconds=1) if end else instant
+        return "a date (YYYY-MM-DD) or an RFC 3339 time with offset"
+    except OverflowError:
+        return "out of range: not between years 1 and 9999 in UTC"
 
 
 async def referral_filters(
@@ -120,12 +127,17 @@ async def referral_filters(
         Query(
             max_length=40,
             description="Inclusive: an RFC 3339 time with offset, or a date (that local day "
-            "in RUJUKAN_TIMEZONE).",
+            "in RUJUKAN_TIMEZONE). A bound UTC cannot hold (before year 1 or after 9999 once "
+            "in UTC) is a 422 `INVALID_DATE`.",
         ),
     ] = None,
     created_to: Annotated[
         str | None,
-        Query(max_length=40, description="Inclusive, like `created_from` (a date: its whole day)."),
+        Query(
+            max_length=40,
+            description="Inclusive, like `created_from` (a date: its whole day, so the last "
+            "one is 9999-12-30).",
+        ),
     ] = None,
     overdue: Annotated[
         bool | None, Query(description="`received` and past `triage_due_at`, as of today.")
@@ -158,20 +170,16 @@ async def referral_filters(
             FieldError("INVALID_DATE", "before release_date_from", parameter="release_date_to")
         )
     tz = services.settings.tz
-    start = _instant(created_from, tz, end=False) if created_from else None
-    until = _instant(created_to, tz, end=True) if created_to else None
-    for name, given, parsed in (
-        ("created_from", created_from, start),
-        ("created_to", created_to, until),
+    bounds: dict[str, dt.datetime | None] = {}
+    for name, given, end in (
+        ("created_from", created_from, False),
+        ("created_to", created_to, True),
     ):
-        if given and parsed is None:
-            errors.append(
-                FieldError(
-                    "INVALID_DATE",
-                    "a date (YYYY-MM-DD) or an RFC 3339 time with offset",
-                    parameter=name,
-                )
-            )
+        parsed = _instant(given, tz, end=end) if given else None
+        if isinstance(parsed, str):
+            errors.append(FieldError("INVALID_DATE", parsed, parameter=name))
+            parsed = None
+        bounds[name] = parsed
     words: tuple[str, ...] = ()
     if q is not None:
         words = tuple(normalise_name(q).split())
@@ -193,8 +201,8 @@ async def referral_filters(
         release_type=tuple(r.value for r in release_type or ()),
         release_date_from=release_date_from,
         release_date_to=release_date_to,
-        created_from=start,
-        created_until=until,
+        created_from=bounds["created_from"],
+        created_until=bounds["created_to"],
         overdue=overdue,
         nik=nik,
         name_words=words,

@@ -215,29 +215,48 @@ async def export_csv(
     sort: ListSort,
     clock: Clock,
 ) -> AsyncIterator[bytes]:
-    """Audit the export (committed before any row leaves), then stream it.
+    """Read the first batch, audit the export (committed before any row leaves), then
+    stream it.
 
-    Rows are read in keyset batches, each in its own short read transaction: memory stays
-    constant, no connection is held while a slow client downloads, and rows inserted
-    meanwhile never make a row repeat or go missing.
+    Everything that can refuse the export happens before its 200 starts: the parameters
+    were checked by the route's dependency, and the first batch is read here, so a
+    statement that fails does so while a problem can still be answered, and no
+    `referrals.export` row records an export that never started. Rows are read in keyset
+    batches, each in its own short read transaction: memory stays constant, no connection
+    is held while a slow client downloads, and rows inserted meanwhile never make a row
+    repeat or go missing.
     """
     ctx = _context(services, principal, filters, clock)
+    first = await _export_batch(services, filters, ctx, sort, None)
     async with services.db.transaction() as session:
         audit.record(session, principal, "referrals.export", "success")
-    return _stream(services, filters, ctx, sort)
+    return _stream(services, filters, ctx, sort, first)
+
+
+async def _export_batch(
+    services: AppServices,
+    filters: ReferralFilters,
+    ctx: QueryContext,
+    sort: ListSort,
+    after: tuple[Any, Any] | None,
+) -> Sequence[Row[Any]]:
+    query = page_query(filters, ctx, sort, after=after, limit=EXPORT_BATCH)
+    async with services.db.read_session() as session:
+        rows: Sequence[Row[Any]] = (await session.execute(query)).all()
+    return rows
 
 
 async def _stream(
-    services: AppServices, filters: ReferralFilters, ctx: QueryContext, sort: ListSort
+    services: AppServices,
+    filters: ReferralFilters,
+    ctx: QueryContext,
+    sort: ListSort,
+    rows: Sequence[Row[Any]],
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
-    after: tuple[Any, Any] | None = None
     while True:
-        query = page_query(filters, ctx, sort, after=after, limit=EXPORT_BATCH)
-        async with services.db.read_session() as session:
-            rows = (await session.execute(query)).all()
         writer.writerows(export_row(r, ctx) for r in rows)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
@@ -245,4 +264,6 @@ async def _stream(
         if len(rows) < EXPORT_BATCH:
             return
         last = rows[-1]
-        after = (getattr(last, sort.column_name), last.id)
+        rows = await _export_batch(
+            services, filters, ctx, sort, (getattr(last, sort.column_name), last.id)
+        )

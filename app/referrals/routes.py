@@ -95,7 +95,9 @@ async def referral_stats(
     description="Takes the list's filters and `sort`; streams every matching referral as "
     "UTF-8 CSV with a header row: the list item's fields flattened (`pas_categories` "
     "joined by `;`, the NIK masked, no address, no needs). Cells that a spreadsheet would "
-    "read as a formula are prefixed with `'`. The export is audited before it starts.",
+    "read as a formula are prefixed with `'`. Every refusal (401, 403, a 422 for a "
+    "parameter) comes before the 200 starts, and so does the first batch's read; the export "
+    "is audited (`referrals.export`) once it is answered, before its first row.",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "CSV, streamed"}},
 )

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from app.context import AppServices
+from tests.api.checks import assert_problem
 from tests.api.referral_helpers import drive, post_event, sentra_code
 from tests.conftest import ApiClient, Clients, facility_code
 from tests.factories import make_event, nik_for, supervised, today
@@ -411,6 +412,108 @@ async def test_bad_parameters_are_422_naming_the_parameter(
     assert problem["code"] == "VALIDATION_FAILED"
     assert [e["parameter"] for e in problem["errors"]] == [parameter]
     assert "pointer" not in problem["errors"][0]
+
+
+# Bounds UTC cannot hold: before year 1 or after 9999 once in UTC, or a `created_to` date
+# whose next day (the exclusive end) is after 9999-12-31.
+UNREPRESENTABLE_CREATED = [
+    ("created_to", "9999-12-31"),
+    ("created_from", "0001-01-01"),  # midnight in Asia/Jakarta is 0000-12-31 in UTC
+    ("created_from", "0001-01-01T00:00:00+14:00"),
+    ("created_to", "0001-01-01T00:00:00+00:01"),
+    ("created_from", "9999-12-31T23:59:59-14:00"),
+    ("created_to", "9999-12-31T23:59:59.999999Z"),  # its exclusive end is after 9999
+]
+REFERRAL_QUERIES = ["/v1/referrals", "/v1/referrals/stats", "/v1/referrals/export.csv"]
+
+
+@pytest.mark.parametrize("path", REFERRAL_QUERIES)
+@pytest.mark.parametrize(("parameter", "value"), UNREPRESENTABLE_CREATED)
+async def test_created_bounds_utc_cannot_hold_are_422_naming_the_parameter(
+    http: httpx.AsyncClient, clients: Clients, path: str, parameter: str, value: str
+) -> None:
+    kemensos = await clients.kemensos()
+    auditor = await clients.make("auditor")
+    response = await http.get(path, params={parameter: value}, headers=kemensos.headers)
+    problem = assert_problem(response, 422, "VALIDATION_FAILED")
+    assert [(e["parameter"], e["code"]) for e in problem["errors"]] == [(parameter, "INVALID_DATE")]
+    # A refused export is not an export: no `referrals.export` row.
+    audit = await http.get(
+        "/v1/audit-events", params={"client_id": kemensos.client_id}, headers=auditor.headers
+    )
+    assert audit.json()["items"] == []
+
+
+@pytest.mark.parametrize("path", REFERRAL_QUERIES)
+async def test_the_widest_created_bounds_utc_holds_are_accepted(
+    http: httpx.AsyncClient, clients: Clients, facility: str, path: str
+) -> None:
+    prison, kemensos = await clients.prison(facility), await clients.kemensos()
+    await post_event(http, prison, make_event(facility))
+    for start, end in (
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+        ("0001-01-01T00:00:00-14:00", "9999-12-31T23:59:59+14:00"),
+        ("0001-01-02", "9999-12-30"),
+    ):
+        params = {"facility_code": facility, "created_from": start, "created_to": end}
+        response = await http.get(path, params=params, headers=kemensos.headers)
+        assert response.status_code == 200, response.text
+        if path.endswith(".csv"):
+            found = len(list(csv.DictReader(io.StringIO(response.text))))
+        else:
+            body = response.json()
+            found = body["total"] if "total" in body else len(body["items"])
+        assert found == 1, (start, end)
+
+
+async def test_an_export_is_audited_once_it_is_answered(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    prison, kemensos = await clients.prison(facility), await clients.kemensos()
+    auditor = await clients.make("auditor")
+    await post_event(http, prison, make_event(facility))
+    refused = await http.get(
+        "/v1/referrals/export.csv",
+        params={"facility_code": facility, "created_to": "9999-12-31"},
+        headers=kemensos.headers,
+    )
+    assert_problem(refused, 422, "VALIDATION_FAILED")
+    taken = await http.get(
+        "/v1/referrals/export.csv",
+        params={"facility_code": facility, "created_to": "9999-12-30"},
+        headers=kemensos.headers,
+    )
+    assert taken.status_code == 200, taken.text
+    assert len(list(csv.DictReader(io.StringIO(taken.text)))) == 1
+    audit = await http.get(
+        "/v1/audit-events", params={"client_id": kemensos.client_id}, headers=auditor.headers
+    )
+    assert [(r["action"], r["outcome"]) for r in audit.json()["items"]] == [
+        ("referrals.export", "success")
+    ]
+
+
+async def test_an_export_whose_first_read_fails_is_a_problem_and_not_audited(
+    http: httpx.AsyncClient, clients: Clients, facility: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batch is read before the 200 starts: a failing statement is answered as a
+    problem, not as a CSV cut short, and records no export."""
+    from app.referrals import portal
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the statement failed")
+
+    kemensos = await clients.kemensos()
+    auditor = await clients.make("auditor")
+    monkeypatch.setattr(portal, "page_query", failing)
+    response = await http.get(
+        "/v1/referrals/export.csv", params={"facility_code": facility}, headers=kemensos.headers
+    )
+    assert_problem(response, 500, "INTERNAL_ERROR")
+    audit = await http.get(
+        "/v1/audit-events", params={"client_id": kemensos.client_id}, headers=auditor.headers
+    )
+    assert audit.json()["items"] == []
 
 
 async def test_limit_bounds_and_last_page(
