@@ -242,7 +242,7 @@ async def post_transition(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> ReferralDetail:
     # Any authenticated role: the body is validated first (422), then the service checks
-    # visibility and role in the order of SPEC §4 (auditor and admin: 403).
+    # visibility and role in the order of SPEC §4 (auditor and admin read no referral: 404).
     out, tag = await service.transition(services, principal, referral_id, body, if_match, clock)
     response.headers["ETag"] = tag
     return out
@@ -256,11 +256,11 @@ router.add_api_route(
     description="Send `If-Match` with the ETag of the referral as you last read it (428 "
     "without, 412 when stale). An action not open from the current status is a 409 "
     "`INVALID_TRANSITION` listing `allowed_actions`. Checks run in this order: the body "
-    "(422: schema, known action), visibility (404; a malformed id too), role (403; always "
-    "for `auditor` and `admin`), `If-Match` (428/412), status (409), the action's required "
-    "fields (422). Every transition is audited as `referral.<action>`, a refused one too "
-    "(with the problem `code` as `outcome`; `referral.transition` when the action is "
-    "unknown).",
+    "(422: schema, known action), visibility (404; a malformed id too, and any id for "
+    "`auditor` and `admin`, who read no referral), role (403), `If-Match` (428/412), status "
+    "(409), the action's required fields (422). Every transition is audited as "
+    "`referral.<action>`, a refused one too (with the problem `code` as `outcome`; "
+    "`referral.transition` when the action is unknown).",
     response_model=ReferralDetail,
     openapi_extra={
         "requestBody": {"content": {"application/json": {"examples": TRANSITION_EXAMPLES}}}

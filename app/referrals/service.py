@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.auth.principal import Principal
+from app.auth.principal import REFERRAL_READERS, Principal
 from app.context import AppServices
 from app.errors import ProblemError, validation_failed
 from app.intake.rules import Clock
@@ -190,14 +190,11 @@ async def transition(
     clock: Clock,
 ) -> tuple[ReferralDetail, str]:
     """Checks in the order of SPEC §4 (the body was validated by the route): visibility,
-    role, If-Match, state, required fields. A role that may take no action at all (auditor,
-    admin) is refused before anything is read: it may never use the endpoint."""
+    role, If-Match, state, required fields. A role that reads no referral (auditor, admin)
+    sees none: a 404 for any id, answered before anything is read or locked."""
     action = request.action
-    if not any(domain.role_may(principal.role, a) for a in domain.Action):
-        raise ProblemError(
-            "ROLE_NOT_PERMITTED",
-            f"The {principal.role.value} role takes no lifecycle action.",
-        )
+    if principal.role not in REFERRAL_READERS:
+        raise not_found()
     async with services.db.transaction() as session:
         referral = await load_visible(session, principal, referral_id, lock=True)
         if not domain.role_may(principal.role, action):

@@ -109,15 +109,16 @@ def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
             "POST",
             f"/v1/referrals/{rid}/transitions",
             {"action": "cancel", "reason_code": "other"},
-            # Role check before the (stale) If-Match: callers who may cancel get 412.
+            # Visibility, then the role, then the (stale) If-Match: callers who may cancel
+            # get 412; auditor and admin read no referral, so they see none (404).
             {
                 "prison_own": 412,
                 "prison_other": 404,
                 "kemensos": 412,
                 "sentra_own": 403,
                 "sentra_other": 404,
-                "auditor": 403,
-                "admin": 403,
+                "auditor": 404,
+                "admin": 404,
             },
         ),
         ("GET", f"/v1/referrals?facility_code={f}", None, _readers(200, 200)),

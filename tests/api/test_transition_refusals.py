@@ -1,5 +1,6 @@
-"""Transitions: the body is checked before the role for every caller (SPEC §4), and a
-refused transition is audited like a taken one (SPEC §8), in a transaction of its own."""
+"""Transitions: the checks run in the order of SPEC §4 for every caller — the body (422),
+visibility (404), role (403) — and a refused transition is audited like a taken one
+(SPEC §8), in a transaction of its own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from app.audit.models import AuditEvent
 from app.context import AppServices
 from tests.api.checks import assert_problem
-from tests.api.referral_helpers import etag, new_referral
+from tests.api.referral_helpers import VALID_BODY, etag, new_referral
 from tests.conftest import ApiClient, Clients
 
 JSON = {"Content-Type": "application/json"}
@@ -40,13 +41,15 @@ async def rows_with_request_id(services: AppServices, request_id: str) -> int:
     return int(count or 0)
 
 
-# -- 422 before 403 -------------------------------------------------------------------
+# -- 422, then 404, then 403 (SPEC §4) -------------------------------------------------
 
 
 @pytest.mark.parametrize("role", ["auditor", "admin"])
-async def test_body_is_validated_before_the_role_of_auditor_and_admin(
+async def test_auditor_and_admin_get_the_body_check_then_404_for_any_id(
     http: httpx.AsyncClient, clients: Clients, facility: str, role: str
 ) -> None:
+    """They read no referral, so they see none: the body is checked first (422), then
+    visibility answers 404 for any id, existing, unknown or malformed, never a 403."""
     prison = await clients.prison(facility)
     referral_id = await new_referral(http, prison, facility)
     caller = await clients.make(role)
@@ -65,9 +68,39 @@ async def test_body_is_validated_before_the_role_of_auditor_and_admin(
             transitions(target), content=b'{"action": ', headers={**headers, **JSON}
         )
         assert_problem(broken, 422, "MALFORMED_JSON")
-        # A valid body: the role may never use the endpoint.
-        valid = await http.post(transitions(target), json={"action": "accept"}, headers=headers)
-        assert_problem(valid, 403, "ROLE_NOT_PERMITTED")
+        for action in ("accept", "cancel", "close"):
+            valid = await http.post(
+                transitions(target),
+                json={"action": action, **VALID_BODY[action]},
+                headers=headers,
+            )
+            assert_problem(valid, 404, "REFERRAL_NOT_FOUND")
+    kemensos = await clients.kemensos()
+    assert (await http.get(f"/v1/referrals/{referral_id}", headers=kemensos.headers)).json()[
+        "status"
+    ] == "received"
+
+
+async def test_visibility_is_checked_before_the_role(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    """A role that may never `accept` gets 404 for a referral it cannot read, 403 for one
+    it can."""
+    prison = await clients.prison(facility)
+    outsider = await clients.prison(f"{facility}-X")
+    sentra = await clients.sentra("S-NONE")
+    referral_id = await new_referral(http, prison, facility)
+    for caller, status, code in (
+        (outsider, 404, "REFERRAL_NOT_FOUND"),
+        (sentra, 404, "REFERRAL_NOT_FOUND"),
+        (prison, 403, "ROLE_NOT_PERMITTED"),
+    ):
+        response = await http.post(
+            transitions(referral_id),
+            json={"action": "accept"},
+            headers={**caller.headers, "If-Match": '"1"'},
+        )
+        assert_problem(response, status, code)
 
 
 async def test_unknown_action_is_422_for_every_role_before_visibility(
@@ -160,15 +193,15 @@ async def test_every_kind_of_refusal_is_audited_with_its_code(
         (
             {**auditor_role.headers, "If-Match": tag},
             {"action": "accept"},
-            403,
-            "ROLE_NOT_PERMITTED",
+            404,
+            "REFERRAL_NOT_FOUND",
             "referral.accept",
         ),
         (
             {**admin.headers, "If-Match": tag},
             {"action": "hold", "reason_code": "other"},
-            403,
-            "ROLE_NOT_PERMITTED",
+            404,
+            "REFERRAL_NOT_FOUND",
             "referral.hold",
         ),
     ]
