@@ -1,4 +1,5 @@
-"""What the OpenAPI document says beyond the routes: tag texts, enum meanings, operation ids.
+"""What the OpenAPI document says beyond the routes: tag texts, enum meanings, operation ids,
+and the schemas of the request bodies routes read themselves (`responses.model_body`).
 
 `build_openapi` (app/main.py) calls `enrich` on the generated document. Enumerations are
 described where they appear (component schemas, properties, query parameters) by their
@@ -12,7 +13,11 @@ import re
 from collections import Counter
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import Schema
+
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
+from app.responses import BODY_MODELS
 
 # Conventions of every operation, in the document's description (app/main.py).
 CONVENTIONS = """\
@@ -422,7 +427,51 @@ def declare_problems(schema: dict[str, Any]) -> None:
                 responses.setdefault("500", _problem("INTERNAL_ERROR: nothing was written"))
 
 
+def add_body_schemas(schema: dict[str, Any]) -> None:
+    """The schemas of the bodies routes read themselves (`responses.model_body`), rendered
+    as FastAPI renders a body parameter's: through its `Schema` model (its key order, no
+    nulls), and among the schemas it generated, which it sorts by name (those appended
+    after them, such as `ReleaseEvent`'s, stay last)."""
+    schemas: dict[str, Any] = schema.setdefault("components", {}).setdefault("schemas", {})
+    added: dict[str, Any] = {}
+    for name, model in BODY_MODELS.items():
+        definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for sub_name, sub in definition.pop("$defs", {}).items():
+            if sub_name not in schemas:
+                added[sub_name] = sub
+        added[name] = definition
+    names = list(schemas)
+    generated = 1  # FastAPI's sorted run
+    while generated < len(names) and names[generated - 1] < names[generated]:
+        generated += 1
+    merged = {n: schemas[n] for n in names[:generated]}
+    for name, definition in added.items():
+        merged[name] = jsonable_encoder(Schema(**definition), by_alias=True, exclude_none=True)
+    ordered = {n: merged[n] for n in sorted(merged)}
+    ordered.update((n, schemas[n]) for n in names[generated:])
+    schemas.clear()
+    schemas.update(ordered)
+
+
+def body_before_responses(schema: dict[str, Any]) -> None:
+    """FastAPI merges `openapi_extra` last, so a request body documented there follows
+    `responses`; a body parameter's precedes them. Put every body where FastAPI does."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            keys = list(operation)
+            if "requestBody" not in keys or "responses" not in keys:
+                continue
+            if keys.index("requestBody") > keys.index("responses"):
+                keys.remove("requestBody")
+                keys.insert(keys.index("responses"), "requestBody")
+                reordered = {k: operation[k] for k in keys}
+                operation.clear()
+                operation.update(reordered)
+
+
 def enrich(schema: dict[str, Any]) -> None:
+    add_body_schemas(schema)
+    body_before_responses(schema)
     schema["tags"] = used_tags(schema)
     name_operations(schema)
     describe_operations(schema)

@@ -61,3 +61,15 @@ def json_body(schema_name: str, examples: dict[str, Any]) -> dict[str, Any]:
             },
         }
     }
+
+
+# Request bodies that routes read themselves with `deps.body_of` instead of a FastAPI body
+# parameter; `openapi_docs.enrich` adds their schemas where FastAPI would have.
+BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def model_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` for a route reading `model` with `deps.body_of`: the request body
+    documented as FastAPI documents a body parameter (a required `$ref` to the model)."""
+    BODY_MODELS[model.__name__] = model
+    return json_body(model.__name__, examples)

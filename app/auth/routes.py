@@ -12,9 +12,9 @@ from app.audit import service as audit
 from app.auth import service
 from app.auth.principal import Principal
 from app.auth.schemas import CLIENT_EXAMPLES, ClientCreate, ClientOut, ClientWithKey
-from app.deps import ClockDep, ServicesDep, require_role
+from app.deps import ClockDep, ServicesDep, body_of, require_role
 from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, model_body
 from app.schemas import Items
 
 router = APIRouter(prefix="/v1/clients", tags=["Clients"], responses=PROBLEM_RESPONSES)
@@ -26,10 +26,12 @@ AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
     status_code=201,
     summary="Create a client and its API key (shown once)",
     response_model=ClientWithKey,
-    openapi_extra={"requestBody": {"content": {"application/json": {"examples": CLIENT_EXAMPLES}}}},
+    openapi_extra=model_body(ClientCreate, CLIENT_EXAMPLES),
 )
 async def create_client(
-    body: ClientCreate, principal: AdminDep, services: ServicesDep
+    principal: AdminDep,
+    body: Annotated[ClientCreate, Depends(body_of(ClientCreate))],
+    services: ServicesDep,
 ) -> ClientWithKey:
     async with services.db.transaction() as session:
         issued = await service.create_client(

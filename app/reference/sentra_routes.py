@@ -5,11 +5,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.auth.principal import Principal
-from app.deps import ClockDep, ServicesDep, require_role
+from app.deps import ClockDep, ServicesDep, body_of, require_role
 from app.reference import sentra as service
 from app.reference.sentra import SentraCreate, SentraOut, SentraReplace
 from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, model_body
 from app.schemas import Items
 
 router = APIRouter(prefix="/v1/sentra", tags=["Sentra registry"], responses=PROBLEM_RESPONSES)
@@ -32,10 +32,11 @@ _EXAMPLE = {
 }
 
 
-def _examples(with_code: bool) -> dict[str, Any]:
+def _examples(model: type[SentraCreate | SentraReplace]) -> dict[str, Any]:
+    with_code = model is SentraCreate
     value = _EXAMPLE if with_code else {k: v for k, v in _EXAMPLE.items() if k != "code"}
     example = {"handayani": {"summary": "Sentra Handayani, Jakarta Timur", "value": value}}
-    return {"requestBody": {"content": {"application/json": {"examples": example}}}}
+    return model_body(model, example)
 
 
 _READ = "Open to kemensos, admin, sentra and prison clients (not auditors). "
@@ -67,12 +68,12 @@ async def list_sentra(
     description=_WRITE + "A code already registered is a 409 `SENTRA_EXISTS`.",
     status_code=201,
     response_model=SentraOut,
-    openapi_extra=_examples(with_code=True),
+    openapi_extra=_examples(SentraCreate),
 )
 async def create_sentra(
-    body: SentraCreate,
     response: Response,
     principal: WriterDep,
+    body: Annotated[SentraCreate, Depends(body_of(SentraCreate))],
     services: ServicesDep,
     clock: ClockDep,
 ) -> SentraOut:
@@ -99,12 +100,12 @@ async def get_sentra(code: str, _: ReaderDep, services: ServicesDep) -> SentraOu
     "path's. Unknown: 404 `SENTRA_NOT_FOUND` (PUT does not create). Deactivating a sentra "
     "leaves its referrals assigned; it can no longer be assigned.",
     response_model=SentraOut,
-    openapi_extra=_examples(with_code=False),
+    openapi_extra=_examples(SentraReplace),
 )
 async def replace_sentra(
     code: str,
-    body: SentraReplace,
     principal: WriterDep,
+    body: Annotated[SentraReplace, Depends(body_of(SentraReplace))],
     services: ServicesDep,
     clock: ClockDep,
 ) -> SentraOut:

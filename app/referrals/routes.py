@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from fastapi.routing import APIRoute
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.context import AppServices
-from app.deps import ClockDep, PrincipalDep, ServicesDep, require_role
+from app.deps import ClockDep, PrincipalDep, ServicesDep, body_of, parsed_body, require_role
 from app.errors import ProblemError
 from app.referrals import portal, service
 from app.referrals.domain import Action, Role
@@ -28,7 +27,7 @@ from app.referrals.schemas import (
     ReferralStats,
     TransitionRequest,
 )
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, model_body
 from app.schemas import Items
 from app.validation import request_errors
 
@@ -170,12 +169,13 @@ class _RefusalAuditedRoute(APIRoute):
     """The transition route, whose refusals are audited too (SPEC §8: every transition).
 
     A refused transition rolls back its own transaction, audit row included; so a refusal
-    of an authenticated caller (a 4xx problem: 403, 404, 409, 412, 428, or 422 from the
-    body schema or the action's fields) is recorded afterwards in a transaction of its own,
-    as `referral.<action>` (`referral.transition` when the action is unknown) with the
-    problem code as `outcome`. The answer is the same whether or not that row could be
-    written. Refusals that come before the caller is known are not recorded: 401, 429, and
-    a body that is not JSON at all (FastAPI answers that 422 before the dependencies run).
+    of an authenticated caller (a 4xx problem: 403, 404, 409, 412, 428, 415, or 422 from
+    the body — not JSON, the schema — or the action's fields) is recorded afterwards in a
+    transaction of its own, as `referral.<action>` (`referral.transition` when the body
+    names no known action) with the problem code as `outcome`. The answer is the same
+    whether or not that row could be written. Refusals that come before the caller is
+    known are not recorded: 401, 429, and a 413 for a body over the limit (refused by the
+    middleware before any route).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -205,12 +205,9 @@ def _refusal_code(exc: Exception) -> str | None:
     return None
 
 
-async def _requested_action(request: Request) -> str:
+def _requested_action(request: Request) -> str:
     """`referral.<action>` for a known action in the body, else `referral.transition`."""
-    try:
-        body = json.loads(await request.body())  # read (and kept) by FastAPI before
-    except Exception:
-        return "referral.transition"
+    body = parsed_body(request)  # None when the body was not JSON, or not read at all
     action = body.get("action") if isinstance(body, dict) else None
     if isinstance(action, str) and action in {a.value for a in Action}:
         return f"referral.{action}"
@@ -228,21 +225,22 @@ async def _record_refusal(request: Request, exc: Exception) -> None:
         referral_id = None
     services: AppServices = request.app.state.services
     await audit.record_apart(
-        services, principal, await _requested_action(request), code, referral_id=referral_id
+        services, principal, _requested_action(request), code, referral_id=referral_id
     )
 
 
 async def post_transition(
     referral_id: str,
-    body: TransitionRequest,
     response: Response,
     principal: PrincipalDep,
+    body: Annotated[TransitionRequest, Depends(body_of(TransitionRequest))],
     services: ServicesDep,
     clock: ClockDep,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> ReferralDetail:
-    # Any authenticated role: the body is validated first (422), then the service checks
-    # visibility and role in the order of SPEC §4 (auditor and admin read no referral: 404).
+    # Any authenticated role (401 first); the body is read and validated next (422), then
+    # the service checks visibility and role in the order of SPEC §4 (auditor and admin
+    # read no referral: 404).
     out, tag = await service.transition(services, principal, referral_id, body, if_match, clock)
     response.headers["ETag"] = tag
     return out
@@ -255,15 +253,14 @@ router.add_api_route(
     summary="Move a referral through its lifecycle",
     description="Send `If-Match` with the ETag of the referral as you last read it (428 "
     "without, 412 when stale). An action not open from the current status is a 409 "
-    "`INVALID_TRANSITION` listing `allowed_actions`. Checks run in this order: the body "
-    "(422: schema, known action), visibility (404; a malformed id too, and any id for "
-    "`auditor` and `admin`, who read no referral), role (403), `If-Match` (428/412), status "
-    "(409), the action's required fields (422). Every transition is audited as "
-    "`referral.<action>`, a refused one too (with the problem `code` as `outcome`; "
-    "`referral.transition` when the action is unknown).",
+    "`INVALID_TRANSITION` listing `allowed_actions`. Checks run in this order: the key "
+    "(401), the body (422: JSON, schema, known action), visibility (404; a malformed id "
+    "too, and any id for `auditor` and `admin`, who read no referral), role (403), "
+    "`If-Match` (428/412), status (409), the action's required fields (422). Every "
+    "transition by an authenticated caller is audited as `referral.<action>`, a refused "
+    "one too (with the problem `code` as `outcome`; `referral.transition` when the body "
+    "names no known action).",
     response_model=ReferralDetail,
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"examples": TRANSITION_EXAMPLES}}}
-    },
+    openapi_extra=model_body(TransitionRequest, TRANSITION_EXAMPLES),
     route_class_override=_RefusalAuditedRoute,
 )

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.auth.principal import Principal
-from app.deps import ServicesDep, require_role
+from app.deps import ServicesDep, body_of, require_role
 from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, model_body
 from app.schemas import Items
 from app.webhooks import service
 from app.webhooks.schemas import (
@@ -58,12 +58,12 @@ feed = APIRouter(prefix="/v1/referral-events", tags=["Change feed"], responses=P
     summary="Subscribe an endpoint to referral events",
     description=SIGNING,
     response_model=SubscriptionCreated,
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"examples": SUBSCRIPTION_EXAMPLES}}}
-    },
+    openapi_extra=model_body(SubscriptionCreate, SUBSCRIPTION_EXAMPLES),
 )
 async def create_subscription(
-    body: SubscriptionCreate, principal: ReaderDep, services: ServicesDep
+    principal: ReaderDep,
+    body: Annotated[SubscriptionCreate, Depends(body_of(SubscriptionCreate))],
+    services: ServicesDep,
 ) -> SubscriptionCreated:
     return await service.create_subscription(services, principal, body)
 

@@ -270,13 +270,23 @@ async def test_refusal_for_a_malformed_or_unknown_id(
     ]
 
 
-async def test_malformed_json_is_refused_before_authentication_and_not_audited(
+async def test_malformed_json_is_refused_after_authentication_and_audited(
     http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
 ) -> None:
-    """Unparseable JSON is answered before the key is even looked at: there is no caller to
-    name, as with a 401. Well-formed JSON with an unknown action is recorded (above)."""
+    """The key comes first (SPEC §1): without one, unparseable JSON is a 401 and nothing is
+    recorded; with one, it is a refused transition like any other, audited with the
+    problem code (the body names no action, so as `referral.transition`)."""
     prison, kemensos = await clients.prison(facility), await clients.kemensos()
+    auditor = await clients.make("auditor")
     referral_id = await new_referral(http, prison, facility)
+    anonymous = f"broken-anon-{uuid.uuid4()}"
+    response = await http.post(
+        transitions(referral_id),
+        content=b'{"action": "accept"',
+        headers={**JSON, "If-Match": '"1"', "X-Request-ID": anonymous},
+    )
+    assert_problem(response, 401, "UNAUTHENTICATED")
+    assert await rows_with_request_id(services, anonymous) == 0
     request_id = f"broken-{uuid.uuid4()}"
     response = await http.post(
         transitions(referral_id),
@@ -284,7 +294,10 @@ async def test_malformed_json_is_refused_before_authentication_and_not_audited(
         headers={**kemensos.headers, **JSON, "If-Match": '"1"', "X-Request-ID": request_id},
     )
     assert_problem(response, 422, "MALFORMED_JSON")
-    assert await rows_with_request_id(services, request_id) == 0
+    rows = await audit_rows(http, auditor, referral_id=referral_id)
+    assert [
+        (r["action"], r["outcome"], r["client_id"]) for r in rows if r["request_id"] == request_id
+    ] == [("referral.transition", "MALFORMED_JSON", kemensos.client_id)]
 
 
 async def test_unauthenticated_attempts_write_no_audit_row(
