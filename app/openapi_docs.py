@@ -64,12 +64,16 @@ TAGS: list[dict[str, str]] = [
     },
     {
         "name": "Webhooks",
-        "description": "Subscriptions to referral events, signed per Standard Webhooks, and "
-        "their delivery log.",
+        "description": "Prison systems' subscriptions to the events of their facilities' "
+        "referrals, signed per Standard Webhooks, and their delivery log. Prison clients "
+        "only (SPEC §2): any other role gets 403 `ROLE_NOT_PERMITTED` and reads the change "
+        "feed.",
     },
     {
         "name": "Change feed",
-        "description": "The same events as the webhooks, as a pollable feed in commit order.",
+        "description": "The same events as the webhooks, as a pollable feed in commit order, "
+        "for every role that reads referrals (kemensos, prison, sentra), each seeing the "
+        "events of the referrals it may read.",
     },
     {
         "name": "Audit",

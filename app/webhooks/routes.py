@@ -23,12 +23,18 @@ from app.webhooks.schemas import (
     SubscriptionOut,
 )
 
-# Subscribing and polling are open to the roles that read referrals; each sees only events
-# of referrals it may read, and manages only its own subscriptions.
+# Webhook subscriptions are the prisons' (SPEC §2: a prison "manages its webhook
+# subscriptions"): each manages only its own and receives the events of its facilities'
+# referrals. The change feed is open to every role that reads referrals, each seeing the
+# events of the referrals it may read.
+PrisonDep = Annotated[Principal, Depends(require_role(Role.prison))]
 ReaderDep = Annotated[Principal, Depends(require_role(Role.prison, Role.kemensos, Role.sentra))]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, max 500).")]
 
 SIGNING = """\
+Prison clients only (SPEC §2); other roles get 403 `ROLE_NOT_PERMITTED` here and follow the
+change feed (`GET /v1/referral-events`) instead.
+
 Each delivery is an HTTP POST of one structured CloudEvent 1.0 (`Content-Type:
 application/cloudevents+json`) signed per Standard Webhooks: `webhook-id` (the CloudEvent
 `id`, the same on every attempt: use it to drop duplicates), `webhook-timestamp` (Unix
@@ -61,7 +67,7 @@ feed = APIRouter(prefix="/v1/referral-events", tags=["Change feed"], responses=P
     openapi_extra=model_body(SubscriptionCreate, SUBSCRIPTION_EXAMPLES),
 )
 async def create_subscription(
-    principal: ReaderDep,
+    principal: PrisonDep,
     body: Annotated[SubscriptionCreate, Depends(body_of(SubscriptionCreate))],
     services: ServicesDep,
 ) -> SubscriptionCreated:
@@ -71,13 +77,13 @@ async def create_subscription(
 @subscriptions.get(
     "", summary="The caller's own subscriptions", response_model=Items[SubscriptionOut]
 )
-async def list_subscriptions(principal: ReaderDep, services: ServicesDep) -> Items[SubscriptionOut]:
+async def list_subscriptions(principal: PrisonDep, services: ServicesDep) -> Items[SubscriptionOut]:
     return Items[SubscriptionOut](items=await service.list_subscriptions(services, principal))
 
 
 @subscriptions.get("/{subscription_id}", summary="One subscription", response_model=SubscriptionOut)
 async def get_subscription(
-    subscription_id: str, principal: ReaderDep, services: ServicesDep
+    subscription_id: str, principal: PrisonDep, services: ServicesDep
 ) -> SubscriptionOut:
     return await service.get_subscription(services, principal, subscription_id)
 
@@ -89,7 +95,7 @@ async def get_subscription(
     response_class=Response,
 )
 async def delete_subscription(
-    subscription_id: str, principal: ReaderDep, services: ServicesDep
+    subscription_id: str, principal: PrisonDep, services: ServicesDep
 ) -> Response:
     await service.delete_subscription(services, principal, subscription_id)
     return Response(status_code=204)
@@ -104,7 +110,7 @@ async def delete_subscription(
     response_model=SecretRotated,
 )
 async def rotate_secret(
-    subscription_id: str, principal: ReaderDep, services: ServicesDep
+    subscription_id: str, principal: PrisonDep, services: ServicesDep
 ) -> SecretRotated:
     return await service.rotate_secret(services, principal, subscription_id)
 
@@ -116,7 +122,7 @@ async def rotate_secret(
 )
 async def list_deliveries(
     subscription_id: str,
-    principal: ReaderDep,
+    principal: PrisonDep,
     services: ServicesDep,
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
@@ -133,7 +139,7 @@ async def list_deliveries(
     summary="Send a delivery again (same `webhook-id`), with a fresh retry window",
     response_model=DeliveryOut,
 )
-async def redeliver(delivery_id: str, principal: ReaderDep, services: ServicesDep) -> DeliveryOut:
+async def redeliver(delivery_id: str, principal: PrisonDep, services: ServicesDep) -> DeliveryOut:
     return await service.redeliver(services, principal, delivery_id)
 
 
@@ -145,7 +151,8 @@ async def redeliver(delivery_id: str, principal: ReaderDep, services: ServicesDe
     "`next_cursor` back as `after`; it is never null, and an empty page means nothing "
     "newer has committed yet. An event whose transaction commits late is never skipped: "
     "the feed serves an event only once no transaction that started before it is still "
-    "open.",
+    "open. Open to every role that reads referrals; each sees the events of the referrals "
+    "it may read.",
     response_model=FeedPage,
 )
 async def read_feed(

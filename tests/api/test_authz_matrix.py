@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import ApiClient, Clients, facility_code
 from tests.factories import make_event
+from tests.webhooks.support import unsubscribe
 
 ROLES = (
     "prison_own",
@@ -90,6 +91,10 @@ def _readers(own: int, other: int, denied: int = 403) -> dict[str, int]:
     }
 
 
+def _prisons(own: int, other: int) -> dict[str, int]:
+    return {**_all(403), "prison_own": own, "prison_other": other}
+
+
 def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
     """(method, path, json body or None, expected status by caller)."""
     rid = w.referral_id
@@ -136,18 +141,33 @@ def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
         ("POST", "/v1/sentra", "SENTRA", {**_all(403), "kemensos": 201, "admin": 201}),
         ("GET", "/v1/clients", None, {**_all(403), "admin": 200}),
         ("GET", "/v1/audit-events", None, {**_all(403), "auditor": 200, "admin": 200}),
-        ("GET", "/v1/webhook-subscriptions", None, _readers(200, 200)),
+        # Webhooks are the prisons' (SPEC §2), each managing its own; the feed is every
+        # reader's.
+        ("GET", "/v1/webhook-subscriptions", None, _prisons(200, 200)),
+        ("POST", "/v1/webhook-subscriptions", "SUBSCRIPTION", _prisons(201, 201)),
         (
             "GET",
             f"/v1/webhook-subscriptions/{w.subscription_id}",
             None,
-            {**_readers(404, 404), "prison_own": 200},
+            _prisons(200, 404),
         ),
         (
             "GET",
             f"/v1/webhook-subscriptions/{w.subscription_id}/deliveries",
             None,
-            {**_readers(404, 404), "prison_own": 200},
+            _prisons(200, 404),
+        ),
+        (
+            "POST",
+            f"/v1/webhook-subscriptions/{w.subscription_id}/rotate-secret",
+            None,
+            _prisons(200, 404),
+        ),
+        (
+            "POST",
+            f"/v1/webhook-deliveries/{uuid.uuid4()}/redeliver",
+            None,
+            _prisons(404, 404),
         ),
         ("GET", "/v1/referral-events", None, _readers(200, 200)),
     ]
@@ -158,6 +178,8 @@ def _body(kind: Any, w: World) -> Any:
         return make_event(w.facility)
     if kind == "BATCH":
         return {"events": [make_event(w.facility)]}
+    if kind == "SUBSCRIPTION":
+        return {"url": "https://hooks.rujukan.test/b", "event_types": ["referral.updated"]}
     if kind == "SENTRA":
         return {
             "code": f"SZ-{uuid.uuid4().hex[:6].upper()}",
@@ -184,6 +206,9 @@ async def test_every_endpoint_for_every_role(http: httpx.AsyncClient, clients: C
                 wrong.append(
                     f"{method} {path} as {role}: {response.status_code} != {expected[role]}"
                 )
+            if body == "SUBSCRIPTION" and response.status_code == 201:
+                # Tests share a database: no subscription outlives its test.
+                await unsubscribe(http, world.callers[role], response.json()["id"])
     assert wrong == []
 
 
