@@ -310,8 +310,16 @@ _ENUMS: list[list[tuple[str, str]]] = [
     ],
     [
         ("referral.created", "A new referral (only this event for it)."),
-        ("referral.status_changed", "Its lifecycle status changed."),
-        ("referral.updated", "Its case data or custody status changed."),
+        (
+            "referral.status_changed",
+            "Its lifecycle status changed; a `return` too (`assigned` → `accepted`, "
+            "`sentra_code` cleared).",
+        ),
+        (
+            "referral.updated",
+            "Its case data or custody status changed, or its `sentra_code` did without a "
+            "status change: a reassignment (`assign` while `assigned`).",
+        ),
     ],
 ]
 ENUM_MEANINGS: dict[frozenset[str], list[tuple[str, str]]] = {

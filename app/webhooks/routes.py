@@ -152,7 +152,9 @@ async def redeliver(delivery_id: str, principal: PrisonDep, services: ServicesDe
     "newer has committed yet. An event whose transaction commits late is never skipped: "
     "the feed serves an event only once no transaction that started before it is still "
     "open. Open to every role that reads referrals; each sees the events of the referrals "
-    "it may read.",
+    "it may read, as of each change: a sentra sees a referral's events from its assignment "
+    "on, and not the event of a reassignment to another sentra or of a return (nor any "
+    "after).",
     response_model=FeedPage,
 )
 async def read_feed(

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from app.context import AppServices
 from app.cursor import CursorCodec
 from app.webhooks.models import OutboxEvent
+from tests.api.referral_helpers import act
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, unique
 
@@ -170,6 +171,47 @@ async def test_sentra_sees_events_from_its_assignment_on(
     assert [(i["type"], i["data"]["status"]) for i in items] == [
         ("referral.status_changed", "assigned")
     ]
+
+
+async def test_reassignment_is_an_update_and_return_a_status_change(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    """`assign` while assigned keeps the status and replaces `sentra_code`: a
+    `referral.updated`; `return` moves `assigned` → `accepted` and clears it: a
+    `referral.status_changed`. Each event is visible as of its change: the sentra a
+    referral leaves does not see the event of its leaving."""
+    first, second = unique("SENTRA"), unique("SENTRA")
+    await clients.add_sentra(first)
+    await clients.add_sentra(second)
+    prison = await clients.prison(facility)
+    kemensos = await clients.kemensos()
+    rid = await post_event(http, prison)
+    for action, fields in (
+        ("accept", {}),
+        ("assign", {"sentra_code": first}),
+        ("assign", {"sentra_code": second}),
+        ("return", {"reason_code": "no_capacity"}),
+    ):
+        response = await act(http, kemensos, rid, action, **fields)
+        assert response.status_code == 200, response.text
+    items, cursor = await collect(http, prison, None, 5, limit=500)
+    assert await poll(http, prison, cursor) == ([], cursor)
+    assert [
+        (i["type"], i["data"]["previous_status"], i["data"]["status"], i["data"]["version"])
+        for i in items
+    ] == [
+        ("referral.created", None, "received", 1),
+        ("referral.status_changed", "received", "accepted", 2),
+        ("referral.status_changed", "accepted", "assigned", 3),
+        ("referral.updated", "assigned", "assigned", 4),
+        ("referral.status_changed", "assigned", "accepted", 5),
+    ]
+    for code, expected in (
+        (first, [("referral.status_changed", 3)]),
+        (second, [("referral.updated", 4)]),
+    ):
+        seen, _ = await drain(http, await clients.sentra(code), None, limit=500)
+        assert [(i["type"], i["data"]["version"]) for i in seen] == expected, code
 
 
 @pytest.mark.parametrize("limit", ["0", "501", "x"])
