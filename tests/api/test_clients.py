@@ -96,3 +96,47 @@ async def test_unknown_client_is_404(http: httpx.AsyncClient, clients: Clients) 
         response = await http.delete(f"/v1/clients/{cid}", headers=admin.headers)
         assert response.status_code == 404
         assert response.json()["code"] == "CLIENT_NOT_FOUND"
+
+
+async def test_create_rotate_and_deactivate_are_audited(
+    http: httpx.AsyncClient, clients: Clients
+) -> None:
+    """SPEC §8: every client change writes an audit row naming the client it changed; a
+    refused change writes none."""
+    admin = await clients.make("admin")
+    auditor = await clients.make("auditor")
+    headers = {**admin.headers, "X-Actor": "admin.pusat"}
+    created = await http.post(
+        "/v1/clients",
+        json={"name": "Sentra uji", "role": "sentra", "sentra_codes": ["S-UJI"]},
+        headers={**headers, "X-Request-ID": "client-create"},
+    )
+    assert created.status_code == 201, created.text
+    client_id = created.json()["client_id"]
+    rotated = await http.post(
+        f"/v1/clients/{client_id}/rotate-key",
+        headers={**headers, "X-Request-ID": "client-rotate"},
+    )
+    assert rotated.status_code == 200, rotated.text
+    deleted = await http.delete(
+        f"/v1/clients/{client_id}", headers={**headers, "X-Request-ID": "client-deactivate"}
+    )
+    assert deleted.status_code == 204
+    # Refused: a deactivated client's key cannot be rotated; an unknown client is a 404.
+    again = await http.post(f"/v1/clients/{client_id}/rotate-key", headers=headers)
+    assert again.status_code == 409 and again.json()["code"] == "CLIENT_INACTIVE"
+    unknown = await http.delete("/v1/clients/00000000-0000-0000-0000-000000000000", headers=headers)
+    assert unknown.status_code == 404
+
+    page = await http.get(
+        "/v1/audit-events", params={"client_id": admin.client_id}, headers=auditor.headers
+    )
+    assert page.status_code == 200, page.text
+    assert [
+        (r["action"], r["outcome"], r["target_id"], r["actor"], r["request_id"], r["referral_id"])
+        for r in page.json()["items"]
+    ] == [
+        ("client.create", "success", client_id, "admin.pusat", "client-create", None),
+        ("client.rotate_key", "success", client_id, "admin.pusat", "client-rotate", None),
+        ("client.deactivate", "success", client_id, "admin.pusat", "client-deactivate", None),
+    ]
