@@ -50,6 +50,21 @@ class Settings(BaseSettings):
         "and rotation apply at once in the process that made them, within this time in "
         "other replicas; 0 looks every key up.",
     )
+    intake_group_max_events: int = Field(
+        default=100,
+        ge=1,
+        le=500,
+        description="Group commit: at most this many single-event requests of one client "
+        "that arrive while earlier ones are being written are applied in one transaction "
+        "(1 turns grouping off). A lone request is never held back.",
+    )
+    intake_group_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Group commit: transactions of one client's single-event requests that "
+        "may be in progress at once.",
+    )
     webhook_allow_private: bool = False
     db_pool_size: int = Field(
         default=20,

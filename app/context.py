@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from app.config import Settings
 from app.crypto import DataCipher
 from app.db import Database
+from app.intake.groups import GroupCommit
 from app.ratelimit import RateLimiter
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -21,3 +23,5 @@ class AppServices:
     db: Database
     cipher: DataCipher
     rate_limiter: RateLimiter
+    # Single-event intake requests applied together (app/intake/groups.py).
+    intake_groups: GroupCommit[Any] = field(default_factory=GroupCommit)

@@ -16,6 +16,7 @@ import json
 import os
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -59,20 +60,20 @@ class DataCipher:
         return self._aead[kid].decrypt(raw[:12], raw[12:], associated)
 
     def encrypt_json(self, value: dict[str, Any], associated: bytes = b"") -> str:
-        return self.encrypt(json.dumps(value, separators=(",", ":")).encode(), associated)
+        return self.encrypt(orjson.dumps(value), associated)
 
     def decrypt_json(self, token: str, associated: bytes = b"") -> dict[str, Any]:
         out: dict[str, Any] = json.loads(self.decrypt(token, associated))
         return out
 
     def blind_index(self, value: str) -> str:
-        return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._index_key, value.encode(), "sha256").hex()
 
     def blind_indexes(self, value: str) -> list[str]:
         """The index under the current key and under every previous one: during a key
         rotation a row may still carry the old index, and an exact lookup must find it."""
         return [self.blind_index(value)] + [
-            hmac.new(k, value.encode(), hashlib.sha256).hexdigest() for k in self._old_index_keys
+            hmac.digest(k, value.encode(), "sha256").hex() for k in self._old_index_keys
         ]
 
     def is_current(self, token: str) -> bool:

@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+import orjson
 from fastapi import Request
 
 from app.errors import FieldError, ProblemError
@@ -33,20 +34,41 @@ def _finite_float(text: str) -> float:
 
 
 def _depth(value: Any) -> int:
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, depth)
-            if deepest > MAX_DEPTH:
-                return deepest
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
+    """How deeply `value` nests, counted up to just past MAX_DEPTH: level by level, looking
+    only at containers (parsed JSON holds plain dicts and lists)."""
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            break
+        deeper = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level = deeper
+    return depth
 
 
 def parse_json(raw: bytes) -> Any:
+    if raw.strip():
+        try:
+            # orjson refuses whatever the careful path below refuses (invalid UTF-8, lone
+            # surrogates, NaN, 1e400) and also some it accepts (integers beyond 64 bits,
+            # nesting past 1,024): those take the careful path for its exact answer.
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(value, dict | list) and _depth(value) > MAX_DEPTH:
+                raise _malformed(f"JSON nested deeper than {MAX_DEPTH} levels")
+            return value
+    return _parse_json_carefully(raw)
+
+
+def _parse_json_carefully(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -65,7 +87,7 @@ def parse_json(raw: bytes) -> Any:
             else ""
         )
         raise _malformed(f"the body is not valid JSON{where}") from None
-    if _depth(value) > MAX_DEPTH:
+    if isinstance(value, dict | list) and _depth(value) > MAX_DEPTH:
         raise _malformed(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
 

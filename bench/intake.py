@@ -328,7 +328,8 @@ async def measure(
     batch: int,
     tag: str,
 ) -> Run:
-    events = Events(f"{tag}{name[0]}")
+    # A tag per server and scenario: event ids never repeat across the runs of one database.
+    events = Events(f"{tag}{name[0]}{'b' if batch else 's'}")
     if batch:
         connections = args.batch_connections
 

@@ -27,8 +27,10 @@ def row(
     *,
     referral_id: uuid.UUID | None = None,
     target_id: uuid.UUID | None = None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
-    """An audit row's column values, for writers that insert many at once."""
+    """An audit row's column values, for writers that insert many at once. `request_id`
+    defaults to the current request's (a row written for another request names its own)."""
     return {
         "at": datetime.now(UTC),
         "client_id": principal.client_id if principal else None,
@@ -36,7 +38,7 @@ def row(
         "action": action,
         "referral_id": referral_id,
         "target_id": target_id,
-        "request_id": request_id_var.get(),
+        "request_id": request_id or request_id_var.get(),
         "outcome": outcome,
     }
 

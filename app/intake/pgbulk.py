@@ -15,13 +15,15 @@ SQLite (the embedded default) takes the portable executemany path in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 # PostgreSQL types of the columns written here.
 REFERRAL_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -135,8 +137,16 @@ class Rows:
         return f"INSERT INTO {table} ({names}) {select}"
 
     def bind(self, rows: Sequence[dict[str, Any]]) -> dict[str, str]:
-        """The rows as JSON (keys beyond the columns are ignored by the statement)."""
-        return {self.name: json.dumps(rows, separators=(",", ":"), default=_json_scalar)}
+        """The rows as JSON (keys beyond the columns are ignored by the statement): UUIDs,
+        dates and times as the text PostgreSQL reads them back from (orjson's own)."""
+        return {self.name: orjson.dumps(rows, default=_uuid_text).decode()}
+
+
+def _uuid_text(value: Any) -> str:
+    """asyncpg reads UUIDs as its own subclass of uuid.UUID, which orjson does not know."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def record_values(row: dict[str, Any]) -> dict[str, Any]:
@@ -155,13 +165,6 @@ _FROM_JSON: dict[str, Any] = {
     "date": dt.date.fromisoformat,
     "timestamptz": dt.datetime.fromisoformat,
 }
-
-
-def _json_scalar(value: Any) -> str:
-    """UUIDs, dates and times as the text PostgreSQL reads them back from."""
-    if isinstance(value, uuid.UUID | dt.date):  # datetimes are dates too
-        return value.isoformat() if isinstance(value, dt.date) else str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 CLAIMS = Rows("claims", CLAIM_COLUMNS)
@@ -295,3 +298,28 @@ _PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 READ = Statement.of(READ_SQL)
 OPEN_BY_NIK = Statement.of(OPEN_BY_NIK_SQL)
 WRITE = Statement.of(WRITE_SQL)
+
+
+# Custom plans for this transaction's statements, in the BEGIN's round trip. asyncpg
+# prepares each statement once per connection, and after five executions PostgreSQL may
+# keep one generic plan for it: a plan chosen while the tables were small (a new
+# database, before autovacuum's first ANALYZE) then stays on that connection, and once
+# 30,000 referrals of one facility accumulated, the case lookup walked them all for every
+# event (a batch of 500 took 8 s instead of 0.3: found by bench/intake.py). Planning
+# these statements costs ~0.1 ms per transaction; a transaction carries many events.
+BEGIN_SQL = "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan"
+
+
+@contextlib.asynccontextmanager
+async def transaction(connection: Any) -> AsyncIterator[None]:
+    """A transaction on an asyncpg connection: BEGIN (custom plans), COMMIT, or ROLLBACK
+    when the block raises."""
+    await connection.execute(BEGIN_SQL)
+    try:
+        yield
+    except BaseException:
+        if not connection.is_closed():
+            with contextlib.suppress(Exception):
+                await connection.execute("ROLLBACK")
+        raise
+    await connection.execute("COMMIT")

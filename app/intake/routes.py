@@ -4,8 +4,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.audit import service as audit
 from app.auth.principal import Principal
@@ -87,13 +87,17 @@ def _examples() -> dict[str, Any]:
 )
 async def post_event(
     request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
-) -> JSONResponse:
+) -> Response:
     async with _refusal_audited(services, principal):
         raw = await read_json(request, MIB)
     result = await service.receive_event(services, principal, raw, clock)
     INTAKE_OUTCOMES.labels("replayed" if result.replayed else result.body["outcome"]).inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+    return _json(result.body, result.status_code, headers)
+
+
+def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
 def _batch_events(raw: Any) -> list[Any]:
@@ -136,7 +140,7 @@ def _batch_events(raw: Any) -> list[Any]:
 )
 async def post_batch(
     request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
-) -> JSONResponse:
+) -> Response:
     async with _refusal_audited(services, principal):
         events = _batch_events(await read_json(request, 10 * MIB))
     outcomes = await service.receive_events(services, principal, events, clock)
@@ -164,4 +168,4 @@ async def post_batch(
             if result.replayed:
                 entry["replayed"] = True
         results.append(entry)
-    return JSONResponse({"results": results}, status_code=207)
+    return _json({"results": results}, 207)

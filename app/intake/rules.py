@@ -283,6 +283,12 @@ def _rule_in(annotation: Any) -> TextRule | None:
     return None
 
 
+def _holds_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_models(arg) for arg in typing.get_args(annotation))
+
+
 @functools.cache
 def _text_rules(model: type[BaseModel]) -> dict[str, TextRule]:
     """Each text field of `model` (a str, or a list of them) with its rule."""
@@ -295,29 +301,38 @@ def _text_rules(model: type[BaseModel]) -> dict[str, TextRule]:
     return rules
 
 
+@functools.cache
+def _text_plan(model: type[BaseModel]) -> tuple[tuple[str, TextRule | None], ...]:
+    """The fields `check_text` visits: texts with their rule, sub-models with None."""
+    rules = _text_rules(model)
+    return tuple(
+        (name, rules.get(name))
+        for name, info in model.model_fields.items()
+        if name in rules or _holds_models(info.annotation)
+    )
+
+
 def check_text(model: BaseModel, result: RuleResult, base: str = "") -> None:
     """The text rule (INVALID_TEXT) on every text field of `model` and its sub-models."""
-    rules = _text_rules(type(model))
-    for name in type(model).model_fields:
+    for name, rule in _text_plan(type(model)):
         value = getattr(model, name)
-        pointer = f"{base}/{name}"
-        rule = rules.get(name)
-        if isinstance(value, BaseModel):
-            check_text(value, result, pointer)
+        if value is None:
+            continue
+        if rule is None:  # a sub-model, or a list of them
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    check_text(item, result, f"{base}/{name}/{i}")
+            else:
+                check_text(value, result, f"{base}/{name}")
         elif isinstance(value, list):
             for i, item in enumerate(value):
-                if isinstance(item, BaseModel):
-                    check_text(item, result, f"{pointer}/{i}")
-                elif rule is not None and isinstance(item, str):
-                    _check_one(item, rule, f"{pointer}/{i}", result)
-        elif rule is not None and isinstance(value, str):
-            _check_one(value, rule, pointer, result)
-
-
-def _check_one(value: str, rule: TextRule, pointer: str, result: RuleResult) -> None:
-    fault = text_fault(value, rule)
-    if fault is not None:
-        result.error("INVALID_TEXT", pointer, fault)
+                fault = text_fault(item, rule)
+                if fault is not None:
+                    result.error("INVALID_TEXT", f"{base}/{name}/{i}", fault)
+        else:
+            fault = text_fault(value, rule)
+            if fault is not None:
+                result.error("INVALID_TEXT", f"{base}/{name}", fault)
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:

@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import sqlite
@@ -50,7 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.auth.principal import Principal
-from app.context import AppServices
+from app.context import AppServices, request_id_var
 from app.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.errors import FieldError, ProblemError, json_pointer, validation_failed
 from app.intake import pgbulk
@@ -95,6 +96,8 @@ class _Item:
 
     raw: Any
     prefix: tuple[str | int, ...]
+    # The request's: the item may be applied in a transaction of several requests.
+    request_id: str | None = None
     event: ReleaseEvent | None = None
     digest: str = ""
     warnings: list[FieldError] = field(default_factory=list)
@@ -109,12 +112,22 @@ class _RetryError(Exception):
     """The transaction met a concurrent writer (a case it did not see, a deadlock)."""
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value: Any) -> bytes:
+    """`value` as the UTF-8 JSON its idempotency hash is taken of: keys sorted, no spaces,
+    no escapes beyond JSON's own. Stored hashes depend on these bytes: orjson writes the
+    same bytes as `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
+    for every value without floats, which every valid event is (tests/unit pins it). What
+    orjson refuses (integers beyond 64 bits, lone surrogates) takes `json.dumps`, which
+    raises UnicodeEncodeError for a lone surrogate."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
 
 
 def body_hash(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
 def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError]) -> Any:
@@ -199,8 +212,16 @@ async def receive_events(
     items = [
         _check(principal, raw, prefix, clock) for raw, prefix in zip(raws, prefixes, strict=True)
     ]
-    for part in _parts(items):
-        await _settle(services, principal, part, clock)
+    todo = [i for i in items if i.result is None and i.event is not None]
+    if len(items) == 1 and todo:
+        # A request of one event: applied with those of concurrent requests of the same
+        # client (app/intake/groups.py), at the group's own moment.
+        async def settle_group(group: list[_Item]) -> None:
+            await _settle_all(services, principal, group, Clock(dt.datetime.now(dt.UTC), clock.tz))
+
+        await services.intake_groups.run((principal.client_id, principal.actor), todo, settle_group)
+    elif todo:
+        await _settle_all(services, principal, todo, clock)
     # Every intake is audited (SPEC §8): an applied event with its transaction, a refused
     # or replayed one here, apart (nothing else was written for it).
     await audit.record_rows_apart(
@@ -216,11 +237,11 @@ async def receive_events(
 
 def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock: Clock) -> _Item:
     """Schema, facility binding and the rules: everything that needs no database."""
-    item = _Item(raw, prefix)
+    item = _Item(raw, prefix, request_id_var.get())
     try:
         # One serialisation for both the body hash and the validation; a body with a lone
         # surrogate (no Unicode text) cannot be encoded and takes the slow path to its 422.
-        canonical: bytes | None = canonical_json(raw).encode()
+        canonical: bytes | None = canonical_json(raw)
     except UnicodeEncodeError:
         canonical = None
     try:
@@ -269,6 +290,14 @@ def _audit_row(principal: Principal, item: _Item) -> dict[str, Any]:
         "replayed",
         referral_id=uuid.UUID(result.body["referral"]["id"]),
     )
+
+
+async def _settle_all(
+    services: AppServices, principal: Principal, items: list[_Item], clock: Clock
+) -> None:
+    """Answer every item (checked, not yet answered), in order: a transaction per part."""
+    for part in _parts(items):
+        await _settle(services, principal, part, clock)
 
 
 def _parts(items: list[_Item]) -> list[list[_Item]]:
@@ -464,7 +493,7 @@ async def _apply_postgresql(
             # savepoint, and its rollback would silently undo acknowledged events.
             raise RuntimeError("a pooled connection is inside a transaction")
         try:
-            async with driver.transaction():
+            async with pgbulk.transaction(driver):
                 claimed: dict[str, int] = {}
                 open_rows: list[tuple[uuid.UUID, str]] = []
                 cases: dict[tuple[str, str], ReferralRow] = {}
@@ -582,6 +611,7 @@ def _decide(
                     AUDIT_ACTION,
                     problem.code,
                     referral_id=existing.id if existing is not None else None,
+                    request_id=item.request_id,
                 )
             )
             answers.append((item, problem))
@@ -705,7 +735,11 @@ def _apply_one(
             writes.outbox.append(
                 outbox_row(referral, "referral.updated", now, previous_status=previous_status)
             )
-    writes.audit.append(audit.row(principal, AUDIT_ACTION, outcome, referral_id=referral.id))
+    writes.audit.append(
+        audit.row(
+            principal, AUDIT_ACTION, outcome, referral_id=referral.id, request_id=item.request_id
+        )
+    )
     body = {
         "event_id": event.event_id,
         "outcome": outcome,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import unicodedata
 import uuid
 from collections.abc import Iterable
@@ -112,12 +113,18 @@ CASE_FIELDS = (
 )
 
 
+# Runs of what is not a letter or digit (`str.isalnum`): `\w` is isalnum and "_".
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def normalise_name(name: str) -> str:
     """Lower case, accents stripped, single spaces: 'Nurhalíza' → 'nurhaliza'."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    words = "".join(c if c.isalnum() else " " for c in stripped.casefold()).split()
-    return " ".join(words)
+    if not name.isascii():  # ASCII has nothing to decompose and folds as it lowers
+        decomposed = unicodedata.normalize("NFKD", name)
+        name = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    else:
+        name = name.lower()
+    return " ".join(_NOT_ALNUM.sub(" ", name).split())
 
 
 # Bit i is the i-th category of SPEC §6. Stored in rows: never reorder, only append.

@@ -1,0 +1,145 @@
+"""Group commit through HTTP: concurrent single-event requests of one client applied in
+shared transactions, each still answered, audited and refused on its own (SPEC §3, §8)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.audit.models import AuditEvent
+from app.context import AppServices
+from app.referrals.models import Referral
+from tests.conftest import Clients
+from tests.factories import make_event
+
+URL = "/v1/release-events"
+
+
+@pytest.fixture
+def group_sizes(services: AppServices, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every group the service applies during the test."""
+    sizes: list[int] = []
+    groups = services.intake_groups
+    run = groups.run
+
+    async def recording_run(key: Hashable, items: list[Any], work: Callable[..., Any]) -> None:
+        async def recorded(group: list[Any]) -> None:
+            sizes.append(len(group))
+            await work(group)
+
+        await run(key, items, recorded)
+
+    monkeypatch.setattr(groups, "run", recording_run)
+    return sizes
+
+
+def at(minutes: int) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(hours=1) + dt.timedelta(minutes=minutes)
+
+
+async def test_concurrent_single_events_are_answered_each_on_its_own(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: AppServices,
+    facility: str,
+    group_sizes: list[int],
+) -> None:
+    prison = await clients.prison(facility)
+    auditor = await clients.make("auditor")
+    new_cases = [make_event(facility, occurred_at=at(1)) for _ in range(15)]
+    unknown = [make_event(facility, event_type="case.updated", occurred_at=at(1)) for _ in range(5)]
+    copies = [make_event(facility, occurred_at=at(1))] * 10
+    bodies: list[tuple[str, dict[str, Any]]] = [
+        *(("created", e) for e in new_cases),
+        *(("unknown", e) for e in unknown),
+        *(("copy", e) for e in copies),
+    ]
+
+    async def send(kind: str, event: dict[str, Any]) -> tuple[str, str, httpx.Response]:
+        request_id = f"group-{uuid.uuid4().hex}"
+        response = await http.post(
+            URL, json=event, headers={**prison.headers, "X-Request-ID": request_id}
+        )
+        return kind, request_id, response
+
+    sent: list[Awaitable[tuple[str, str, httpx.Response]]] = [send(k, e) for k, e in bodies]
+    answers = await asyncio.gather(*sent)
+
+    assert max(group_sizes) > 1, group_sizes  # requests did share transactions
+    by_kind: dict[str, list[httpx.Response]] = {}
+    for kind, _, response in answers:
+        by_kind.setdefault(kind, []).append(response)
+    assert [r.status_code for r in by_kind["created"]] == [201] * 15
+    assert {r.json()["outcome"] for r in by_kind["created"]} == {"created"}
+    assert len({r.json()["referral"]["id"] for r in by_kind["created"]}) == 15
+    assert [r.status_code for r in by_kind["unknown"]] == [404] * 5
+    assert {r.json()["code"] for r in by_kind["unknown"]} == {"UNKNOWN_CASE"}
+    # Ten copies of one event: one referral, ten identical 201s, nine of them replays.
+    copy_answers = by_kind["copy"]
+    assert [r.status_code for r in copy_answers] == [201] * 10
+    assert all(r.json() == copy_answers[0].json() for r in copy_answers)
+    replayed = Counter(r.headers.get("Idempotent-Replayed") for r in copy_answers)
+    assert replayed == {"true": 9, None: 1}
+
+    async with services.db.read_session() as session:
+        referrals = await session.scalar(
+            select(func.count()).select_from(Referral).where(Referral.facility_code == facility)
+        )
+        rows = (
+            await session.execute(
+                select(AuditEvent.request_id, AuditEvent.outcome).where(
+                    AuditEvent.client_id == uuid.UUID(prison.client_id)
+                )
+            )
+        ).all()
+    assert referrals == 16
+    # Each request's audit row names that request, whichever transaction wrote it.
+    audited = {row.request_id: row.outcome for row in rows}
+    assert len(rows) == len(answers)
+    for kind, request_id, response in answers:
+        expected = {
+            "created": "created",
+            "unknown": "UNKNOWN_CASE",
+            "copy": "replayed" if response.headers.get("Idempotent-Replayed") else "created",
+        }[kind]
+        assert audited[request_id] == expected, (kind, request_id)
+    del auditor
+
+
+async def test_events_of_one_case_in_one_group_apply_in_arrival_order(
+    http: httpx.AsyncClient, clients: Clients, facility: str, group_sizes: list[int]
+) -> None:
+    """Scheduled, rescheduled and completed for one case sent at once: whatever groups
+    they fall in, the referral ends as the latest event (by occurred_at) left it."""
+    prison = await clients.prison(facility)
+    first = make_event(facility, event_type="release.scheduled", release_days=10, occurred_at=at(1))
+    later = [
+        make_event(
+            facility,
+            event_type="release.rescheduled",
+            case_ref=first["case_ref"],
+            release_days=10 + minute,
+            occurred_at=at(minute),
+        )
+        for minute in range(2, 12)
+    ]
+    created = await http.post(URL, json=first, headers=prison.headers)
+    assert created.status_code == 201, created.text
+    answers = await asyncio.gather(
+        *(http.post(URL, json=event, headers=prison.headers) for event in later)
+    )
+    assert {a.status_code for a in answers} == {200}
+    assert {a.json()["outcome"] for a in answers} <= {"updated", "unchanged", "stale"}
+    referral_id = created.json()["referral"]["id"]
+    history = await http.get(f"/v1/referrals/{referral_id}/history", headers=prison.headers)
+    assert history.status_code == 200, history.text
+    assert len(history.json()["items"]) == 11
+    del group_sizes
