@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +44,15 @@ _DOCS_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'"
 )
+
+
+def _encoded(headers: dict[str, str]) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((name.lower().encode(), value.encode()) for name, value in headers.items())
+
+
+# Added to every response that does not set them itself (encoded once, not per response).
+_API_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": _API_CSP})
+_DOCS_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": _DOCS_CSP})
 
 
 def request_id_from(given: bytes | None) -> str:
@@ -83,11 +92,16 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                headers.setdefault("Content-Security-Policy", _DOCS_CSP if docs else _API_CSP)
+                raw: list[tuple[bytes, bytes]] = [
+                    (name, value)
+                    for name, value in message.get("headers", ())
+                    if name.lower() != b"x-request-id"
+                ]
+                present = {name.lower() for name, _ in raw}
+                raw.append((b"x-request-id", request_id.encode()))
+                defaults = _DOCS_HEADERS if docs else _API_HEADERS
+                raw.extend(pair for pair in defaults if pair[0] not in present)
+                message["headers"] = raw
             await send(message)
 
         try:

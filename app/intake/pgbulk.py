@@ -306,7 +306,8 @@ WRITE = Statement.of(WRITE_SQL)
 # database, before autovacuum's first ANALYZE) then stays on that connection, and once
 # 30,000 referrals of one facility accumulated, the case lookup walked them all for every
 # event (a batch of 500 took 8 s instead of 0.3: found by bench/intake.py). Planning
-# these statements costs ~0.1 ms per transaction; a transaction carries many events.
+# these statements costs ~0.6 ms per transaction of a few events (1.5 ms for 500), and a
+# transaction carries many events.
 BEGIN_SQL = "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan"
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -10,10 +11,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.context import AppServices
-from app.deps import ClockDep, PrincipalDep, ServicesDep
+from app.deps import authenticate, get_clock, get_services
 from app.errors import FieldError, ProblemError, validation_failed
 from app.http import MIB, read_json
 from app.intake import service
+from app.intake.rules import Clock
 from app.intake.schemas import EXAMPLE_EVENT, EventAccepted
 from app.metrics import INTAKE_OUTCOMES
 from app.referrals.domain import Role
@@ -36,14 +38,30 @@ async def _refusal_audited(services: AppServices, principal: Principal) -> Async
         raise
 
 
-async def prison_principal(principal: PrincipalDep, services: ServicesDep) -> Principal:
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who posts the events, and what intake needs with them."""
+
+    services: AppServices
+    principal: Principal
+    clock: Clock
+
+
+async def prison_sender(request: Request) -> Sender:
+    """The authenticated prison client (401, 429; 403 for another role, audited).
+
+    One dependency doing what `PrincipalDep`, `ServicesDep` and `ClockDep` do: FastAPI's
+    dependency solving cost ~0.1 ms per request for the five it took, on the path that
+    carries the most requests (bench/intake.py)."""
+    services = await get_services(request)
+    principal = await authenticate(request, services)
     async with _refusal_audited(services, principal):
         if principal.role is not Role.prison:
             raise ProblemError("ROLE_NOT_PERMITTED", "This operation is open to: prison.")
-    return principal
+    return Sender(services, principal, await get_clock(services))
 
 
-PrisonDep = Annotated[Principal, Depends(prison_principal)]
+SenderDep = Annotated[Sender, Depends(prison_sender)]
 
 
 def _examples() -> dict[str, Any]:
@@ -85,12 +103,10 @@ def _examples() -> dict[str, Any]:
     },
     openapi_extra=json_body("ReleaseEvent", _examples()),
 )
-async def post_event(
-    request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
-) -> Response:
-    async with _refusal_audited(services, principal):
+async def post_event(request: Request, sender: SenderDep) -> Response:
+    async with _refusal_audited(sender.services, sender.principal):
         raw = await read_json(request, MIB)
-    result = await service.receive_event(services, principal, raw, clock)
+    result = await service.receive_event(sender.services, sender.principal, raw, sender.clock)
     INTAKE_OUTCOMES.labels("replayed" if result.replayed else result.body["outcome"]).inc()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return _json(result.body, result.status_code, headers)
@@ -138,12 +154,10 @@ def _batch_events(raw: Any) -> list[Any]:
         {"batch": {"summary": "Two events", "value": {"events": [EXAMPLE_EVENT]}}},
     ),
 )
-async def post_batch(
-    request: Request, principal: PrisonDep, services: ServicesDep, clock: ClockDep
-) -> Response:
-    async with _refusal_audited(services, principal):
+async def post_batch(request: Request, sender: SenderDep) -> Response:
+    async with _refusal_audited(sender.services, sender.principal):
         events = _batch_events(await read_json(request, 10 * MIB))
-    outcomes = await service.receive_events(services, principal, events, clock)
+    outcomes = await service.receive_events(sender.services, sender.principal, events, sender.clock)
     request_id = getattr(request.state, "request_id", None)
     results: list[dict[str, Any]] = []
     for index, (item, result) in enumerate(zip(events, outcomes, strict=True)):
