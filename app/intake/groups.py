@@ -32,12 +32,12 @@ Work = Callable[[list[T]], Awaitable[None]]
 @dataclass(slots=True)
 class _Request(Generic[T]):
     items: list[T]
+    work: Work[T]
     done: asyncio.Future[None]
 
 
 @dataclass(slots=True)
 class _Queue(Generic[T]):
-    work: Work[T]
     waiting: deque[_Request[T]] = field(default_factory=deque)
     in_flight: int = 0
 
@@ -53,11 +53,12 @@ class GroupCommit(Generic[T]):
 
     async def run(self, key: Hashable, items: list[T], work: Work[T]) -> None:
         """Have `work` done on `items` together with other requests' items of `key`;
-        returns when it is done, raises what the group's `work` raised."""
+        returns when it is done, raises what the group's work raised. A group is done by
+        the `work` of its first request (the requests of a key are alike but for time)."""
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = _Queue(work)
-        request = _Request(items, asyncio.get_running_loop().create_future())
+            queue = self._queues[key] = _Queue()
+        request = _Request(items, work, asyncio.get_running_loop().create_future())
         queue.waiting.append(request)
         if queue.in_flight < self.max_in_flight:
             queue.in_flight += 1
@@ -76,7 +77,7 @@ class GroupCommit(Generic[T]):
                     size += len(queue.waiting[0].items)
                     group.append(queue.waiting.popleft())
                 try:
-                    await queue.work([item for request in group for item in request.items])
+                    await group[0].work([item for request in group for item in request.items])
                 except Exception as exc:
                     for request in group:
                         if not request.done.done():

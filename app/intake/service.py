@@ -215,9 +215,10 @@ async def receive_events(
     todo = [i for i in items if i.result is None and i.event is not None]
     if len(items) == 1 and todo:
         # A request of one event: applied with those of concurrent requests of the same
-        # client (app/intake/groups.py), at the group's own moment.
+        # client (app/intake/groups.py), as of the moment of the request that began the
+        # group (a few milliseconds before the others arrived).
         async def settle_group(group: list[_Item]) -> None:
-            await _settle_all(services, principal, group, Clock(dt.datetime.now(dt.UTC), clock.tz))
+            await _settle_all(services, principal, group, clock)
 
         await services.intake_groups.run((principal.client_id, principal.actor), todo, settle_group)
     elif todo:

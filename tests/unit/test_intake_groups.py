@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -125,3 +126,26 @@ def test_limits_are_checked() -> None:
         GroupCommit(max_events=0)
     with pytest.raises(ValueError):
         GroupCommit(max_in_flight=0)
+
+
+async def test_each_group_is_done_by_the_work_of_its_first_request() -> None:
+    """The work carries its request's moment: a long-lived queue must not keep using the
+    first request's work for every later group."""
+    groups: GroupCommit[int] = GroupCommit(max_events=10, max_in_flight=1)
+    done_by: list[tuple[str, list[int]]] = []
+    gate = asyncio.Event()
+
+    def work_of(name: str) -> Callable[[list[int]], Awaitable[None]]:
+        async def work(items: list[int]) -> None:
+            done_by.append((name, list(items)))
+            await gate.wait()
+
+        return work
+
+    first = asyncio.create_task(groups.run("k", [0], work_of("a")))
+    await settle()
+    later = [asyncio.create_task(groups.run("k", [i], work_of(n))) for i, n in ((1, "b"), (2, "c"))]
+    await settle()
+    gate.set()
+    await asyncio.gather(first, *later)
+    assert done_by == [("a", [0]), ("b", [1, 2])]
