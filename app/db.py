@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -66,6 +67,10 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -82,7 +87,14 @@ class Database:
     def __init__(self, settings: Settings, *, echo: bool = False) -> None:
         self.settings = settings
         self.is_sqlite = settings.is_sqlite
-        kwargs: dict[str, Any] = {"hide_parameters": True, "echo": echo}
+        kwargs: dict[str, Any] = {
+            "hide_parameters": True,
+            "echo": echo,
+            # JSON columns (the case data of every listed referral) read and written with
+            # orjson: the standard library's decoder was a tenth of a portal list's time.
+            "json_deserializer": orjson.loads,
+            "json_serializer": _json_text,
+        }
         if self.is_sqlite:
             path = settings.sqlite_path
             if path is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -81,13 +82,36 @@ async def active_sentra(session: AsyncSession) -> list[domain.SentraCoverage]:
     ]
 
 
+async def load_with_siblings(
+    session: AsyncSession, principal: Principal, referral_id: str
+) -> tuple[Referral, list[Referral]]:
+    """A visible referral and the other referrals of its NIK, in one round trip (the
+    detail's hot path: a separate lookup of the NIK's referrals was a second)."""
+    rid = parse_id(referral_id)
+    same_nik = select(Referral.nik_index).where(Referral.id == rid).scalar_subquery()
+    rows = list(
+        (
+            await session.execute(
+                select(Referral).where(or_(Referral.id == rid, Referral.nik_index == same_nik))
+            )
+        ).scalars()
+    )
+    referral = next((r for r in rows if r.id == rid), None)
+    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
+        raise not_found()
+    return referral, [r for r in rows if r.id != rid]
+
+
 async def detail(
     session: AsyncSession,
     services: AppServices,
     principal: Principal,
     referral: Referral,
     clock: Clock,
+    siblings: list[Referral] | None = None,
 ) -> ReferralDetail:
+    """The detail of `referral`; `siblings` are the other referrals of its NIK when the
+    caller has read them already."""
     settings = services.settings
     case = read_case(referral, services.cipher)
     person: dict[str, Any] = dict(case["person"])
@@ -98,13 +122,17 @@ async def detail(
             needs.pop("health", None)
     related: list[uuid.UUID] = []
     if referral.nik_index is not None:
-        others = (
-            await session.execute(
-                select(Referral.id, Referral.facility_code, Referral.sentra_code).where(
-                    Referral.nik_index == referral.nik_index, Referral.id != referral.id
+        others: Sequence[Any] = (
+            siblings
+            if siblings is not None
+            else (
+                await session.execute(
+                    select(Referral.id, Referral.facility_code, Referral.sentra_code).where(
+                        Referral.nik_index == referral.nik_index, Referral.id != referral.id
+                    )
                 )
-            )
-        ).all()
+            ).all()
+        )
         related = sorted(
             (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code)), key=str
         )
@@ -155,8 +183,8 @@ async def read_detail(
     services: AppServices, principal: Principal, referral_id: str, clock: Clock
 ) -> tuple[ReferralDetail, str]:
     async with services.db.transaction() as session:
-        referral = await load_visible(session, principal, referral_id)
-        out = await detail(session, services, principal, referral, clock)
+        referral, siblings = await load_with_siblings(session, principal, referral_id)
+        out = await detail(session, services, principal, referral, clock, siblings)
         audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
         return out, etag(referral)
 
