@@ -11,6 +11,7 @@ from app.crypto import DataCipher
 from app.db import Database
 from app.intake.groups import GroupCommit
 from app.ratelimit import RateLimiter
+from app.reference.coverage import CoverageCache
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -25,3 +26,5 @@ class AppServices:
     rate_limiter: RateLimiter
     # Single-event intake requests applied together (app/intake/groups.py).
     intake_groups: GroupCommit[Any] = field(default_factory=GroupCommit)
+    # The active sentra for the detail's suggestion (app/reference/coverage.py).
+    sentra_coverage: CoverageCache = field(default_factory=CoverageCache)

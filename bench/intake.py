@@ -426,6 +426,7 @@ async def main_async(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    calibration = [queries.calibration_ms()]
     logdir = Path(tempfile.mkdtemp(prefix="rujukan-bench-intake-"))
     if args.profile:
         os.makedirs(args.profile, exist_ok=True)
@@ -475,7 +476,9 @@ async def main_async(args: argparse.Namespace) -> int:
     print(
         f"`{args.command}`; {os.cpu_count()} CPUs, load average {load_avg[0]:.1f}; "
         f"{args.duration:.0f} s per run after {args.warmup:.0f} s warm-up; the load generator "
-        "runs on the same machine.\n"
+        f"runs on the same machine; CPU calibration {calibration[0]:.0f} ms before, "
+        f"{queries.calibration_ms():.0f} ms after (bench/queries.py `calibration_ms`: "
+        "compare runs at similar figures).\n"
     )
     print(table(runs))
     if not args.skip_queries:

@@ -770,9 +770,27 @@ async def run_http(
             ),
         ]
         extra["load_before"] = os.getloadavg()
+        extra["calibration_before"] = calibration_ms()
         results = await measure(scenarios, count)
+        extra["calibration_after"] = calibration_ms()
         extra["load_after"] = os.getloadavg()
     return results, {"names": names, **extra}
+
+
+def calibration_ms() -> float:
+    """How long this machine takes right now for a fixed CPU-bound loop (median of 5).
+
+    The virtual machines this runs on change speed by up to 2x from minute to minute (the
+    same loop took 430-820 ms within one minute): figures of two runs compare only at
+    similar calibration times."""
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
 
 
 def resident_mb(pid: int) -> int:
@@ -985,6 +1003,10 @@ def report(
         f"{env['work_mem']}), {env['cpu']}, Python {env['python']}",
         "- Load average (1 min) of the machine, from other work: {:.1f} before the "
         "measurements, {:.1f} after.".format(extra["load_before"][0], extra["load_after"][0]),
+        "- CPU calibration (`calibration_ms`: a fixed Python loop; the machine's speed "
+        "varies up to 2x between runs): {:.0f} ms before, {:.0f} ms after.".format(
+            extra["calibration_before"], extra["calibration_after"]
+        ),
         "- The service under uvicorn (one worker process) on 127.0.0.1, requests over HTTP "
         "one at a time from one client (latency, not throughput), the scenarios in turn "
         "(round-robin) after 20 warm-up requests each. Times are end to end: HTTP, "

@@ -215,6 +215,7 @@ class Clients:
                     active=active,
                 )
             )
+        self.services.sentra_coverage.forget()  # written past the API, which forgets itself
 
 
 @pytest.fixture

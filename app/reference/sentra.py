@@ -150,6 +150,8 @@ async def create_sentra(
             audit.record(session, principal, "sentra.create", "success")
     except IntegrityError:  # created concurrently
         raise ProblemError("SENTRA_EXISTS", f"A sentra `{body.code}` exists.") from None
+    finally:
+        services.sentra_coverage.forget()
     return row
 
 
@@ -165,10 +167,13 @@ async def replace_sentra(
             [FieldError("INVALID_VALUE", "must equal the code in the path", pointer="/code")]
         )
     _check(body)
-    async with services.db.transaction() as session:
-        row = await session.get(Sentra, code, with_for_update=True)
-        if row is None:
-            raise _not_found(code)
-        _write(row, body, now)
-        audit.record(session, principal, "sentra.update", "success")
+    try:
+        async with services.db.transaction() as session:
+            row = await session.get(Sentra, code, with_for_update=True)
+            if row is None:
+                raise _not_found(code)
+            _write(row, body, now)
+            audit.record(session, principal, "sentra.update", "success")
+    finally:
+        services.sentra_coverage.forget()
     return row

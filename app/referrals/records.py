@@ -7,7 +7,6 @@ ciphertext copied onto another row does not decrypt).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 import unicodedata
@@ -163,13 +162,17 @@ def split_case(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def join_case(plain: dict[str, Any], sensitive: dict[str, Any]) -> dict[str, Any]:
-    case = copy.deepcopy(plain)
-    person = case["person"]
+    """The event-shaped case of its two parts. `plain` is not changed: the levels that get
+    the sensitive values are copied, the rest is shared (no deep copy, as `split_case`)."""
+    case = dict(plain)
+    person = case["person"] = dict(plain["person"])
     person["nik"] = sensitive.get("nik")
     person["phone"] = sensitive.get("phone")
     person["guardian"] = sensitive.get("guardian")
-    if isinstance(case.get("needs"), dict):
-        case["needs"]["health"] = sensitive.get("health")
+    needs = case.get("needs")
+    if isinstance(needs, dict):
+        needs = case["needs"] = dict(needs)
+        needs["health"] = sensitive.get("health")
     return case
 
 

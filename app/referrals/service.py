@@ -167,7 +167,9 @@ async def detail(
             state.status, referral.handover_date, settings.triage_days, today
         ),
         suggested_sentra_code=domain.suggest_sentra(
-            await active_sentra(session), referral.province_code, referral.regency_code
+            await services.sentra_coverage.get(lambda: active_sentra(session)),
+            referral.province_code,
+            referral.regency_code,
         ),
         age_at_release=age,
         is_child=domain.is_child(age),
