@@ -44,7 +44,11 @@ class ReferralDetail(ResponseModel):
     handover_date: dt.date
     triage_due_at: dt.datetime
     overdue: bool
-    suggested_sentra_code: str | None
+    suggested_sentra_code: str | None = Field(
+        description="The active sentra whose coverage holds the domicile regency, else one "
+        "located in the province, else null; the lowest code when several match. A registry "
+        "change shows here at once, or within 2 seconds when made through another replica."
+    )
     age_at_release: int
     is_child: bool
     data_quality_flags: list[str]
