@@ -1133,14 +1133,16 @@ async def main_async(args: argparse.Namespace) -> int:
     return 0
 
 
-INTAKE_SECTION = "\n# Intake benchmark"
+# Sections after the generated report that a rerun keeps: hand-written comparisons of
+# runs, and the intake section (bench/intake.py).
+KEPT_SECTIONS = ("\n# Portal query runs compared", "\n# Intake benchmark")
 
 
 def write_report(path: Path, text: str) -> None:
-    """Write the query report, keeping the intake section (bench/intake.py) that follows it."""
+    """Write the query report, keeping the sections that follow it (KEPT_SECTIONS)."""
     previous = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = previous.find(INTAKE_SECTION)
-    kept = previous[start:] if start >= 0 else ""
+    starts = [i for i in (previous.find(m) for m in KEPT_SECTIONS) if i >= 0]
+    kept = previous[min(starts) :] if starts else ""
     path.write_text(text + "\n" + kept, encoding="utf-8")
 
 
