@@ -52,6 +52,7 @@ from app.intake.schemas import EXAMPLE_EVENT
 from app.migrate import upgrade
 from app.referrals.domain import Role
 from bench import queries
+from bench.http1 import Connection
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_DB = "rujukan_bench_intake"
@@ -134,37 +135,6 @@ def reset_peak(pid: int) -> None:
             f.write("5")
     except OSError:
         pass
-
-
-class Connection:
-    """A minimal HTTP/1.1 keep-alive client connection for the load generator.
-
-    httpx cost about as much CPU per request as the baseline server spends answering it,
-    on the same two cores: the generator, not the servers, set the pace and the tails.
-    This writes a prepared request and reads a Content-Length response, nothing more.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, head: bytes, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None or self.reader is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        status = int((await self.reader.readline()).split()[1])
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = self.reader = None
 
 
 async def load(
