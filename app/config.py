@@ -56,7 +56,8 @@ class Settings(BaseSettings):
         le=500,
         description="Group commit: at most this many single-event requests of one client "
         "that arrive while earlier ones are being written are applied in one transaction "
-        "(1 turns grouping off). A lone request is never held back.",
+        "(1: one each, still at most `intake_group_in_flight` at a time per client). A "
+        "lone request is never held back.",
     )
     intake_group_in_flight: int = Field(
         default=4,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from app.errors import FieldError, ProblemError
 
 MIB = 1024 * 1024
 MAX_DEPTH = 64
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def _malformed(detail: str) -> ProblemError:
@@ -53,11 +55,12 @@ def _depth(value: Any) -> int:
 
 
 def parse_json(raw: bytes) -> Any:
-    if raw.strip():
+    if raw.strip() and not _LONG_NUMBER.search(raw):
         try:
             # orjson refuses whatever the careful path below refuses (invalid UTF-8, lone
-            # surrogates, NaN, 1e400) and also some it accepts (integers beyond 64 bits,
-            # nesting past 1,024): those take the careful path for its exact answer.
+            # surrogates, NaN, 1e400) and also some it accepts (nesting past 1,024): those
+            # take the careful path for its exact answer. It reads an integer beyond 64
+            # bits as a float: a body with a run of 19 digits takes the careful path too.
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass

@@ -66,6 +66,10 @@ Guides for prison systems, the portal and operators are in the repository's `doc
 """
 
 
+# How long shutdown waits for intake groups still being written (app/intake/groups.py).
+SHUTDOWN_GROUPS_SECONDS = 20.0
+
+
 def _problem_response(
     request: Request, problem: ProblemError | None = None, **kwargs: Any
 ) -> JSONResponse:
@@ -233,7 +237,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             async with relay_in_process(services):  # the webhook relay, if settings say so
                 yield
         finally:
-            await services.intake_groups.wait_idle()
+            await services.intake_groups.wait_idle(grace_seconds=SHUTDOWN_GROUPS_SECONDS)
             await services.db.dispose()
 
     app = FastAPIOffline(

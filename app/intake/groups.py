@@ -20,6 +20,7 @@ resend replays their answer.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -62,7 +63,9 @@ class GroupCommit(Generic[T]):
         queue.waiting.append(request)
         if queue.in_flight < self.max_in_flight:
             queue.in_flight += 1
-            task = asyncio.create_task(self._drain(key, queue))
+            # A context of its own: the request that happens to start a group is not the
+            # one its logs would be about (each event carries its own request id).
+            task = asyncio.create_task(self._drain(key, queue), context=contextvars.Context())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         # Shielded: the group goes on if this request is cancelled.
@@ -103,7 +106,17 @@ class GroupCommit(Generic[T]):
                 if self._queues.get(key) is queue:
                     del self._queues[key]
 
-    async def wait_idle(self) -> None:
-        """Until every group started so far is done (shutdown)."""
+    async def wait_idle(self, grace_seconds: float | None = None) -> None:
+        """Until every group started so far is done (shutdown); after `grace_seconds` what
+        is left is cancelled (its transactions roll back, their requests are cancelled) so
+        that a database that hangs cannot hold the process forever."""
+        loop = asyncio.get_running_loop()
+        deadline = None if grace_seconds is None else loop.time() + grace_seconds
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            _, pending = await asyncio.wait(list(self._tasks), timeout=left)
+            if pending and deadline is not None and loop.time() >= deadline:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return

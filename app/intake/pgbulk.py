@@ -314,13 +314,25 @@ BEGIN_SQL = "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan"
 @contextlib.asynccontextmanager
 async def transaction(connection: Any) -> AsyncIterator[None]:
     """A transaction on an asyncpg connection: BEGIN (custom plans), COMMIT, or ROLLBACK
-    when the block raises."""
+    when the block or the COMMIT raises (a cancelled request included). A connection that
+    could not be rolled back, or whose COMMIT was interrupted, is closed: back in the pool
+    inside a transaction it would fail every later request that got it."""
     await connection.execute(BEGIN_SQL)
     try:
         yield
+        await connection.execute("COMMIT")
     except BaseException:
-        if not connection.is_closed():
-            with contextlib.suppress(Exception):
-                await connection.execute("ROLLBACK")
+        await _abandon(connection)
         raise
-    await connection.execute("COMMIT")
+
+
+async def _abandon(connection: Any) -> None:
+    if connection.is_closed():
+        return
+    try:
+        await connection.execute("ROLLBACK")
+    except BaseException:  # the caller re-raises what interrupted it
+        connection.terminate()
+    else:
+        if connection.is_in_transaction():  # pragma: no cover - ROLLBACK always ends one
+            connection.terminate()

@@ -37,6 +37,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ from app.referrals.service import set_state, state_of
 from app.validation import body_errors
 from app.webhooks.models import OutboxEvent
 
+log = logging.getLogger("rujukan.intake")
 CREATING = frozenset({EventType.scheduled, EventType.rescheduled, EventType.completed})
 SCHEDULING = frozenset({EventType.scheduled, EventType.rescheduled})
 TERMINAL = frozenset(s.value for s in domain.TERMINAL)
@@ -296,9 +298,30 @@ def _audit_row(principal: Principal, item: _Item) -> dict[str, Any]:
 async def _settle_all(
     services: AppServices, principal: Principal, items: list[_Item], clock: Clock
 ) -> None:
-    """Answer every item (checked, not yet answered), in order: a transaction per part."""
-    for part in _parts(items):
-        await _settle(services, principal, part, clock)
+    """Answer every item (checked, not yet answered), in order: a transaction per part.
+
+    Each event succeeds or fails on its own (SPEC §3), even when the database refuses one
+    of them for a reason no check foresaw (a bug): the transaction fails whole, so the
+    events it held are tried again one by one, and only the one the database refuses is
+    answered 500. A database that is away fails them all (503, retried by the sender)."""
+    try:
+        for part in _parts(items):
+            await _settle(services, principal, part, clock)
+    except Exception as exc:
+        left = [i for i in items if i.result is None]
+        if len(items) == 1 or is_database_unavailable(exc):
+            raise
+        log.error("a transaction of %d events failed: each alone", len(left), exc_info=True)
+        for item in left:
+            try:
+                await _settle_all(services, principal, [item], clock)
+            except Exception as one:
+                if is_database_unavailable(one):
+                    raise
+                log.error("an event could not be applied", exc_info=True)
+                item.result = ProblemError(
+                    "INTERNAL_ERROR", "This event could not be stored; nothing of it was."
+                )
 
 
 def _parts(items: list[_Item]) -> list[list[_Item]]:
@@ -491,8 +514,10 @@ async def _apply_postgresql(
             raise AssertionError("no driver connection")
         if driver.is_in_transaction():  # pragma: no cover - the pool returns them idle
             # A transaction left open on a pooled connection would turn ours into a
-            # savepoint, and its rollback would silently undo acknowledged events.
-            raise RuntimeError("a pooled connection is inside a transaction")
+            # savepoint, and its rollback would silently undo acknowledged events. Out of
+            # the pool with it; the part is tried again on another connection.
+            await conn.invalidate()
+            raise _RetryError
         try:
             async with pgbulk.transaction(driver):
                 claimed: dict[str, int] = {}

@@ -112,6 +112,7 @@ CASE_FIELDS = (
 )
 
 
+NAME_SEARCH_MAX = 400  # referrals.name_search
 # Runs of what is not a letter or digit (`str.isalnum`): `\w` is isalnum and "_".
 _NOT_ALNUM = re.compile(r"[\W_]+")
 
@@ -192,7 +193,9 @@ def write_case(referral: ReferralRow, case: dict[str, Any], cipher: DataCipher) 
     referral.case_data = plain
     referral.sensitive_data = cipher.encrypt_json(sensitive, referral.id.bytes)
     referral.full_name = person["full_name"]
-    referral.name_search = normalise_name(person["full_name"])
+    # Decomposition can lengthen a name many times over ("ﷺ" is 18 letters): what the
+    # column holds is its start, the words a search finds it by.
+    referral.name_search = normalise_name(person["full_name"])[:NAME_SEARCH_MAX]
     referral.nik_index = cipher.blind_index(nik) if nik else None
     referral.nik_masked = mask_nik(nik)
     referral.birth_date = _date(person["birth_date"])

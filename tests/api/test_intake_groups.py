@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from app.audit.models import AuditEvent
 from app.context import AppServices
+from app.intake import service
 from app.referrals.models import Referral
 from tests.conftest import Clients
 from tests.factories import make_event
@@ -143,3 +144,71 @@ async def test_events_of_one_case_in_one_group_apply_in_arrival_order(
     assert history.status_code == 200, history.text
     assert len(history.json()["items"]) == 11
     del group_sizes
+
+
+async def test_a_name_that_decomposition_lengthens_is_stored(
+    http: httpx.AsyncClient, clients: Clients, facility: str
+) -> None:
+    """200 characters that NFKD turns into 3,600 (a value too long for the search column
+    made PostgreSQL refuse the event, and everything grouped with it)."""
+    prison = await clients.prison(facility)
+    event = make_event(facility, person__full_name="\ufdfa" * 200)
+    response = await http.post(URL, json=event, headers=prison.headers)
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def refused_by_the_database(monkeypatch: pytest.MonkeyPatch, backend: str) -> str:
+    """Events whose case_ref holds the returned mark are refused by PostgreSQL itself (a
+    value too long for its column is written for them): a fault no check foresees."""
+    if backend != "postgres":
+        pytest.skip("SQLite does not enforce column lengths")
+    mark = "REFUSED-BY-DB"
+    row_of = service._referral_row
+
+    def refusing_row(referral: Any) -> dict[str, Any]:
+        row = row_of(referral)
+        if mark in row["case_ref"]:
+            row["name_search"] = "x" * 1000
+        return row
+
+    monkeypatch.setattr(service, "_referral_row", refusing_row)
+    return mark
+
+
+async def test_an_event_the_database_refuses_fails_alone_in_its_group(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: AppServices,
+    facility: str,
+    group_sizes: list[int],
+    refused_by_the_database: str,
+) -> None:
+    prison = await clients.prison(facility)
+    bad = make_event(facility, case_ref=f"{refused_by_the_database}-1")
+    good = [make_event(facility) for _ in range(12)]
+    answers = await asyncio.gather(
+        *(http.post(URL, json=e, headers=prison.headers) for e in [good[0], bad, *good[1:]])
+    )
+    assert max(group_sizes) > 1, group_sizes
+    statuses = [a.status_code for a in answers]
+    assert statuses == [201, 500] + [201] * 11, [a.text[:200] for a in answers]
+    assert answers[1].json()["code"] == "INTERNAL_ERROR"
+    async with services.db.read_session() as session:
+        stored = await session.scalar(
+            select(func.count()).select_from(Referral).where(Referral.facility_code == facility)
+        )
+    assert stored == 12
+
+
+async def test_an_event_the_database_refuses_fails_alone_in_its_batch(
+    http: httpx.AsyncClient, clients: Clients, facility: str, refused_by_the_database: str
+) -> None:
+    prison = await clients.prison(facility)
+    events = [make_event(facility) for _ in range(4)]
+    events[2] = make_event(facility, case_ref=f"{refused_by_the_database}-2")
+    response = await http.post(f"{URL}/batch", json={"events": events}, headers=prison.headers)
+    assert response.status_code == 207, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 500, 201]
+    assert results[2]["problem"]["code"] == "INTERNAL_ERROR"

@@ -149,3 +149,18 @@ async def test_each_group_is_done_by_the_work_of_its_first_request() -> None:
     gate.set()
     await asyncio.gather(first, *later)
     assert done_by == [("a", [0]), ("b", [1, 2])]
+
+
+async def test_shutdown_does_not_wait_forever_for_a_group() -> None:
+    """A database that hangs must not hold shutdown: after the grace, the group is
+    cancelled and so is its request."""
+    groups: GroupCommit[int] = GroupCommit()
+
+    async def hangs(items: list[int]) -> None:
+        await asyncio.Event().wait()
+
+    request = asyncio.create_task(groups.run("k", [1], hangs))
+    await settle()
+    await groups.wait_idle(grace_seconds=0.05)
+    with pytest.raises(asyncio.CancelledError):
+        await request
