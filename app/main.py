@@ -91,14 +91,9 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    # Only parameters (query, path, header) reach here: no route declares a FastAPI body
+    # parameter; bodies are read by `app.http.read_json` (MALFORMED_JSON is its answer).
     errors = request_errors(exc.errors())
-    if any(e.code == "MALFORMED_JSON" for e in errors):
-        return _problem_response(
-            request,
-            code="MALFORMED_JSON",
-            detail="the body is not valid JSON",
-            errors=[FieldError("MALFORMED_JSON", "the body is not valid JSON", pointer="")],
-        )
     return _problem_response(
         request,
         code="VALIDATION_FAILED",

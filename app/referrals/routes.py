@@ -29,7 +29,6 @@ from app.referrals.schemas import (
 )
 from app.responses import PROBLEM_RESPONSES, model_body
 from app.schemas import Items
-from app.validation import request_errors
 
 router = APIRouter(prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES)
 ReaderDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))]
@@ -195,13 +194,8 @@ def _refusal_code(exc: Exception) -> str | None:
     """The problem code the app's handlers answer `exc` with (app/main.py), if a 4xx."""
     if isinstance(exc, ProblemError):
         return exc.code if 400 <= exc.status < 500 else None
-    if isinstance(exc, RequestValidationError):
-        errors = request_errors(exc.errors())
-        return (
-            "MALFORMED_JSON"
-            if any(e.code == "MALFORMED_JSON" for e in errors)
-            else "VALIDATION_FAILED"
-        )
+    if isinstance(exc, RequestValidationError):  # a parameter (the body is `body_of`'s)
+        return "VALIDATION_FAILED"
     return None
 
 
