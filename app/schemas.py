@@ -10,19 +10,26 @@ from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-_CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters: C0 (NUL included), DEL, C1 and the Unicode line/paragraph separators.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def has_control(value: str, *, multiline: bool = False) -> bool:
+    """Whether `value` holds a control character. Free text (`multiline`: summaries,
+    notes) may hold line breaks (CRLF or LF) and tabs, nothing else (a lone CR is one)."""
+    if multiline:
+        value = value.replace("\r\n", "").replace("\n", "").replace("\t", "")
+    return CONTROL_CHARACTERS.search(value) is not None
 
 
 def _no_control(value: str) -> str:
-    if _CONTROL_STRICT.search(value):
+    if has_control(value):
         raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
     return value
 
 
 def _no_control_multiline(value: str) -> str:
-    # Free text (summaries, notes) may hold line breaks and tabs, nothing else.
-    if _CONTROL.search(value.replace("\r\n", "").replace("\n", "").replace("\t", "")):
+    if has_control(value, multiline=True):
         raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
     return value
 

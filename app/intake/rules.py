@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from app.intake.schemas import EventType, ReleaseEvent, TextRule
 from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
 from app.reference.regions import Regions
 from app.referrals.domain import age_on, is_child
+from app.schemas import has_control
 
 NIK_UNAVAILABLE_REASONS = frozenset({"foreign_national", "not_registered", "unknown"})
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -254,19 +254,13 @@ def _check_consent(event: ReleaseEvent, result: RuleResult) -> None:
             result.error("CONSENT_DETAIL_REQUIRED", "/consent/method", "how consent was given")
 
 
-# Control characters: C0 (NUL included), DEL, C1 and the Unicode line/paragraph separators.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_LINE_BREAKS_AND_TABS = str.maketrans("", "", "\r\n\t")
-
-
 def text_fault(value: str, rule: TextRule) -> str | None:
     """Why `value` breaks `rule`, or None."""
     if len(value) > rule.max_length:
         return f"at most {rule.max_length} characters"
     if rule.printable and not value.isprintable():
         return "printable characters only"
-    clean = value.translate(_LINE_BREAKS_AND_TABS) if rule.multiline else value
-    if _CONTROL.search(clean):
+    if has_control(value, multiline=rule.multiline):
         return "control characters are not allowed"
     return None
 

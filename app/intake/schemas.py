@@ -10,7 +10,6 @@ together, after the facility binding and idempotency checks (SPEC §3's order).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -27,9 +26,8 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from app.reference.catalogue import PAS_CODES, ReleaseType
-from app.schemas import ResponseModel, StrictBody
+from app.schemas import ResponseModel, StrictBody, has_control
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Instants every time zone can convert (year 1 at +14:00 is not in UTC's calendar).
 _EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
 _LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
@@ -38,7 +36,7 @@ _LATEST = dt.datetime(9998, 12, 31, tzinfo=dt.UTC)
 def _no_control_before(value: object) -> object:
     """Control characters (NUL included) are INVALID_TEXT, before any pattern or enum
     check could call them INVALID_VALUE (SPEC §3: text fields)."""
-    if isinstance(value, str) and _CONTROL.search(value):
+    if isinstance(value, str) and has_control(value):
         raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
     return value
 

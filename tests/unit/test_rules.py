@@ -881,6 +881,14 @@ def test_multiline_text_allows_newline_and_tab() -> None:
     assert run(d).errors == []
 
 
+@pytest.mark.parametrize("bad", ["Baris\rdua", "Baris\x0bdua", "Baris\u2029"])
+def test_multiline_text_allows_crlf_lf_and_tab_only(bad: str) -> None:
+    """A lone CR is no line break (as in every other free text: app/schemas.py)."""
+    d = base()
+    d["needs"]["summary"] = bad
+    assert pairs(run(d)) == [("INVALID_TEXT", "/needs/summary")]
+
+
 def test_multiline_text_rejects_nul() -> None:
     d = base()
     d["needs"]["summary"] = "Baris\x00"
