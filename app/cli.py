@@ -11,16 +11,16 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from app.auth.schemas import ClientCreate
-from app.config import Settings, get_settings
-from app.errors import FieldError, ProblemError
-from app.logging import configure_logging
-from app.referrals.domain import Role
-from app.validation import body_errors
+from app.auth.roles import Role
+from app.clients.schemas import ClientCreate
+from app.core.config import Settings, get_settings
+from app.core.errors import FieldError, ProblemError
+from app.core.logging import configure_logging
+from app.core.validation import body_errors
 
 
 def _upgrade(settings: Settings) -> None:
-    from app.migrate import upgrade
+    from app.core.migrate import upgrade
 
     path = settings.sqlite_path
     if path is not None:
@@ -106,7 +106,7 @@ def _client_request(args: argparse.Namespace) -> ClientCreate:
 async def _create_client(body: ClientCreate) -> dict[str, Any]:
     from app.audit import service as audit
     from app.auth.service import create_client
-    from app.db import Database
+    from app.core.db import Database
 
     db = Database(get_settings())
     try:
@@ -165,7 +165,7 @@ def openapi_document() -> dict[str, Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import seed_demo
+    from app.ops.demo import seed_demo
 
     settings = get_settings()
     _upgrade(settings)
@@ -177,8 +177,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 async def _with_services(job: str, **kwargs: Any) -> dict[str, Any]:
     from datetime import UTC, datetime
 
-    from app import maintenance
     from app.main import build_services
+    from app.ops import maintenance
 
     services = build_services(get_settings())
     try:

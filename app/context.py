@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import contextvars
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.config import Settings
-from app.crypto import DataCipher
-from app.db import Database
+from app.core.config import Settings
+from app.core.crypto import DataCipher
+from app.core.db import Database
+from app.core.ratelimit import RateLimiter
 from app.intake.groups import GroupCommit
-from app.ratelimit import RateLimiter
 from app.reference.coverage import CoverageCache
-
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None
-)
 
 
 @dataclass(slots=True)

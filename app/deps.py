@@ -11,14 +11,14 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.service import cached_principal, principal_for_key
 from app.context import AppServices
-from app.errors import FieldError, ProblemError, validation_failed
-from app.http import MIB, read_json
-from app.intake.rules import Clock
-from app.ratelimit import retry_after_header
-from app.referrals.domain import Role
-from app.validation import body_errors
+from app.core.clock import Clock
+from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.http import MIB, read_json
+from app.core.ratelimit import retry_after_header
+from app.core.validation import body_errors
 
 _ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 WWW_AUTHENTICATE = 'Bearer realm="rujukan"'

@@ -17,27 +17,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.audit.routes import router as audit_router
-from app.auth.routes import router as clients_router
-from app.config import Settings, get_settings
+from app.clients.routes import router as clients_router
 from app.context import AppServices
-from app.crypto import DataCipher
-from app.db import Database
-from app.errors import CATALOGUE, PROBLEM_JSON, FieldError, ProblemError, problem_body
+from app.core.config import Settings, get_settings
+from app.core.crypto import DataCipher
+from app.core.db import Database
+from app.core.errors import CATALOGUE, PROBLEM_JSON, FieldError, ProblemError, problem_body
+from app.core.logging import configure_logging
+from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.core.openapi import Problem
+from app.core.ratelimit import RateLimiter
+from app.core.validation import request_errors
 from app.intake.groups import GroupCommit
 from app.intake.routes import router as intake_router
 from app.intake.schemas import ReleaseEvent
-from app.logging import configure_logging
-from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.openapi_docs import CONVENTIONS, TAGS
-from app.openapi_docs import enrich as enrich_openapi
-from app.ops import router as ops_router
-from app.ratelimit import RateLimiter
+from app.openapi import CONVENTIONS, TAGS
+from app.openapi import enrich as enrich_openapi
+from app.ops.routes import router as ops_router
 from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
-from app.responses import Problem
-from app.validation import request_errors
 from app.webhooks.relay import in_process as relay_in_process
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router

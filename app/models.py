@@ -2,16 +2,11 @@
 
 from app.audit.models import AuditEvent
 from app.auth.models import Client
-from app.db import Base
+from app.core.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra
 from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
-from app.webhooks.models import (
-    OutboxEvent,
-    RelayState,
-    WebhookDelivery,
-    WebhookSubscription,
-)
+from app.webhooks.models import OutboxEvent, RelayState, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "AuditEvent",

@@ -45,12 +45,12 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.auth.roles import Role
 from app.auth.service import create_client
-from app.config import Settings
-from app.db import Database
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.migrate import upgrade
 from app.intake.schemas import EXAMPLE_EVENT
-from app.migrate import upgrade
-from app.referrals.domain import Role
 from bench import queries
 from bench.http1 import Connection
 

@@ -24,12 +24,12 @@ import zoneinfo
 from typing import Any
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.service import create_client
-from app.config import Settings
+from app.core.clock import Clock
+from app.core.config import Settings
 from app.intake import service
-from app.intake.rules import Clock
 from app.main import build_services
-from app.referrals.domain import Role
 from bench import queries
 from bench.intake import Events, recreate
 

@@ -45,15 +45,16 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.service import create_client
-from app.config import Settings
-from app.crypto import DataCipher
-from app.db import Database
-from app.migrate import upgrade
+from app.core.config import Settings
+from app.core.crypto import DataCipher
+from app.core.db import Database
+from app.core.migrate import upgrade
 from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
 from app.reference.models import Sentra
 from app.reference.regions import load_regions
-from app.referrals.domain import Role, handover_date
+from app.referrals.domain import handover_date
 from app.referrals.models import Referral
 from app.referrals.queries import (
     GroupBy,

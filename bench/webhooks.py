@@ -42,11 +42,11 @@ import httpx
 from sqlalchemy.engine import make_url
 from standardwebhooks import Webhook
 
+from app.auth.roles import Role
 from app.auth.service import create_client
-from app.config import Settings
+from app.core.config import Settings
+from app.core.migrate import upgrade
 from app.main import build_services, create_app
-from app.migrate import upgrade
-from app.referrals.domain import Role
 from tests.factories import make_event
 
 ROOT = Path(__file__).resolve().parents[1]

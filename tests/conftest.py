@@ -22,13 +22,13 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from app.auth.roles import Role
 from app.auth.service import create_client
-from app.config import Settings
 from app.context import AppServices
+from app.core.config import Settings
+from app.core.migrate import upgrade
 from app.main import build_services, create_app
-from app.migrate import upgrade
 from app.reference.models import Sentra
-from app.referrals.domain import Role
 
 PG_URL = os.environ.get(
     "RUJUKAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

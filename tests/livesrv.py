@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 
 

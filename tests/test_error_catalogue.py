@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from app.cli import openapi_document
-from app.errors import CATALOGUE
+from app.core.errors import CATALOGUE
 
 APP = Path(__file__).resolve().parent.parent / "app"
 CODE = r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*"  # in a context: UNAUTHENTICATED counts too

@@ -13,10 +13,10 @@ from pydantic_core import PydanticCustomError
 
 from app.audit import service
 from app.auth.principal import Principal
+from app.auth.roles import Role
+from app.core.openapi import PROBLEM_RESPONSES
+from app.core.schemas import ResponseModel
 from app.deps import ServicesDep, require_role
-from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES
-from app.schemas import ResponseModel
 
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ].+")
 

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.auth.principal import Principal
-from app.context import AppServices, request_id_var
-from app.cursor import CursorCodec
+from app.context import AppServices
+from app.core.context import request_id_var
+from app.core.cursor import CursorCodec
 
 log = logging.getLogger("rujukan.audit")
 

@@ -6,7 +6,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONType, UTCDateTime, utcnow
+from app.core.clock import utcnow
+from app.core.db import Base, JSONType, UTCDateTime
 
 
 class Client(Base):

@@ -5,10 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from app.referrals.domain import Role
-
-ANY = "*"
-REFERRAL_READERS = frozenset({Role.prison, Role.kemensos, Role.sentra})
+from app.auth.roles import ANY, Role
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import hash_api_key, new_api_key
 from app.auth.models import Client
 from app.auth.principal import Principal
-from app.errors import FieldError, ProblemError, validation_failed
-from app.referrals.domain import Role
+from app.auth.roles import Role
+from app.core.errors import FieldError, ProblemError, validation_failed
 
 
 @dataclass(frozen=True, slots=True)

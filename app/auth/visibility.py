@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, false, true
 from sqlalchemy.orm import QueryableAttribute
 
-from app.auth.principal import ANY, Principal
-from app.referrals.domain import Role
+from app.auth.principal import Principal
+from app.auth.roles import ANY, Role
 
 
 def visible_where(

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, BigIntPK, JSONType, UTCDateTime, utcnow
+from app.core.clock import utcnow
+from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
 
 
 class IntakeRecord(Base):

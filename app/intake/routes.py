@@ -10,16 +10,16 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.audit import service as audit
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.context import AppServices
+from app.core.clock import Clock
+from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.http import MIB, read_json
+from app.core.metrics import INTAKE_OUTCOMES
+from app.core.openapi import PROBLEM_RESPONSES, json_body
 from app.deps import ClockDep, authenticate, get_services
-from app.errors import FieldError, ProblemError, validation_failed
-from app.http import MIB, read_json
 from app.intake import service
-from app.intake.rules import Clock
 from app.intake.schemas import EXAMPLE_EVENT, EventAccepted
-from app.metrics import INTAKE_OUTCOMES
-from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES, json_body
 
 router = APIRouter(prefix="/v1/release-events", tags=["Release events"])
 MAX_BATCH = 500

@@ -16,29 +16,18 @@ from pydantic import BaseModel
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.id import nik as stdnum_nik
 
-from app.errors import FieldError
+from app.core.clock import Clock
+from app.core.errors import FieldError
+from app.core.schemas import has_control
 from app.intake.schemas import EventType, ReleaseEvent, TextRule
 from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
 from app.reference.regions import Regions
 from app.referrals.domain import age_on, is_child
-from app.schemas import has_control
 
 NIK_UNAVAILABLE_REASONS = frozenset({"foreign_national", "not_registered", "unknown"})
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MAX_AGE = 120
 MAX_SUPERVISION_YEARS = 20
-
-
-@dataclass(slots=True)
-class Clock:
-    """'Now' and the local 'today' of RUJUKAN_TIMEZONE, passed in so rules stay pure."""
-
-    now: dt.datetime
-    tz: dt.tzinfo
-
-    @property
-    def today(self) -> dt.date:
-        return self.now.astimezone(self.tz).date()
 
 
 @dataclass(slots=True)

@@ -25,8 +25,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+from app.core.schemas import ResponseModel, StrictBody, has_control
 from app.reference.catalogue import PAS_CODES, ReleaseType
-from app.schemas import ResponseModel, StrictBody, has_control
 
 # Instants every time zone can convert (year 1 at +14:00 is not in UTC's calendar).
 _EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)

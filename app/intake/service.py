@@ -52,12 +52,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.audit.models import AuditEvent
 from app.auth.principal import Principal
-from app.context import AppServices, request_id_var
-from app.dbfaults import is_database_unavailable, is_retryable_conflict
-from app.errors import FieldError, ProblemError, json_pointer, validation_failed
+from app.context import AppServices
+from app.core.clock import Clock
+from app.core.context import request_id_var
+from app.core.dbfaults import is_database_unavailable, is_retryable_conflict
+from app.core.errors import FieldError, ProblemError, json_pointer, validation_failed
+from app.core.validation import body_errors
 from app.intake import pgbulk
 from app.intake.models import IntakeRecord
-from app.intake.rules import Clock, check_event
+from app.intake.rules import check_event
 from app.intake.schemas import EventType, ReleaseEvent
 from app.reference.catalogue import SUPERVISED_RELEASES, ReleaseType
 from app.reference.regions import load_regions
@@ -67,7 +70,6 @@ from app.referrals.events import history_row, outbox_row
 from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
 from app.referrals.records import CASE_FIELDS, ReferralRecord, ReferralRow, read_case, write_case
 from app.referrals.service import set_state, state_of
-from app.validation import body_errors
 from app.webhooks.models import OutboxEvent
 
 log = logging.getLogger("rujukan.intake")

@@ -10,9 +10,32 @@ once; one made through another replica within `SECONDS`. Only the suggestion use
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
-from app.referrals.domain import SentraCoverage
+
+@dataclass(frozen=True, slots=True)
+class SentraCoverage:
+    code: str
+    province_code: str
+    coverage_regency_codes: frozenset[str]
+    active: bool
+
+
+def suggest_sentra(
+    registry: Iterable[SentraCoverage], province_code: str, regency_code: str | None
+) -> str | None:
+    """The active sentra covering the regency, else one in the province; lowest code wins."""
+    active = sorted((s for s in registry if s.active), key=lambda s: s.code)
+    if regency_code is not None:
+        for s in active:
+            if regency_code in s.coverage_regency_codes:
+                return s.code
+    for s in active:
+        if s.province_code == province_code:
+            return s.code
+    return None
+
 
 SECONDS = 2.0
 Loader = Callable[[], Awaitable[list[SentraCoverage]]]

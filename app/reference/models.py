@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONType, UTCDateTime, utcnow
+from app.core.clock import utcnow
+from app.core.db import Base, JSONType, UTCDateTime
 
 
 class Sentra(Base):

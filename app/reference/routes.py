@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.core.errors import FieldError, validation_failed
+from app.core.openapi import PROBLEM_RESPONSES
+from app.core.schemas import Items, ResponseModel
 from app.deps import PrincipalDep
-from app.errors import FieldError, validation_failed
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
 from app.reference.regions import load_regions
-from app.responses import PROBLEM_RESPONSES
-from app.schemas import Items, ResponseModel
 
 router = APIRouter(prefix="/v1/reference", tags=["Reference data"], responses=PROBLEM_RESPONSES)
 

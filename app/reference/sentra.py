@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.context import AppServices
-from app.errors import FieldError, ProblemError, validation_failed
+from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.schemas import ResponseModel, StrictBody, Text200
 from app.reference.models import Sentra
 from app.reference.regions import Regions, load_regions
-from app.schemas import ResponseModel, StrictBody, Text200
 
 SentraCode = Annotated[
     str,

@@ -5,12 +5,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
+from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core.schemas import Items
 from app.deps import ClockDep, ServicesDep, body_of, require_role
 from app.reference import sentra as service
 from app.reference.sentra import SentraCreate, SentraOut, SentraReplace
-from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES, model_body
-from app.schemas import Items
 
 router = APIRouter(prefix="/v1/sentra", tags=["Sentra registry"], responses=PROBLEM_RESPONSES)
 

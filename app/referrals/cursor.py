@@ -13,8 +13,8 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from app.cursor import CursorCodec
-from app.errors import FieldError, ProblemError
+from app.core.cursor import CursorCodec
+from app.core.errors import FieldError, ProblemError
 from app.referrals.queries import ListSort, SortValue
 
 MAX_CURSOR_LENGTH = 512

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from app.errors import FieldError
+from app.auth.roles import Role
+from app.core.errors import FieldError
 
 
 class Status(StrEnum):
@@ -34,14 +35,6 @@ class CustodyStatus(StrEnum):
     released = "released"
     release_cancelled = "release_cancelled"
     returned_to_custody = "returned_to_custody"
-
-
-class Role(StrEnum):
-    prison = "prison"
-    kemensos = "kemensos"
-    sentra = "sentra"
-    auditor = "auditor"
-    admin = "admin"
 
 
 class Action(StrEnum):
@@ -338,26 +331,3 @@ def triage_due_at(handover: dt.date, triage_days: int, tz: dt.tzinfo) -> dt.date
 def is_overdue(status: Status, handover: dt.date, triage_days: int, today: dt.date) -> bool:
     """A `received` referral not triaged by the local day after its triage deadline starts."""
     return status is Status.received and today >= handover + dt.timedelta(days=triage_days)
-
-
-@dataclass(frozen=True, slots=True)
-class SentraCoverage:
-    code: str
-    province_code: str
-    coverage_regency_codes: frozenset[str]
-    active: bool
-
-
-def suggest_sentra(
-    registry: Iterable[SentraCoverage], province_code: str, regency_code: str | None
-) -> str | None:
-    """The active sentra covering the regency, else one in the province; lowest code wins."""
-    active = sorted((s for s in registry if s.active), key=lambda s: s.code)
-    if regency_code is not None:
-        for s in active:
-            if regency_code in s.coverage_regency_codes:
-                return s.code
-    for s in active:
-        if s.province_code == province_code:
-            return s.code
-    return None

@@ -15,8 +15,8 @@ from fastapi import Depends, Query, Request
 from pydantic import BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from app.core.errors import FieldError, validation_failed
 from app.deps import ServicesDep
-from app.errors import FieldError, validation_failed
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.referrals.domain import CustodyStatus, Status
 from app.referrals.portal import ListRequest

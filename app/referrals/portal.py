@@ -17,8 +17,8 @@ from sqlalchemy import Row
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.context import AppServices
-from app.cursor import CursorCodec
-from app.intake.rules import Clock
+from app.core.clock import Clock
+from app.core.cursor import CursorCodec
 from app.referrals import domain
 from app.referrals.cursor import Position, cursor_scope, decode_cursor, encode_cursor
 from app.referrals.domain import CustodyStatus, Status

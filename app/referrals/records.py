@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.crypto import DataCipher
+from app.core.crypto import DataCipher
 from app.reference.catalogue import PAS_CATEGORIES
 from app.referrals.domain import handover_date
 

@@ -11,11 +11,14 @@ from fastapi.routing import APIRoute
 
 from app.audit import service as audit
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.context import AppServices
+from app.core.errors import ProblemError
+from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core.schemas import Items
 from app.deps import ClockDep, PrincipalDep, ServicesDep, body_of, parsed_body, require_role
-from app.errors import ProblemError
 from app.referrals import portal, service
-from app.referrals.domain import Action, Role
+from app.referrals.domain import Action
 from app.referrals.params import export_filters, list_request, stats_filters
 from app.referrals.portal import ListRequest
 from app.referrals.queries import GroupBy, ListSort, ReferralFilters
@@ -27,8 +30,6 @@ from app.referrals.schemas import (
     ReferralStats,
     TransitionRequest,
 )
-from app.responses import PROBLEM_RESPONSES, model_body
-from app.schemas import Items
 
 router = APIRouter(prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES)
 ReaderDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))]

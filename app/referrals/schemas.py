@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from app.core.schemas import FreeText, ResponseModel, StrictBody
 from app.referrals.domain import Action
-from app.schemas import FreeText, ResponseModel, StrictBody
 
 
 class FacilityOut(ResponseModel):

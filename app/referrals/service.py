@@ -10,10 +10,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.auth.principal import REFERRAL_READERS, Principal
+from app.auth.principal import Principal
+from app.auth.roles import REFERRAL_READERS
 from app.context import AppServices
-from app.errors import ProblemError, validation_failed
-from app.intake.rules import Clock
+from app.core.clock import Clock
+from app.core.errors import ProblemError, validation_failed
+from app.reference.coverage import SentraCoverage, suggest_sentra
 from app.reference.models import Sentra
 from app.referrals import domain
 from app.referrals.domain import Command, CustodyStatus, LifecycleState, Status
@@ -72,12 +74,10 @@ async def load_visible(
     return referral
 
 
-async def active_sentra(session: AsyncSession) -> list[domain.SentraCoverage]:
+async def active_sentra(session: AsyncSession) -> list[SentraCoverage]:
     rows = (await session.execute(select(Sentra).where(Sentra.active.is_(True)))).scalars()
     return [
-        domain.SentraCoverage(
-            s.code, s.province_code, frozenset(s.coverage_regency_codes), s.active
-        )
+        SentraCoverage(s.code, s.province_code, frozenset(s.coverage_regency_codes), s.active)
         for s in rows
     ]
 
@@ -166,7 +166,7 @@ async def detail(
         overdue=domain.is_overdue(
             state.status, referral.handover_date, settings.triage_days, today
         ),
-        suggested_sentra_code=domain.suggest_sentra(
+        suggested_sentra_code=suggest_sentra(
             await services.sentra_coverage.get(lambda: active_sentra(session)),
             referral.province_code,
             referral.regency_code,

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 
-from app.db import Base, BigIntPK, JSONType, UTCDateTime, utcnow
+from app.core.clock import utcnow
+from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
 
 
 class current_txid(FunctionElement[int]):  # noqa: N801 (an SQL function name)

@@ -39,12 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Client
 from app.auth.principal import Principal
-from app.config import Settings
+from app.auth.roles import Role
 from app.context import AppServices
-from app.crypto import DataCipher
-from app.db import Database
-from app.metrics import OUTBOX_BACKLOG, WEBHOOK_DELIVERIES, WEBHOOK_DUE, WEBHOOK_LATENCY
-from app.referrals.domain import Role
+from app.core.config import Settings
+from app.core.crypto import DataCipher
+from app.core.db import Database
+from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DELIVERIES, WEBHOOK_DUE, WEBHOOK_LATENCY
 from app.webhooks.models import OutboxEvent, RelayState, WebhookDelivery, WebhookSubscription
 from app.webhooks.outbox import Position, cloud_event, committed_after
 from app.webhooks.service import disable_subscription

@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
+from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core.schemas import Items
 from app.deps import ServicesDep, body_of, require_role
-from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES, model_body
-from app.schemas import Items
 from app.webhooks import service
 from app.webhooks.schemas import (
     SUBSCRIPTION_EXAMPLES,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from app.schemas import ResponseModel, StrictBody, Text500
+from app.core.schemas import ResponseModel, StrictBody, Text500
 
 EventType = Literal["referral.created", "referral.status_changed", "referral.updated"]
 

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.context import AppServices
-from app.cursor import CursorCodec
-from app.errors import FieldError, ProblemError, validation_failed
+from app.core.cursor import CursorCodec
+from app.core.errors import FieldError, ProblemError, validation_failed
 from app.webhooks import outbox
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
 from app.webhooks.outbox import Position

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
-from app.crypto import DataCipher
+from app.core.crypto import DataCipher
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from app.errors import FieldError
+from app.core.errors import FieldError
 
 MAX_URL_LENGTH = 2048
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import func, select
 
 from app.context import AppServices
-from app.errors import PROBLEM_JSON
+from app.core.errors import PROBLEM_JSON
 from app.intake.models import IntakeRecord
 from app.referrals.models import Referral
 from tests.conftest import ApiClient

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.auth.models import Client
 from app.context import AppServices
-from app.middleware import SECURITY_HEADERS
+from app.core.middleware import SECURITY_HEADERS
 from tests.api.checks import assert_problem
 from tests.api.referral_helpers import etag, new_referral
 from tests.conftest import ApiClient, Clients

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.config import Settings
 from app.context import AppServices
+from app.core.config import Settings
 from app.main import build_services, create_app
 from tests.api.checks import assert_problem
 from tests.conftest import Clients

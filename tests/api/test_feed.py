@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from app.context import AppServices
-from app.cursor import CursorCodec
+from app.core.cursor import CursorCodec
 from app.webhooks.models import OutboxEvent
 from tests.api.referral_helpers import act
 from tests.conftest import ApiClient, Clients

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.config import Settings
 from app.context import AppServices
+from app.core.config import Settings
 from app.referrals.models import Referral, ReferralHistory
 from tests.api import checks
 from tests.api.checks import intake_count as intake_records

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from app.http import MIB
+from app.core.http import MIB
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event
 

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app import db as db_module
-from app.config import Settings
 from app.context import AppServices
+from app.core import db as db_module
+from app.core.config import Settings
 from app.referrals.models import Referral, ReferralHistory
 from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients

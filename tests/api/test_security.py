@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
 from app.context import AppServices
-from app.logging import JsonFormatter, quiet_chatty_loggers
+from app.core.config import Settings
+from app.core.logging import JsonFormatter, quiet_chatty_loggers
+from app.core.migrate import upgrade
 from app.main import build_services, create_app
-from app.maintenance import anonymise_ended, rotate_keys
-from app.migrate import upgrade
+from app.ops.maintenance import anonymise_ended, rotate_keys
 from app.referrals.models import Referral
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret

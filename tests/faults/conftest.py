@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.migrate import upgrade
+from app.core.migrate import upgrade
 from tests.conftest import IN_CI, _run
 from tests.faults.cluster import PgCluster, private_cluster, unavailable_reason
 

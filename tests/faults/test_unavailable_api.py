@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import exc as sa_exc
 
-from app import db as db_module
-from app.config import Settings
+from app.core import db as db_module
+from app.core.config import Settings
 from app.main import build_services, create_app
 from tests.conftest import TEST_DATA_KEY, Clients
 from tests.factories import make_event

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
+from app.core.config import Settings
+from app.core.migrate import upgrade
 from app.main import build_services, create_app
-from app.migrate import upgrade
 from tests.conftest import Clients, _pg_admin, _run
 from tests.livesrv import LiveServer
 

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import Settings
 from app.context import AppServices
+from app.core.clock import Clock
+from app.core.config import Settings
 from app.deps import get_clock
-from app.intake.rules import Clock
 from app.main import create_app
 from tests.conftest import Clients
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.config import Settings
 from app.context import AppServices
+from app.core.config import Settings
+from app.core.migrate import head_revision
 from app.main import build_services, create_app
-from app.migrate import head_revision
 from tests.conftest import TEST_DATA_KEY
 
 

@@ -7,7 +7,7 @@ import uuid
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.conftest import Clients
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from app.reference.coverage import CoverageCache
-from app.referrals.domain import SentraCoverage
+from app.reference.coverage import CoverageCache, SentraCoverage
 
 
 def registry(*codes: str) -> list[SentraCoverage]:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.cursor import CursorCodec
-from app.errors import ProblemError
+from app.core.cursor import CursorCodec
+from app.core.errors import ProblemError
 
 OLD, NEW = b"o" * 32, b"n" * 32
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 
-from app.dbfaults import is_database_unavailable, mark_disconnect
+from app.core.dbfaults import is_database_unavailable, mark_disconnect
 
 
 def wrapped(orig: BaseException, *, invalidated: bool = False) -> sa_exc.DBAPIError:

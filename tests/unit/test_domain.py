@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.auth.roles import Role
+from app.reference.coverage import SentraCoverage, suggest_sentra
 from app.referrals.domain import (
     Action,
     Command,
     CustodyStatus,
     LifecycleState,
-    Role,
-    SentraCoverage,
     Status,
     age_on,
     allowed_actions,
@@ -30,7 +30,6 @@ from app.referrals.domain import (
     responsible_agency,
     role_may,
     state_allows,
-    suggest_sentra,
     triage_due_at,
 )
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app.errors import ProblemError
-from app.http import parse_json
+from app.core.errors import ProblemError
+from app.core.http import parse_json
 
 
 @pytest.mark.parametrize(

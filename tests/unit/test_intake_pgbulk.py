@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Table
 
 from app.audit.models import AuditEvent
-from app.db import Base
+from app.core.db import Base
 from app.intake import pgbulk
 from app.intake.models import IntakeRecord
 from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory

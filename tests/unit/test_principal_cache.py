@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.service import PrincipalCache
-from app.referrals.domain import Role
 
 
 def principal(client_id: uuid.UUID | None = None) -> Principal:

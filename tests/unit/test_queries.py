@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.auth.principal import Principal
-from app.cursor import CursorCodec
-from app.errors import ProblemError
+from app.auth.roles import Role
+from app.core.cursor import CursorCodec
+from app.core.errors import ProblemError
 from app.referrals.cursor import Position, cursor_scope, decode_cursor, encode_cursor
-from app.referrals.domain import Role
 from app.referrals.queries import (
     NAME_PREFIXES_FUNCTION,
     WINDOW_FIRST_MAX_DAYS,

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.intake.rules import Clock, NikParts, RuleResult, check_event, parse_nik
+from app.core.clock import Clock
+from app.intake.rules import NikParts, RuleResult, check_event, parse_nik
 from app.intake.schemas import EXAMPLE_EVENT, ReleaseEvent
 from app.reference.regions import Regions, load_regions
 from app.referrals.domain import age_on, is_child

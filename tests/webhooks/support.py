@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from app.config import Settings
 from app.context import AppServices
+from app.core.config import Settings
 from app.webhooks.relay import Relay
 from tests.conftest import TEST_DATA_KEY, ApiClient
 

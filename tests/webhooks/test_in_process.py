@@ -6,11 +6,11 @@ from pathlib import Path
 
 import httpx
 
+from app.auth.roles import Role
 from app.auth.service import create_client
-from app.config import Settings
+from app.core.config import Settings
+from app.core.migrate import upgrade
 from app.main import build_services, create_app
-from app.migrate import upgrade
-from app.referrals.domain import Role
 from tests.conftest import TEST_DATA_KEY, _run
 from tests.factories import make_event
 from tests.webhooks.receiver import Receiver, eventually

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, insert, select
 from standardwebhooks import Webhook
 
 from app.auth.principal import Principal
-from app.config import Settings
-from app.referrals.domain import Role
+from app.auth.roles import Role
+from app.core.config import Settings
 from app.webhooks.models import OutboxEvent
 from app.webhooks.outbox import visible_to
 from app.webhooks.relay import Attempt, Result, backoff_delay, next_state, parse_retry_after

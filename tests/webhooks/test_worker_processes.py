@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.config import Settings
 from app.context import AppServices
+from app.core.config import Settings
 from app.webhooks.models import OutboxEvent, WebhookDelivery
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.errors import PROBLEM_JSON
+from app.core.errors import PROBLEM_JSON
 
 
 class ProblemItem(BaseModel):

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 
 def _migrations_dir() -> Path:
     """The source tree's migrations/, else ./migrations (the container's working directory)."""
-    beside = Path(__file__).resolve().parent.parent / "migrations"
+    beside = Path(__file__).resolve().parents[2] / "migrations"
     return beside if (beside / "env.py").exists() else Path.cwd() / "migrations"
 
 

@@ -14,11 +14,11 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.context import request_id_var
-from app.dbfaults import RETRY_AFTER_SECONDS, is_database_unavailable
-from app.errors import PROBLEM_JSON, problem_body
-from app.http import MIB
-from app.metrics import LATENCY, REQUESTS
+from app.core.context import request_id_var
+from app.core.dbfaults import RETRY_AFTER_SECONDS, is_database_unavailable
+from app.core.errors import PROBLEM_JSON, problem_body
+from app.core.http import MIB
+from app.core.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("rujukan.http")
 BODY_LIMIT = MIB

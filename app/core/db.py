@@ -24,8 +24,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
-from app.config import Settings
-from app.dbfaults import mark_disconnect
+from app.core.config import Settings
+from app.core.dbfaults import mark_disconnect
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -69,10 +69,6 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Database:

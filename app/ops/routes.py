@@ -8,11 +8,11 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.dbfaults import RETRY_AFTER_SECONDS
+from app.core.dbfaults import RETRY_AFTER_SECONDS
+from app.core.errors import PROBLEM_JSON, ProblemError
+from app.core.metrics import observe_pool
+from app.core.migrate import head_revision
 from app.deps import ServicesDep
-from app.errors import PROBLEM_JSON, ProblemError
-from app.metrics import observe_pool
-from app.migrate import head_revision
 
 router = APIRouter(tags=["Operations"])
 

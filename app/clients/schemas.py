@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from app.referrals.domain import Role
-from app.schemas import ResponseModel, StrictBody, Text200
+from app.auth.roles import Role
+from app.core.schemas import ResponseModel, StrictBody, Text200
 
 Code = Annotated[str, Field(pattern=r"^(\*|[A-Z0-9][A-Z0-9-]{1,31})$")]
 

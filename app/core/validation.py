@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.errors import CATALOGUE, FieldError, json_pointer
+from app.core.errors import CATALOGUE, FieldError, json_pointer
 
 _TYPE_CODES: dict[str, str] = {
     "missing": "FIELD_REQUIRED",

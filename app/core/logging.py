@@ -10,7 +10,7 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any
 
-from app.context import request_id_var
+from app.core.context import request_id_var
 
 
 class JsonFormatter(logging.Formatter):

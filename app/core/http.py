@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 
-from app.errors import FieldError, ProblemError
+from app.core.errors import FieldError, ProblemError
 
 MIB = 1024 * 1024
 MAX_DEPTH = 64

@@ -16,8 +16,8 @@ from typing import Any
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import Schema
 
+from app.core.openapi import BODY_MODELS
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
-from app.responses import BODY_MODELS
 
 # Conventions of every operation, in the document's description (app/main.py).
 CONVENTIONS = """\

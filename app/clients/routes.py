@@ -11,11 +11,11 @@ from fastapi.responses import Response
 from app.audit import service as audit
 from app.auth import service
 from app.auth.principal import Principal
-from app.auth.schemas import CLIENT_EXAMPLES, ClientCreate, ClientOut, ClientWithKey
+from app.auth.roles import Role
+from app.clients.schemas import CLIENT_EXAMPLES, ClientCreate, ClientOut, ClientWithKey
+from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core.schemas import Items
 from app.deps import ClockDep, ServicesDep, body_of, require_role
-from app.referrals.domain import Role
-from app.responses import PROBLEM_RESPONSES, model_body
-from app.schemas import Items
 
 router = APIRouter(prefix="/v1/clients", tags=["Clients"], responses=PROBLEM_RESPONSES)
 AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]

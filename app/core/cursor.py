@@ -11,7 +11,7 @@ import hmac
 import json
 from typing import Any
 
-from app.errors import FieldError, ProblemError
+from app.core.errors import FieldError, ProblemError
 
 
 class CursorCodec:

@@ -11,14 +11,15 @@ from typing import Any
 
 from app.audit import service as audit
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.service import create_client
-from app.config import Settings
-from app.intake.rules import Clock
+from app.core.clock import Clock
+from app.core.config import Settings
 from app.intake.service import receive_event
 from app.main import build_services
 from app.reference.models import Sentra
 from app.referrals import service as referrals
-from app.referrals.domain import Action, Role
+from app.referrals.domain import Action
 from app.referrals.schemas import TransitionRequest
 
 DEMO_SENTRA: list[tuple[str, str, str, str, list[str]]] = [
