@@ -53,13 +53,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from app.main import build_services
+    from app.runtime import build_runtime
     from app.webhooks.relay import run_worker
 
     settings = get_settings()
     if settings.is_sqlite:
         _upgrade(settings)
-    asyncio.run(run_worker(build_services(settings)))
+    runtime = build_runtime(settings)
+    asyncio.run(run_worker(runtime.db, runtime.cipher, settings))
     return 0
 
 
@@ -104,8 +105,8 @@ def _client_request(args: argparse.Namespace) -> ClientCreate:
 
 
 async def _create_client(body: ClientCreate) -> dict[str, Any]:
-    from app.audit import service as audit
     from app.auth.service import create_client
+    from app.core import audit
     from app.core.db import Database
 
     db = Database(get_settings())
@@ -156,7 +157,8 @@ def openapi_document() -> dict[str, Any]:
     import base64
     import os
 
-    from app.main import build_openapi, create_app
+    from app.main import create_app
+    from app.openapi import build_openapi
 
     settings = get_settings().model_copy(
         update={"data_key": SecretStr(base64.b64encode(os.urandom(32)).decode())}
@@ -177,20 +179,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 async def _with_services(job: str, **kwargs: Any) -> dict[str, Any]:
     from datetime import UTC, datetime
 
-    from app.main import build_services
     from app.ops import maintenance
+    from app.runtime import build_runtime
 
-    services = build_services(get_settings())
+    settings = get_settings()
+    runtime = build_runtime(settings)
     try:
         if job == "rotate":
-            report = await maintenance.rotate_keys(services)
+            report = await maintenance.rotate_keys(runtime.db, runtime.cipher)
         else:
             report = await maintenance.anonymise_ended(
-                services, datetime.now(UTC), dry_run=kwargs["dry_run"]
+                runtime.db,
+                runtime.cipher,
+                datetime.now(UTC),
+                retention_days=settings.retention_days,
+                dry_run=kwargs["dry_run"],
             )
         return {"job": job, **report.as_dict(), **kwargs}
     finally:
-        await services.db.dispose()
+        await runtime.db.dispose()
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:

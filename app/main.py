@@ -1,70 +1,43 @@
-"""create_app(): routers, middleware, problem handlers, lifespan, the OpenAPI document."""
+"""create_app(): routers, middleware, problem handlers, lifespan."""
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app import __version__
 from app.audit.routes import router as audit_router
+from app.auth.deps import audit_refusal
 from app.clients.routes import router as clients_router
-from app.context import AppServices
 from app.core.config import Settings, get_settings
-from app.core.crypto import DataCipher
-from app.core.db import Database
-from app.core.errors import CATALOGUE, PROBLEM_JSON, FieldError, ProblemError, problem_body
+from app.core.errors import FieldError, ProblemError
+from app.core.http import problem_response
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.core.openapi import Problem
-from app.core.ratelimit import RateLimiter
 from app.core.validation import request_errors
-from app.intake.groups import GroupCommit
 from app.intake.routes import router as intake_router
-from app.intake.schemas import ReleaseEvent
-from app.openapi import CONVENTIONS, TAGS
-from app.openapi import enrich as enrich_openapi
+from app.intake.service import Intake
+from app.openapi import build_openapi
 from app.ops.routes import router as ops_router
 from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
+from app.runtime import Runtime, build_runtime
 from app.webhooks.relay import in_process as relay_in_process
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router
 from app.webhooks.routes import subscriptions as webhook_subscriptions_router
-
-DESCRIPTION = """\
-Rujukan is the interagency referral service between the prisons of the Directorate General
-of Corrections (Imipas) and the Ministry of Social Affairs (Kemensos). Prison systems post
-**release events**; Rujukan validates each handover against the 12 PAS target categories and
-keeps one **referral** per custody episode, which Kemensos moves through its lifecycle.
-
-**Authentication**: `Authorization: Bearer rjk_…` on every `/v1` call. Optional `X-Actor`
-(≤128 chars) names the person behind a portal call. Every response carries `X-Request-ID`.
-
-**Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
-a JSON `pointer` into the body (or `parameter` for a query parameter).
-
-**Retries**: release events are idempotent by `event_id`. On a timeout, a connection error,
-a 5xx or a 429, resend the *same body* under the *same* `event_id` with exponential backoff
-(honour `Retry-After`); never change the body under an id that may have been answered.
-
-**Concurrent edits**: a referral's `ETag` is its version; lifecycle transitions need
-`If-Match` (428 without it, 412 when the referral changed since it was read).
-
-Guides for prison systems, the portal and operators are in the repository's `docs/`.
-"""
-
 
 # How long shutdown waits for intake groups still being written (app/intake/groups.py).
 SHUTDOWN_GROUPS_SECONDS = 20.0
@@ -73,26 +46,21 @@ SHUTDOWN_GROUPS_SECONDS = 20.0
 def _problem_response(
     request: Request, problem: ProblemError | None = None, **kwargs: Any
 ) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", None)
     if problem is None:
         problem = ProblemError(**kwargs)
-    return JSONResponse(
-        problem.body(request_id),
-        status_code=problem.status,
-        headers=problem.headers or None,
-        media_type=PROBLEM_JSON,
-    )
+    return problem_response(problem, getattr(request.state, "request_id", None))
 
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
+    if 400 <= exc.status < 500:
+        await audit_refusal(request, exc.code)
     return _problem_response(request, exc)
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    # Only parameters (query, path, header) reach here: no route declares a FastAPI body
-    # parameter; bodies are read by `app.http.read_json` (MALFORMED_JSON is its answer).
+    await audit_refusal(request, "VALIDATION_FAILED")
     errors = request_errors(exc.errors())
     return _problem_response(
         request,
@@ -103,14 +71,15 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method the path answers to: Starlette names only the first matching route's."""
-    path = request.url.path
-    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
-    for template, operations in sorted(paths.items(), key=lambda item: item[0].count("{")):
-        pieces = re.split(r"\{[^}/]+\}", template)
-        if re.fullmatch("[^/]+".join(re.escape(piece) for piece in pieces), path):
-            return ", ".join(sorted(method.upper() for method in operations))
-    return ""
+    """Every method the path answers to (Starlette's 405 names only the first matching
+    route's): the methods of each route whose path matches, by the routes' own matching."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, APIRoute):
+            match, _ = route.matches({**request.scope, "method": "GET", "type": "http"})
+            if match is not Match.NONE:
+                methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -135,87 +104,9 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return _problem_response(request, code="INTERNAL_ERROR", status=exc.status_code)
 
 
-def _catalogue_markdown() -> str:
-    lines = [
-        "## Error catalogue",
-        "",
-        "| code | status | meaning |",
-        "|---|---|---|",
-    ]
-    for code, entry in CATALOGUE.items():
-        status = str(entry.status) if entry.status else "in `errors[]`/`warnings[]`"
-        lines.append(f"| `{code}` | {status} | {entry.meaning} |")
-    return "\n".join(lines)
-
-
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(
-        title="Rujukan",
-        version=__version__,
-        description=DESCRIPTION + "\n" + CONVENTIONS + "\n" + _catalogue_markdown(),
-        routes=app.routes,
-        tags=TAGS,  # app/openapi_docs.py: one text per router tag
-    )
-    components = schema.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
-    for model in (ReleaseEvent, Problem):
-        definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in definition.pop("$defs", {}).items():
-            schemas.setdefault(name, sub)
-        schemas[model.__name__] = definition
-    schemas["ReleaseEventBatch"] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["events"],
-        "properties": {
-            "events": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 500,
-                # Any value: each item is validated as a `ReleaseEvent` on its own and a bad
-                # one fails only its own result (`status` 422), never the whole batch.
-                "items": {
-                    "description": "A `ReleaseEvent` (see that schema); validated on its "
-                    "own, so an invalid item is answered in its own result."
-                },
-            }
-        },
-    }
-    components["securitySchemes"] = {
-        "apiKey": {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "rjk_…",
-            "description": "Client API key, shown once at creation.",
-        }
-    }
-    for path, operations in schema.get("paths", {}).items():
-        if path.startswith("/v1/"):
-            for operation in operations.values():
-                operation["security"] = [{"apiKey": []}]
-    enrich_openapi(schema)
-    app.openapi_schema = schema
-    return schema
-
-
-def build_services(settings: Settings) -> AppServices:
-    return AppServices(
-        settings=settings,
-        db=Database(settings),
-        cipher=DataCipher(settings.resolve_data_key(), settings.resolve_previous_keys()),
-        rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
-        intake_groups=GroupCommit(
-            max_events=settings.intake_group_max_events,
-            max_in_flight=settings.intake_group_in_flight,
-        ),
-    )
-
-
-def create_app(settings: Settings | None = None, *, services: AppServices | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
-    services = services or build_services(settings)
+    runtime = runtime or build_runtime(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -229,19 +120,31 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         app.openapi()
         gc.freeze()
         try:
-            async with relay_in_process(services):  # the webhook relay, if settings say so
+            # The webhook relay, if settings say so (the embedded default).
+            async with relay_in_process(runtime.db, runtime.cipher, settings):
                 yield
         finally:
-            await services.intake_groups.wait_idle(grace_seconds=SHUTDOWN_GROUPS_SECONDS)
-            await services.db.dispose()
+            await runtime.intake_groups.wait_idle(grace_seconds=SHUTDOWN_GROUPS_SECONDS)
+            await runtime.db.dispose()
 
     app = FastAPIOffline(
         title="Rujukan",
         version=__version__,
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        # A body without Content-Type is read as JSON (app/core/http.py: 415 for others).
+        strict_content_type=False,
+        # Operation ids are the route functions' names (`post_event`, `get_referral`).
+        generate_unique_id_function=lambda route: route.name,
     )
-    app.state.services = services
+    state = app.state
+    state.settings = settings
+    state.db = runtime.db
+    state.cipher = runtime.cipher
+    state.cursors = runtime.cursors
+    state.rate_limiter = runtime.rate_limiter
+    state.sentra_coverage = runtime.sentra_coverage
+    state.intake = Intake(runtime.db, runtime.cipher, runtime.intake_groups)
     # The last added runs first: the request context wraps the body limit, so a 413 carries
     # the request id and the security headers.
     app.add_middleware(BodyLimitMiddleware)
@@ -249,16 +152,19 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
-    app.include_router(intake_router)
-    app.include_router(referrals_router)
-    app.include_router(reference_router)
-    app.include_router(sentra_router)
-    app.include_router(clients_router)
-    app.include_router(audit_router)
-    app.include_router(webhook_subscriptions_router)
-    app.include_router(webhook_deliveries_router)
-    app.include_router(feed_router)
-    app.include_router(ops_router)
+    for router in (
+        intake_router,
+        referrals_router,
+        reference_router,
+        sentra_router,
+        clients_router,
+        audit_router,
+        webhook_subscriptions_router,
+        webhook_deliveries_router,
+        feed_router,
+        ops_router,
+    ):
+        app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -268,6 +174,3 @@ def app_factory() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     return create_app(settings)
-
-
-__all__ = ["create_app", "problem_body"]

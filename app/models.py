@@ -1,7 +1,7 @@
 """Every mapped table, imported in one place for Alembic and the test fixtures."""
 
-from app.audit.models import AuditEvent
 from app.auth.models import Client
+from app.core.audit import AuditEvent
 from app.core.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra

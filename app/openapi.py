@@ -1,7 +1,8 @@
-"""What the OpenAPI document says beyond the routes: tag texts, enum meanings, operation ids,
-and the schemas of the request bodies routes read themselves (`responses.model_body`).
+"""The OpenAPI document: FastAPI's, from the routes, and what it says beyond them: the
+introduction, the error catalogue, tag texts, enum meanings, the problem responses every
+client should parse.
 
-`build_openapi` (app/main.py) calls `enrich` on the generated document. Enumerations are
+`build_openapi` generates the document and calls `enrich` on it. Enumerations are
 described where they appear (component schemas, properties, query parameters) by their
 values: each value with its Indonesian domain term and an English explanation, so that
 Swagger UI, ReDoc and generated clients carry the meaning next to the code.
@@ -9,15 +10,38 @@ Swagger UI, ReDoc and generated clients carry the meaning next to the code.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from typing import Any
 
-from fastapi.encoders import jsonable_encoder
-from fastapi.openapi.models import Schema
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
-from app.core.openapi import BODY_MODELS
+from app import __version__
+from app.core.errors import CATALOGUE
+from app.core.openapi import Problem
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
+
+DESCRIPTION = """\
+Rujukan is the interagency referral service between the prisons of the Directorate General
+of Corrections (Imipas) and the Ministry of Social Affairs (Kemensos). Prison systems post
+**release events**; Rujukan validates each handover against the 12 PAS target categories and
+keeps one **referral** per custody episode, which Kemensos moves through its lifecycle.
+
+**Authentication**: `Authorization: Bearer rjk_…` on every `/v1` call. Optional `X-Actor`
+(≤128 chars) names the person behind a portal call. Every response carries `X-Request-ID`.
+
+**Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
+a JSON `pointer` into the body (or `parameter` for a query parameter).
+
+**Retries**: release events are idempotent by `event_id`. On a timeout, a connection error,
+a 5xx or a 429, resend the *same body* under the *same* `event_id` with exponential backoff
+(honour `Retry-After`); never change the body under an id that may have been answered.
+
+**Concurrent edits**: a referral's `ETag` is its version; lifecycle transitions need
+`If-Match` (428 without it, 412 when the referral changed since it was read).
+
+Guides for prison systems, the portal and operators are in the repository's `docs/`.
+"""
+
 
 # Conventions of every operation, in the document's description (app/main.py).
 CONVENTIONS = """\
@@ -372,26 +396,6 @@ def describe_enums(schema: dict[str, Any]) -> None:
                     _describe(parameter, values)
 
 
-def name_operations(schema: dict[str, Any]) -> None:
-    """`operationId` = the route function's name (`post_event`, `get_referral`) when unique,
-    instead of FastAPI's `post_event_v1_release_events_post`: generated clients read better.
-
-    FastAPI's default id is `<function name><path, non-word characters as _>_<method>`;
-    ids set by hand do not end that way and are left alone.
-    """
-    found: list[tuple[dict[str, Any], str]] = []
-    for path, operations in schema.get("paths", {}).items():
-        for method, operation in operations.items():
-            suffix = re.sub(r"\W", "_", path) + "_" + method.lower()
-            current = operation.get("operationId", "")
-            if current.endswith(suffix) and len(current) > len(suffix):
-                found.append((operation, current[: -len(suffix)]))
-    taken = Counter(name for _, name in found)
-    for operation, name in found:
-        if taken[name] == 1:
-            operation["operationId"] = name
-
-
 def describe_operations(schema: dict[str, Any]) -> None:
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
@@ -439,53 +443,55 @@ def declare_problems(schema: dict[str, Any]) -> None:
                 responses.setdefault("500", _problem("INTERNAL_ERROR: nothing was written"))
 
 
-def add_body_schemas(schema: dict[str, Any]) -> None:
-    """The schemas of the bodies routes read themselves (`responses.model_body`), rendered
-    as FastAPI renders a body parameter's: through its `Schema` model (its key order, no
-    nulls), and among the schemas it generated, which it sorts by name (those appended
-    after them, such as `ReleaseEvent`'s, stay last)."""
-    schemas: dict[str, Any] = schema.setdefault("components", {}).setdefault("schemas", {})
-    added: dict[str, Any] = {}
-    for name, model in BODY_MODELS.items():
-        definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for sub_name, sub in definition.pop("$defs", {}).items():
-            if sub_name not in schemas:
-                added[sub_name] = sub
-        added[name] = definition
-    names = list(schemas)
-    generated = 1  # FastAPI's sorted run
-    while generated < len(names) and names[generated - 1] < names[generated]:
-        generated += 1
-    merged = {n: schemas[n] for n in names[:generated]}
-    for name, definition in added.items():
-        merged[name] = jsonable_encoder(Schema(**definition), by_alias=True, exclude_none=True)
-    ordered = {n: merged[n] for n in sorted(merged)}
-    ordered.update((n, schemas[n]) for n in names[generated:])
-    schemas.clear()
-    schemas.update(ordered)
-
-
-def body_before_responses(schema: dict[str, Any]) -> None:
-    """FastAPI merges `openapi_extra` last, so a request body documented there follows
-    `responses`; a body parameter's precedes them. Put every body where FastAPI does."""
-    for operations in schema.get("paths", {}).values():
-        for operation in operations.values():
-            keys = list(operation)
-            if "requestBody" not in keys or "responses" not in keys:
-                continue
-            if keys.index("requestBody") > keys.index("responses"):
-                keys.remove("requestBody")
-                keys.insert(keys.index("responses"), "requestBody")
-                reordered = {k: operation[k] for k in keys}
-                operation.clear()
-                operation.update(reordered)
-
-
 def enrich(schema: dict[str, Any]) -> None:
-    add_body_schemas(schema)
-    body_before_responses(schema)
     schema["tags"] = used_tags(schema)
-    name_operations(schema)
     describe_operations(schema)
     describe_enums(schema)
     declare_problems(schema)
+
+
+def _catalogue_markdown() -> str:
+    lines = [
+        "## Error catalogue",
+        "",
+        "| code | status | meaning |",
+        "|---|---|---|",
+    ]
+    for code, entry in CATALOGUE.items():
+        status = str(entry.status) if entry.status else "in `errors[]`/`warnings[]`"
+        lines.append(f"| `{code}` | {status} | {entry.meaning} |")
+    return "\n".join(lines)
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The document `/openapi.json` serves (and `openapi/openapi.json` holds)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title="Rujukan",
+        version=__version__,
+        description=DESCRIPTION + "\n" + CONVENTIONS + "\n" + _catalogue_markdown(),
+        routes=app.routes,
+        tags=TAGS,
+    )
+    components = schema.setdefault("components", {})
+    # Every problem response refers to it (app/core/openapi.py); no route returns it.
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in problem.pop("$defs", {}).items():
+        components.setdefault("schemas", {}).setdefault(name, sub)
+    components["schemas"]["Problem"] = problem
+    components["securitySchemes"] = {
+        "apiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "rjk_…",
+            "description": "Client API key, shown once at creation.",
+        }
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                operation["security"] = [{"apiKey": []}]
+    enrich(schema)
+    app.openapi_schema = schema
+    return schema

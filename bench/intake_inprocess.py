@@ -29,7 +29,7 @@ from app.auth.service import create_client
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.intake import service
-from app.main import build_services
+from app.runtime import build_runtime
 from bench import queries
 from bench.intake import Events, recreate
 
@@ -44,7 +44,7 @@ def clock() -> Clock:
 async def main_async(args: argparse.Namespace) -> int:
     await recreate(DB_NAME)
     settings = Settings(database_url=queries.sa_url(DB_NAME), data_key=queries.DATA_KEY)  # type: ignore[arg-type,unused-ignore]
-    services = build_services(settings)
+    services = build_runtime(settings)
     try:
         async with services.db.transaction() as session:
             issued = await create_client(

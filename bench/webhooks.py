@@ -46,7 +46,8 @@ from app.auth.roles import Role
 from app.auth.service import create_client
 from app.core.config import Settings
 from app.core.migrate import upgrade
-from app.main import build_services, create_app
+from app.main import create_app
+from app.runtime import build_runtime
 from tests.factories import make_event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +164,7 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
         rate_limit_burst=1_000_000,
         run_worker_in_process=False,
     )
-    services = build_services(settings)
+    services = build_runtime(settings)
     facility = f"LP-BENCH{uuid.uuid4().hex[:6].upper()}"
     async with services.db.transaction() as session:
         issued = await create_client(
@@ -182,7 +183,7 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
         RUJUKAN_LOG_LEVEL="WARNING",
     )
     procs: list[subprocess.Popen[bytes]] = []
-    transport = httpx.ASGITransport(app=create_app(settings, services=services))
+    transport = httpx.ASGITransport(app=create_app(settings, runtime=services))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             created = await http.post(

@@ -24,11 +24,11 @@ from sqlalchemy.engine import make_url
 
 from app.auth.roles import Role
 from app.auth.service import create_client
-from app.context import AppServices
 from app.core.config import Settings
 from app.core.migrate import upgrade
-from app.main import build_services, create_app
+from app.main import create_app
 from app.reference.models import Sentra
+from app.runtime import Runtime, build_runtime
 
 PG_URL = os.environ.get(
     "RUJUKAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -130,15 +130,15 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def services(settings: Settings) -> AsyncIterator[AppServices]:
-    services = build_services(settings)
+async def services(settings: Settings) -> AsyncIterator[Runtime]:
+    services = build_runtime(settings)
     yield services
     await services.db.dispose()
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings, services: AppServices) -> Any:
-    return create_app(settings, services=services)
+def app(settings: Settings, services: Runtime) -> Any:
+    return create_app(settings, runtime=services)
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ class ApiClient:
 class Clients:
     """Creates API clients straight in the database (the admin API is tested on its own)."""
 
-    def __init__(self, services: AppServices) -> None:
+    def __init__(self, services: Runtime) -> None:
         self.services = services
 
     async def make(
@@ -219,7 +219,7 @@ class Clients:
 
 
 @pytest.fixture
-def clients(services: AppServices) -> Clients:
+def clients(services: Runtime) -> Clients:
     return Clients(services)
 
 

@@ -1,7 +1,7 @@
 """A real uvicorn server for tests that need real HTTP and real concurrency.
 
 The server runs in a background thread with its own event loop, so it must not share the
-test session's `AppServices` (an async engine belongs to one loop): by default it builds a
+test session's `Runtime` (an async engine belongs to one loop): by default it builds a
 fresh app with `create_app(settings)`, which gets its own engine and pool on the same
 database and disposes them when the server shuts down.
 

@@ -12,11 +12,12 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from app.audit import service
+from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
+from app.core.deps import CursorsDep, ReadSessionDep
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import ResponseModel
-from app.deps import ServicesDep, require_role
 
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ].+")
 
@@ -43,7 +44,9 @@ def _instant(value: dt.datetime) -> dt.datetime:
 
 Rfc3339 = Annotated[dt.datetime, BeforeValidator(_date_time), AfterValidator(_instant)]
 
-router = APIRouter(prefix="/v1/audit-events", tags=["Audit"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/audit-events", tags=["Audit"], responses=PROBLEM_RESPONSES, route_class=ApiRoute
+)
 AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.admin))]
 
 
@@ -86,7 +89,8 @@ class AuditPage(ResponseModel):
 )
 async def list_audit_events(
     principal: AuditorDep,
-    services: ServicesDep,
+    session: ReadSessionDep,
+    cursors: CursorsDep,
     referral_id: uuid.UUID | None = None,
     client_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=48)] = None,
@@ -102,7 +106,8 @@ async def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:
     rows, next_cursor = await service.search(
-        services,
+        session,
+        cursors,
         service.AuditQuery(referral_id, client_id, action, from_, to),
         cursor=cursor,
         limit=limit,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +17,10 @@ class Principal:
     facility_codes: frozenset[str]
     sentra_codes: frozenset[str]
     actor: str | None = None
+
+    def with_actor(self, actor: str) -> Principal:
+        """The same client, acting for the human named in `X-Actor`."""
+        return dataclasses.replace(self, actor=actor)
 
     def may_post_for(self, facility_code: str) -> bool:
         return self.role is Role.prison and (

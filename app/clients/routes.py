@@ -5,19 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 from fastapi.responses import Response
 
-from app.audit import service as audit
 from app.auth import service
+from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.clients.schemas import CLIENT_EXAMPLES, ClientCreate, ClientOut, ClientWithKey
-from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core import audit
+from app.core.deps import ClockDep, ReadSessionDep, SessionDep, SettingsDep
+from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
-from app.deps import ClockDep, ServicesDep, body_of, require_role
 
-router = APIRouter(prefix="/v1/clients", tags=["Clients"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/clients", tags=["Clients"], responses=PROBLEM_RESPONSES, route_class=ApiRoute
+)
 AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
 
 
@@ -26,32 +29,27 @@ AdminDep = Annotated[Principal, Depends(require_role(Role.admin))]
     status_code=201,
     summary="Create a client and its API key (shown once)",
     response_model=ClientWithKey,
-    openapi_extra=model_body(ClientCreate, CLIENT_EXAMPLES),
 )
 async def create_client(
     principal: AdminDep,
-    body: Annotated[ClientCreate, Depends(body_of(ClientCreate))],
-    services: ServicesDep,
+    body: Annotated[ClientCreate, Body(openapi_examples=CLIENT_EXAMPLES)],
+    session: SessionDep,
 ) -> ClientWithKey:
-    async with services.db.transaction() as session:
-        issued = await service.create_client(
-            session,
-            name=body.name,
-            role=body.role,
-            facility_codes=body.facility_codes,
-            sentra_codes=body.sentra_codes,
-        )
-        audit.record(session, principal, "client.create", "success", target_id=issued.client.id)
-        return ClientWithKey.model_validate(service.client_out(issued.client, issued.api_key))
+    issued = await service.create_client(
+        session,
+        name=body.name,
+        role=body.role,
+        facility_codes=body.facility_codes,
+        sentra_codes=body.sentra_codes,
+    )
+    audit.record(session, principal, "client.create", "success", target_id=issued.client.id)
+    return ClientWithKey.model_validate(service.client_out(issued.client, issued.api_key))
 
 
 @router.get("", summary="All clients (never their keys)", response_model=Items[ClientOut])
-async def list_clients(principal: AdminDep, services: ServicesDep) -> Items[ClientOut]:
-    async with services.db.read_session() as session:
-        rows = await service.list_clients(session)
-        return Items[ClientOut](
-            items=[ClientOut.model_validate(service.client_out(c)) for c in rows]
-        )
+async def list_clients(principal: AdminDep, session: ReadSessionDep) -> Items[ClientOut]:
+    rows = await service.list_clients(session)
+    return Items[ClientOut](items=[ClientOut.model_validate(service.client_out(c)) for c in rows])
 
 
 @router.post(
@@ -62,15 +60,18 @@ async def list_clients(principal: AdminDep, services: ServicesDep) -> Items[Clie
     response_model=ClientWithKey,
 )
 async def rotate_key(
-    client_id: str, principal: AdminDep, services: ServicesDep, clock: ClockDep
+    client_id: str,
+    principal: AdminDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> ClientWithKey:
-    async with services.db.transaction() as session:
-        client = await service.get_client(session, client_id)
-        key = await service.rotate_key(
-            session, client, clock.now, timedelta(seconds=services.settings.key_grace_seconds)
-        )
-        audit.record(session, principal, "client.rotate_key", "success", target_id=client.id)
-        return ClientWithKey.model_validate(service.client_out(client, key))
+    client = await service.get_client(session, client_id)
+    key = await service.rotate_key(
+        session, client, clock.now, timedelta(seconds=settings.key_grace_seconds)
+    )
+    audit.record(session, principal, "client.rotate_key", "success", target_id=client.id)
+    return ClientWithKey.model_validate(service.client_out(client, key))
 
 
 @router.delete(
@@ -80,10 +81,9 @@ async def rotate_key(
     response_class=Response,
 )
 async def deactivate_client(
-    client_id: str, principal: AdminDep, services: ServicesDep, clock: ClockDep
+    client_id: str, principal: AdminDep, session: SessionDep, clock: ClockDep
 ) -> Response:
-    async with services.db.transaction() as session:
-        client = await service.get_client(session, client_id)
-        service.deactivate(client, clock.now)
-        audit.record(session, principal, "client.deactivate", "success", target_id=client.id)
+    client = await service.get_client(session, client_id)
+    service.deactivate(client, clock.now)
+    audit.record(session, principal, "client.deactivate", "success", target_id=client.id)
     return Response(status_code=204)

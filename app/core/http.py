@@ -10,8 +10,10 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope
 
-from app.core.errors import FieldError, ProblemError
+from app.core.errors import PROBLEM_JSON, FieldError, ProblemError
 
 MIB = 1024 * 1024
 MAX_DEPTH = 64
@@ -104,18 +106,68 @@ def _check_media_type(request: Request) -> None:
         raise ProblemError("UNSUPPORTED_MEDIA_TYPE", "Send `Content-Type: application/json`.")
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The parsed body; 413 as soon as more than `limit` bytes are announced or arrive."""
-    too_large = ProblemError("PAYLOAD_TOO_LARGE", f"The body is limited to {limit // MIB} MiB.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    _check_media_type(request)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return parse_json(b"".join(chunks))
+class JsonRequest(Request):
+    """A request whose body is JSON read strictly: 415 for another media type (none means
+    JSON), 413 past `limit` bytes when the route sets one (announced or as they arrive),
+    422 `MALFORMED_JSON` for anything but one JSON document in UTF-8 (`parse_json`).
+    FastAPI reads the body through `body()` and `json()`, so a typed body parameter gets
+    what this parsed; the edge (`app.auth.deps.ApiRoute`) reads it first, after the key."""
+
+    def __init__(self, scope: Scope, receive: Receive, *, limit: int | None = None) -> None:
+        super().__init__(scope, receive)
+        self.limit = limit
+        self._parsed: Any = _UNREAD
+
+    def _too_large(self) -> ProblemError:
+        limit = self.limit or 0
+        return ProblemError("PAYLOAD_TOO_LARGE", f"The body is limited to {limit // MIB} MiB.")
+
+    def _check_declared_length(self) -> None:
+        declared = self.headers.get("content-length")
+        if (
+            self.limit is not None
+            and declared is not None
+            and declared.isdigit()
+            and int(declared) > self.limit
+        ):
+            raise self._too_large()
+
+    async def body(self) -> bytes:
+        if self.limit is None or hasattr(self, "_body"):
+            return await super().body()
+        self._check_declared_length()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.stream():
+            size += len(chunk)
+            if size > self.limit:
+                raise self._too_large()
+            chunks.append(chunk)
+        self._body = b"".join(chunks)
+        return self._body
+
+    async def json(self) -> Any:
+        if self._parsed is _UNREAD:
+            # An announced size first, then the media type, then the bytes as they come.
+            self._check_declared_length()
+            _check_media_type(self)
+            self._parsed = parse_json(await self.body())
+        return self._parsed
+
+    @property
+    def parsed(self) -> Any:
+        """The body as parsed so far; None when it was not read or is not JSON."""
+        return None if self._parsed is _UNREAD else self._parsed
+
+
+_UNREAD = object()
+
+
+def problem_response(problem: ProblemError, request_id: str | None) -> JSONResponse:
+    """`problem` as its application/problem+json response."""
+    return JSONResponse(
+        problem.body(request_id),
+        status_code=problem.status,
+        headers=problem.headers or None,
+        media_type=PROBLEM_JSON,
+    )

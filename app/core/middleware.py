@@ -22,7 +22,7 @@ from app.core.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("rujukan.http")
 BODY_LIMIT = MIB
-# These read their body themselves (app/http.py `read_json`), after authentication: the
+# These read their body themselves (app/intake/routes.py `IntakeRoute`), after authentication: the
 # intake check order is 401 before 413 (SPEC §3), and the batch allows 10 MiB.
 SELF_LIMITED_PATHS = frozenset({"/v1/release-events", "/v1/release-events/batch"})
 REQUEST_ID_MAX = 128

@@ -1,4 +1,4 @@
-"""OpenAPI helpers: the problem+json response schema and request bodies read by hand."""
+"""OpenAPI helpers: the problem+json schema and the problem responses of every route."""
 
 from __future__ import annotations
 
@@ -46,30 +46,3 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem("VALIDATION_FAILED / MALFORMED_JSON, with `errors[]`"),
     429: _problem("RATE_LIMITED, with `Retry-After`"),
 }
-
-
-def json_body(schema_name: str, examples: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` for an endpoint that parses its JSON body itself."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{schema_name}"},
-                    "examples": examples,
-                }
-            },
-        }
-    }
-
-
-# Request bodies that routes read themselves with `deps.body_of` instead of a FastAPI body
-# parameter; `openapi_docs.enrich` adds their schemas where FastAPI would have.
-BODY_MODELS: dict[str, type[BaseModel]] = {}
-
-
-def model_body(model: type[BaseModel], examples: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` for a route reading `model` with `deps.body_of`: the request body
-    documented as FastAPI documents a body parameter (a required `$ref` to the model)."""
-    BODY_MODELS[model.__name__] = model
-    return json_body(model.__name__, examples)

@@ -21,6 +21,8 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     JsonValue,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
@@ -226,6 +228,41 @@ class ReleaseEvent(StrictBody):
         default_factory=list
     )
     consent: Consent
+
+
+def _as_received(value: Any, _handler: ValidatorFunctionWrapHandler) -> Any:
+    return value
+
+
+# A release event as the request carried it: documented as a `ReleaseEvent`, handed over
+# as the parsed JSON. Intake validates each event on its own (app/intake/service.py):
+# a batch item that fails is that item's answer, not the batch's, and the idempotency
+# hash is taken of what was sent.
+RawReleaseEvent = Annotated[ReleaseEvent, WrapValidator(_as_received)]
+MAX_BATCH = 500
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:  # `"events": null` is a batch without its events
+        raise PydanticCustomError("FIELD_REQUIRED", "a list of events")
+    return value
+
+
+def _batch_size(events: list[Any]) -> list[Any]:
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise PydanticCustomError("BATCH_SIZE", f"1 to {MAX_BATCH} events")
+    return events
+
+
+class ReleaseEventBatch(StrictBody):
+    events: Annotated[
+        list[RawReleaseEvent],
+        BeforeValidator(_not_null),
+        AfterValidator(_batch_size),
+        Field(json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH}),
+    ] = Field(
+        description="1 to 500 events, each validated and answered on its own (`results[index]`)."
+    )
 
 
 EXAMPLE_EVENT: dict[str, object] = {

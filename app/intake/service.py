@@ -49,16 +49,18 @@ from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
-from app.audit.models import AuditEvent
 from app.auth.principal import Principal
-from app.context import AppServices
+from app.core import audit
+from app.core.audit import AuditEvent
 from app.core.clock import Clock
 from app.core.context import request_id_var
+from app.core.crypto import DataCipher
+from app.core.db import Database
 from app.core.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.core.errors import FieldError, ProblemError, json_pointer, validation_failed
 from app.core.validation import body_errors
 from app.intake import pgbulk
+from app.intake.groups import GroupCommit
 from app.intake.models import IntakeRecord
 from app.intake.rules import check_event
 from app.intake.schemas import EventType, ReleaseEvent
@@ -82,6 +84,15 @@ AUDIT_ACTION = "release_event.receive"
 REFERRAL_TABLE = cast(Table, Referral.__table__)
 REFERRAL_COLUMNS = tuple(REFERRAL_TABLE.columns.keys())
 INTAKE_TABLE = cast(Table, IntakeRecord.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """What intake works with: the database, the data key, the group commit."""
+
+    db: Database
+    cipher: DataCipher
+    groups: GroupCommit[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,29 +199,28 @@ def parse_event(
     return event
 
 
-async def receive_event(
-    services: AppServices,
-    principal: Principal,
-    raw: Any,
-    clock: Clock,
-    prefix: tuple[str | int, ...] = (),
-) -> IntakeResult:
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who posts events, to which intake, at what moment."""
+
+    principal: Principal
+    intake: Intake
+    clock: Clock
+
+
+async def receive_event(sender: Sender, raw: Any) -> IntakeResult:
     """One event: its answer, or its problem raised."""
-    [outcome] = await receive_events(services, principal, [raw], clock, prefixes=[prefix])
+    [outcome] = await receive_events(sender, [raw], prefixes=[()])
     if isinstance(outcome, ProblemError):
         raise outcome
     return outcome
 
 
 async def receive_events(
-    services: AppServices,
-    principal: Principal,
-    raws: Sequence[Any],
-    clock: Clock,
-    *,
-    prefixes: Sequence[tuple[str | int, ...]] | None = None,
+    sender: Sender, raws: Sequence[Any], *, prefixes: Sequence[tuple[str | int, ...]] | None = None
 ) -> list[Outcome]:
     """Each event's answer or problem, in request order (SPEC §3's check order per event)."""
+    services, principal, clock = sender.intake, sender.principal, sender.clock
     if prefixes is None:
         prefixes = [("events", i) for i in range(len(raws))]
     items = [
@@ -224,13 +234,13 @@ async def receive_events(
         async def settle_group(group: list[_Item]) -> None:
             await _settle_all(services, principal, group, clock)
 
-        await services.intake_groups.run((principal.client_id, principal.actor), todo, settle_group)
+        await services.groups.run((principal.client_id, principal.actor), todo, settle_group)
     elif todo:
         await _settle_all(services, principal, todo, clock)
     # Every intake is audited (SPEC §8): an applied event with its transaction, a refused
     # or replayed one here, apart (nothing else was written for it).
-    await audit.record_rows_apart(
-        services, [_audit_row(principal, i) for i in items if not i.audited]
+    await audit.record_apart(
+        services.db, [_audit_row(principal, i) for i in items if not i.audited]
     )
     outcomes: list[Outcome] = []
     for item in items:
@@ -298,7 +308,7 @@ def _audit_row(principal: Principal, item: _Item) -> dict[str, Any]:
 
 
 async def _settle_all(
-    services: AppServices, principal: Principal, items: list[_Item], clock: Clock
+    services: Intake, principal: Principal, items: list[_Item], clock: Clock
 ) -> None:
     """Answer every item (checked, not yet answered), in order: a transaction per part.
 
@@ -341,9 +351,7 @@ def _parts(items: list[_Item]) -> list[list[_Item]]:
     return [p for p in parts if p]
 
 
-async def _settle(
-    services: AppServices, principal: Principal, part: list[_Item], clock: Clock
-) -> None:
+async def _settle(services: Intake, principal: Principal, part: list[_Item], clock: Clock) -> None:
     """Answer every event of `part` (distinct event_ids): replay, refuse or apply."""
     # Idempotency comes before the rules (an answered event replays even if it would fail
     # them today), but it is only looked up for the events the rules refused: for the
@@ -382,7 +390,7 @@ async def _settle(
         )
 
 
-async def _replay(services: AppServices, principal: Principal, items: list[_Item]) -> None:
+async def _replay(services: Intake, principal: Principal, items: list[_Item]) -> None:
     """Set the stored answer (or 409 EVENT_ID_CONFLICT) of each item already answered."""
     by_id = {i.event.event_id: i for i in items if i.event is not None}
     async with services.db.read_session() as session:
@@ -452,7 +460,7 @@ Answers = list[tuple[_Item, Outcome]]
 
 
 async def _apply(
-    services: AppServices, principal: Principal, items: list[_Item], clock: Clock
+    services: Intake, principal: Principal, items: list[_Item], clock: Clock
 ) -> tuple[Answers, list[_Item]]:
     """Apply `items` (distinct event_ids, all past the rules) in one transaction.
 
@@ -482,7 +490,7 @@ def _claim_rows(principal: Principal, items: list[_Item], now: dt.datetime) -> l
     ]
 
 
-def _nik_indexes(services: AppServices, items: list[_Item]) -> list[str]:
+def _nik_indexes(services: Intake, items: list[_Item]) -> list[str]:
     return sorted(
         {services.cipher.blind_index(nik) for i in items if (nik := _event(i).person.nik)}
     )
@@ -499,7 +507,7 @@ def _held_niks(cases: dict[tuple[str, str], ReferralRow], niks: list[str]) -> li
 
 
 async def _apply_postgresql(
-    services: AppServices, principal: Principal, items: list[_Item], clock: Clock
+    services: Intake, principal: Principal, items: list[_Item], clock: Clock
 ) -> tuple[Answers, list[_Item]]:
     """On PostgreSQL: BEGIN, one read (claim, NIK lookup, lock), one write, COMMIT.
 
@@ -577,7 +585,7 @@ async def _apply_postgresql(
 
 async def _apply_sqlite(
     session: AsyncSession,
-    services: AppServices,
+    services: Intake,
     principal: Principal,
     items: list[_Item],
     clock: Clock,
@@ -618,7 +626,7 @@ def _decide(
     claimed: dict[str, int],
     cases: dict[tuple[str, str], ReferralRow],
     open_by_nik: _OpenByNik,
-    services: AppServices,
+    services: Intake,
     principal: Principal,
     now: dt.datetime,
 ) -> tuple[_Writes, Answers]:
@@ -679,7 +687,7 @@ def _apply_one(
     cases: dict[tuple[str, str], ReferralRow],
     open_by_nik: _OpenByNik,
     writes: _Writes,
-    services: AppServices,
+    services: Intake,
     principal: Principal,
     now: dt.datetime,
 ) -> IntakeResult:
@@ -874,7 +882,7 @@ def _new_referral(
     event: ReleaseEvent,
     principal: Principal,
     case: dict[str, Any],
-    services: AppServices,
+    services: Intake,
     now: dt.datetime,
 ) -> ReferralRecord:
     """A row to insert (by `_write`, with the others), its case data written."""
@@ -903,7 +911,7 @@ def _apply_existing(
     referral: ReferralRow,
     event: ReleaseEvent,
     case: dict[str, Any],
-    services: AppServices,
+    services: Intake,
 ) -> tuple[str, str, list[str]]:
     """Type-specific semantics on an existing referral: (outcome, previous status, changed).
     Raises before changing anything when the event does not apply."""

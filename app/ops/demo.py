@@ -9,18 +9,18 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.auth.service import create_client
+from app.core import audit
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.intake.service import receive_event
-from app.main import build_services
+from app.intake.service import Intake, Sender, receive_event
 from app.reference.models import Sentra
 from app.referrals import service as referrals
 from app.referrals.domain import Action
 from app.referrals.schemas import TransitionRequest
+from app.runtime import build_runtime
 
 DEMO_SENTRA: list[tuple[str, str, str, str, list[str]]] = [
     ("HANDAYANI", "Sentra Handayani", "31", "3175", ["3175"]),
@@ -189,10 +189,10 @@ def _event(
 
 
 async def seed_demo(settings: Settings) -> dict[str, Any]:
-    services = build_services(settings)
+    runtime = build_runtime(settings)
     try:
         keys: dict[str, Any] = {}
-        async with services.db.transaction() as session:
+        async with runtime.db.transaction() as session:
             for role, name, facilities, sentra in (
                 (Role.prison, "Demo SDP Lapas Cipinang", ["LP-CIPINANG"], []),
                 (Role.kemensos, "Demo portal Kemensos", [], []),
@@ -229,11 +229,10 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
         prison = principal("prison", frozenset({"LP-CIPINANG"}), frozenset())
         kemensos = principal("kemensos", frozenset(), frozenset())
         clock = Clock(now=dt.datetime.now(dt.UTC), tz=settings.tz)
+        sender = Sender(prison, Intake(runtime.db, runtime.cipher, runtime.intake_groups), clock)
         referral_ids: list[str] = []
         for index, person in enumerate(DEMO_PEOPLE):
-            result = await receive_event(
-                services, prison, _event(index, person, clock.today), clock
-            )
+            result = await receive_event(sender, _event(index, person, clock.today))
             referral_ids.append(result.body["referral"]["id"])
         # Walk the first referral to a sentra so the demo sentra key sees something.
         first = referral_ids[0]
@@ -241,9 +240,13 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
             TransitionRequest(action=Action.accept),
             TransitionRequest(action=Action.assign, sentra_code="HANDAYANI"),
         ):
-            current, tag = await referrals.read_detail(services, kemensos, first, clock)
-            if request.action.value in current.allowed_actions:
-                await referrals.transition(services, kemensos, first, request, tag, clock)
+            view = referrals.DetailView(
+                runtime.cipher, settings.triage_days, runtime.sentra_coverage, clock
+            )
+            async with runtime.db.transaction() as session:
+                current, tag = await referrals.read_detail(session, kemensos, first, view)
+                if request.action.value in current.allowed_actions:
+                    await referrals.transition(session, kemensos, first, request, tag, view)
         return {
             "clients": keys,
             "referral_ids": referral_ids,
@@ -255,4 +258,4 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
             ),
         }
     finally:
-        await services.db.dispose()
+        await runtime.db.dispose()

@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.audit import service as audit
-from app.context import AppServices
+from app.core import audit
+from app.core.crypto import DataCipher
+from app.core.db import Database
 from app.referrals.domain import TERMINAL
 from app.referrals.models import Referral
 from app.referrals.records import read_case, write_case
@@ -33,21 +34,20 @@ class JobReport:
         return {"examined": self.examined, "changed": self.changed}
 
 
-async def rotate_keys(services: AppServices, *, batch: int = BATCH) -> JobReport:
+async def rotate_keys(db: Database, cipher: DataCipher, *, batch: int = BATCH) -> JobReport:
     """Re-encrypt every referral still under a previous key, and recompute its NIK index;
     then the webhook subscriptions' signing secrets (without them, a previous key could
     not be dropped: the relay could no longer open the secrets to sign deliveries)."""
-    report = await _rotate_referrals(services, batch=batch)
-    resealed = await _reseal_webhook_secrets(services)
+    report = await _rotate_referrals(db, cipher, batch=batch)
+    resealed = await _reseal_webhook_secrets(db, cipher)
     report.examined += resealed
     report.changed += resealed
     return report
 
 
-async def _reseal_webhook_secrets(services: AppServices) -> int:
-    cipher = services.cipher
+async def _reseal_webhook_secrets(db: Database, cipher: DataCipher) -> int:
     changed = 0
-    async with services.db.transaction() as session:
+    async with db.transaction() as session:
         rows = (
             await session.execute(
                 select(WebhookSubscription).order_by(WebhookSubscription.id).with_for_update()
@@ -64,14 +64,13 @@ async def _reseal_webhook_secrets(services: AppServices) -> int:
     return changed
 
 
-async def _rotate_referrals(services: AppServices, *, batch: int) -> JobReport:
-    cipher = services.cipher
+async def _rotate_referrals(db: Database, cipher: DataCipher, *, batch: int) -> JobReport:
     report = JobReport()
     prefix = f"v1.{cipher.key_id}.%"
     after = uuid.UUID(int=0)
     passes = 0
     while True:
-        async with services.db.transaction() as session:
+        async with db.transaction() as session:
             rows = list(
                 (
                     await session.execute(
@@ -92,7 +91,7 @@ async def _rotate_referrals(services: AppServices, *, batch: int) -> JobReport:
             report.changed += len(rows)
         if len(rows) < batch:
             # Rows skipped because a request held them are caught by the next pass.
-            async with services.db.read_session() as session:
+            async with db.read_session() as session:
                 left = (
                     await session.execute(
                         select(Referral.id).where(Referral.sensitive_data.not_like(prefix)).limit(1)
@@ -136,7 +135,13 @@ def _anonymised_case(case: dict[str, Any]) -> dict[str, Any]:
 
 
 async def anonymise_ended(
-    services: AppServices, now: dt.datetime, *, dry_run: bool, batch: int = BATCH
+    db: Database,
+    cipher: DataCipher,
+    now: dt.datetime,
+    *,
+    retention_days: int,
+    dry_run: bool,
+    batch: int = BATCH,
 ) -> JobReport:
     """Erase identity from referrals that ended more than RUJUKAN_RETENTION_DAYS ago.
 
@@ -144,7 +149,7 @@ async def anonymise_ended(
     audit rows (they hold no identity). Erased: name, NIK and its index, phone, guardian,
     address, district, needs (summary and health), the case reference.
     """
-    cutoff = now - dt.timedelta(days=services.settings.retention_days)
+    cutoff = now - dt.timedelta(days=retention_days)
     report = JobReport()
     query = (
         select(Referral)
@@ -158,7 +163,7 @@ async def anonymise_ended(
     )
     after = uuid.UUID(int=0)
     while True:
-        async with services.db.transaction() as session:
+        async with db.transaction() as session:
             rows = list(
                 (
                     await session.execute(
@@ -169,9 +174,9 @@ async def anonymise_ended(
             report.examined += len(rows)
             if not dry_run:
                 for referral in rows:
-                    case = _anonymised_case(read_case(referral, services.cipher))
+                    case = _anonymised_case(read_case(referral, cipher))
                     case["case_ref"] = referral.case_ref = f"ANON-{referral.id}"
-                    write_case(referral, case, services.cipher)
+                    write_case(referral, case, cipher)
                     referral.data_quality_flags = []
                     referral.anonymised_at = now
                     report.changed += 1

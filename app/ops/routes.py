@@ -9,10 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.core.dbfaults import RETRY_AFTER_SECONDS
+from app.core.deps import DatabaseDep
 from app.core.errors import PROBLEM_JSON, ProblemError
 from app.core.metrics import observe_pool
 from app.core.migrate import head_revision
-from app.deps import ServicesDep
 
 router = APIRouter(tags=["Operations"])
 
@@ -42,10 +42,10 @@ async def healthz() -> dict[str, str]:
     "yet: run `rujukan db upgrade`, or wait for the database).",
     responses=_UNAVAILABLE,
 )
-async def readyz(services: ServicesDep) -> dict[str, str | None]:
+async def readyz(db: DatabaseDep) -> dict[str, str | None]:
     head = head_revision()
     try:
-        async with services.db.read_session() as session:
+        async with db.read_session() as session:
             await session.execute(text("SELECT 1"))
     except Exception:
         raise ProblemError(
@@ -54,7 +54,7 @@ async def readyz(services: ServicesDep) -> dict[str, str | None]:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
     try:
-        async with services.db.read_session() as session:
+        async with db.read_session() as session:
             current = (
                 await session.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar_one_or_none()
@@ -81,6 +81,6 @@ async def readyz(services: ServicesDep) -> dict[str, str | None]:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
 )
-async def metrics(services: ServicesDep) -> Response:
-    observe_pool(services.db.engine.pool)
+async def metrics(db: DatabaseDep) -> Response:
+    observe_pool(db.engine.pool)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

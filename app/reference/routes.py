@@ -4,14 +4,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.auth.deps import ApiRoute, PrincipalDep
 from app.core.errors import FieldError, validation_failed
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items, ResponseModel
-from app.deps import PrincipalDep
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
 from app.reference.regions import load_regions
 
-router = APIRouter(prefix="/v1/reference", tags=["Reference data"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/reference",
+    tags=["Reference data"],
+    responses=PROBLEM_RESPONSES,
+    route_class=ApiRoute,
+)
 
 
 class PasCategoryOut(ResponseModel):

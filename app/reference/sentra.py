@@ -13,10 +13,10 @@ from typing import Annotated
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
 from app.auth.principal import Principal
-from app.context import AppServices
+from app.core import audit
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.schemas import ResponseModel, StrictBody, Text200
 from app.reference.models import Sentra
@@ -117,46 +117,39 @@ def _write(row: Sentra, body: SentraFields, now: dt.datetime) -> None:
     row.updated_at = now
 
 
-async def list_sentra(services: AppServices, active: bool | None) -> list[Sentra]:
+async def list_sentra(session: AsyncSession, active: bool | None) -> list[Sentra]:
     query = select(Sentra).order_by(Sentra.code)
     if active is not None:
         query = query.where(Sentra.active.is_(active))
-    async with services.db.read_session() as session:
-        return list((await session.execute(query)).scalars())
+    return list((await session.execute(query)).scalars())
 
 
-async def get_sentra(services: AppServices, code: str) -> Sentra:
-    async with services.db.read_session() as session:
-        row = await session.get(Sentra, code)
+async def get_sentra(session: AsyncSession, code: str) -> Sentra:
+    row = await session.get(Sentra, code)
     if row is None:
         raise _not_found(code)
     return row
 
 
 async def create_sentra(
-    services: AppServices, principal: Principal, body: SentraCreate, now: dt.datetime
+    session: AsyncSession, principal: Principal, body: SentraCreate, now: dt.datetime
 ) -> Sentra:
     _check(body)
+    if await session.get(Sentra, body.code) is not None:
+        raise ProblemError("SENTRA_EXISTS", f"A sentra `{body.code}` exists; PUT updates it.")
+    row = Sentra(code=body.code, created_at=now)
+    _write(row, body, now)
+    session.add(row)
     try:
-        async with services.db.transaction() as session:
-            if await session.get(Sentra, body.code) is not None:
-                raise ProblemError(
-                    "SENTRA_EXISTS", f"A sentra `{body.code}` exists; PUT updates it."
-                )
-            row = Sentra(code=body.code, created_at=now)
-            _write(row, body, now)
-            session.add(row)
-            await session.flush()
-            audit.record(session, principal, "sentra.create", "success")
+        await session.flush()
     except IntegrityError:  # created concurrently
         raise ProblemError("SENTRA_EXISTS", f"A sentra `{body.code}` exists.") from None
-    finally:
-        services.sentra_coverage.forget()
+    audit.record(session, principal, "sentra.create", "success")
     return row
 
 
 async def replace_sentra(
-    services: AppServices,
+    session: AsyncSession,
     principal: Principal,
     code: str,
     body: SentraReplace,
@@ -167,13 +160,9 @@ async def replace_sentra(
             [FieldError("INVALID_VALUE", "must equal the code in the path", pointer="/code")]
         )
     _check(body)
-    try:
-        async with services.db.transaction() as session:
-            row = await session.get(Sentra, code, with_for_update=True)
-            if row is None:
-                raise _not_found(code)
-            _write(row, body, now)
-            audit.record(session, principal, "sentra.update", "success")
-    finally:
-        services.sentra_coverage.forget()
+    row = await session.get(Sentra, code, with_for_update=True)
+    if row is None:
+        raise _not_found(code)
+    _write(row, body, now)
+    audit.record(session, principal, "sentra.update", "success")
     return row

@@ -2,17 +2,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
+from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
-from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core.deps import ClockDep, ReadSessionDep, SessionDep
+from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
-from app.deps import ClockDep, ServicesDep, body_of, require_role
 from app.reference import sentra as service
+from app.reference.deps import CoverageDep
 from app.reference.sentra import SentraCreate, SentraOut, SentraReplace
 
-router = APIRouter(prefix="/v1/sentra", tags=["Sentra registry"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/sentra",
+    tags=["Sentra registry"],
+    responses=PROBLEM_RESPONSES,
+    route_class=ApiRoute,
+)
 
 # The registry holds no personal data; every role that works with referrals (and the
 # admin who manages it) reads it. The auditor reads the audit log only.
@@ -32,11 +39,9 @@ _EXAMPLE = {
 }
 
 
-def _examples(model: type[SentraCreate | SentraReplace]) -> dict[str, Any]:
-    with_code = model is SentraCreate
+def _examples(*, with_code: bool) -> dict[str, Any]:
     value = _EXAMPLE if with_code else {k: v for k, v in _EXAMPLE.items() if k != "code"}
-    example = {"handayani": {"summary": "Sentra Handayani, Jakarta Timur", "value": value}}
-    return model_body(model, example)
+    return {"handayani": {"summary": "Sentra Handayani, Jakarta Timur", "value": value}}
 
 
 _READ = "Open to kemensos, admin, sentra and prison clients (not auditors). "
@@ -55,10 +60,10 @@ _WRITE = (
 )
 async def list_sentra(
     _: ReaderDep,
-    services: ServicesDep,
+    session: ReadSessionDep,
     active: Annotated[bool | None, Query(description="Only active (or inactive) ones.")] = None,
 ) -> Items[SentraOut]:
-    rows = await service.list_sentra(services, active)
+    rows = await service.list_sentra(session, active)
     return Items[SentraOut](items=[SentraOut.model_validate(r) for r in rows])
 
 
@@ -68,16 +73,17 @@ async def list_sentra(
     description=_WRITE + "A code already registered is a 409 `SENTRA_EXISTS`.",
     status_code=201,
     response_model=SentraOut,
-    openapi_extra=_examples(SentraCreate),
 )
 async def create_sentra(
     response: Response,
     principal: WriterDep,
-    body: Annotated[SentraCreate, Depends(body_of(SentraCreate))],
-    services: ServicesDep,
+    body: Annotated[SentraCreate, Body(openapi_examples=_examples(with_code=True))],
+    session: SessionDep,
+    coverage: CoverageDep,
     clock: ClockDep,
 ) -> SentraOut:
-    row = await service.create_sentra(services, principal, body, clock.now)
+    coverage.forget()
+    row = await service.create_sentra(session, principal, body, clock.now)
     response.headers["Location"] = f"/v1/sentra/{row.code}"
     return SentraOut.model_validate(row)
 
@@ -88,8 +94,8 @@ async def create_sentra(
     description=_READ + "Unknown: 404 `SENTRA_NOT_FOUND`.",
     response_model=SentraOut,
 )
-async def get_sentra(code: str, _: ReaderDep, services: ServicesDep) -> SentraOut:
-    return SentraOut.model_validate(await service.get_sentra(services, code))
+async def get_sentra(code: str, _: ReaderDep, session: ReadSessionDep) -> SentraOut:
+    return SentraOut.model_validate(await service.get_sentra(session, code))
 
 
 @router.put(
@@ -100,14 +106,15 @@ async def get_sentra(code: str, _: ReaderDep, services: ServicesDep) -> SentraOu
     "path's. Unknown: 404 `SENTRA_NOT_FOUND` (PUT does not create). Deactivating a sentra "
     "leaves its referrals assigned; it can no longer be assigned.",
     response_model=SentraOut,
-    openapi_extra=_examples(SentraReplace),
 )
 async def replace_sentra(
     code: str,
     principal: WriterDep,
-    body: Annotated[SentraReplace, Depends(body_of(SentraReplace))],
-    services: ServicesDep,
+    body: Annotated[SentraReplace, Body(openapi_examples=_examples(with_code=False))],
+    session: SessionDep,
+    coverage: CoverageDep,
     clock: ClockDep,
 ) -> SentraOut:
-    row = await service.replace_sentra(services, principal, code, body, clock.now)
+    coverage.forget()
+    row = await service.replace_sentra(session, principal, code, body, clock.now)
     return SentraOut.model_validate(row)

@@ -15,8 +15,8 @@ from fastapi import Depends, Query, Request
 from pydantic import BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from app.core.deps import SettingsDep
 from app.core.errors import FieldError, validation_failed
-from app.deps import ServicesDep
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.referrals.domain import CustodyStatus, Status
 from app.referrals.portal import ListRequest
@@ -101,7 +101,7 @@ def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | str:
 
 async def referral_filters(
     request: Request,
-    services: ServicesDep,
+    settings: SettingsDep,
     status: Annotated[list[Status] | None, Query(description="Any of these statuses.")] = None,
     pas_category: Annotated[
         list[str] | None,
@@ -169,7 +169,7 @@ async def referral_filters(
         errors.append(
             FieldError("INVALID_DATE", "before release_date_from", parameter="release_date_to")
         )
-    tz = services.settings.tz
+    tz = settings.tz
     bounds: dict[str, dt.datetime | None] = {}
     for name, given, end in (
         ("created_from", created_from, False),

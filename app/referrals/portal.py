@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
 from app.auth.principal import Principal
-from app.context import AppServices
+from app.core import audit
 from app.core.clock import Clock
+from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
+from app.core.db import Database
 from app.referrals import domain
 from app.referrals.cursor import Position, cursor_scope, decode_cursor, encode_cursor
 from app.referrals.domain import CustodyStatus, Status
@@ -45,14 +47,15 @@ class ListRequest:
 
 
 def _context(
-    services: AppServices, principal: Principal, filters: ReferralFilters, clock: Clock
+    principal: Principal,
+    filters: ReferralFilters,
+    clock: Clock,
+    cipher: DataCipher,
+    triage_days: int,
 ) -> QueryContext:
-    nik_indexes = tuple(services.cipher.blind_indexes(filters.nik)) if filters.nik else ()
+    nik_indexes = tuple(cipher.blind_indexes(filters.nik)) if filters.nik else ()
     return QueryContext(
-        principal=principal,
-        today=clock.today,
-        triage_days=services.settings.triage_days,
-        nik_indexes=nik_indexes,
+        principal=principal, today=clock.today, triage_days=triage_days, nik_indexes=nik_indexes
     )
 
 
@@ -95,18 +98,22 @@ def list_item(row: Row[Any], ctx: QueryContext) -> ReferralListItem:
 
 
 async def list_referrals(
-    services: AppServices, principal: Principal, request: ListRequest, clock: Clock
+    session: AsyncSession,
+    principal: Principal,
+    request: ListRequest,
+    clock: Clock,
+    cipher: DataCipher,
+    codec: CursorCodec,
+    triage_days: int,
 ) -> ReferralPage:
-    ctx = _context(services, principal, request.filters, clock)
-    codec = CursorCodec(*services.cipher.cursor_keys)
+    ctx = _context(principal, request.filters, clock, cipher, triage_days)
     scope = cursor_scope(principal.client_id, request.sort, request.filters.canonical())
     after = None
     if request.cursor is not None:
         position = decode_cursor(codec, scope, request.sort, request.cursor)
         after = (position.value, position.id)
     query = page_query(request.filters, ctx, request.sort, after=after, limit=request.limit + 1)
-    async with services.db.read_session() as session:
-        rows = (await session.execute(query)).all()
+    rows = (await session.execute(query)).all()
     page, more = rows[: request.limit], len(rows) > request.limit
     next_cursor = encode_cursor(codec, scope, _position(page[-1], request.sort)) if more else None
     return ReferralPage(items=[list_item(r, ctx) for r in page], next_cursor=next_cursor)
@@ -117,26 +124,27 @@ def _group_order(group: StatsGroup) -> tuple[tuple[bool, str], ...]:
 
 
 async def referral_stats(
-    services: AppServices,
+    session: AsyncSession,
     principal: Principal,
     filters: ReferralFilters,
     group_by: Sequence[GroupBy],
     clock: Clock,
+    cipher: DataCipher,
+    triage_days: int,
 ) -> ReferralStats:
-    ctx = _context(services, principal, filters, clock)
+    ctx = _context(principal, filters, clock, cipher, triage_days)
     groups: list[StatsGroup] = []
-    async with services.db.read_session() as session:
-        if group_by:
-            rows = (await session.execute(stats_query(filters, ctx, group_by))).all()
-            groups = [
-                StatsGroup(key={g.value: getattr(row, g.value) for g in group_by}, count=row.count)
-                for row in rows
-            ]
-        if group_by and GroupBy.pas_category not in group_by:
-            # Each referral is in exactly one group: the groups add up to the total.
-            total = sum(g.count for g in groups)
-        else:
-            total = (await session.execute(count_query(filters, ctx))).scalar_one()
+    if group_by:
+        rows = (await session.execute(stats_query(filters, ctx, group_by))).all()
+        groups = [
+            StatsGroup(key={g.value: getattr(row, g.value) for g in group_by}, count=row.count)
+            for row in rows
+        ]
+    if group_by and GroupBy.pas_category not in group_by:
+        # Each referral is in exactly one group: the groups add up to the total.
+        total = sum(g.count for g in groups)
+    else:
+        total = (await session.execute(count_query(filters, ctx))).scalar_one()
     groups.sort(key=_group_order)
     return ReferralStats(total=total, groups=groups)
 
@@ -209,11 +217,14 @@ def export_row(row: Row[Any], ctx: QueryContext) -> list[str]:
 
 
 async def export_csv(
-    services: AppServices,
+    session: AsyncSession,
+    db: Database,
     principal: Principal,
     filters: ReferralFilters,
     sort: ListSort,
     clock: Clock,
+    cipher: DataCipher,
+    triage_days: int,
 ) -> AsyncIterator[bytes]:
     """Read the first batch, audit the export (committed before any row leaves), then
     stream it.
@@ -226,28 +237,30 @@ async def export_csv(
     is held while a slow client downloads, and rows inserted meanwhile never make a row
     repeat or go missing.
     """
-    ctx = _context(services, principal, filters, clock)
-    first = await _export_batch(services, filters, ctx, sort, None)
-    async with services.db.transaction() as session:
-        audit.record(session, principal, "referrals.export", "success")
-    return _stream(services, filters, ctx, sort, first)
+    ctx = _context(principal, filters, clock, cipher, triage_days)
+    query = page_query(filters, ctx, sort, after=None, limit=EXPORT_BATCH)
+    first: Sequence[Row[Any]] = (await session.execute(query)).all()
+    audit.record(session, principal, "referrals.export", "success")
+    return _stream(db, filters, ctx, sort, first)
 
 
 async def _export_batch(
-    services: AppServices,
+    db: Database,
     filters: ReferralFilters,
     ctx: QueryContext,
     sort: ListSort,
     after: tuple[Any, Any] | None,
 ) -> Sequence[Row[Any]]:
+    """A later batch, after the request's unit of work has ended: a short read of its own,
+    so that no connection is held while a slow client downloads."""
     query = page_query(filters, ctx, sort, after=after, limit=EXPORT_BATCH)
-    async with services.db.read_session() as session:
+    async with db.read_session() as session:
         rows: Sequence[Row[Any]] = (await session.execute(query)).all()
     return rows
 
 
 async def _stream(
-    services: AppServices,
+    db: Database,
     filters: ReferralFilters,
     ctx: QueryContext,
     sort: ListSort,
@@ -265,5 +278,5 @@ async def _stream(
             return
         last = rows[-1]
         rows = await _export_batch(
-            services, filters, ctx, sort, (getattr(last, sort.column_name), last.id)
+            db, filters, ctx, sort, (getattr(last, sort.column_name), last.id)
         )

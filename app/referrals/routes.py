@@ -1,22 +1,17 @@
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 
-from app.audit import service as audit
+from app.auth.deps import ApiRoute, PrincipalDep, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
-from app.context import AppServices
-from app.core.errors import ProblemError
-from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core.deps import CipherDep, ClockDep, CursorsDep, DatabaseDep, SessionDep, SettingsDep
+from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
-from app.deps import ClockDep, PrincipalDep, ServicesDep, body_of, parsed_body, require_role
+from app.reference.deps import CoverageDep
 from app.referrals import portal, service
 from app.referrals.domain import Action
 from app.referrals.params import export_filters, list_request, stats_filters
@@ -31,7 +26,9 @@ from app.referrals.schemas import (
     TransitionRequest,
 )
 
-router = APIRouter(prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES, route_class=ApiRoute
+)
 ReaderDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))]
 KemensosDep = Annotated[Principal, Depends(require_role(Role.kemensos))]
 
@@ -56,14 +53,19 @@ _VISIBILITY = (
 )
 async def list_referrals(
     principal: ReaderDep,
-    services: ServicesDep,
+    session: SessionDep,
+    cipher: CipherDep,
+    cursors: CursorsDep,
+    settings: SettingsDep,
     clock: ClockDep,
     request: Annotated[ListRequest, Depends(list_request)],
 ) -> Response:
     # Serialised here (the list and the detail are the portal's hot reads): returned as a
     # model, FastAPI would validate it again against `response_model` before serialising
     # it, ~1 ms for a page of 50. The model is the one `response_model` documents.
-    page = await portal.list_referrals(services, principal, request, clock)
+    page = await portal.list_referrals(
+        session, principal, request, clock, cipher, cursors, settings.triage_days
+    )
     return Response(page.model_dump_json(), media_type="application/json")
 
 
@@ -79,13 +81,17 @@ async def list_referrals(
 )
 async def referral_stats(
     principal: ReaderDep,
-    services: ServicesDep,
+    session: SessionDep,
+    cipher: CipherDep,
+    settings: SettingsDep,
     clock: ClockDep,
     filters: Annotated[ReferralFilters, Depends(stats_filters)],
     group_by: Annotated[list[GroupBy] | None, Query()] = None,
 ) -> ReferralStats:
     groups = list(dict.fromkeys(group_by or []))
-    return await portal.referral_stats(services, principal, filters, groups, clock)
+    return await portal.referral_stats(
+        session, principal, filters, groups, clock, cipher, settings.triage_days
+    )
 
 
 @router.get(
@@ -102,12 +108,17 @@ async def referral_stats(
 )
 async def export_referrals(
     principal: KemensosDep,
-    services: ServicesDep,
+    session: SessionDep,
+    db: DatabaseDep,
+    cipher: CipherDep,
+    settings: SettingsDep,
     clock: ClockDep,
     filters: Annotated[ReferralFilters, Depends(export_filters)],
     sort: Annotated[ListSort, Query()] = ListSort.created_desc,
 ) -> StreamingResponse:
-    chunks = await portal.export_csv(services, principal, filters, sort, clock)
+    chunks = await portal.export_csv(
+        session, db, principal, filters, sort, clock, cipher, settings.triage_days
+    )
     return StreamingResponse(
         chunks,
         media_type="text/csv; charset=utf-8",
@@ -125,10 +136,14 @@ async def export_referrals(
 async def get_referral(
     referral_id: str,
     principal: ReaderDep,
-    services: ServicesDep,
+    session: SessionDep,
+    cipher: CipherDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
     clock: ClockDep,
 ) -> Response:
-    out, tag = await service.read_detail(services, principal, referral_id, clock)
+    view = service.DetailView(cipher, settings.triage_days, coverage, clock)
+    out, tag = await service.read_detail(session, principal, referral_id, view)
     return Response(out.model_dump_json(), media_type="application/json", headers={"ETag": tag})
 
 
@@ -138,9 +153,9 @@ async def get_referral(
     response_model=Items[HistoryEntry],
 )
 async def get_history(
-    referral_id: str, principal: ReaderDep, services: ServicesDep
+    referral_id: str, principal: ReaderDep, session: SessionDep
 ) -> Items[HistoryEntry]:
-    rows = await service.read_history(services, principal, referral_id)
+    rows = await service.read_history(session, principal, referral_id)
     return Items[HistoryEntry](
         items=[
             HistoryEntry(
@@ -165,78 +180,36 @@ async def get_history(
     )
 
 
-class _RefusalAuditedRoute(APIRoute):
-    """The transition route, whose refusals are audited too (SPEC §8: every transition).
+class TransitionRoute(ApiRoute):
+    """Every transition is audited (SPEC §8), a refused one too: as `referral.<action>`
+    (`referral.transition` when the body names no known action), its problem `code` as
+    the outcome. Refusals before the caller is known (401, 429, a 413 of the middleware)
+    are not."""
 
-    A refused transition rolls back its own transaction, audit row included; so a refusal
-    of an authenticated caller (a 4xx problem: 403, 404, 409, 412, 428, 415, or 422 from
-    the body — not JSON, the schema — or the action's fields) is recorded afterwards in a
-    transaction of its own, as `referral.<action>` (`referral.transition` when the body
-    names no known action) with the problem code as `outcome`. The answer is the same
-    whether or not that row could be written. Refusals that come before the caller is
-    known are not recorded: 401, 429, and a 413 for a body over the limit (refused by the
-    middleware before any route).
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def audited(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except (ProblemError, RequestValidationError) as exc:
-                await _record_refusal(request, exc)
-                raise
-
-        return audited
-
-
-def _refusal_code(exc: Exception) -> str | None:
-    """The problem code the app's handlers answer `exc` with (app/main.py), if a 4xx."""
-    if isinstance(exc, ProblemError):
-        return exc.code if 400 <= exc.status < 500 else None
-    if isinstance(exc, RequestValidationError):  # a parameter (the body is `body_of`'s)
-        return "VALIDATION_FAILED"
-    return None
-
-
-def _requested_action(request: Request) -> str:
-    """`referral.<action>` for a known action in the body, else `referral.transition`."""
-    body = parsed_body(request)  # None when the body was not JSON, or not read at all
-    action = body.get("action") if isinstance(body, dict) else None
-    if isinstance(action, str) and action in {a.value for a in Action}:
-        return f"referral.{action}"
-    return "referral.transition"
-
-
-async def _record_refusal(request: Request, exc: Exception) -> None:
-    principal = getattr(request.state, "principal", None)
-    code = _refusal_code(exc)
-    if not isinstance(principal, Principal) or code is None:
-        return
-    try:
-        referral_id: uuid.UUID | None = uuid.UUID(request.path_params.get("referral_id", ""))
-    except ValueError:
-        referral_id = None
-    services: AppServices = request.app.state.services
-    await audit.record_apart(
-        services, principal, _requested_action(request), code, referral_id=referral_id
-    )
+    def refusal_action(self, body: Any) -> str | None:
+        action = body.get("action") if isinstance(body, dict) else None
+        if isinstance(action, str) and action in {a.value for a in Action}:
+            return f"referral.{action}"
+        return "referral.transition"
 
 
 async def post_transition(
     referral_id: str,
     response: Response,
     principal: PrincipalDep,
-    body: Annotated[TransitionRequest, Depends(body_of(TransitionRequest))],
-    services: ServicesDep,
+    body: Annotated[TransitionRequest, Body(openapi_examples=TRANSITION_EXAMPLES)],
+    session: SessionDep,
+    cipher: CipherDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
     clock: ClockDep,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> ReferralDetail:
-    # Any authenticated role (401 first); the body is read and validated next (422), then
-    # the service checks visibility and role in the order of SPEC §4 (auditor and admin
-    # read no referral: 404).
-    out, tag = await service.transition(services, principal, referral_id, body, if_match, clock)
+    # Any authenticated role (401 first); the body is validated next (422), then the
+    # service checks visibility and role in the order of SPEC §4 (auditor and admin read
+    # no referral: 404).
+    view = service.DetailView(cipher, settings.triage_days, coverage, clock)
+    out, tag = await service.transition(session, principal, referral_id, body, if_match, view)
     response.headers["ETag"] = tag
     return out
 
@@ -256,6 +229,5 @@ router.add_api_route(
     "one too (with the problem `code` as `outcome`; `referral.transition` when the body "
     "names no known action).",
     response_model=ReferralDetail,
-    openapi_extra=model_body(TransitionRequest, TRANSITION_EXAMPLES),
-    route_class_override=_RefusalAuditedRoute,
+    route_class_override=TransitionRoute,
 )

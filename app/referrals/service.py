@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.roles import REFERRAL_READERS
-from app.context import AppServices
+from app.core import audit
 from app.core.clock import Clock
+from app.core.crypto import DataCipher
 from app.core.errors import ProblemError, validation_failed
-from app.reference.coverage import SentraCoverage, suggest_sentra
+from app.reference.coverage import CoverageCache, SentraCoverage, suggest_sentra
 from app.reference.models import Sentra
 from app.referrals import domain
 from app.referrals.domain import Command, CustodyStatus, LifecycleState, Status
@@ -23,6 +24,16 @@ from app.referrals.events import add_history, add_outbox
 from app.referrals.models import Referral, ReferralHistory
 from app.referrals.records import ReferralRow, mask_nik, read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class DetailView:
+    """What presenting a referral's detail takes besides the row and the caller."""
+
+    cipher: DataCipher
+    triage_days: int
+    coverage: CoverageCache
+    clock: Clock
 
 
 def not_found() -> ProblemError:
@@ -104,16 +115,15 @@ async def load_with_siblings(
 
 async def detail(
     session: AsyncSession,
-    services: AppServices,
     principal: Principal,
     referral: Referral,
-    clock: Clock,
+    view: DetailView,
     siblings: list[Referral] | None = None,
 ) -> ReferralDetail:
     """The detail of `referral`; `siblings` are the other referrals of its NIK when the
     caller has read them already."""
-    settings = services.settings
-    case = read_case(referral, services.cipher)
+    clock = view.clock
+    case = read_case(referral, view.cipher)
     person: dict[str, Any] = dict(case["person"])
     needs: dict[str, Any] | None = dict(case["needs"]) if case.get("needs") else None
     if not principal.may_see_health(referral.facility_code, referral.sentra_code):
@@ -160,14 +170,10 @@ async def detail(
             state.custody_status, referral.handover_date, today
         ),
         handover_date=referral.handover_date,
-        triage_due_at=domain.triage_due_at(
-            referral.handover_date, settings.triage_days, settings.tz
-        ),
-        overdue=domain.is_overdue(
-            state.status, referral.handover_date, settings.triage_days, today
-        ),
+        triage_due_at=domain.triage_due_at(referral.handover_date, view.triage_days, clock.tz),
+        overdue=domain.is_overdue(state.status, referral.handover_date, view.triage_days, today),
         suggested_sentra_code=suggest_sentra(
-            await services.sentra_coverage.get(lambda: active_sentra(session)),
+            await view.coverage.get(lambda: active_sentra(session)),
             referral.province_code,
             referral.regency_code,
         ),
@@ -182,42 +188,38 @@ async def detail(
 
 
 async def read_detail(
-    services: AppServices, principal: Principal, referral_id: str, clock: Clock
+    session: AsyncSession, principal: Principal, referral_id: str, view: DetailView
 ) -> tuple[ReferralDetail, str]:
-    async with services.db.transaction() as session:
-        referral, siblings = await load_with_siblings(session, principal, referral_id)
-        out = await detail(session, services, principal, referral, clock, siblings)
-        audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
-        return out, etag(referral)
+    referral, siblings = await load_with_siblings(session, principal, referral_id)
+    out = await detail(session, principal, referral, view, siblings)
+    audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
+    return out, etag(referral)
 
 
 async def read_history(
-    services: AppServices, principal: Principal, referral_id: str
+    session: AsyncSession, principal: Principal, referral_id: str
 ) -> list[ReferralHistory]:
-    async with services.db.transaction() as session:
-        referral = await load_visible(session, principal, referral_id)
-        rows = list(
-            (
-                await session.execute(
-                    select(ReferralHistory)
-                    .where(ReferralHistory.referral_id == referral.id)
-                    .order_by(ReferralHistory.id)
-                )
-            ).scalars()
-        )
-        audit.record(
-            session, principal, "referral.history.read", "success", referral_id=referral.id
-        )
-        return rows
+    referral = await load_visible(session, principal, referral_id)
+    rows = list(
+        (
+            await session.execute(
+                select(ReferralHistory)
+                .where(ReferralHistory.referral_id == referral.id)
+                .order_by(ReferralHistory.id)
+            )
+        ).scalars()
+    )
+    audit.record(session, principal, "referral.history.read", "success", referral_id=referral.id)
+    return rows
 
 
 async def transition(
-    services: AppServices,
+    session: AsyncSession,
     principal: Principal,
     referral_id: str,
     request: TransitionRequest,
     if_match: str | None,
-    clock: Clock,
+    view: DetailView,
 ) -> tuple[ReferralDetail, str]:
     """Checks in the order of SPEC §4 (the body was validated by the route): visibility,
     role, If-Match, state, required fields. A role that reads no referral (auditor, admin)
@@ -225,61 +227,57 @@ async def transition(
     action = request.action
     if principal.role not in REFERRAL_READERS:
         raise not_found()
-    async with services.db.transaction() as session:
-        referral = await load_visible(session, principal, referral_id, lock=True)
-        if not domain.role_may(principal.role, action):
-            raise ProblemError(
-                "ROLE_NOT_PERMITTED", f"The {principal.role.value} role may not `{action.value}`."
-            )
-        if if_match is None:
-            raise ProblemError("PRECONDITION_REQUIRED")
-        if if_match.strip() not in (etag(referral), f"W/{etag(referral)}", "*"):
-            raise ProblemError(
-                "VERSION_MISMATCH",
-                f"The referral is at version {referral.version}.",
-                headers={"ETag": etag(referral)},
-            )
-        state = state_of(referral)
-        refused = domain.refusal(state, action, principal.role)
-        if refused is not None:
-            raise ProblemError(
-                refused.code,
-                refused.detail,
-                extensions={"allowed_actions": refused.allowed_actions},
-            )
-        command = Command(
-            action=action,
-            reason_code=request.reason_code,
-            outcome=request.outcome,
-            sentra_code=request.sentra_code,
-            note=request.note,
+    clock = view.clock
+    referral = await load_visible(session, principal, referral_id, lock=True)
+    if not domain.role_may(principal.role, action):
+        raise ProblemError(
+            "ROLE_NOT_PERMITTED", f"The {principal.role.value} role may not `{action.value}`."
         )
-        sentra = await active_sentra(session) if command.sentra_code is not None else []
-        errors = domain.command_errors(command, (s.code for s in sentra))
-        if errors:
-            raise validation_failed(errors)
-        new_state = domain.apply(state, command)
-        previous = referral.status
-        set_state(referral, new_state)
-        referral.version += 1
-        referral.updated_at = clock.now
-        add_history(
-            session,
-            referral,
-            principal,
-            clock.now,
-            from_status=previous,
-            action=action.value,
-            reason_code=command.reason_code,
-            outcome=command.outcome,
-            note=command.note,
+    if if_match is None:
+        raise ProblemError("PRECONDITION_REQUIRED")
+    if if_match.strip() not in (etag(referral), f"W/{etag(referral)}", "*"):
+        raise ProblemError(
+            "VERSION_MISMATCH",
+            f"The referral is at version {referral.version}.",
+            headers={"ETag": etag(referral)},
         )
-        changed_type = (
-            "referral.status_changed" if referral.status != previous else "referral.updated"
+    state = state_of(referral)
+    refused = domain.refusal(state, action, principal.role)
+    if refused is not None:
+        raise ProblemError(
+            refused.code,
+            refused.detail,
+            extensions={"allowed_actions": refused.allowed_actions},
         )
-        add_outbox(session, referral, changed_type, clock.now, previous_status=previous)
-        audit.record(
-            session, principal, f"referral.{action.value}", "success", referral_id=referral.id
-        )
-        out = await detail(session, services, principal, referral, clock)
-        return out, etag(referral)
+    command = Command(
+        action=action,
+        reason_code=request.reason_code,
+        outcome=request.outcome,
+        sentra_code=request.sentra_code,
+        note=request.note,
+    )
+    sentra = await active_sentra(session) if command.sentra_code is not None else []
+    errors = domain.command_errors(command, (s.code for s in sentra))
+    if errors:
+        raise validation_failed(errors)
+    new_state = domain.apply(state, command)
+    previous = referral.status
+    set_state(referral, new_state)
+    referral.version += 1
+    referral.updated_at = clock.now
+    add_history(
+        session,
+        referral,
+        principal,
+        clock.now,
+        from_status=previous,
+        action=action.value,
+        reason_code=command.reason_code,
+        outcome=command.outcome,
+        note=command.note,
+    )
+    changed_type = "referral.status_changed" if referral.status != previous else "referral.updated"
+    add_outbox(session, referral, changed_type, clock.now, previous_status=previous)
+    audit.record(session, principal, f"referral.{action.value}", "success", referral_id=referral.id)
+    out = await detail(session, principal, referral, view)
+    return out, etag(referral)

@@ -36,6 +36,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.auth.visibility import visible_where
@@ -78,6 +79,19 @@ def committed_after(
     if where is not None:
         query = query.where(where)
     return query.order_by(OutboxEvent.txid, OutboxEvent.id).limit(limit)
+
+
+async def read_committed(
+    session: AsyncSession,
+    position: Position,
+    *,
+    limit: int,
+    where: ColumnElement[bool] | None = None,
+) -> list[OutboxEvent]:
+    """`committed_after` run on `session`, with its database's horizon."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    query = committed_after(position, postgresql=postgresql, limit=limit, where=where)
+    return list((await session.execute(query)).scalars())
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:

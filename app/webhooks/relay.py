@@ -40,7 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import Client
 from app.auth.principal import Principal
 from app.auth.roles import Role
-from app.context import AppServices
 from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
@@ -581,12 +580,12 @@ def _body(event: OutboxEvent) -> str:
 
 
 @contextlib.asynccontextmanager
-async def in_process(services: AppServices) -> AsyncIterator[None]:
+async def in_process(db: Database, cipher: DataCipher, settings: Settings) -> AsyncIterator[None]:
     """Run the relay beside the API (the embedded SQLite default), if settings say so."""
-    if not services.settings.worker_in_process:
+    if not settings.worker_in_process:
         yield
         return
-    relay = Relay(services.db, services.cipher, services.settings)
+    relay = Relay(db, cipher, settings)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:
@@ -598,15 +597,18 @@ async def in_process(services: AppServices) -> AsyncIterator[None]:
 
 
 async def run_worker(
-    services: AppServices, *, signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)
+    db: Database,
+    cipher: DataCipher,
+    settings: Settings,
+    *,
+    signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
 ) -> None:
     """`rujukan worker`: the relay loop until SIGTERM or SIGINT, then a graceful stop."""
-    settings = services.settings
     if settings.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
-    relay = Relay(services.db, services.cipher, settings)
+    relay = Relay(db, cipher, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:
@@ -615,4 +617,4 @@ async def run_worker(
         await relay.run(stop)
     finally:
         await relay.aclose()
-        await services.db.dispose()
+        await db.dispose()

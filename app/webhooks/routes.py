@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
+from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
-from app.core.openapi import PROBLEM_RESPONSES, model_body
+from app.core.deps import CipherDep, CursorsDep, ReadSessionDep, SessionDep, SettingsDep
+from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
-from app.deps import ServicesDep, body_of, require_role
 from app.webhooks import service
 from app.webhooks.schemas import (
     SUBSCRIPTION_EXAMPLES,
@@ -50,12 +52,23 @@ subscription receives the events of referrals its client may read, from its crea
 """
 
 subscriptions = APIRouter(
-    prefix="/v1/webhook-subscriptions", tags=["Webhooks"], responses=PROBLEM_RESPONSES
+    prefix="/v1/webhook-subscriptions",
+    tags=["Webhooks"],
+    responses=PROBLEM_RESPONSES,
+    route_class=ApiRoute,
 )
 deliveries = APIRouter(
-    prefix="/v1/webhook-deliveries", tags=["Webhooks"], responses=PROBLEM_RESPONSES
+    prefix="/v1/webhook-deliveries",
+    tags=["Webhooks"],
+    responses=PROBLEM_RESPONSES,
+    route_class=ApiRoute,
 )
-feed = APIRouter(prefix="/v1/referral-events", tags=["Change feed"], responses=PROBLEM_RESPONSES)
+feed = APIRouter(
+    prefix="/v1/referral-events",
+    tags=["Change feed"],
+    responses=PROBLEM_RESPONSES,
+    route_class=ApiRoute,
+)
 
 
 @subscriptions.post(
@@ -64,28 +77,33 @@ feed = APIRouter(prefix="/v1/referral-events", tags=["Change feed"], responses=P
     summary="Subscribe an endpoint to referral events",
     description=SIGNING,
     response_model=SubscriptionCreated,
-    openapi_extra=model_body(SubscriptionCreate, SUBSCRIPTION_EXAMPLES),
 )
 async def create_subscription(
     principal: PrisonDep,
-    body: Annotated[SubscriptionCreate, Depends(body_of(SubscriptionCreate))],
-    services: ServicesDep,
+    body: Annotated[SubscriptionCreate, Body(openapi_examples=SUBSCRIPTION_EXAMPLES)],
+    session: SessionDep,
+    cipher: CipherDep,
+    settings: SettingsDep,
 ) -> SubscriptionCreated:
-    return await service.create_subscription(services, principal, body)
+    return await service.create_subscription(
+        session, cipher, principal, body, allow_private=settings.webhook_allow_private
+    )
 
 
 @subscriptions.get(
     "", summary="The caller's own subscriptions", response_model=Items[SubscriptionOut]
 )
-async def list_subscriptions(principal: PrisonDep, services: ServicesDep) -> Items[SubscriptionOut]:
-    return Items[SubscriptionOut](items=await service.list_subscriptions(services, principal))
+async def list_subscriptions(
+    principal: PrisonDep, session: ReadSessionDep
+) -> Items[SubscriptionOut]:
+    return Items[SubscriptionOut](items=await service.list_subscriptions(session, principal))
 
 
 @subscriptions.get("/{subscription_id}", summary="One subscription", response_model=SubscriptionOut)
 async def get_subscription(
-    subscription_id: str, principal: PrisonDep, services: ServicesDep
+    subscription_id: str, principal: PrisonDep, session: ReadSessionDep
 ) -> SubscriptionOut:
-    return await service.get_subscription(services, principal, subscription_id)
+    return await service.get_subscription(session, principal, subscription_id)
 
 
 @subscriptions.delete(
@@ -95,9 +113,9 @@ async def get_subscription(
     response_class=Response,
 )
 async def delete_subscription(
-    subscription_id: str, principal: PrisonDep, services: ServicesDep
+    subscription_id: str, principal: PrisonDep, session: SessionDep
 ) -> Response:
-    await service.delete_subscription(services, principal, subscription_id)
+    await service.delete_subscription(session, principal, subscription_id)
     return Response(status_code=204)
 
 
@@ -110,9 +128,14 @@ async def delete_subscription(
     response_model=SecretRotated,
 )
 async def rotate_secret(
-    subscription_id: str, principal: PrisonDep, services: ServicesDep
+    subscription_id: str,
+    principal: PrisonDep,
+    session: SessionDep,
+    cipher: CipherDep,
+    settings: SettingsDep,
 ) -> SecretRotated:
-    return await service.rotate_secret(services, principal, subscription_id)
+    overlap = timedelta(seconds=settings.webhook_secret_overlap_seconds)
+    return await service.rotate_secret(session, cipher, principal, subscription_id, overlap=overlap)
 
 
 @subscriptions.get(
@@ -123,13 +146,14 @@ async def rotate_secret(
 async def list_deliveries(
     subscription_id: str,
     principal: PrisonDep,
-    services: ServicesDep,
+    session: ReadSessionDep,
+    cursors: CursorsDep,
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
 ) -> DeliveryPage:
     return await service.list_deliveries(
-        services, principal, subscription_id, status=status, limit=limit, cursor=cursor
+        session, cursors, principal, subscription_id, status=status, limit=limit, cursor=cursor
     )
 
 
@@ -139,8 +163,8 @@ async def list_deliveries(
     summary="Send a delivery again (same `webhook-id`), with a fresh retry window",
     response_model=DeliveryOut,
 )
-async def redeliver(delivery_id: str, principal: PrisonDep, services: ServicesDep) -> DeliveryOut:
-    return await service.redeliver(services, principal, delivery_id)
+async def redeliver(delivery_id: str, principal: PrisonDep, session: SessionDep) -> DeliveryOut:
+    return await service.redeliver(session, principal, delivery_id)
 
 
 @feed.get(
@@ -159,8 +183,9 @@ async def redeliver(delivery_id: str, principal: PrisonDep, services: ServicesDe
 )
 async def read_feed(
     principal: ReaderDep,
-    services: ServicesDep,
+    session: ReadSessionDep,
+    cursors: CursorsDep,
     after: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
     limit: Limit = 50,
 ) -> FeedPage:
-    return await service.read_feed(services, principal, after, limit)
+    return await service.read_feed(session, cursors, principal, after, limit)

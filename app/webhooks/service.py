@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import service as audit
 from app.auth.principal import Principal
-from app.context import AppServices
+from app.core import audit
+from app.core.clock import utcnow
+from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.webhooks import outbox
@@ -32,10 +33,6 @@ from app.webhooks.targets import check_url
 
 FEED_SCOPE = "referral-events"
 MAX_CURSOR_LENGTH = 512
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def subscription_out(row: WebhookSubscription) -> SubscriptionOut:
@@ -106,9 +103,14 @@ async def disable_subscription(
 
 
 async def create_subscription(
-    services: AppServices, principal: Principal, body: SubscriptionCreate
+    session: AsyncSession,
+    cipher: DataCipher,
+    principal: Principal,
+    body: SubscriptionCreate,
+    *,
+    allow_private: bool,
 ) -> SubscriptionCreated:
-    errors = await check_url(body.url, allow_private=services.settings.webhook_allow_private)
+    errors = await check_url(body.url, allow_private=allow_private)
     for index, event_type in enumerate(body.event_types):
         if event_type in body.event_types[:index]:
             errors.append(
@@ -117,7 +119,7 @@ async def create_subscription(
     if errors:
         raise validation_failed(errors)
     secret = new_secret()
-    now = _now()
+    now = utcnow()
     row = WebhookSubscription(
         id=uuid.uuid4(),
         client_id=principal.client_id,
@@ -128,72 +130,71 @@ async def create_subscription(
         created_at=now,
         updated_at=now,
     )
-    row.secret_encrypted = seal_secret(services.cipher, row.id, secret)
-    async with services.db.transaction() as session:
-        session.add(row)
-        await session.flush()
-        audit.record(session, principal, "webhook_subscription.create", "success", target_id=row.id)
+    row.secret_encrypted = seal_secret(cipher, row.id, secret)
+    session.add(row)
+    await session.flush()
+    audit.record(session, principal, "webhook_subscription.create", "success", target_id=row.id)
     return SubscriptionCreated(**subscription_out(row).model_dump(), secret=secret)
 
 
-async def list_subscriptions(services: AppServices, principal: Principal) -> list[SubscriptionOut]:
-    async with services.db.read_session() as session:
-        rows = (
-            await session.execute(
-                select(WebhookSubscription)
-                .where(
-                    WebhookSubscription.client_id == principal.client_id,
-                    WebhookSubscription.status != "deleted",
-                )
-                .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+async def list_subscriptions(session: AsyncSession, principal: Principal) -> list[SubscriptionOut]:
+    rows = (
+        await session.execute(
+            select(WebhookSubscription)
+            .where(
+                WebhookSubscription.client_id == principal.client_id,
+                WebhookSubscription.status != "deleted",
             )
-        ).scalars()
-        return [subscription_out(r) for r in rows]
+            .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+        )
+    ).scalars()
+    return [subscription_out(r) for r in rows]
 
 
 async def get_subscription(
-    services: AppServices, principal: Principal, subscription_id: str
+    session: AsyncSession, principal: Principal, subscription_id: str
 ) -> SubscriptionOut:
-    async with services.db.read_session() as session:
-        return subscription_out(await _own_subscription(session, principal, subscription_id))
+    return subscription_out(await _own_subscription(session, principal, subscription_id))
 
 
 async def delete_subscription(
-    services: AppServices, principal: Principal, subscription_id: str
+    session: AsyncSession, principal: Principal, subscription_id: str
 ) -> None:
     """Soft delete: nothing more is sent, the delivery log stays for the audit trail."""
-    now = _now()
-    async with services.db.transaction() as session:
-        row = await _own_subscription(session, principal, subscription_id, lock=True)
-        row.status = "deleted"
-        row.updated_at = now
-        await cancel_pending(session, row.id, "subscription_deleted", now)
-        audit.record(session, principal, "webhook_subscription.delete", "success", target_id=row.id)
+    now = utcnow()
+    row = await _own_subscription(session, principal, subscription_id, lock=True)
+    row.status = "deleted"
+    row.updated_at = now
+    await cancel_pending(session, row.id, "subscription_deleted", now)
+    audit.record(session, principal, "webhook_subscription.delete", "success", target_id=row.id)
 
 
 async def rotate_secret(
-    services: AppServices, principal: Principal, subscription_id: str
+    session: AsyncSession,
+    cipher: DataCipher,
+    principal: Principal,
+    subscription_id: str,
+    *,
+    overlap: timedelta,
 ) -> SecretRotated:
     """A new secret; the current one keeps signing (second signature) for the overlap."""
-    now = _now()
-    overlap = timedelta(seconds=services.settings.webhook_secret_overlap_seconds)
+    now = utcnow()
     secret = new_secret()
-    async with services.db.transaction() as session:
-        row = await _own_subscription(session, principal, subscription_id, lock=True)
-        if overlap > timedelta(0):
-            row.previous_secret_encrypted = row.secret_encrypted
-            row.previous_secret_expires_at = now + overlap
-        else:
-            row.previous_secret_encrypted = None
-            row.previous_secret_expires_at = None
-        row.secret_encrypted = seal_secret(services.cipher, row.id, secret)
-        row.updated_at = now
-        audit.record(
-            session, principal, "webhook_subscription.rotate_secret", "success", target_id=row.id
-        )
-        return SecretRotated(
-            id=row.id, secret=secret, previous_secret_expires_at=row.previous_secret_expires_at
-        )
+    row = await _own_subscription(session, principal, subscription_id, lock=True)
+    if overlap > timedelta(0):
+        row.previous_secret_encrypted = row.secret_encrypted
+        row.previous_secret_expires_at = now + overlap
+    else:
+        row.previous_secret_encrypted = None
+        row.previous_secret_expires_at = None
+    row.secret_encrypted = seal_secret(cipher, row.id, secret)
+    row.updated_at = now
+    audit.record(
+        session, principal, "webhook_subscription.rotate_secret", "success", target_id=row.id
+    )
+    return SecretRotated(
+        id=row.id, secret=secret, previous_secret_expires_at=row.previous_secret_expires_at
+    )
 
 
 def _deliveries_scope(subscription_id: uuid.UUID, status: str | None) -> str:
@@ -201,7 +202,8 @@ def _deliveries_scope(subscription_id: uuid.UUID, status: str | None) -> str:
 
 
 async def list_deliveries(
-    services: AppServices,
+    session: AsyncSession,
+    codec: CursorCodec,
     principal: Principal,
     subscription_id: str,
     *,
@@ -210,27 +212,25 @@ async def list_deliveries(
     cursor: str | None,
 ) -> DeliveryPage:
     """Newest first; keyset-paginated on `(created_at, id)`."""
-    codec = CursorCodec(*services.cipher.cursor_keys)
-    async with services.db.read_session() as session:
-        subscription = await _own_subscription(session, principal, subscription_id)
-        scope = _deliveries_scope(subscription.id, status)
-        query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription.id)
-        if status is not None:
-            query = query.where(WebhookDelivery.status == status)
-        if cursor is not None:
-            created_at, last_id = _decode_delivery_cursor(codec, scope, cursor)
-            query = query.where(
-                tuple_(WebhookDelivery.created_at, WebhookDelivery.id) < tuple_(created_at, last_id)
-            )
-        rows = list(
-            (
-                await session.execute(
-                    query.order_by(
-                        WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()
-                    ).limit(limit + 1)
-                )
-            ).scalars()
+    subscription = await _own_subscription(session, principal, subscription_id)
+    scope = _deliveries_scope(subscription.id, status)
+    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription.id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    if cursor is not None:
+        created_at, last_id = _decode_delivery_cursor(codec, scope, cursor)
+        query = query.where(
+            tuple_(WebhookDelivery.created_at, WebhookDelivery.id) < tuple_(created_at, last_id)
         )
+    rows = list(
+        (
+            await session.execute(
+                query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(
+                    limit + 1
+                )
+            )
+        ).scalars()
+    )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -259,40 +259,37 @@ def _decode_delivery_cursor(
         raise _invalid_cursor("cursor") from None
 
 
-async def redeliver(services: AppServices, principal: Principal, delivery_id: str) -> DeliveryOut:
+async def redeliver(session: AsyncSession, principal: Principal, delivery_id: str) -> DeliveryOut:
     """Queue a delivery again, now, with a fresh retry window and the same `webhook-id`."""
     did = _parse_id(delivery_id, "DELIVERY_NOT_FOUND")
-    now = _now()
-    async with services.db.transaction() as session:
-        found = (
-            await session.execute(
-                select(WebhookDelivery, WebhookSubscription)
-                .join(
-                    WebhookSubscription,
-                    WebhookSubscription.id == WebhookDelivery.subscription_id,
-                )
-                .where(
-                    WebhookDelivery.id == did,
-                    WebhookSubscription.client_id == principal.client_id,
-                    WebhookSubscription.status != "deleted",
-                )
-                .with_for_update(of=WebhookDelivery)
+    now = utcnow()
+    found = (
+        await session.execute(
+            select(WebhookDelivery, WebhookSubscription)
+            .join(
+                WebhookSubscription,
+                WebhookSubscription.id == WebhookDelivery.subscription_id,
             )
-        ).one_or_none()
-        if found is None:
-            raise ProblemError("DELIVERY_NOT_FOUND")
-        delivery, subscription = found
-        if subscription.status != "active":
-            raise ProblemError("SUBSCRIPTION_DISABLED")
-        delivery.status = "pending"
-        delivery.next_attempt_at = now
-        delivery.scheduled_at = now
-        delivery.lease_token = None  # an attempt in flight can no longer record its outcome
-        delivery.updated_at = now
-        audit.record(
-            session, principal, "webhook_delivery.redeliver", "success", target_id=delivery.id
+            .where(
+                WebhookDelivery.id == did,
+                WebhookSubscription.client_id == principal.client_id,
+                WebhookSubscription.status != "deleted",
+            )
+            .with_for_update(of=WebhookDelivery)
         )
-        return delivery_out(delivery)
+    ).one_or_none()
+    if found is None:
+        raise ProblemError("DELIVERY_NOT_FOUND")
+    delivery, subscription = found
+    if subscription.status != "active":
+        raise ProblemError("SUBSCRIPTION_DISABLED")
+    delivery.status = "pending"
+    delivery.next_attempt_at = now
+    delivery.scheduled_at = now
+    delivery.lease_token = None  # an attempt in flight can no longer record its outcome
+    delivery.updated_at = now
+    audit.record(session, principal, "webhook_delivery.redeliver", "success", target_id=delivery.id)
+    return delivery_out(delivery)
 
 
 def _decode_feed_cursor(codec: CursorCodec, after: str) -> Position:
@@ -309,24 +306,13 @@ def _decode_feed_cursor(codec: CursorCodec, after: str) -> Position:
 
 
 async def read_feed(
-    services: AppServices, principal: Principal, after: str | None, limit: int
+    session: AsyncSession, codec: CursorCodec, principal: Principal, after: str | None, limit: int
 ) -> FeedPage:
     """The events the caller may read, in commit order (see `app/webhooks/outbox.py`)."""
-    codec = CursorCodec(*services.cipher.cursor_keys)
     position = outbox.START if after is None else _decode_feed_cursor(codec, after)
-    async with services.db.read_session() as session:
-        rows = list(
-            (
-                await session.execute(
-                    outbox.committed_after(
-                        position,
-                        postgresql=not services.db.is_sqlite,
-                        limit=limit,
-                        where=outbox.visible_to(principal),
-                    )
-                )
-            ).scalars()
-        )
+    rows = await outbox.read_committed(
+        session, position, limit=limit, where=outbox.visible_to(principal)
+    )
     if rows:
         position = Position.of(rows[-1])
     return FeedPage(

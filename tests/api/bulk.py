@@ -13,14 +13,14 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from app.context import AppServices
 from app.referrals.models import Referral, ReferralPasCategory
 from app.referrals.records import CASE_FIELDS, write_case
+from app.runtime import Runtime
 from tests.factories import make_event
 
 
 def referral_row(
-    services: AppServices, facility: str, client_id: uuid.UUID, created_at: dt.datetime
+    services: Runtime, facility: str, client_id: uuid.UUID, created_at: dt.datetime
 ) -> tuple[dict[str, Any], list[str]]:
     event = make_event(facility, release_days=-random.randint(0, 90))
     case = {k: event[k] for k in CASE_FIELDS}
@@ -43,9 +43,7 @@ def referral_row(
     return row, event["pas_categories"]
 
 
-async def seed_referrals(
-    services: AppServices, facility: str, client_id: str, count: int
-) -> list[str]:
+async def seed_referrals(services: Runtime, facility: str, client_id: str, count: int) -> list[str]:
     """`count` released, received referrals of `facility`; their ids."""
     owner = uuid.UUID(client_id)
     now = dt.datetime.now(dt.UTC)

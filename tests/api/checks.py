@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
-from app.context import AppServices
 from app.core.errors import PROBLEM_JSON
 from app.intake.models import IntakeRecord
 from app.referrals.models import Referral
+from app.runtime import Runtime
 from tests.conftest import ApiClient
 
 
@@ -30,7 +30,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     return body
 
 
-async def referral_count(services: AppServices, facility: str) -> int:
+async def referral_count(services: Runtime, facility: str) -> int:
     async with services.db.read_session() as session:
         count = await session.scalar(
             select(func.count()).select_from(Referral).where(Referral.facility_code == facility)
@@ -38,7 +38,7 @@ async def referral_count(services: AppServices, facility: str) -> int:
     return int(count or 0)
 
 
-async def intake_count(services: AppServices, client: ApiClient) -> int:
+async def intake_count(services: Runtime, client: ApiClient) -> int:
     async with services.db.read_session() as session:
         count = await session.scalar(
             select(func.count())

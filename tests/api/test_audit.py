@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.context import AppServices
+from app.runtime import Runtime
 from tests.api.checks import assert_problem
 from tests.conftest import Clients
 from tests.factories import make_event
@@ -201,7 +201,7 @@ async def test_history_and_audit_rows_cannot_be_changed_in_the_database(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     table: str,
     statement: str,
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.context import AppServices
+from app.runtime import Runtime
 from tests.api.checks import assert_problem
 from tests.conftest import Clients
 
@@ -170,7 +170,7 @@ async def test_schema_errors_of_each_body_in_detail(
 
 
 async def test_a_malformed_transition_body_with_a_key_is_audited(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices
+    http: httpx.AsyncClient, clients: Clients, services: Runtime
 ) -> None:
     """Refused after authentication, like every other refused transition (SPEC §8)."""
     kemensos = await clients.kemensos()

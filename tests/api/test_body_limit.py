@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.models import Client
-from app.context import AppServices
 from app.core.middleware import SECURITY_HEADERS
+from app.runtime import Runtime
 from tests.api.checks import assert_problem
 from tests.api.referral_helpers import etag, new_referral
 from tests.conftest import ApiClient, Clients
@@ -58,7 +58,7 @@ def assert_too_large(response: httpx.Response, request_id: str) -> None:
     assert "Content-Security-Policy" in response.headers
 
 
-async def client_count(services: AppServices) -> int:
+async def client_count(services: Runtime) -> int:
     async with services.db.read_session() as session:
         return int(await session.scalar(select(func.count()).select_from(Client)) or 0)
 
@@ -70,7 +70,7 @@ async def admin(clients: Clients) -> ApiClient:
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "chunked"])
 async def test_oversized_client_create_is_413_and_creates_nothing(
-    http: httpx.AsyncClient, services: AppServices, admin: ApiClient, streamed: bool
+    http: httpx.AsyncClient, services: Runtime, admin: ApiClient, streamed: bool
 ) -> None:
     before = await client_count(services)
     data = padded({"name": "besar", "role": "kemensos"}, 2 * MIB)
@@ -193,7 +193,7 @@ async def test_an_announced_oversized_body_is_413_before_authentication(
 
 
 async def test_a_lying_content_length_is_not_trusted(
-    http: httpx.AsyncClient, services: AppServices, admin: ApiClient
+    http: httpx.AsyncClient, services: Runtime, admin: ApiClient
 ) -> None:
     before = await client_count(services)
     data = padded({"name": "lying", "role": "kemensos"}, 2 * MIB)

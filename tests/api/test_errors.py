@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.context import AppServices
 from app.core.config import Settings
-from app.main import build_services, create_app
+from app.main import create_app
+from app.runtime import Runtime, build_runtime
 from tests.api.checks import assert_problem
 from tests.conftest import Clients
 from tests.livesrv import live_server
@@ -74,9 +74,9 @@ async def test_request_id_is_echoed_on_404_and_405(http: httpx.AsyncClient) -> N
 # -- 500 -----------------------------------------------------------------------------------
 
 
-def app_with_failing_routes(settings: Settings, services: AppServices) -> FastAPI:
+def app_with_failing_routes(settings: Settings, services: Runtime) -> FastAPI:
     """A fresh app (never the shared one) with test-only routes that raise."""
-    app = create_app(settings, services=services)
+    app = create_app(settings, runtime=services)
 
     @app.get("/test-only/boom")
     async def boom() -> dict[str, str]:
@@ -94,7 +94,7 @@ def app_with_failing_routes(settings: Settings, services: AppServices) -> FastAP
 
 
 @pytest.fixture
-async def failing(settings: Settings, services: AppServices) -> AsyncIterator[httpx.AsyncClient]:
+async def failing(settings: Settings, services: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     app = app_with_failing_routes(settings, services)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://rujukan.test") as client:
@@ -129,9 +129,7 @@ async def test_the_shared_app_has_no_test_routes(http: httpx.AsyncClient) -> Non
     assert_problem(await http.get("/test-only/boom"), 404, "NOT_FOUND")
 
 
-async def test_unexpected_exception_over_real_http(
-    settings: Settings, services: AppServices
-) -> None:
+async def test_unexpected_exception_over_real_http(settings: Settings, services: Runtime) -> None:
     """Through uvicorn: the 500 problem is what goes on the wire, and the server lives on."""
     async with (
         live_server(
@@ -146,6 +144,6 @@ async def test_unexpected_exception_over_real_http(
         assert healthy.status_code == 200
 
 
-def services_for_thread(settings: Settings) -> AppServices:
+def services_for_thread(settings: Settings) -> Runtime:
     """The server thread has its own event loop, so it needs its own engine."""
-    return build_services(settings)
+    return build_runtime(settings)

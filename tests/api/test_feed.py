@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.context import AppServices
 from app.core.cursor import CursorCodec
+from app.runtime import Runtime
 from app.webhooks.models import OutboxEvent
 from tests.api.referral_helpers import act
 from tests.conftest import ApiClient, Clients
@@ -227,7 +227,7 @@ async def test_limit_out_of_range_is_422(
 
 
 async def test_tampered_or_foreign_cursor_is_400(
-    http: httpx.AsyncClient, clients: Clients, facility: str, services: AppServices
+    http: httpx.AsyncClient, clients: Clients, facility: str, services: Runtime
 ) -> None:
     prison = await clients.prison(facility)
     await post_event(http, prison)
@@ -252,7 +252,7 @@ async def test_an_event_that_commits_late_is_not_skipped(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     backend: str,
 ) -> None:
     """A transaction writes its outbox row first and commits last: the poller that moved
@@ -291,7 +291,7 @@ async def test_an_event_that_commits_late_is_not_skipped(
 
 
 async def test_relay_fan_out_does_not_skip_a_late_commit(
-    clients: Clients, facility: str, services: AppServices, backend: str
+    clients: Clients, facility: str, services: Runtime, backend: str
 ) -> None:
     """The relay reads the outbox the same way: a row committed late is still fanned out."""
     if backend != "postgres":

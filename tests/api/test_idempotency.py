@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.context import AppServices
 from app.core.config import Settings
 from app.referrals.models import Referral, ReferralHistory
+from app.runtime import Runtime
 from tests.api import checks
 from tests.api.checks import intake_count as intake_records
 from tests.conftest import ApiClient, Clients
@@ -63,7 +63,7 @@ def assert_replay(first: httpx.Response, again: httpx.Response) -> None:
     assert "Idempotent-Replayed" not in first.headers
 
 
-async def counts(services: AppServices, facility: str) -> tuple[int, int]:
+async def counts(services: Runtime, facility: str) -> tuple[int, int]:
     """(referrals of the facility, history rows of those referrals)."""
     async with services.db.read_session() as session:
         referrals = await session.scalar(
@@ -82,7 +82,7 @@ async def counts(services: AppServices, facility: str) -> tuple[int, int]:
 
 
 async def test_same_event_twice_replays_the_first_answer(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility)
@@ -97,7 +97,7 @@ async def test_same_event_twice_replays_the_first_answer(
 
 
 async def test_replay_of_a_200_answer(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     created = make_event(facility, event_type="release.scheduled")
@@ -202,7 +202,7 @@ async def test_unicode_escapes_are_compared_as_parsed_text(
 async def test_null_and_absent_differ(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     path: tuple[str, str],
     absent_from: str,
@@ -236,7 +236,7 @@ async def test_null_and_absent_differ(
 async def test_different_body_under_the_same_id_is_409(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     path: str,
     value: Any,
@@ -291,7 +291,7 @@ async def test_schema_and_facility_are_checked_before_idempotency(
 
 
 async def test_rejected_event_can_be_fixed_and_resent_under_the_same_id(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility, pas_categories=["korban_napza_hiv"])
@@ -306,7 +306,7 @@ async def test_rejected_event_can_be_fixed_and_resent_under_the_same_id(
 
 
 async def test_404_and_409_store_nothing(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     update = event_for(facility, event_type="case.updated")
@@ -341,7 +341,7 @@ async def test_404_and_409_store_nothing(
 
 
 async def test_403_stores_nothing(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     outsider = await clients.prison("LP-ELSEWHERE")
     event = event_for(facility)
@@ -353,7 +353,7 @@ async def test_403_stores_nothing(
 
 
 async def test_two_clients_may_use_the_same_event_id(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     first_client = await clients.prison(facility)
     second_client = await clients.prison(facility)
@@ -380,7 +380,7 @@ async def test_two_clients_may_use_the_same_event_id(
 
 
 async def test_fifty_concurrent_copies_give_one_referral(
-    settings: Settings, clients: Clients, services: AppServices, facility: str
+    settings: Settings, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility)
@@ -408,7 +408,7 @@ async def test_fifty_concurrent_copies_give_one_referral(
 
 
 async def test_ten_concurrent_events_for_one_new_case_give_one_referral(
-    settings: Settings, clients: Clients, services: AppServices, facility: str
+    settings: Settings, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     base = event_for(facility)
@@ -431,7 +431,7 @@ async def test_ten_concurrent_events_for_one_new_case_give_one_referral(
 
 
 async def test_concurrent_different_bodies_under_one_id(
-    settings: Settings, clients: Clients, services: AppServices, facility: str
+    settings: Settings, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """Ten copies of body A and ten of body B under one id: one wins, the others replay it
     or get 409 EVENT_ID_CONFLICT."""

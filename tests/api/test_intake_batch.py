@@ -15,10 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.context import AppServices
 from app.core import db as db_module
 from app.core.config import Settings
 from app.referrals.models import Referral, ReferralHistory
+from app.runtime import Runtime
 from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, supervised, unique
@@ -98,7 +98,7 @@ def success(result: dict[str, Any], status: int, outcome: str) -> str:
 
 
 async def test_mixed_batch_answers_each_event_on_its_own(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     first = event_for(facility, event_type="release.scheduled", release_days=5)
@@ -200,7 +200,7 @@ async def test_events_of_one_case_are_applied_in_request_order(
 
 
 async def test_duplicate_event_in_one_batch_replays(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility)
@@ -230,7 +230,7 @@ async def test_event_posted_alone_then_in_a_batch_replays(
 
 
 async def test_a_case_event_before_the_event_that_creates_it_is_404(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """Events of one batch are judged in order: a case.updated sent before the event that
     creates its case finds no referral, even though the case exists when the batch ends."""
@@ -245,7 +245,7 @@ async def test_a_case_event_before_the_event_that_creates_it_is_404(
 
 
 async def test_a_repeated_id_after_a_refused_first_copy_is_applied(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """The first copy failed (404 stores nothing), so the corrected second copy under the
     same id is a new event, applied as if sent after the first."""
@@ -357,7 +357,7 @@ async def test_events_for_one_nik_in_one_batch_see_each_other(
 
 
 async def test_concurrent_batches_over_the_same_cases(
-    settings: Settings, clients: Clients, services: AppServices, facility: str
+    settings: Settings, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """Four batches at once, each creating or updating the same 40 cases under their own
     event ids (overlapping in different orders), and two identical copies of a fifth:
@@ -486,7 +486,7 @@ async def test_stale_event_in_a_batch(
 
 @pytest.mark.parametrize("count", [0, 501])
 async def test_zero_or_more_than_500_events_is_422_for_the_whole_request(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, count: int
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, count: int
 ) -> None:
     prison = await clients.prison(facility)
     events = [event_for(facility) for _ in range(count)]
@@ -497,7 +497,7 @@ async def test_zero_or_more_than_500_events_is_422_for_the_whole_request(
 
 
 async def test_five_hundred_events_are_accepted(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     events = [event_for(facility) for _ in range(500)]
@@ -519,7 +519,11 @@ async def test_five_hundred_events_are_accepted(
         ({"events": None}, [("FIELD_REQUIRED", "/events")]),
         ({"events": {"0": {}}}, [("INVALID_TYPE", "/events")]),
         ({"events": "[]"}, [("INVALID_TYPE", "/events")]),
-        ({"events": [], "dry_run": True}, [("UNKNOWN_FIELD", "/dry_run")]),
+        # Every failure of the envelope together (SPEC §1).
+        (
+            {"events": [], "dry_run": True},
+            [("BATCH_SIZE", "/events"), ("UNKNOWN_FIELD", "/dry_run")],
+        ),
         ([], [("INVALID_TYPE", "")]),
         ("events", [("INVALID_TYPE", "")]),
     ],
@@ -538,7 +542,7 @@ async def test_batch_envelope_errors(
 
 
 async def test_malformed_batch_is_422(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     text = json.dumps({"events": [event_for(facility)]})
@@ -567,7 +571,7 @@ async def test_batch_over_one_mib_is_accepted(
 
 @pytest.mark.parametrize("size", [10 * MIB + 1, 12 * MIB])
 async def test_batch_over_ten_mib_is_413(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, size: int
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, size: int
 ) -> None:
     prison = await clients.prison(facility)
     text = json.dumps({"events": [event_for(facility)]}).encode()
@@ -594,7 +598,7 @@ async def test_unauthenticated_batch_is_401_even_when_too_large(
 
 
 async def test_batch_needs_a_prison_key(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     kemensos = await clients.kemensos()
     response = await post_batch(http, kemensos, [event_for(facility)])
@@ -630,7 +634,7 @@ async def test_batch_request_id_is_echoed(
 async def test_events_are_stored_when_every_connection_is_pinged_first(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.audit.models import AuditEvent
-from app.context import AppServices
+from app.core.audit import AuditEvent
 from app.intake import service
 from app.referrals.models import Referral
+from app.runtime import Runtime
 from tests.conftest import Clients
 from tests.factories import make_event
 
@@ -25,7 +25,7 @@ URL = "/v1/release-events"
 
 
 @pytest.fixture
-def group_sizes(services: AppServices, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+def group_sizes(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every group the service applies during the test."""
     sizes: list[int] = []
     groups = services.intake_groups
@@ -49,7 +49,7 @@ def at(minutes: int) -> dt.datetime:
 async def test_concurrent_single_events_are_answered_each_on_its_own(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     group_sizes: list[int],
 ) -> None:
@@ -179,7 +179,7 @@ def refused_by_the_database(monkeypatch: pytest.MonkeyPatch, backend: str) -> st
 async def test_an_event_the_database_refuses_fails_alone_in_its_group(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     group_sizes: list[int],
     refused_by_the_database: str,

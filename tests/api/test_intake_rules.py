@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.context import AppServices
+from app.runtime import Runtime
 from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import JAKARTA, make_event, nik_for, set_path, supervised, today
@@ -85,7 +85,7 @@ def errors_of(response: httpx.Response) -> list[tuple[str, str]]:
 async def expect_errors(
     http: httpx.AsyncClient,
     prison: ApiClient,
-    services: AppServices,
+    services: Runtime,
     event: Event,
     expected: list[tuple[str, str]],
 ) -> None:
@@ -161,7 +161,7 @@ async def test_valid_child_is_created(
 async def test_pas_category_list_rules(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     categories: list[str],
     expected: list[tuple[str, str]],
@@ -201,7 +201,7 @@ async def test_all_twelve_categories_are_accepted_when_consistent(
 
 
 async def test_child_without_anak_rentan_guardian_or_guardian_consent(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = make_child(event_for(facility))
@@ -239,7 +239,7 @@ async def test_child_without_anak_rentan_guardian_or_guardian_consent(
 async def test_each_child_rule_alone(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     mutate: Any,
     expected: tuple[str, str],
@@ -269,7 +269,7 @@ async def test_child_under_public_task_needs_no_guardian_consent(
 async def test_consent_basis_needs_who_and_how(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     missing: str,
 ) -> None:
@@ -338,7 +338,7 @@ async def test_29_february_birthday_falls_on_1_march(
 async def test_lansia_needs_age_60(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     age: int,
     ok: bool,
@@ -360,7 +360,7 @@ async def test_lansia_needs_age_60(
 async def test_perempuan_rentan_needs_female(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     sex: str,
     ok: bool,
@@ -391,7 +391,7 @@ async def test_perempuan_rentan_needs_female(
 async def test_korban_napza_hiv_needs_health_detail(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     needs: Any,
 ) -> None:
@@ -422,7 +422,7 @@ async def test_korban_napza_hiv_accepts_either_flag(
 async def test_disability_needs_disability_types(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     types: list[str] | None,
 ) -> None:
@@ -462,7 +462,7 @@ async def test_disability_needs_disability_types(
     ],
 )
 async def test_invalid_nik(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, nik: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, nik: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility, person__nik=nik)
@@ -517,7 +517,7 @@ async def test_nik_district_digits_are_not_checked(
 async def test_no_nik_needs_a_reason(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     reason: str | None,
     absent: bool,
@@ -621,7 +621,7 @@ async def test_nik_mismatch_is_a_warning_and_a_data_quality_flag(
 async def test_domicile_region_codes(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     domicile: dict[str, Any],
     expected: list[tuple[str, str]],
@@ -650,7 +650,7 @@ async def test_domicile_province_only_is_accepted(
 async def test_supervised_release_needs_supervision_end(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     release_type: str,
 ) -> None:
@@ -676,7 +676,7 @@ async def test_supervised_release_needs_supervision_end(
 async def test_unsupervised_release_has_no_supervision_end(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     release_type: str,
 ) -> None:
@@ -701,7 +701,7 @@ async def test_unsupervised_release_has_no_supervision_end(
 async def test_supervision_end_must_be_after_release_date(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     days_after: int,
 ) -> None:
@@ -715,7 +715,7 @@ async def test_supervision_end_must_be_after_release_date(
 
 
 async def test_completed_release_cannot_be_after_the_local_date_of_occurred_at(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     occurred = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
@@ -764,7 +764,7 @@ async def test_completed_release_uses_the_jakarta_date_of_occurred_at(
 async def test_dates_out_of_range(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     field: str,
     value: str,
@@ -859,7 +859,7 @@ async def test_dates_at_the_edges_are_accepted(
 async def test_text_fields_reject_control_characters_and_overlong_values(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     path: str,
     value: Any,
@@ -887,7 +887,7 @@ async def test_free_text_summary_may_hold_line_breaks_and_accents(
 
 
 async def test_every_rule_failure_is_reported_together(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility, release__type="asimilasi")
@@ -916,7 +916,7 @@ async def test_every_rule_failure_is_reported_together(
 
 
 async def test_the_text_rule_is_reported_with_the_other_rules(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """SPEC §3 lists the text rule (INVALID_TEXT) among the rules: one 422 with all."""
     prison = await clients.prison(facility)
@@ -938,7 +938,7 @@ async def test_the_text_rule_is_reported_with_the_other_rules(
 
 
 async def test_facility_binding_comes_before_the_text_rule(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """Intake's order (SPEC §3): schema, facility binding (403), idempotency, the rules."""
     prison = await clients.prison(facility)
@@ -949,7 +949,7 @@ async def test_facility_binding_comes_before_the_text_rule(
 
 
 async def test_idempotency_comes_before_the_text_rule(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """An answered event_id resent with an overlong name is a 409 EVENT_ID_CONFLICT (the
     id was used for another body), not the 422 the new body would get on its own."""
@@ -961,7 +961,7 @@ async def test_idempotency_comes_before_the_text_rule(
 
 
 async def test_schema_errors_are_reported_together(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility)
@@ -1003,7 +1003,7 @@ async def test_schema_errors_are_reported_together(
 async def test_unknown_field_is_rejected_with_its_pointer(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     path: str,
     pointer: str,
@@ -1014,7 +1014,7 @@ async def test_unknown_field_is_rejected_with_its_pointer(
 
 
 async def test_unknown_field_pointer_escapes_slash_and_tilde(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility)
@@ -1023,7 +1023,7 @@ async def test_unknown_field_pointer_escapes_slash_and_tilde(
 
 
 async def test_unknown_field_in_a_list_item(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility)
@@ -1071,7 +1071,7 @@ async def test_unknown_field_in_a_list_item(
 async def test_wrong_types_and_formats(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     path: str,
     value: Any,
@@ -1100,7 +1100,7 @@ async def test_wrong_types_and_formats(
     ],
 )
 async def test_required_fields(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, field: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, field: str
 ) -> None:
     prison = await clients.prison(facility)
     event = event_for(facility)
@@ -1136,7 +1136,7 @@ async def test_optional_fields_may_be_absent(
 )
 async def test_missing_or_invalid_key_is_401_with_www_authenticate(
     http: httpx.AsyncClient,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     authorization: str | None,
     error: str | None,
@@ -1160,7 +1160,7 @@ async def test_unauthenticated_wins_over_schema_errors(
 
 
 async def test_kemensos_key_may_not_post_events(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     kemensos = await clients.kemensos()
     response = await post(http, kemensos, event_for(facility))
@@ -1169,7 +1169,7 @@ async def test_kemensos_key_may_not_post_events(
 
 
 async def test_sentra_key_may_not_post_events(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     sentra = await clients.sentra("SENTRA-X")
     response = await post(http, sentra, event_for(facility))
@@ -1177,7 +1177,7 @@ async def test_sentra_key_may_not_post_events(
 
 
 async def test_facility_not_bound_to_the_client_is_403(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison("LP-SOMEWHERE-ELSE")
     response = await post(http, prison, event_for(facility))

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.context import AppServices
+from app.runtime import Runtime
 from tests.api.checks import referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, set_path, supervised, today
@@ -146,7 +146,7 @@ async def new_sentra(clients: Clients) -> str:
 
 @pytest.mark.parametrize("event_type", ["release.scheduled", "release.rescheduled"])
 async def test_scheduling_event_creates_in_custody(
-    case: Case, event_type: str, services: AppServices
+    case: Case, event_type: str, services: Runtime
 ) -> None:
     case.release_days = 20
     response = await case.send(event_type, 0)
@@ -202,7 +202,7 @@ async def test_same_data_again_is_unchanged(case: Case) -> None:
 
 @pytest.mark.parametrize("event_type", ["release.scheduled", "release.rescheduled"])
 async def test_scheduling_after_release_is_409(
-    case: Case, event_type: str, services: AppServices
+    case: Case, event_type: str, services: Runtime
 ) -> None:
     created = accepted(await case.send("release.completed", 0), 201, "created")
     response = await case.send(event_type, 5, person__full_name="Nama Baru")
@@ -256,7 +256,7 @@ async def test_completed_again_with_new_data_updates(case: Case) -> None:
 # -- case.updated --------------------------------------------------------------------------
 
 
-async def test_case_updated_without_referral_is_404(case: Case, services: AppServices) -> None:
+async def test_case_updated_without_referral_is_404(case: Case, services: Runtime) -> None:
     refused(await case.send("case.updated", 0), 404, "UNKNOWN_CASE")
     assert await referral_count(services, case.facility) == 0
 
@@ -348,7 +348,7 @@ async def test_case_updated_does_not_change_custody(case: Case) -> None:
 # -- release.cancelled ---------------------------------------------------------------------
 
 
-async def test_cancelled_without_referral_is_404(case: Case, services: AppServices) -> None:
+async def test_cancelled_without_referral_is_404(case: Case, services: Runtime) -> None:
     refused(await case.send("release.cancelled", 0), 404, "UNKNOWN_CASE")
     assert await referral_count(services, case.facility) == 0
 
@@ -409,7 +409,7 @@ async def test_scheduled_release_after_cancellation_is_back_in_custody(case: Cas
 # -- release.revoked -----------------------------------------------------------------------
 
 
-async def test_revoked_without_referral_is_404(case: Case, services: AppServices) -> None:
+async def test_revoked_without_referral_is_404(case: Case, services: Runtime) -> None:
     case.supervised = True
     refused(await case.send("release.revoked", 0), 404, "UNKNOWN_CASE")
     assert await referral_count(services, case.facility) == 0

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.context import AppServices
 from app.intake.models import IntakeRecord
 from app.referrals.models import Referral
+from app.runtime import Runtime
 from tests.api.checks import assert_problem
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, supervised
@@ -88,7 +88,7 @@ STRING_LEAVES = [p for p, v in leaves(full_event("LP-TEMPLATE")) if isinstance(v
 
 
 async def assert_nothing_written(
-    services: AppServices, facility: str, client: ApiClient | None = None
+    services: Runtime, facility: str, client: ApiClient | None = None
 ) -> None:
     async with services.db.read_session() as session:
         referrals = await session.scalar(
@@ -159,7 +159,7 @@ BODY_NAMES = list(_bodies("LP-TEMPLATE"))
 
 @pytest.mark.parametrize("name", BODY_NAMES)
 async def test_body_that_is_not_a_json_document(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, name: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, name: str
 ) -> None:
     prison = await clients.prison(facility)
     response = await post_bytes(http, prison, _bodies(facility)[name])
@@ -176,7 +176,7 @@ async def test_body_that_is_not_a_json_document(
     ids=["empty_list", "list", "string", "int", "huge_int", "null", "bool", "float"],
 )
 async def test_json_that_is_not_an_object(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, document: Any
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, document: Any
 ) -> None:
     prison = await clients.prison(facility)
     response = await post_bytes(http, prison, json.dumps(document).encode())
@@ -186,7 +186,7 @@ async def test_json_that_is_not_an_object(
 
 
 async def test_event_wrapped_in_an_array(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     response = await post_bytes(http, prison, json.dumps([make_event(facility)]).encode())
@@ -196,7 +196,7 @@ async def test_event_wrapped_in_an_array(
 
 
 async def test_nesting_at_the_limit_is_parsed(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """64 levels parse (and then fail the schema); 65 do not parse."""
     prison = await clients.prison(facility)
@@ -214,7 +214,7 @@ async def test_nesting_at_the_limit_is_parsed(
 
 @pytest.mark.parametrize("pointer", LEAVES)
 async def test_huge_integer_in_any_field(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, pointer: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, pointer: str
 ) -> None:
     prison = await clients.prison(facility)
     event = full_event(facility)
@@ -233,7 +233,7 @@ async def test_huge_integer_in_any_field(
 
 @pytest.mark.parametrize("pointer", STRING_LEAVES)
 async def test_nul_character_in_any_string(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, pointer: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, pointer: str
 ) -> None:
     """`\\u0000` (escaped, so the JSON is valid) is INVALID_TEXT in every text, code and
     identifier; an enumeration value with it is not one of the allowed ones (INVALID_VALUE)
@@ -269,7 +269,7 @@ NUL_CONSEQUENCES = {
     "pointer", ["/person/nik_unavailable_reason", "/person/full_name", "/needs/summary"]
 )
 async def test_nul_in_an_optional_string_that_is_otherwise_ignored(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, pointer: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, pointer: str
 ) -> None:
     """A reason given beside a NIK is not checked by any rule; it must still be clean text
     (PostgreSQL cannot even store a NUL in JSON)."""
@@ -284,7 +284,7 @@ async def test_nul_in_an_optional_string_that_is_otherwise_ignored(
 
 @pytest.mark.parametrize("pointer", ["/person/full_name", "/case_ref", "/needs/summary"])
 async def test_lone_surrogate_escape_is_invalid_text(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, pointer: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, pointer: str
 ) -> None:
     """`"\\ud800"` is valid JSON syntax but no Unicode text: INVALID_TEXT at the field."""
     prison = await clients.prison(facility)
@@ -298,7 +298,7 @@ async def test_lone_surrogate_escape_is_invalid_text(
 
 
 async def test_lone_surrogate_in_a_key(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     content = json.dumps(make_event(facility))[:-1] + ', "k\\udc00": 1}'
@@ -323,7 +323,7 @@ async def test_lone_surrogate_in_a_key(
 async def test_timestamps_at_the_end_of_the_calendar(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     pointer: str,
     value: str,
@@ -339,7 +339,7 @@ async def test_timestamps_at_the_end_of_the_calendar(
 
 @pytest.mark.parametrize("end", ["9999-12-31", "2200-01-01"])
 async def test_supervision_end_far_in_the_future_is_rejected(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, end: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, end: str
 ) -> None:
     """A sentinel like 9999-12-31 would make the handover date (and the triage deadline
     after it) meaningless, or unrepresentable."""
@@ -388,7 +388,7 @@ async def test_body_of_exactly_one_mib_is_accepted(
 
 @pytest.mark.parametrize("size", [MIB + 1, 5 * MIB])
 async def test_body_over_one_mib_is_413(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str, size: int
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str, size: int
 ) -> None:
     prison = await clients.prison(facility)
     response = await post_bytes(http, prison, padded(make_event(facility), size))
@@ -397,7 +397,7 @@ async def test_body_over_one_mib_is_413(
 
 
 async def test_chunked_body_over_one_mib_is_413(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """No Content-Length: the limit is enforced on what arrives."""
     prison = await clients.prison(facility)
@@ -413,7 +413,7 @@ async def test_chunked_body_over_one_mib_is_413(
 
 
 async def test_lying_content_length_header_is_not_trusted(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     prison = await clients.prison(facility)
     data = padded(make_event(facility), 2 * MIB)
@@ -433,7 +433,7 @@ async def test_lying_content_length_header_is_not_trusted(
 
 @pytest.mark.parametrize("authorization", [None, "Bearer rjk_unknown"])
 async def test_unauthenticated_wins_over_size(
-    http: httpx.AsyncClient, services: AppServices, facility: str, authorization: str | None
+    http: httpx.AsyncClient, services: Runtime, facility: str, authorization: str | None
 ) -> None:
     headers = {**JSON_HEADERS}
     if authorization:
@@ -467,7 +467,7 @@ async def test_role_check_wins_over_size(
 async def test_non_json_content_type_is_415(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     facility: str,
     content_type: str,
 ) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.context import AppServices
+from app.runtime import Runtime
 from tests.api.checks import assert_problem
 from tests.api.referral_helpers import drive, post_event, sentra_code
 from tests.conftest import ApiClient, Clients, facility_code
@@ -149,7 +149,7 @@ async def d(http: httpx.AsyncClient, clients: Clients, facility: str) -> Dataset
 
 
 @pytest.fixture(scope="module")
-async def shared(app: Any, services: AppServices) -> AsyncIterator[Dataset]:
+async def shared(app: Any, services: Runtime) -> AsyncIterator[Dataset]:
     """One dataset per backend for the tests that only read it."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://rujukan.test") as http:

@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from app.context import AppServices
 from app.core.config import Settings
 from app.core.logging import JsonFormatter, quiet_chatty_loggers
 from app.core.migrate import upgrade
-from app.main import build_services, create_app
+from app.main import create_app
 from app.ops.maintenance import anonymise_ended, rotate_keys
 from app.referrals.models import Referral
+from app.runtime import Runtime, build_runtime
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret
 from tests.conftest import Clients, _pg_admin, _run
@@ -54,7 +54,7 @@ async def test_database_dump_holds_no_nik_phone_or_health_yet_nik_lookup_works(
     facility: str,
     backend: str,
     database_url: str,
-    services: AppServices,
+    services: Runtime,
 ) -> None:
     if backend != "postgres":
         pytest.skip("pg_dump is PostgreSQL's")
@@ -127,7 +127,7 @@ async def test_no_log_line_carries_a_name_or_nik(
 async def test_key_rotation_under_load_loses_nothing(facility: str, own_settings: Settings) -> None:
     # A database of its own: the rotation re-encrypts every row (and webhook secret) there.
     settings = own_settings
-    services = build_services(settings)
+    services = build_runtime(settings)
     try:
         await _rotation_under_load(Clients(services), facility, settings, services)
     finally:
@@ -135,7 +135,7 @@ async def test_key_rotation_under_load_loses_nothing(facility: str, own_settings
 
 
 async def _rotation_under_load(
-    clients: Clients, facility: str, settings: Settings, services: AppServices
+    clients: Clients, facility: str, settings: Settings, services: Runtime
 ) -> None:
     old_key = base64.b64decode(settings.data_key.get_secret_value())  # type: ignore[union-attr]
     new_key = os.urandom(32)
@@ -147,7 +147,7 @@ async def _rotation_under_load(
         }
     )
     prison = await clients.prison(facility)
-    old_app = create_app(settings, services=services)
+    old_app = create_app(settings, runtime=services)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=old_app), base_url="http://old.test"
     ) as old_http:
@@ -156,8 +156,8 @@ async def _rotation_under_load(
                 "/v1/release-events", json=make_event(facility), headers=prison.headers
             )
             assert r.status_code == 201
-    new_services = build_services(rotated_settings)
-    new_app = create_app(rotated_settings, services=new_services)
+    new_services = build_runtime(rotated_settings)
+    new_app = create_app(rotated_settings, runtime=new_services)
     try:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=new_app), base_url="http://new.test"
@@ -172,7 +172,9 @@ async def _rotation_under_load(
                     statuses.append(r.status_code)
                 return statuses
 
-            statuses, report = await asyncio.gather(load(), rotate_keys(new_services, batch=7))
+            statuses, report = await asyncio.gather(
+                load(), rotate_keys(new_services.db, new_services.cipher, batch=7)
+            )
             assert statuses == [201] * 30
             assert report.changed >= 1
             async with new_services.db.read_session() as session:
@@ -218,10 +220,10 @@ def own_settings(settings: Settings, backend: str, tmp_path: Any) -> Iterator[Se
 async def test_key_rotation_reseals_webhook_secrets(own_settings: Settings) -> None:
     """After `keys rotate`, the previous key can be dropped: the relay still opens every
     subscription's signing secret (the current one and the one kept during rotation)."""
-    services = build_services(own_settings)
+    services = build_runtime(own_settings)
     try:
         prison = await Clients(services).prison("LP-ROTATE")
-        app = create_app(own_settings, services=services)
+        app = create_app(own_settings, runtime=services)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://own.test"
         ) as http:
@@ -245,16 +247,16 @@ async def test_key_rotation_reseals_webhook_secrets(own_settings: Settings) -> N
     secrets = {created.json()["secret"], rotated.json()["secret"]}
     old_key = own_settings.data_key.get_secret_value()  # type: ignore[union-attr]
     new_key = base64.b64encode(os.urandom(32)).decode()
-    rotating = build_services(
+    rotating = build_runtime(
         Settings.model_validate(
             own_settings.model_dump() | {"data_key": new_key, "previous_data_keys": old_key}
         )
     )
     try:
-        assert (await rotate_keys(rotating)).changed == 2
+        assert (await rotate_keys(rotating.db, rotating.cipher)).changed == 2
     finally:
         await rotating.db.dispose()
-    only_new = build_services(
+    only_new = build_runtime(
         Settings.model_validate(own_settings.model_dump() | {"data_key": new_key})
     )
     try:
@@ -271,7 +273,7 @@ async def test_key_rotation_reseals_webhook_secrets(own_settings: Settings) -> N
 
 
 async def test_retention_anonymises_ended_referrals_only(
-    http: httpx.AsyncClient, clients: Clients, facility: str, services: AppServices
+    http: httpx.AsyncClient, clients: Clients, facility: str, services: Runtime
 ) -> None:
     prison = await clients.prison(facility)
     kemensos = await clients.kemensos()
@@ -299,12 +301,24 @@ async def test_retention_anonymises_ended_referrals_only(
             .values(updated_at=long_ago)
         )
     now = dt.datetime.now(dt.UTC)
-    dry = await anonymise_ended(services, now, dry_run=True)
+    dry = await anonymise_ended(
+        services.db,
+        services.cipher,
+        now,
+        retention_days=services.settings.retention_days,
+        dry_run=True,
+    )
     assert dry.changed == 0 and dry.examined >= 1
     assert (await http.get(f"/v1/referrals/{ended}", headers=kemensos.headers)).json()["person"][
         "full_name"
     ] == "Budi Santoso"
-    report = await anonymise_ended(services, now, dry_run=False)
+    report = await anonymise_ended(
+        services.db,
+        services.cipher,
+        now,
+        retention_days=services.settings.retention_days,
+        dry_run=False,
+    )
     assert report.changed >= 1
     gone = (await http.get(f"/v1/referrals/{ended}", headers=kemensos.headers)).json()
     assert gone["person"]["full_name"] == ""
@@ -321,12 +335,12 @@ async def test_retention_anonymises_ended_referrals_only(
 
 
 async def test_rate_limit_answers_429_with_retry_after(
-    clients: Clients, settings: Settings, services: AppServices
+    clients: Clients, settings: Settings, services: Runtime
 ) -> None:
     limited = Settings.model_validate(
         settings.model_dump() | {"rate_limit_per_second": 0.5, "rate_limit_burst": 3}
     )
-    app = create_app(limited, services=build_services(limited))
+    app = create_app(limited, runtime=build_runtime(limited))
     caller = await clients.kemensos()
     other = await clients.kemensos()
     async with httpx.AsyncClient(
@@ -344,4 +358,4 @@ async def test_rate_limit_answers_429_with_retry_after(
         assert (
             await client.get("/v1/reference/release-types", headers=other.headers)
         ).status_code == 200
-    await app.state.services.db.dispose()
+    await app.state.db.dispose()

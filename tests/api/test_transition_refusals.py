@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.audit.models import AuditEvent
-from app.context import AppServices
+from app.core.audit import AuditEvent
+from app.runtime import Runtime
 from tests.api.checks import assert_problem
 from tests.api.referral_helpers import VALID_BODY, etag, new_referral
 from tests.conftest import ApiClient, Clients
@@ -33,7 +33,7 @@ async def audit_rows(
     return items
 
 
-async def rows_with_request_id(services: AppServices, request_id: str) -> int:
+async def rows_with_request_id(services: Runtime, request_id: str) -> int:
     async with services.db.read_session() as session:
         count = await session.scalar(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.request_id == request_id)
@@ -271,7 +271,7 @@ async def test_refusal_for_a_malformed_or_unknown_id(
 
 
 async def test_malformed_json_is_refused_after_authentication_and_audited(
-    http: httpx.AsyncClient, clients: Clients, services: AppServices, facility: str
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, facility: str
 ) -> None:
     """The key comes first (SPEC §1): without one, unparseable JSON is a 401 and nothing is
     recorded; with one, it is a refused transition like any other, audited with the
@@ -301,7 +301,7 @@ async def test_malformed_json_is_refused_after_authentication_and_audited(
 
 
 async def test_unauthenticated_attempts_write_no_audit_row(
-    http: httpx.AsyncClient, services: AppServices
+    http: httpx.AsyncClient, services: Runtime
 ) -> None:
     request_id = f"anon-{uuid.uuid4()}"
     for headers in ({}, {"Authorization": "Bearer rjk_unknown"}):

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AuditEvent
-from app.context import AppServices
+from app.core.audit import AuditEvent
+from app.runtime import Runtime
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, unique
@@ -30,7 +30,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def allow_private(services: AppServices, monkeypatch: pytest.MonkeyPatch) -> None:
+def allow_private(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """The API accepts the test's 127.0.0.1 endpoint (RUJUKAN_WEBHOOK_ALLOW_PRIVATE=true)."""
     monkeypatch.setattr(services.settings, "webhook_allow_private", True)
 
@@ -82,7 +82,7 @@ async def settled_log(
 
 
 async def test_create_shows_secret_once_and_lists_only_own(
-    http: httpx.AsyncClient, clients: Clients, facility: str, services: AppServices
+    http: httpx.AsyncClient, clients: Clients, facility: str, services: Runtime
 ) -> None:
     prison = await clients.prison(facility)
     other = await clients.prison(facility)
@@ -277,7 +277,7 @@ async def test_only_prisons_manage_subscriptions_and_readers_follow_the_feed(
 async def test_signed_cloudevents_reach_only_subscribers_who_may_read(
     http: httpx.AsyncClient,
     clients: Clients,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -376,7 +376,7 @@ async def test_failing_endpoint_gets_every_event_with_a_stable_webhook_id(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -413,7 +413,7 @@ async def test_delivery_log_pagination_and_redelivery(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -482,7 +482,7 @@ async def test_gone_disables_the_subscription_at_once(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -542,7 +542,7 @@ async def test_retry_after_is_honoured(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -568,7 +568,7 @@ async def test_retries_exhausted_disables_the_subscription(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -610,7 +610,7 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -636,7 +636,7 @@ async def test_a_crashed_attempt_is_retried_after_its_lease(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -684,7 +684,7 @@ async def test_deleted_subscription_gets_nothing_more(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -703,7 +703,7 @@ async def test_a_slow_endpoint_times_out_and_is_retried(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:
@@ -738,7 +738,7 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     receiver: Receiver,
     allow_private: None,
 ) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import exc as sa_exc
 
 from app.core import db as db_module
 from app.core.config import Settings
-from app.main import build_services, create_app
+from app.main import create_app
+from app.runtime import build_runtime
 from tests.conftest import TEST_DATA_KEY, Clients
 from tests.factories import make_event
 from tests.faults.conftest import FaultDatabase
@@ -51,10 +52,10 @@ def assert_503(response: httpx.Response) -> None:
 @pytest.fixture
 async def refused_app() -> AsyncIterator[FastAPI]:
     """The app on a PostgreSQL URL where nothing listens (connection refused)."""
-    services = build_services(
+    services = build_runtime(
         pg_settings(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
     )
-    app = create_app(services.settings, services=services)
+    app = create_app(services.settings, runtime=services)
 
     def raising(error: Exception) -> Callable[[], Coroutine[Any, Any, None]]:
         async def endpoint() -> None:
@@ -99,8 +100,8 @@ async def test_terminated_connections_recover(
     dead by their first use (a 503), dropped with the pool's older ones, and replaced;
     connections idle past the threshold are pinged, so the dead ones are replaced unseen."""
     monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", idle_ping_seconds)
-    services = build_services(pg_settings(fault_db.url))
-    app = create_app(services.settings, services=services)
+    services = build_runtime(pg_settings(fault_db.url))
+    app = create_app(services.settings, runtime=services)
     try:
         prison = await Clients(services).prison(FACILITY)
         async with await asgi_client(app) as http:

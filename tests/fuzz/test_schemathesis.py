@@ -27,7 +27,8 @@ from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.migrate import upgrade
-from app.main import build_services, create_app
+from app.main import create_app
+from app.runtime import build_runtime
 from tests.conftest import Clients, _pg_admin, _run
 from tests.livesrv import LiveServer
 
@@ -45,7 +46,7 @@ class Deployment:
 
 
 async def _issue_keys(settings: Settings) -> dict[str, str]:
-    services = build_services(settings)
+    services = build_runtime(settings)
     try:
         clients = Clients(services)
         sentra_code = f"FZ-{uuid.uuid4().hex[:6].upper()}"

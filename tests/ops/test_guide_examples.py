@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from app.context import AppServices
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.deps import get_clock
+from app.core.deps import get_clock
 from app.main import create_app
+from app.runtime import Runtime
 from tests.conftest import Clients
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -53,8 +53,8 @@ def test_both_guides_carry_the_same_samples() -> None:
 
 
 @pytest.fixture
-async def guide_http(settings: Settings, services: AppServices) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, services=services)
+async def guide_http(settings: Settings, services: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, runtime=services)
     app.dependency_overrides[get_clock] = lambda: Clock(now=GUIDE_NOW, tz=settings.tz)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://rujukan.test") as client:

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.context import AppServices
 from app.core.config import Settings
 from app.core.migrate import head_revision
-from app.main import build_services, create_app
+from app.main import create_app
+from app.runtime import Runtime, build_runtime
 from tests.conftest import TEST_DATA_KEY
 
 
@@ -35,13 +35,13 @@ AppOn = Callable[[str], httpx.AsyncClient]
 @pytest.fixture
 async def app_on() -> AsyncIterator[AppOn]:
     """An app (no lifespan: ASGITransport) on a database URL of the test's choosing."""
-    made: list[AppServices] = []
+    made: list[Runtime] = []
 
     def make(url: str) -> httpx.AsyncClient:
         settings = Settings(database_url=url, data_key=SecretStr(TEST_DATA_KEY))
-        services = build_services(settings)
+        services = build_runtime(settings)
         made.append(services)
-        app = create_app(settings, services=services)
+        app = create_app(settings, runtime=services)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         return httpx.AsyncClient(transport=transport, base_url="http://rujukan.test")
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from sqlalchemy import Table
 
-from app.audit.models import AuditEvent
+from app.core.audit import AuditEvent
 from app.core.db import Base
 from app.intake import pgbulk
 from app.intake.models import IntakeRecord

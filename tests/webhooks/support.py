@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from app.context import AppServices
 from app.core.config import Settings
+from app.runtime import Runtime
 from app.webhooks.relay import Relay
 from tests.conftest import TEST_DATA_KEY, ApiClient
 
@@ -36,7 +36,7 @@ def fast_settings(settings: Settings, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_relay(services: AppServices, **overrides: Any) -> AsyncIterator[Relay]:
+async def running_relay(services: Runtime, **overrides: Any) -> AsyncIterator[Relay]:
     """The relay loop as a task of the test's own event loop, stopped on exit."""
     relay = Relay(services.db, services.cipher, fast_settings(services.settings, **overrides))
     stop = asyncio.Event()

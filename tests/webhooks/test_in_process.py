@@ -10,7 +10,8 @@ from app.auth.roles import Role
 from app.auth.service import create_client
 from app.core.config import Settings
 from app.core.migrate import upgrade
-from app.main import build_services, create_app
+from app.main import create_app
+from app.runtime import build_runtime
 from tests.conftest import TEST_DATA_KEY, _run
 from tests.factories import make_event
 from tests.webhooks.receiver import Receiver, eventually
@@ -39,13 +40,13 @@ async def test_serve_on_sqlite_delivers_without_a_worker(tmp_path: Path) -> None
     _run(lambda: upgrade(url))
     settings = Settings(database_url=url, data_key=TEST_DATA_KEY, **FAST)  # type: ignore[arg-type]
     assert settings.worker_in_process
-    services = build_services(settings)
+    services = build_runtime(settings)
     async with services.db.transaction() as session:
         issued = await create_client(
             session, name="serve", role=Role.prison, facility_codes=["LP-SERVE"]
         )
     headers = {"Authorization": f"Bearer {issued.api_key}"}
-    app = create_app(settings, services=services)
+    app = create_app(settings, runtime=services)
     with Receiver() as receiver:
         async with (
             app.router.lifespan_context(app),

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.context import AppServices
 from app.core.config import Settings
+from app.runtime import Runtime
 from app.webhooks.models import OutboxEvent, WebhookDelivery
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event
@@ -43,7 +43,7 @@ def postgres_only(backend: str) -> None:
 
 
 @pytest.fixture
-def allow_private(services: AppServices, monkeypatch: pytest.MonkeyPatch) -> None:
+def allow_private(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services.settings, "webhook_allow_private", True)
 
 
@@ -58,7 +58,7 @@ async def post_changes(http: httpx.AsyncClient, prison: ApiClient, count: int) -
         assert {r["status"] for r in response.json()["results"]} == {201}
 
 
-async def created_event_ids(services: AppServices, facility: str) -> set[str]:
+async def created_event_ids(services: Runtime, facility: str) -> set[str]:
     async with services.db.read_session() as session:
         rows = await session.execute(
             select(OutboxEvent.event_id).where(
@@ -68,7 +68,7 @@ async def created_event_ids(services: AppServices, facility: str) -> set[str]:
         return {str(r) for r in rows.scalars()}
 
 
-async def delivery_rows(services: AppServices, subscription_id: str) -> list[WebhookDelivery]:
+async def delivery_rows(services: Runtime, subscription_id: str) -> list[WebhookDelivery]:
     async with services.db.read_session() as session:
         rows = await session.execute(
             select(WebhookDelivery).where(
@@ -86,7 +86,7 @@ async def test_kill_9_mid_delivery_loses_nothing(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     settings: Settings,
     receiver: Receiver,
     allow_private: None,
@@ -137,7 +137,7 @@ async def test_two_workers_deliver_each_event_exactly_once(
     http: httpx.AsyncClient,
     clients: Clients,
     facility: str,
-    services: AppServices,
+    services: Runtime,
     settings: Settings,
     receiver: Receiver,
     allow_private: None,

@@ -1,0 +1,181 @@
+"""The edge every `/v1` route goes through (SPEC §1): the caller authenticated and its
+role checked before the body is read, the body read strictly, refusals audited.
+
+`ApiRoute` is the route class of every `/v1` router. Before FastAPI reads the body it
+authenticates the key (401, 429), checks the roles the route declares with
+`require_role` (403) and, for a route that takes a body, reads it (413 where the route
+limits its own body, 415, 422 `MALFORMED_JSON`); then FastAPI validates the body as the
+endpoint's typed parameter (422) and runs the endpoint. A route class that audits its
+refusals names the audit action in `refusal_action` (SPEC §8: intake and transitions are
+audited refused or not); the problem handler writes the refusal's row (`audit_refusal`)
+after the request's unit of work rolled back, in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, ClassVar
+
+from fastapi import Depends, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from app.auth.principal import Principal
+from app.auth.roles import Role
+from app.auth.service import cached_principal, principal_for_key
+from app.core import audit
+from app.core.clock import utcnow
+from app.core.db import Database
+from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.http import JsonRequest
+from app.core.ratelimit import RateLimiter, retry_after_header
+
+_ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+WWW_AUTHENTICATE = 'Bearer realm="rujukan"'
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller of the request's API key (401 without a usable one, 429 over its rate
+    limit), with its `X-Actor` (422 when malformed)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key.startswith("rjk_") or len(key) > 200:
+        raise ProblemError(
+            "UNAUTHENTICATED",
+            "Send `Authorization: Bearer <api key>`.",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+        )
+    state = request.app.state
+    ttl: float = state.settings.auth_cache_seconds
+    principal = cached_principal(key) if ttl > 0 else None
+    if principal is None:
+        db: Database = state.db
+        # Before the request's unit of work exists: a short read of its own.
+        async with db.read_session() as session:
+            principal = await principal_for_key(session, key, utcnow(), cache_seconds=ttl)
+    if principal is None:
+        raise ProblemError(
+            "UNAUTHENTICATED",
+            "The API key is unknown, revoked or expired.",
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'},
+        )
+    limiter: RateLimiter = state.rate_limiter
+    wait = limiter.acquire(principal.client_id)
+    if wait is not None:
+        raise ProblemError("RATE_LIMITED", headers={"Retry-After": retry_after_header(wait)})
+    actor = request.headers.get("x-actor")
+    if actor is not None:
+        if not _ACTOR_OK.match(actor):
+            raise validation_failed(
+                [
+                    FieldError(
+                        "INVALID_TEXT",
+                        "X-Actor: 1-128 characters, no control characters",
+                        parameter="X-Actor",
+                    )
+                ]
+            )
+        principal = principal.with_actor(actor)
+    return principal
+
+
+def require_role(*roles: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency for the caller, open to `roles` only: `ApiRoute` checks them before
+    the body is read (403 `ROLE_NOT_PERMITTED`)."""
+
+    async def dependency(request: Request) -> Principal:
+        return current_principal(request)
+
+    dependency.roles = frozenset(roles)  # type: ignore[attr-defined]
+    return dependency
+
+
+def current_principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):  # pragma: no cover - ApiRoute sets it first
+        raise AssertionError("an authenticated route without ApiRoute")
+    return principal
+
+
+async def _principal(request: Request) -> Principal:
+    return current_principal(request)
+
+
+# Any authenticated caller; what it may do is the service's to decide.
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def _declared_roles(dependant: Dependant) -> frozenset[Role] | None:
+    """The roles of the `require_role` dependencies a route declares (all must hold)."""
+    found: frozenset[Role] | None = None
+    for sub in dependant.dependencies:
+        roles = getattr(sub.call, "roles", None)
+        if roles is not None:
+            found = roles if found is None else found & roles
+        deeper = _declared_roles(sub)
+        if deeper is not None:
+            found = deeper if found is None else found & deeper
+    return found
+
+
+class ApiRoute(APIRoute):
+    """The route class of every `/v1` router (see the module's docstring)."""
+
+    # Bytes this route reads at most, after authentication (413); None: the app-wide
+    # limit of `BodyLimitMiddleware`, checked before anything else.
+    body_limit: ClassVar[int | None] = None
+
+    def refusal_action(self, body: Any) -> str | None:
+        """The audit action of a refused request (`body` as parsed, None if it was not
+        JSON); None: refusals of this route are not audited."""
+        return None
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        roles = _declared_roles(self.dependant)
+        takes_body = self.body_field is not None
+
+        async def app(request: Request) -> Response:
+            request = JsonRequest(request.scope, request.receive, limit=self.body_limit)
+            principal = await authenticate(request)
+            request.state.principal = principal
+            try:
+                if roles is not None and principal.role not in roles:
+                    raise ProblemError(
+                        "ROLE_NOT_PERMITTED",
+                        f"This operation is open to: {', '.join(sorted(roles))}.",
+                    )
+                if takes_body:
+                    await request.json()
+                return await handler(request)
+            except (ProblemError, RequestValidationError):
+                action = self.refusal_action(request.parsed)
+                if action is not None:
+                    request.state.refusal_action = action
+                raise
+
+        return app
+
+
+async def audit_refusal(request: Request, code: str) -> None:
+    """The audit row of a refused request whose route audits refusals (`refusal_action`).
+    Called by the problem handlers (app/main.py): after the request's unit of work has
+    rolled back and released its connection (and, on SQLite, the write lock)."""
+    action: str | None = getattr(request.state, "refusal_action", None)
+    principal = getattr(request.state, "principal", None)
+    if action is None or not isinstance(principal, Principal):
+        return
+    db: Database = request.app.state.db
+    referral_id = _uuid_or_none(request.path_params.get("referral_id"))
+    await audit.record_apart(db, [audit.row(principal, action, code, referral_id=referral_id)])
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None

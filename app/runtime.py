@@ -1,0 +1,48 @@
+"""What a process builds once at start and keeps: the composition root.
+
+`app.main.create_app` puts each piece on `app.state`, where the request dependencies
+(`app/core/deps.py`, `app/auth/deps.py`, each package's routes) read the one they need;
+the worker and the CLI's jobs take the pieces they use as arguments. Nothing passes the
+whole `Runtime` on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.config import Settings
+from app.core.crypto import DataCipher
+from app.core.cursor import CursorCodec
+from app.core.db import Database
+from app.core.ratelimit import RateLimiter
+from app.intake.groups import GroupCommit
+from app.reference.coverage import CoverageCache
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    db: Database
+    cipher: DataCipher
+    rate_limiter: RateLimiter
+    cursors: CursorCodec
+    # Single-event intake requests applied together (app/intake/groups.py).
+    intake_groups: GroupCommit[Any] = field(default_factory=GroupCommit)
+    # The active sentra for the detail's suggestion (app/reference/coverage.py).
+    sentra_coverage: CoverageCache = field(default_factory=CoverageCache)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    cipher = DataCipher(settings.resolve_data_key(), settings.resolve_previous_keys())
+    return Runtime(
+        settings=settings,
+        db=Database(settings),
+        cipher=cipher,
+        rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        cursors=CursorCodec(*cipher.cursor_keys),
+        intake_groups=GroupCommit(
+            max_events=settings.intake_group_max_events,
+            max_in_flight=settings.intake_group_in_flight,
+        ),
+    )
