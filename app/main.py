@@ -10,10 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import compile_path
 
 from app import __version__
 from app.audit.routes import router as audit_router
@@ -72,13 +71,14 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 def _allowed_methods(request: Request) -> str:
     """Every method the path answers to (Starlette's 405 names only the first matching
-    route's): the methods of each route whose path matches, by the routes' own matching."""
+    route's): the documented operations of each path template the path matches, matched
+    by Starlette's own path compiler."""
     methods: set[str] = set()
-    for route in request.app.routes:
-        if isinstance(route, APIRoute):
-            match, _ = route.matches({**request.scope, "method": "GET", "type": "http"})
-            if match is not Match.NONE:
-                methods |= route.methods or set()
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template, operations in paths.items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            methods |= {method.upper() for method in operations}
     return ", ".join(sorted(methods))
 
 

@@ -5,8 +5,8 @@ from app.core.audit import AuditEvent
 from app.core.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra
-from app.referrals.models import Referral, ReferralHistory, ReferralPasCategory
-from app.webhooks.models import OutboxEvent, RelayState, WebhookDelivery, WebhookSubscription
+from app.referrals.models import OutboxEvent, Referral, ReferralHistory, ReferralPasCategory
+from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "AuditEvent",

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -71,6 +74,17 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def insert_or_skip(
+    session: AsyncSession, table: Table, *conflict_columns: str
+) -> PgInsert | SqliteInsert:
+    """`INSERT … ON CONFLICT (conflict_columns) DO NOTHING` in the session's dialect: rows
+    that would violate that unique key are skipped, not an error (RETURNING names the
+    rows written)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+
 class Database:
     """The engine and sessions of one process.
 
@@ -101,6 +115,12 @@ class Database:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_recycle=1800,
+                # asyncpg prepares each statement once per connection, and after five runs
+                # PostgreSQL may keep one generic plan for it: chosen while the tables were
+                # small (a new database, before the first ANALYZE), the case lookup of
+                # intake walked every referral of a facility (8 s for a batch of 500;
+                # docs/benchmarks.md). Custom plans cost ~0.2 ms of planning a statement.
+                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
             )
         self.engine: AsyncEngine = create_async_engine(settings.database_url, **kwargs)
         if self.is_sqlite:

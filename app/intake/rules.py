@@ -19,9 +19,10 @@ from stdnum.id import nik as stdnum_nik
 from app.core.clock import Clock
 from app.core.errors import FieldError
 from app.core.schemas import has_control
-from app.intake.schemas import EventType, ReleaseEvent, TextRule
+from app.intake.schemas import ReleaseEvent, TextRule
 from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
 from app.reference.regions import Regions
+from app.referrals.case_events import ReleaseEventType
 from app.referrals.domain import age_on, is_child
 
 NIK_UNAVAILABLE_REASONS = frozenset({"foreign_national", "not_registered", "unknown"})
@@ -193,7 +194,7 @@ def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: Rul
             "INVALID_DATE", "/release/date", "release date must be within 10 years back, 1 ahead"
         )
     elif (
-        event.event_type is EventType.completed
+        event.event_type is ReleaseEventType.completed
         and release.date > event.occurred_at.astimezone(clock.tz).date()
     ):
         result.error(

@@ -22,6 +22,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     JsonValue,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     WrapValidator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -29,6 +30,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 
 from app.core.schemas import ResponseModel, StrictBody, has_control
 from app.reference.catalogue import PAS_CODES, ReleaseType
+from app.referrals.case_events import ReleaseEventType
 
 # Instants every time zone can convert (year 1 at +14:00 is not in UTC's calendar).
 _EARLIEST = dt.datetime(2, 1, 1, tzinfo=dt.UTC)
@@ -94,15 +96,6 @@ Code = Annotated[str, Field(min_length=1), TextRule(16)]
 
 
 _PAS_ENUM: list[JsonValue] = list(sorted(PAS_CODES))
-
-
-class EventType(StrEnum):
-    scheduled = "release.scheduled"
-    rescheduled = "release.rescheduled"
-    completed = "release.completed"
-    cancelled = "release.cancelled"
-    revoked = "release.revoked"
-    case_updated = "case.updated"
 
 
 class FacilityType(StrEnum):
@@ -211,7 +204,7 @@ class ReleaseEvent(StrictBody):
     event_id: EventId = Field(
         description="Unique per sending client, forever; resending it replays the answer."
     )
-    event_type: EventType
+    event_type: ReleaseEventType
     occurred_at: Timestamp = Field(description="When it happened, RFC 3339 with offset.")
     facility: Facility
     case_ref: CaseRef = Field(
@@ -254,9 +247,22 @@ def _batch_size(events: list[Any]) -> list[Any]:
     return events
 
 
+# A batch item as received: any JSON. Each item is validated as a `ReleaseEvent` on its
+# own, so an invalid one is answered in its own result (207), never refused with the batch.
+BatchItem = Annotated[
+    JsonValue,
+    WithJsonSchema(
+        {
+            "description": "A `ReleaseEvent` (see that schema); validated on its own, so an "
+            "invalid item is answered in its own result."
+        }
+    ),
+]
+
+
 class ReleaseEventBatch(StrictBody):
     events: Annotated[
-        list[RawReleaseEvent],
+        list[BatchItem],
         BeforeValidator(_not_null),
         AfterValidator(_batch_size),
         Field(json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH}),

@@ -1,8 +1,10 @@
-"""The referral lifecycle (SPEC §4) as one table, and the derived fields. Pure: no I/O.
+"""The referral lifecycle (SPEC §4) as one table, the change events a change emits (§7),
+and the derived fields. Pure: no I/O.
 
-Everything that asks "may this happen?" asks `LIFECYCLE`: the transition endpoint, the
-`allowed_actions` of a referral, the event intake (cancellation, revocation) and the
-tests that enumerate every (state, action, role).
+Everything that asks "may this action happen?" asks `LIFECYCLE`: the transition endpoint,
+the `allowed_actions` of a referral and the tests that enumerate every (state, action,
+role). What a prison's event does to a referral is `app/referrals/case_events.py`; both
+say what they emit with `change_events`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ class CustodyStatus(StrEnum):
     released = "released"
     release_cancelled = "release_cancelled"
     returned_to_custody = "returned_to_custody"
+
+
+class ChangeType(StrEnum):
+    """The change events of a referral (SPEC §7), the CloudEvent `type` of each."""
+
+    created = "referral.created"
+    status_changed = "referral.status_changed"
+    updated = "referral.updated"
 
 
 class Action(StrEnum):
@@ -223,6 +233,27 @@ def command_errors(command: Command, active_sentra: Iterable[str]) -> list[Field
     return errors
 
 
+def change_events(
+    before: LifecycleState | None, after: LifecycleState, *, data_changed: bool = False
+) -> tuple[ChangeType, ...]:
+    """What a change emits (SPEC §7): a new referral `created` and nothing else; then
+    `status_changed` when the status moved, and `updated` when the case data or the
+    custody status changed, or the sentra did without a status change (a reassignment).
+    A `return` clears the sentra as it moves the status: a `status_changed` only."""
+    if before is None:
+        return (ChangeType.created,)
+    emits: list[ChangeType] = []
+    if after.status is not before.status:
+        emits.append(ChangeType.status_changed)
+    if (
+        data_changed
+        or after.custody_status is not before.custody_status
+        or (after.status is before.status and after.sentra_code != before.sentra_code)
+    ):
+        emits.append(ChangeType.updated)
+    return tuple(emits)
+
+
 def apply(state: LifecycleState, command: Command) -> LifecycleState:
     """The state after an allowed, validated command."""
     action = command.action
@@ -243,54 +274,6 @@ def apply(state: LifecycleState, command: Command) -> LifecycleState:
         reason_code=command.reason_code,
         outcome=command.outcome,
         held_from_status=state.status if action is Action.hold else None,
-    )
-
-
-# Effects of prison events on the lifecycle (SPEC §3): a terminal status never changes.
-
-
-def on_release_scheduled(state: LifecycleState) -> LifecycleState:
-    """A new release date: a cancelled or revoked release is back in custody, awaiting it."""
-    if state.custody_status in (CustodyStatus.release_cancelled, CustodyStatus.returned_to_custody):
-        return with_custody(state, CustodyStatus.in_custody)
-    return state
-
-
-def on_release_completed(state: LifecycleState) -> LifecycleState:
-    return with_custody(state, CustodyStatus.released)
-
-
-def on_release_cancelled(state: LifecycleState) -> LifecycleState:
-    custody = CustodyStatus.release_cancelled
-    if state.status in TERMINAL:
-        return with_custody(state, custody)
-    return LifecycleState(Status.cancelled, custody, state.sentra_code, "release_cancelled")
-
-
-def on_release_revoked(state: LifecycleState) -> LifecycleState:
-    custody = CustodyStatus.returned_to_custody
-    if state.status in (Status.received, Status.accepted, Status.assigned):
-        return LifecycleState(Status.cancelled, custody, state.sentra_code, "parole_revoked")
-    if state.status is Status.in_service:
-        return LifecycleState(
-            Status.on_hold,
-            custody,
-            state.sentra_code,
-            "returned_to_custody",
-            None,
-            Status.in_service,
-        )
-    return with_custody(state, custody)
-
-
-def with_custody(state: LifecycleState, custody: CustodyStatus) -> LifecycleState:
-    return LifecycleState(
-        state.status,
-        custody,
-        state.sentra_code,
-        state.reason_code,
-        state.outcome,
-        state.held_from_status,
     )
 
 

@@ -10,95 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from app.core.crypto import DataCipher
 from app.reference.catalogue import PAS_CATEGORIES
 from app.referrals.domain import handover_date
-
-
-class ReferralRow(Protocol):
-    """A referral row's attributes: an ORM `Referral`, or a plain `ReferralRecord` (intake
-    on PostgreSQL reads and writes those by the hundred, without the ORM's bookkeeping)."""
-
-    id: uuid.UUID
-    facility_code: str
-    case_ref: str
-    origin_client_id: uuid.UUID
-    status: str
-    custody_status: str
-    version: int
-    sentra_code: str | None
-    reason_code: str | None
-    outcome: str | None
-    held_from_status: str | None
-    full_name: str
-    name_search: str
-    nik_index: str | None
-    nik_masked: str | None
-    birth_date: dt.date
-    sex: str
-    province_code: str
-    regency_code: str | None
-    district_code: str | None
-    release_type: str
-    release_date: dt.date
-    supervision_end_date: dt.date | None
-    handover_date: dt.date
-    pas_mask: int
-    case_data: dict[str, Any]
-    sensitive_data: str
-    anonymised_at: dt.datetime | None
-    data_quality_flags: list[str]
-    last_event_at: dt.datetime
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-_NO_DATE = dt.date.min
-
-
-@dataclass(slots=True, kw_only=True)
-class ReferralRecord:
-    """A referral row as plain data: every column of `Referral` (a test keeps them equal).
-    A new one gets its case columns from `write_case`."""
-
-    id: uuid.UUID
-    facility_code: str
-    case_ref: str
-    origin_client_id: uuid.UUID
-    status: str
-    custody_status: str
-    version: int
-    last_event_at: dt.datetime
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    sentra_code: str | None = None
-    reason_code: str | None = None
-    outcome: str | None = None
-    held_from_status: str | None = None
-    full_name: str = ""
-    name_search: str = ""
-    nik_index: str | None = None
-    nik_masked: str | None = None
-    birth_date: dt.date = _NO_DATE
-    sex: str = ""
-    province_code: str = ""
-    regency_code: str | None = None
-    district_code: str | None = None
-    release_type: str = ""
-    release_date: dt.date = _NO_DATE
-    supervision_end_date: dt.date | None = None
-    handover_date: dt.date = _NO_DATE
-    pas_mask: int = 0
-    case_data: dict[str, Any] = field(default_factory=dict)
-    sensitive_data: str = ""
-    anonymised_at: dt.datetime | None = None
-    data_quality_flags: list[str] = field(default_factory=list)
-
+from app.referrals.models import Referral
 
 CASE_FIELDS = (
     "facility",
@@ -177,12 +95,12 @@ def join_case(plain: dict[str, Any], sensitive: dict[str, Any]) -> dict[str, Any
     return case
 
 
-def read_case(referral: ReferralRow, cipher: DataCipher) -> dict[str, Any]:
+def read_case(referral: Referral, cipher: DataCipher) -> dict[str, Any]:
     sensitive = cipher.decrypt_json(referral.sensitive_data, referral.id.bytes)
     return join_case(referral.case_data, sensitive)
 
 
-def write_case(referral: ReferralRow, case: dict[str, Any], cipher: DataCipher) -> None:
+def write_case(referral: Referral, case: dict[str, Any], cipher: DataCipher) -> None:
     """Set every stored form of the case on the row: columns, plain JSON, ciphertext.
     The row takes `case` over: the caller must not change it afterwards."""
     plain, sensitive = split_case(case)

@@ -1,4 +1,4 @@
-"""Reading referrals (visibility, field rules, derived fields) and taking transitions."""
+"""Reading a referral (visibility, field rules, derived fields) and taking transitions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -16,13 +16,12 @@ from app.core import audit
 from app.core.clock import Clock
 from app.core.crypto import DataCipher
 from app.core.errors import ProblemError, validation_failed
-from app.reference.coverage import CoverageCache, SentraCoverage, suggest_sentra
-from app.reference.models import Sentra
-from app.referrals import domain
-from app.referrals.domain import Command, CustodyStatus, LifecycleState, Status
-from app.referrals.events import add_history, add_outbox
+from app.reference.coverage import CoverageCache, suggest_sentra
+from app.referrals import domain, store
+from app.referrals.changes import Change, ChangeLog
+from app.referrals.domain import ChangeType, Command, CustodyStatus, LifecycleState, Status
 from app.referrals.models import Referral, ReferralHistory
-from app.referrals.records import ReferralRow, mask_nik, read_case
+from app.referrals.records import mask_nik, read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
 
 
@@ -36,19 +35,7 @@ class DetailView:
     clock: Clock
 
 
-def not_found() -> ProblemError:
-    return ProblemError("REFERRAL_NOT_FOUND")
-
-
-def parse_id(value: str) -> uuid.UUID:
-    """A malformed id is a 404 like an unknown one (SPEC §4)."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise not_found() from None
-
-
-def state_of(referral: ReferralRow) -> LifecycleState:
+def state_of(referral: Referral) -> LifecycleState:
     return LifecycleState(
         status=Status(referral.status),
         custody_status=CustodyStatus(referral.custody_status),
@@ -59,7 +46,7 @@ def state_of(referral: ReferralRow) -> LifecycleState:
     )
 
 
-def set_state(referral: ReferralRow, state: LifecycleState) -> None:
+def set_state(referral: Referral, state: LifecycleState) -> None:
     referral.status = state.status.value
     referral.custody_status = state.custody_status.value
     referral.sentra_code = state.sentra_code
@@ -72,53 +59,12 @@ def etag(referral: Referral) -> str:
     return f'"{referral.version}"'
 
 
-async def load_visible(
-    session: AsyncSession, principal: Principal, referral_id: str, *, lock: bool = False
-) -> Referral:
-    rid = parse_id(referral_id)
-    query = select(Referral).where(Referral.id == rid)
-    if lock:
-        query = query.with_for_update()
-    referral = (await session.execute(query)).scalar_one_or_none()
-    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
-        raise not_found()
-    return referral
-
-
-async def active_sentra(session: AsyncSession) -> list[SentraCoverage]:
-    rows = (await session.execute(select(Sentra).where(Sentra.active.is_(True)))).scalars()
-    return [
-        SentraCoverage(s.code, s.province_code, frozenset(s.coverage_regency_codes), s.active)
-        for s in rows
-    ]
-
-
-async def load_with_siblings(
-    session: AsyncSession, principal: Principal, referral_id: str
-) -> tuple[Referral, list[Referral]]:
-    """A visible referral and the other referrals of its NIK, in one round trip (the
-    detail's hot path: a separate lookup of the NIK's referrals was a second)."""
-    rid = parse_id(referral_id)
-    same_nik = select(Referral.nik_index).where(Referral.id == rid).scalar_subquery()
-    rows = list(
-        (
-            await session.execute(
-                select(Referral).where(or_(Referral.id == rid, Referral.nik_index == same_nik))
-            )
-        ).scalars()
-    )
-    referral = next((r for r in rows if r.id == rid), None)
-    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
-        raise not_found()
-    return referral, [r for r in rows if r.id != rid]
-
-
 async def detail(
     session: AsyncSession,
     principal: Principal,
     referral: Referral,
     view: DetailView,
-    siblings: list[Referral] | None = None,
+    siblings: Sequence[Any] | None = None,
 ) -> ReferralDetail:
     """The detail of `referral`; `siblings` are the other referrals of its NIK when the
     caller has read them already."""
@@ -130,22 +76,10 @@ async def detail(
         person["nik"] = mask_nik(person.get("nik"))
         if needs is not None:
             needs.pop("health", None)
-    related: list[uuid.UUID] = []
-    if referral.nik_index is not None:
-        others: Sequence[Any] = (
-            siblings
-            if siblings is not None
-            else (
-                await session.execute(
-                    select(Referral.id, Referral.facility_code, Referral.sentra_code).where(
-                        Referral.nik_index == referral.nik_index, Referral.id != referral.id
-                    )
-                )
-            ).all()
-        )
-        related = sorted(
-            (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code)), key=str
-        )
+    others = siblings if siblings is not None else await store.siblings_of(session, referral)
+    related: list[uuid.UUID] = sorted(
+        (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code)), key=str
+    )
     state = state_of(referral)
     age = domain.age_on(referral.birth_date, referral.release_date)
     today = clock.today
@@ -173,7 +107,7 @@ async def detail(
         triage_due_at=domain.triage_due_at(referral.handover_date, view.triage_days, clock.tz),
         overdue=domain.is_overdue(state.status, referral.handover_date, view.triage_days, today),
         suggested_sentra_code=suggest_sentra(
-            await view.coverage.get(lambda: active_sentra(session)),
+            await view.coverage.get(lambda: store.active_sentra(session)),
             referral.province_code,
             referral.regency_code,
         ),
@@ -190,7 +124,7 @@ async def detail(
 async def read_detail(
     session: AsyncSession, principal: Principal, referral_id: str, view: DetailView
 ) -> tuple[ReferralDetail, str]:
-    referral, siblings = await load_with_siblings(session, principal, referral_id)
+    referral, siblings = await store.load_with_siblings(session, principal, referral_id)
     out = await detail(session, principal, referral, view, siblings)
     audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
     return out, etag(referral)
@@ -199,7 +133,7 @@ async def read_detail(
 async def read_history(
     session: AsyncSession, principal: Principal, referral_id: str
 ) -> list[ReferralHistory]:
-    referral = await load_visible(session, principal, referral_id)
+    referral = await store.load_visible(session, principal, referral_id)
     rows = list(
         (
             await session.execute(
@@ -226,9 +160,8 @@ async def transition(
     sees none: a 404 for any id, answered before anything is read or locked."""
     action = request.action
     if principal.role not in REFERRAL_READERS:
-        raise not_found()
-    clock = view.clock
-    referral = await load_visible(session, principal, referral_id, lock=True)
+        raise store.not_found()
+    referral = await store.load_visible(session, principal, referral_id, lock=True)
     if not domain.role_may(principal.role, action):
         raise ProblemError(
             "ROLE_NOT_PERMITTED", f"The {principal.role.value} role may not `{action.value}`."
@@ -241,13 +174,11 @@ async def transition(
             f"The referral is at version {referral.version}.",
             headers={"ETag": etag(referral)},
         )
-    state = state_of(referral)
-    refused = domain.refusal(state, action, principal.role)
+    before = state_of(referral)
+    refused = domain.refusal(before, action, principal.role)
     if refused is not None:
         raise ProblemError(
-            refused.code,
-            refused.detail,
-            extensions={"allowed_actions": refused.allowed_actions},
+            refused.code, refused.detail, extensions={"allowed_actions": refused.allowed_actions}
         )
     command = Command(
         action=action,
@@ -256,28 +187,33 @@ async def transition(
         sentra_code=request.sentra_code,
         note=request.note,
     )
-    sentra = await active_sentra(session) if command.sentra_code is not None else []
+    sentra = await store.active_sentra(session) if command.sentra_code is not None else []
     errors = domain.command_errors(command, (s.code for s in sentra))
     if errors:
         raise validation_failed(errors)
-    new_state = domain.apply(state, command)
-    previous = referral.status
-    set_state(referral, new_state)
+    after = domain.apply(before, command)
+    set_state(referral, after)
     referral.version += 1
-    referral.updated_at = clock.now
-    add_history(
-        session,
+    referral.updated_at = view.clock.now
+    # A transition always changes the detail: assigning the sentra it already has is an
+    # `updated` too.
+    emits = domain.change_events(before, after) or (ChangeType.updated,)
+    log = ChangeLog()
+    log.record(
         referral,
+        Change(
+            from_status=before.status.value,
+            emits=emits,
+            action=action.value,
+            reason_code=command.reason_code,
+            outcome=command.outcome,
+            note=command.note,
+        ),
         principal,
-        clock.now,
-        from_status=previous,
-        action=action.value,
-        reason_code=command.reason_code,
-        outcome=command.outcome,
-        note=command.note,
+        view.clock.now,
+        audit_action=f"referral.{action.value}",
+        audit_outcome="success",
     )
-    changed_type = "referral.status_changed" if referral.status != previous else "referral.updated"
-    add_outbox(session, referral, changed_type, clock.now, previous_status=previous)
-    audit.record(session, principal, f"referral.{action.value}", "success", referral_id=referral.id)
+    await store.write_changes(session, log)
     out = await detail(session, principal, referral, view)
     return out, etag(referral)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -16,62 +15,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import FunctionElement
 
 from app.core.clock import utcnow
 from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
-
-
-class current_txid(FunctionElement[int]):  # noqa: N801 (an SQL function name)
-    """The writing transaction's id: `pg_current_xact_id()` as bigint; 0 on SQLite.
-
-    See `app/webhooks/outbox.py` for why the feed and the relay order events by it.
-    """
-
-    type = BigInteger()
-    inherit_cache = True
-
-
-@compiles(current_txid, "postgresql")
-def _txid_postgresql(element: current_txid, compiler: SQLCompiler, **kw: Any) -> str:
-    return "(pg_current_xact_id()::text::bigint)"
-
-
-@compiles(current_txid)
-def _txid_other(element: current_txid, compiler: SQLCompiler, **kw: Any) -> str:
-    return "0"  # SQLite serialises writers: commit order is id order
-
-
-class OutboxEvent(Base):
-    """A referral change, written in the same transaction as the change (transactional outbox).
-
-    `data` is thin (ids and statuses, no personal data); facility and sentra codes are
-    kept so that the feed and the relay can apply each subscriber's visibility.
-    """
-
-    __tablename__ = "outbox_events"
-    __table_args__ = (
-        Index(None, "referral_id"),
-        Index(None, "txid", "id"),
-        Index(None, "facility_code", "txid", "id"),
-        Index(None, "sentra_code", "txid", "id"),
-    )
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4)
-    type: Mapped[str] = mapped_column(String(40))
-    referral_id: Mapped[uuid.UUID] = mapped_column()
-    facility_code: Mapped[str] = mapped_column(String(32))
-    sentra_code: Mapped[str | None] = mapped_column(String(32))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Set by the database, never by the application: the id of the transaction that wrote
-    # the row, so that readers can tell which rows can no longer be joined by earlier ones.
-    txid: Mapped[int] = mapped_column(BigInteger, server_default=current_txid())
-
 
 SUBSCRIPTION_STATUSES = ("active", "disabled", "deleted")
 DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.auth.visibility import visible_where
-from app.webhooks.models import OutboxEvent
+from app.referrals.models import OutboxEvent
 
 EVENT_TYPES = ("referral.created", "referral.status_changed", "referral.updated")
 # A CloudEvent's `source` joined with its `subject` is the referral's path in this API.

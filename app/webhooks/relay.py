@@ -44,7 +44,8 @@ from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DELIVERIES, WEBHOOK_DUE, WEBHOOK_LATENCY
-from app.webhooks.models import OutboxEvent, RelayState, WebhookDelivery, WebhookSubscription
+from app.referrals.models import OutboxEvent
+from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
 from app.webhooks.outbox import Position, cloud_event, committed_after
 from app.webhooks.service import disable_subscription
 from app.webhooks.signing import open_secret, signed_headers

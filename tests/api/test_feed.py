@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from app.core.cursor import CursorCodec
+from app.referrals.models import OutboxEvent
 from app.runtime import Runtime
-from app.webhooks.models import OutboxEvent
 from tests.api.referral_helpers import act
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, unique

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.audit import AuditEvent
-from app.intake import service
+from app.referrals import store
 from app.referrals.models import Referral
 from app.runtime import Runtime
 from tests.conftest import Clients
@@ -164,7 +164,7 @@ def refused_by_the_database(monkeypatch: pytest.MonkeyPatch, backend: str) -> st
     if backend != "postgres":
         pytest.skip("SQLite does not enforce column lengths")
     mark = "REFUSED-BY-DB"
-    row_of = service._referral_row
+    row_of = store._row
 
     def refusing_row(referral: Any) -> dict[str, Any]:
         row = row_of(referral)
@@ -172,7 +172,7 @@ def refused_by_the_database(monkeypatch: pytest.MonkeyPatch, backend: str) -> st
             row["name_search"] = "x" * 1000
         return row
 
-    monkeypatch.setattr(service, "_referral_row", refusing_row)
+    monkeypatch.setattr(store, "_row", refusing_row)
     return mark
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from app.intake.service import body_hash
+from app.intake.parsing import body_hash
 from tests.conftest import TEST_DATA_KEY
 from tests.faults.cluster import PgCluster
 from tests.ops.server import Served, create_client, serve, service_env

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from app.intake.service import body_hash
+from app.intake.parsing import body_hash
 from tests.factories import make_event
 from tests.faults.conftest import FaultDatabase
 from tests.faults.support import FACILITY, Outcome, pg_env, post_event

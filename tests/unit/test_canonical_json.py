@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.intake.parsing import body_hash, canonical_json
 from app.intake.schemas import EXAMPLE_EVENT
-from app.intake.service import body_hash, canonical_json
 
 TEXT = st.text(alphabet=st.characters(exclude_categories=["Cs"]))
 LEAF = st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | TEXT

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import itertools
 from zoneinfo import ZoneInfo
@@ -24,8 +23,6 @@ from app.referrals.domain import (
     handover_date,
     is_child,
     is_overdue,
-    on_release_cancelled,
-    on_release_revoked,
     refusal,
     responsible_agency,
     role_may,
@@ -374,60 +371,6 @@ def test_several_command_errors_together() -> None:
         ("FIELD_REQUIRED", "/outcome"),
         ("INVALID_VALUE", "/sentra_code"),
     ]
-
-
-# ---------------------------------------------------------------------------------------
-# Prison events
-
-
-@pytest.mark.parametrize("status", ["received", "accepted", "assigned", "on_hold"])
-def test_release_cancelled_before_release_cancels(status: str) -> None:
-    s = state(status, custody=CustodyStatus.in_custody)
-    after = on_release_cancelled(s)
-    assert after.status is Status.cancelled
-    assert after.reason_code == "release_cancelled"
-    assert after.custody_status is CustodyStatus.release_cancelled
-
-
-@pytest.mark.parametrize("status", ["closed", "rejected", "cancelled"])
-def test_release_cancelled_terminal_unchanged_but_custody_follows(status: str) -> None:
-    s = dataclasses.replace(
-        state(status, custody=CustodyStatus.in_custody), reason_code="other", outcome=None
-    )
-    after = on_release_cancelled(s)
-    assert after.status is Status(status)
-    assert after.reason_code == "other"
-    assert after.custody_status is CustodyStatus.release_cancelled
-
-
-@pytest.mark.parametrize("status", ["received", "accepted", "assigned"])
-def test_release_revoked_cancels_before_service(status: str) -> None:
-    after = on_release_revoked(state(status))
-    assert after.status is Status.cancelled
-    assert after.reason_code == "parole_revoked"
-    assert after.custody_status is CustodyStatus.returned_to_custody
-
-
-def test_release_revoked_in_service_goes_on_hold() -> None:
-    after = on_release_revoked(state("in_service"))
-    assert after.status is Status.on_hold
-    assert after.reason_code == "returned_to_custody"
-    assert after.held_from_status is Status.in_service
-    assert after.custody_status is CustodyStatus.returned_to_custody
-    assert after.sentra_code == "S-KARTINI"
-    resumed = apply(after, command("resume"))
-    assert resumed.status is Status.in_service
-
-
-@pytest.mark.parametrize("status", ["closed", "rejected", "cancelled", "on_hold"])
-def test_release_revoked_other_statuses_unchanged_but_custody_follows(status: str) -> None:
-    s = dataclasses.replace(state(status), outcome="completed" if status == "closed" else None)
-    after = on_release_revoked(s)
-    assert after.status is Status(status)
-    assert after.outcome == s.outcome
-    assert after.held_from_status == s.held_from_status
-    assert after.sentra_code == s.sentra_code
-    assert after.custody_status is CustodyStatus.returned_to_custody
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from app.core.config import Settings
+from app.referrals.models import OutboxEvent
 from app.runtime import Runtime
-from app.webhooks.models import OutboxEvent, WebhookDelivery
+from app.webhooks.models import WebhookDelivery
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event
 from tests.webhooks.receiver import Receiver, eventually

@@ -1,0 +1,114 @@
+"""What every committed change of a referral writes beside it (SPEC §4, §7, §8): its
+history entry, the outbox rows of the change events it emits, its audit row.
+
+Transitions and intake both describe a change as a `Change` and record it in a
+`ChangeLog`; the store writes a log's rows set-based, in the transaction of the change
+(`app/referrals/store.py`: one statement per table, however many changes).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.auth.principal import Principal
+from app.core import audit
+from app.referrals.domain import ChangeType
+from app.referrals.models import Referral
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change of a referral, as its history entry names it. `emits` are the change
+    events (the domain's answer: `domain.change_events`)."""
+
+    from_status: str | None
+    emits: tuple[ChangeType, ...]
+    action: str | None = None  # a transition's
+    event_type: str | None = None  # a release event's
+    event_id: str | None = None
+    event_outcome: str | None = None
+    reason_code: str | None = None
+    outcome: str | None = None
+    note: str | None = None
+    changed_fields: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ChangeLog:
+    """The rows of the changes of one transaction, gathered for set-based writes."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(
+        self,
+        referral: Referral,
+        change: Change,
+        principal: Principal,
+        at: datetime,
+        *,
+        audit_action: str,
+        audit_outcome: str,
+        request_id: str | None = None,
+    ) -> None:
+        """The history entry, the outbox rows and the audit row of `change`, as the
+        referral is now (after it)."""
+        self.history.append(
+            {
+                "referral_id": referral.id,
+                "at": at,
+                "action": change.action,
+                "event_type": change.event_type,
+                "event_id": change.event_id,
+                "event_outcome": change.event_outcome,
+                "from_status": change.from_status,
+                "to_status": referral.status,
+                "custody_status": referral.custody_status,
+                "client_id": principal.client_id,
+                "actor": principal.actor,
+                "reason_code": change.reason_code,
+                "outcome": change.outcome,
+                "note": change.note,
+                "sentra_code": referral.sentra_code,
+                "changed_fields": list(change.changed_fields),
+            }
+        )
+        for event_type in change.emits:
+            self.outbox.append(outbox_row(referral, event_type, at, change.from_status))
+        self.audit.append(
+            audit.row(
+                principal,
+                audit_action,
+                audit_outcome,
+                referral_id=referral.id,
+                request_id=request_id,
+            )
+        )
+
+
+def outbox_row(
+    referral: Referral, event_type: ChangeType, at: datetime, previous_status: str | None
+) -> dict[str, Any]:
+    """An outbox row's column values (`txid` is the database's): a thin CloudEvent payload,
+    ids and statuses only, never personal data (SPEC §7)."""
+    data: dict[str, Any] = {
+        "referral_id": str(referral.id),
+        "status": referral.status,
+        "previous_status": previous_status,
+        "custody_status": referral.custody_status,
+        "version": referral.version,
+        "occurred_at": at.isoformat(),
+    }
+    return {
+        "event_id": uuid.uuid4(),
+        "type": event_type.value,
+        "referral_id": referral.id,
+        "facility_code": referral.facility_code,
+        "sentra_code": referral.sentra_code,
+        "data": data,
+        "occurred_at": at,
+    }

@@ -1,0 +1,181 @@
+"""Reading and writing referral rows: the one place their SQL lives for both databases.
+
+Services pass the session of their unit of work; nothing here begins or ends a
+transaction. A referral row is the ORM `Referral` everywhere: rows loaded here are
+tracked by the session (their changes are flushed, grouped per set of changed columns);
+new ones are built in memory and inserted set-based, as the log of every change is
+(`write_changes`: one statement per table).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.core.audit import AUDIT_TABLE
+from app.core.db import insert_or_skip
+from app.core.errors import ProblemError
+from app.reference.coverage import SentraCoverage
+from app.reference.models import Sentra
+from app.referrals.changes import ChangeLog
+from app.referrals.domain import TERMINAL
+from app.referrals.models import OutboxEvent, Referral, ReferralHistory, ReferralPasCategory
+
+REFERRALS = cast(Table, Referral.__table__)
+HISTORY = cast(Table, ReferralHistory.__table__)
+OUTBOX = cast(Table, OutboxEvent.__table__)
+PAS = cast(Table, ReferralPasCategory.__table__)
+TERMINAL_CODES = sorted(s.value for s in TERMINAL)
+
+
+class CaseRacedError(Exception):
+    """A case was created by a concurrent transaction after this one looked: roll back
+    and try again (it will find it)."""
+
+
+def not_found() -> ProblemError:
+    return ProblemError("REFERRAL_NOT_FOUND")
+
+
+def parse_id(value: str) -> uuid.UUID:
+    """A malformed id is a 404 like an unknown one (SPEC §4)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise not_found() from None
+
+
+async def load_visible(
+    session: AsyncSession, principal: Principal, referral_id: str, *, lock: bool = False
+) -> Referral:
+    """The referral, if the caller may read it (else 404); `lock`: for an update."""
+    rid = parse_id(referral_id)
+    query = select(Referral).where(Referral.id == rid)
+    if lock:
+        query = query.with_for_update()
+    referral = (await session.execute(query)).scalar_one_or_none()
+    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
+        raise not_found()
+    return referral
+
+
+async def load_with_siblings(
+    session: AsyncSession, principal: Principal, referral_id: str
+) -> tuple[Referral, list[Referral]]:
+    """A visible referral and the other referrals of its NIK, in one round trip (the
+    detail's hot path: a separate lookup of the NIK's referrals was a second)."""
+    rid = parse_id(referral_id)
+    same_nik = select(Referral.nik_index).where(Referral.id == rid).scalar_subquery()
+    rows = list(
+        (
+            await session.execute(
+                select(Referral).where(or_(Referral.id == rid, Referral.nik_index == same_nik))
+            )
+        ).scalars()
+    )
+    referral = next((r for r in rows if r.id == rid), None)
+    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
+        raise not_found()
+    return referral, [r for r in rows if r.id != rid]
+
+
+async def siblings_of(session: AsyncSession, referral: Referral) -> Sequence[Any]:
+    """(id, facility_code, sentra_code) of the other referrals of its NIK."""
+    if referral.nik_index is None:
+        return []
+    return (
+        await session.execute(
+            select(Referral.id, Referral.facility_code, Referral.sentra_code).where(
+                Referral.nik_index == referral.nik_index, Referral.id != referral.id
+            )
+        )
+    ).all()
+
+
+async def active_sentra(session: AsyncSession) -> list[SentraCoverage]:
+    rows = (await session.execute(select(Sentra).where(Sentra.active.is_(True)))).scalars()
+    return [
+        SentraCoverage(s.code, s.province_code, frozenset(s.coverage_regency_codes), s.active)
+        for s in rows
+    ]
+
+
+async def lock_cases(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Referral]:
+    """The referrals of these (facility_code, case_ref) episodes, locked in one order
+    (concurrent batches wait for each other instead of deadlocking), as they are now."""
+    if not keys:
+        return {}
+    query = (
+        select(Referral)
+        .where(tuple_(Referral.facility_code, Referral.case_ref).in_(sorted(keys)))
+        .order_by(Referral.facility_code, Referral.case_ref)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {(r.facility_code, r.case_ref): r for r in (await session.execute(query)).scalars()}
+
+
+async def open_by_nik(session: AsyncSession, niks: Sequence[str]) -> list[tuple[uuid.UUID, str]]:
+    """(id, nik_index) of the non-terminal referrals of these NIK blind indexes."""
+    if not niks:
+        return []
+    query = select(Referral.id, Referral.nik_index).where(
+        Referral.nik_index.in_(sorted(set(niks))), Referral.status.not_in(TERMINAL_CODES)
+    )
+    return [(row.id, row.nik_index) for row in await session.execute(query)]
+
+
+def _row(referral: Referral) -> dict[str, Any]:
+    return {c.key: getattr(referral, c.key) for c in REFERRALS.columns}
+
+
+async def insert_new(session: AsyncSession, referrals: Sequence[Referral]) -> None:
+    """Insert referrals built in memory (every column set), in (facility_code, case_ref)
+    order. One that a concurrent transaction created meanwhile raises CaseRacedError."""
+    if not referrals:
+        return
+    fresh = sorted(referrals, key=lambda r: (r.facility_code, r.case_ref))
+    statement = insert_or_skip(session, REFERRALS, "facility_code", "case_ref").returning(
+        REFERRALS.c.id
+    )
+    inserted = (await session.execute(statement, [_row(r) for r in fresh])).all()
+    if len(inserted) != len(fresh):
+        raise CaseRacedError
+
+
+async def replace_pas_categories(
+    session: AsyncSession, referrals: Sequence[Referral], *, existing: bool
+) -> None:
+    """The PAS category rows of these referrals, from their case data (`existing`: they
+    had rows before, which go first)."""
+    if not referrals:
+        return
+    if existing:
+        await session.execute(
+            delete(ReferralPasCategory).where(
+                ReferralPasCategory.referral_id.in_([r.id for r in referrals])
+            )
+        )
+    rows = [
+        {"referral_id": r.id, "code": code}
+        for r in referrals
+        for code in r.case_data["pas_categories"]
+    ]
+    if rows:
+        await session.execute(PAS.insert(), rows)
+
+
+async def write_changes(session: AsyncSession, log: ChangeLog) -> None:
+    """A change log's rows, a statement per table (parents first: the session's pending
+    referral changes are flushed before their history)."""
+    await session.flush()
+    for table, rows in ((HISTORY, log.history), (OUTBOX, log.outbox), (AUDIT_TABLE, log.audit)):
+        if rows:
+            await session.execute(table.insert(), rows)
