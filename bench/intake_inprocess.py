@@ -51,6 +51,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 session, name="bench prison", role=Role.prison, facility_codes=["*"]
             )
         principal = Principal(issued.client.id, "bench", Role.prison, frozenset({"*"}), frozenset())
+        intake = service.Intake(services.db, services.cipher, services.intake_groups)
         events = Events(uuid.uuid4().hex[:6])
         bodies = [json.dumps(events.one()) for _ in range(args.events + 200)]
         latencies: list[float] = []
@@ -59,7 +60,9 @@ async def main_async(args: argparse.Namespace) -> int:
             while queue:
                 raw: Any = json.loads(queue.pop())
                 started = time.perf_counter()
-                result = await service.receive_event(services, principal, raw, clock())
+                result = await service.receive_event(
+                    service.Sender(principal, intake, clock()), raw
+                )
                 if result.status_code != 201:
                     raise RuntimeError(result.body)
                 if record:
@@ -81,7 +84,9 @@ async def main_async(args: argparse.Namespace) -> int:
         batches = [[events.one() for _ in range(500)] for _ in range(args.batches)]
         wall, cpu = time.perf_counter(), time.process_time()
         for batch in batches:
-            outcomes = await service.receive_events(services, principal, batch, clock())
+            outcomes = await service.receive_events(
+                service.Sender(principal, intake, clock()), batch
+            )
             if any(isinstance(o, Exception) or o.status_code != 201 for o in outcomes):
                 raise RuntimeError("a batch event was refused")
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -122,7 +122,7 @@ def test_every_enum_explains_each_value(document: dict[str, Any]) -> None:
     [
         ("ReleaseType", ["Bebas murni", "Pembebasan bersyarat", "Bapas"]),
         ("FacilityType", ["Lembaga Pemasyarakatan", "Rumah Tahanan Negara", "remand centre"]),
-        ("EventType", ["Rencana bebas", "revoked"]),
+        ("ReleaseEventType", ["Rencana bebas", "revoked"]),
         ("ProgrammeKind", ["Pelatihan kerja", "vocational training"]),
         ("Status", ["Diterima Kemensos", "Terminal"]),
         ("CustodyStatus", ["Kembali ditahan"]),
