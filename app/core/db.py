@@ -125,6 +125,11 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(settings.database_url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            # Set-based writes (intake's history, outbox and audit rows) as multi-row
+            # INSERTs rather than one execution per row: PostgreSQL's work per statement
+            # was a large share of a batch's (docs/benchmarks.md).
+            self.engine.dialect.use_insertmanyvalues_wo_returning = True
         # A connection that lost its server is dropped from the pool, pre-ping or not.
         event.listen(self.engine.sync_engine, "handle_error", mark_disconnect)
         if not self.is_sqlite:

@@ -47,7 +47,7 @@ from app.reference.catalogue import SUPERVISED_RELEASES
 from app.reference.regions import load_regions
 from app.referrals import store
 from app.referrals.case_events import CaseFacts, EventEffect, EventFacts, EventRefusal, on_event
-from app.referrals.changes import Change, ChangeLog
+from app.referrals.changes import Change
 from app.referrals.domain import TERMINAL, LifecycleState
 from app.referrals.models import Referral
 from app.referrals.records import CASE_FIELDS, read_case, write_case
@@ -325,7 +325,7 @@ async def _apply(
     that order — so that concurrent transactions wait for each other, not deadlock."""
     principal, cipher, now = sender.principal, sender.intake.cipher, sender.clock.now
     ordered = sorted(items, key=lambda i: i.checked.event_id)
-    claimed = await claims.claim(
+    read = await claims.read(
         session,
         [
             {
@@ -340,26 +340,22 @@ async def _apply(
             }
             for i in ordered
         ],
+        sorted({(i.checked.facility.code, i.checked.case_ref) for i in items}),
+        [cipher.blind_index(nik) for i in items if (nik := i.checked.person.nik)],
     )
-    raced = [i for i in items if i.checked.event_id not in claimed]
-    mine = [i for i in items if i.checked.event_id in claimed]
+    raced = [i for i in items if i.checked.event_id not in read.claimed]
+    mine = [i for i in items if i.checked.event_id in read.claimed]
     if not mine:
         return [], raced
-    cases = await store.lock_cases(
-        session, sorted({(i.checked.facility.code, i.checked.case_ref) for i in mine})
-    )
-    niks = {cipher.blind_index(nik) for i in mine if (nik := i.checked.person.nik)}
-    # A stale event flags against the NIK its referral holds, which may not be the event's.
-    niks |= {r.nik_index for r in cases.values() if r.nik_index is not None}
-    batch = _Batch(cases, _OpenByNik(await store.open_by_nik(session, sorted(niks))))
+    batch = _Batch(read.cases, _OpenByNik(read.open_by_nik))
     answers: Answers = []
     for item in mine:
-        claim_id = claimed[item.checked.event_id]
+        claim_id = read.claimed[item.checked.event_id]
         outcome = _decide(item, batch, sender)
         if isinstance(outcome, ProblemError):
-            batch.unclaimed.append(claim_id)
-            existing = cases.get((item.checked.facility.code, item.checked.case_ref))
-            batch.log.audit.append(
+            batch.writes.unclaimed.append(claim_id)
+            existing = batch.cases.get((item.checked.facility.code, item.checked.case_ref))
+            batch.writes.log.audit.append(
                 audit.row(
                     principal,
                     AUDIT_ACTION,
@@ -369,7 +365,7 @@ async def _apply(
                 )
             )
         else:
-            batch.answers.append(
+            batch.writes.answers.append(
                 {
                     "id": claim_id,
                     "status_code": outcome.status_code,
@@ -379,16 +375,11 @@ async def _apply(
                 }
             )
         answers.append((item, outcome))
-    new = list(batch.new.values())
-    await store.insert_new(session, new)
-    await store.replace_pas_categories(session, new, existing=False)
-    await store.replace_pas_categories(
-        session,
-        [cases[k] for k in batch.pas_rewrite if cases[k].id not in batch.new],
-        existing=True,
-    )
-    await store.write_changes(session, batch.log)
-    await claims.store_answers(session, batch.answers, batch.unclaimed)
+    writes = batch.writes
+    writes.new = list(batch.new.values())
+    writes.changed = [r for k, r in batch.cases.items() if k in batch.changed]
+    writes.pas_rewrite = [batch.cases[k] for k in batch.pas_rewrite if k not in batch.new_keys]
+    await claims.write(session, writes)
     return answers, raced
 
 
@@ -399,10 +390,10 @@ class _Batch:
     cases: dict[tuple[str, str], Referral]
     open_by_nik: _OpenByNik
     new: dict[uuid.UUID, Referral] = field(default_factory=dict)
+    new_keys: set[tuple[str, str]] = field(default_factory=set)
+    changed: set[tuple[str, str]] = field(default_factory=set)  # existing referrals
     pas_rewrite: set[tuple[str, str]] = field(default_factory=set)
-    log: ChangeLog = field(default_factory=ChangeLog)
-    answers: list[dict[str, Any]] = field(default_factory=list)
-    unclaimed: list[int] = field(default_factory=list)
+    writes: claims.Writes = field(default_factory=claims.Writes)
 
 
 class _OpenByNik:
@@ -464,8 +455,11 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         referral = _new_referral(event, principal, now)
         batch.cases[key] = referral
         batch.new[referral.id] = referral
+        batch.new_keys.add(key)
     else:
         batch.open_by_nik.forget(referral)
+        if decided.outcome != "stale":
+            batch.changed.add(key)
     _apply_effect(referral, decided, event, case, changed, cipher, batch, now)
     batch.open_by_nik.note(referral)
     applied = decided.applied or before is None
@@ -483,7 +477,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
     if decided.outcome != "stale" and flags != referral.data_quality_flags:
         referral.data_quality_flags = flags
     from_status = before.status.value if before is not None else None
-    batch.log.record(
+    batch.writes.log.record(
         referral,
         Change(
             from_status=from_status,

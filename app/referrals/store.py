@@ -132,7 +132,8 @@ async def open_by_nik(session: AsyncSession, niks: Sequence[str]) -> list[tuple[
     return [(row.id, row.nik_index) for row in await session.execute(query)]
 
 
-def _row(referral: Referral) -> dict[str, Any]:
+def row_values(referral: Referral) -> dict[str, Any]:
+    """Every column of the referral's row (what an insert or a full update writes)."""
     return {c.key: getattr(referral, c.key) for c in REFERRALS.columns}
 
 
@@ -145,7 +146,7 @@ async def insert_new(session: AsyncSession, referrals: Sequence[Referral]) -> No
     statement = insert_or_skip(session, REFERRALS, "facility_code", "case_ref").returning(
         REFERRALS.c.id
     )
-    inserted = (await session.execute(statement, [_row(r) for r in fresh])).all()
+    inserted = (await session.execute(statement, [row_values(r) for r in fresh])).all()
     if len(inserted) != len(fresh):
         raise CaseRacedError
 

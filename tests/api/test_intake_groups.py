@@ -164,7 +164,7 @@ def refused_by_the_database(monkeypatch: pytest.MonkeyPatch, backend: str) -> st
     if backend != "postgres":
         pytest.skip("SQLite does not enforce column lengths")
     mark = "REFUSED-BY-DB"
-    row_of = store._row
+    row_of = store.row_values
 
     def refusing_row(referral: Any) -> dict[str, Any]:
         row = row_of(referral)
@@ -172,7 +172,7 @@ def refused_by_the_database(monkeypatch: pytest.MonkeyPatch, backend: str) -> st
             row["name_search"] = "x" * 1000
         return row
 
-    monkeypatch.setattr(store, "_row", refusing_row)
+    monkeypatch.setattr(store, "row_values", refusing_row)
     return mark
 
 
