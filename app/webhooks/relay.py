@@ -40,13 +40,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import Client
 from app.auth.principal import Principal
 from app.auth.roles import Role
+from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DELIVERIES, WEBHOOK_DUE, WEBHOOK_LATENCY
 from app.referrals.models import OutboxEvent
 from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
-from app.webhooks.outbox import Position, cloud_event, committed_after
+from app.webhooks.outbox import (
+    START,
+    OutboxPosition,
+    any_committed_after,
+    cloud_event,
+    count_committed_after,
+    read_committed,
+)
 from app.webhooks.service import disable_subscription
 from app.webhooks.signing import open_secret, signed_headers
 from app.webhooks.targets import GuardedTransport, TargetRefusedError
@@ -58,10 +66,6 @@ RESPONSE_READ_LIMIT = 64 * 1024
 GAUGE_INTERVAL_SECONDS = 5.0
 BACKLOG_CAP = 100_000  # the backlog gauge counts up to this many (a bounded index scan)
 STATE_ID = 1
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -230,12 +234,7 @@ class Relay:
             state = await session.get(RelayState, STATE_ID)
             if state is None:
                 return 0
-            probe = committed_after(
-                Position(state.txid, state.outbox_id),
-                postgresql=not self.db.is_sqlite,
-                limit=1,
-            )
-            if (await session.execute(probe)).first() is None:
+            if not await any_committed_after(session, OutboxPosition(state.txid, state.outbox_id)):
                 return 0
         now = utcnow()
         async with self.db.transaction() as session:
@@ -248,16 +247,8 @@ class Relay:
             ).scalar_one_or_none()
             if state is None:
                 return 0  # another worker is fanning out
-            events = list(
-                (
-                    await session.execute(
-                        committed_after(
-                            Position(state.txid, state.outbox_id),
-                            postgresql=not self.db.is_sqlite,
-                            limit=FANOUT_BATCH,
-                        )
-                    )
-                ).scalars()
+            events = await read_committed(
+                session, OutboxPosition(state.txid, state.outbox_id), limit=FANOUT_BATCH
             )
             if not events:
                 return 0
@@ -482,16 +473,8 @@ class Relay:
     async def update_gauges(self) -> None:
         async with self.db.read_session() as session:
             state = await session.get(RelayState, STATE_ID)
-            position = Position(state.txid, state.outbox_id) if state else Position(0, 0)
-            backlog = (
-                await session.execute(
-                    select(func.count()).select_from(
-                        committed_after(
-                            position, postgresql=not self.db.is_sqlite, limit=BACKLOG_CAP
-                        ).subquery()
-                    )
-                )
-            ).scalar_one()
+            position = OutboxPosition(state.txid, state.outbox_id) if state else START
+            backlog = await count_committed_after(session, position, BACKLOG_CAP)
             due = (
                 await session.execute(
                     select(func.count())

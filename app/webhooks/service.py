@@ -17,7 +17,7 @@ from app.core.cursor import CursorCodec
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.webhooks import outbox
 from app.webhooks.models import WebhookDelivery, WebhookSubscription
-from app.webhooks.outbox import Position
+from app.webhooks.outbox import OutboxPosition
 from app.webhooks.schemas import (
     CloudEvent,
     DeliveryOut,
@@ -292,7 +292,7 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: st
     return delivery_out(delivery)
 
 
-def _decode_feed_cursor(codec: CursorCodec, after: str) -> Position:
+def _decode_feed_cursor(codec: CursorCodec, after: str) -> OutboxPosition:
     if len(after) > MAX_CURSOR_LENGTH:
         raise _invalid_cursor("after")
     raw: Any = codec.decode(FEED_SCOPE, after, parameter="after")
@@ -300,7 +300,7 @@ def _decode_feed_cursor(codec: CursorCodec, after: str) -> Position:
         txid, last_id = raw
         if not (isinstance(txid, int) and isinstance(last_id, int)):
             raise TypeError
-        return Position(txid, last_id)
+        return OutboxPosition(txid, last_id)
     except (TypeError, ValueError):
         raise _invalid_cursor("after") from None
 
@@ -314,7 +314,7 @@ async def read_feed(
         session, position, limit=limit, where=outbox.visible_to(principal)
     )
     if rows:
-        position = Position.of(rows[-1])
+        position = OutboxPosition.of(rows[-1])
     return FeedPage(
         items=[CloudEvent.model_validate(outbox.cloud_event(r)) for r in rows],
         next_cursor=codec.encode(FEED_SCOPE, [position.txid, position.id]),
