@@ -37,7 +37,12 @@ from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from app.referrals.models import OutboxEvent
-from app.webhooks.models import WebhookDelivery, WebhookSubscription
+from app.webhooks.models import (
+    DeliveryStatus,
+    SubscriptionStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from app.webhooks.outbox import cloud_event
 from app.webhooks.service import disable_subscription
 from app.webhooks.signing import open_secret, signed_headers
@@ -118,7 +123,7 @@ def next_state(
     if result.delivered:
         return (
             {
-                "status": "delivered",
+                "status": DeliveryStatus.delivered,
                 "delivered_at": now,
                 "last_status_code": code,
                 "last_error": None,
@@ -128,7 +133,7 @@ def next_state(
         )
     if code == 410:
         return (
-            {"status": "failed", "last_status_code": code, "last_error": "gone"},
+            {"status": DeliveryStatus.failed, "last_status_code": code, "last_error": "gone"},
             "gone",
             "gone",
         )
@@ -136,7 +141,7 @@ def next_state(
     window_end = attempt.scheduled_at + timedelta(seconds=settings.webhook_retry_window_seconds)
     if now >= window_end:
         return (
-            {"status": "failed", "last_status_code": code, "last_error": error},
+            {"status": DeliveryStatus.failed, "last_status_code": code, "last_error": error},
             "failed",
             "retries_exhausted",
         )
@@ -151,7 +156,7 @@ def next_state(
     next_at = min(now + timedelta(seconds=delay), window_end)
     return (
         {
-            "status": "pending",
+            "status": DeliveryStatus.pending,
             "next_attempt_at": next_at,
             "last_status_code": code,
             "last_error": error,
@@ -201,7 +206,10 @@ class Deliverer:
         token = uuid.uuid4()
         due = (
             select(WebhookDelivery.id)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.pending,
+                WebhookDelivery.next_attempt_at <= now,
+            )
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -239,7 +247,7 @@ class Deliverer:
             orphaned: list[uuid.UUID] = []
             for delivery, event, subscription, client_active in found:
                 # Deleted or disabled since the fan-out, or its client was deactivated.
-                if subscription.status != "active" or not client_active:
+                if subscription.status != SubscriptionStatus.active or not client_active:
                     orphaned.append(delivery.id)
                     continue
                 attempts.append(
@@ -261,7 +269,7 @@ class Deliverer:
                     update(WebhookDelivery)
                     .where(WebhookDelivery.id.in_(orphaned))
                     .values(
-                        status="cancelled",
+                        status=DeliveryStatus.cancelled,
                         last_error="subscription_disabled",
                         lease_token=None,
                         updated_at=now,
@@ -372,7 +380,7 @@ async def count_due(session: AsyncSession, now: datetime) -> int:
             select(func.count())
             .select_from(WebhookDelivery)
             .where(
-                WebhookDelivery.status == "pending",
+                WebhookDelivery.status == DeliveryStatus.pending,
                 WebhookDelivery.next_attempt_at <= now,
             )
         )

@@ -25,7 +25,13 @@ from app.auth.roles import Role
 from app.core.clock import utcnow
 from app.core.db import Database
 from app.referrals.models import OutboxEvent
-from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
+from app.webhooks.models import (
+    DeliveryStatus,
+    RelayState,
+    SubscriptionStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from app.webhooks.outbox import (
     START,
     OutboxPosition,
@@ -71,7 +77,7 @@ async def targets(session: AsyncSession) -> list[Target]:
     found = await session.execute(
         select(WebhookSubscription, Client)
         .join(Client, Client.id == WebhookSubscription.client_id)
-        .where(WebhookSubscription.status == "active", Client.active.is_(True))
+        .where(WebhookSubscription.status == SubscriptionStatus.active, Client.active.is_(True))
     )
     return [
         Target(
@@ -139,7 +145,7 @@ class Fanout:
                     "webhook_id": event.event_id,
                     "event_type": event.type,
                     "referral_id": event.referral_id,
-                    "status": "pending",
+                    "status": DeliveryStatus.pending,
                     "attempts": 0,
                     "next_attempt_at": now,
                     "scheduled_at": now,
