@@ -139,7 +139,7 @@ async def create_subscription(
         id=uuid.uuid4(),
         client_id=principal.client_id,
         url=body.url,
-        event_types=list(body.event_types),
+        event_types=[event_type.value for event_type in body.event_types],
         description=body.description,
         status=SubscriptionStatus.active,
         created_at=now,
@@ -212,7 +212,7 @@ async def rotate_secret(
     )
 
 
-def _deliveries_scope(subscription_id: uuid.UUID, status: str | None) -> str:
+def _deliveries_scope(subscription_id: uuid.UUID, status: DeliveryStatus | None) -> str:
     return f"webhook-deliveries:{subscription_id}:{status or '*'}"
 
 
@@ -222,7 +222,7 @@ async def list_deliveries(
     principal: Principal,
     subscription_id: str,
     *,
-    status: str | None,
+    status: DeliveryStatus | None,
     limit: int,
     cursor: str | None,
 ) -> DeliveryPage:
