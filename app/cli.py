@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from app.runtime import build_runtime
-    from app.webhooks.relay import run_worker
+    from app.webhooks.worker import run_worker
 
     settings = get_settings()
     if settings.is_sqlite:

@@ -33,10 +33,10 @@ from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
 from app.runtime import Runtime, build_runtime
-from app.webhooks.relay import in_process as relay_in_process
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router
 from app.webhooks.routes import subscriptions as webhook_subscriptions_router
+from app.webhooks.worker import in_process as relay_in_process
 
 # How long shutdown waits for intake groups still being written (app/intake/groups.py).
 SHUTDOWN_GROUPS_SECONDS = 20.0

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -20,8 +21,31 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.clock import utcnow
 from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
 
-SUBSCRIPTION_STATUSES = ("active", "disabled", "deleted")
-DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
+
+class SubscriptionStatus(StrEnum):
+    """Where a subscription stands. A deleted one is kept (its delivery log, the audit
+    trail) but is gone for its client: not listed, a 404."""
+
+    active = "active"
+    disabled = "disabled"  # a 410, or the retry window spent: `disabled_reason`
+    deleted = "deleted"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery stands; only `pending` ones are ever attempted."""
+
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+def _status_in(values: type[StrEnum]) -> str:
+    """The CHECK constraint text: `status IN ('a','b')`."""
+    return "status IN (" + ",".join(f"'{value}'" for value in values) + ")"
+
+
+_DUE = text(f"status = '{DeliveryStatus.pending}'")  # the partial index of due deliveries
 
 
 class WebhookSubscription(Base):
@@ -31,10 +55,7 @@ class WebhookSubscription(Base):
     __tablename__ = "webhook_subscriptions"
     __table_args__ = (
         Index(None, "client_id", "created_at"),
-        CheckConstraint(
-            "status IN ('active','disabled','deleted')",
-            name="status_known",
-        ),
+        CheckConstraint(_status_in(SubscriptionStatus), name="status_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -45,7 +66,7 @@ class WebhookSubscription(Base):
     secret_encrypted: Mapped[str] = mapped_column(Text)
     previous_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=SubscriptionStatus.active)
     disabled_reason: Mapped[str | None] = mapped_column(String(32))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -67,13 +88,10 @@ class WebhookDelivery(Base):
         Index(
             "ix_webhook_deliveries_due",
             "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            postgresql_where=_DUE,
+            sqlite_where=_DUE,
         ),
-        CheckConstraint(
-            "status IN ('pending','delivered','failed','cancelled')",
-            name="status_known",
-        ),
+        CheckConstraint(_status_in(DeliveryStatus), name="status_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -82,7 +100,7 @@ class WebhookDelivery(Base):
     webhook_id: Mapped[uuid.UUID] = mapped_column()  # the CloudEvent id, stable across attempts
     event_type: Mapped[str] = mapped_column(String(40))
     referral_id: Mapped[uuid.UUID] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.pending)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Start of the retry window (creation, or the last manual redelivery).

@@ -32,6 +32,7 @@ from sqlalchemy import (
     ColumnClause,
     ColumnElement,
     Select,
+    func,
     literal_column,
     select,
     tuple_,
@@ -42,7 +43,6 @@ from app.auth.principal import Principal
 from app.auth.visibility import visible_where
 from app.referrals.models import OutboxEvent
 
-EVENT_TYPES = ("referral.created", "referral.status_changed", "referral.updated")
 # A CloudEvent's `source` joined with its `subject` is the referral's path in this API.
 EVENT_SOURCE = "/v1/referrals"
 
@@ -53,22 +53,26 @@ _HORIZON: ColumnClause[int] = literal_column(
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Position:
+class OutboxPosition:
     """A place in commit order: the next read starts strictly after it."""
 
     txid: int
     id: int
 
     @classmethod
-    def of(cls, row: OutboxEvent) -> Position:
+    def of(cls, row: OutboxEvent) -> OutboxPosition:
         return cls(row.txid, row.id)
 
 
-START = Position(0, 0)
+START = OutboxPosition(0, 0)
 
 
 def committed_after(
-    position: Position, *, postgresql: bool, limit: int, where: ColumnElement[bool] | None = None
+    position: OutboxPosition,
+    *,
+    postgresql: bool,
+    limit: int,
+    where: ColumnElement[bool] | None = None,
 ) -> Select[OutboxEvent]:
     """Outbox rows after `position` that can no longer be preceded by a late commit."""
     query = select(OutboxEvent).where(
@@ -81,17 +85,33 @@ def committed_after(
     return query.order_by(OutboxEvent.txid, OutboxEvent.id).limit(limit)
 
 
+def _postgresql(session: AsyncSession) -> bool:
+    """Whether `session` runs on PostgreSQL (a commit horizon) or SQLite (none needed)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def read_committed(
     session: AsyncSession,
-    position: Position,
+    position: OutboxPosition,
     *,
     limit: int,
     where: ColumnElement[bool] | None = None,
 ) -> list[OutboxEvent]:
     """`committed_after` run on `session`, with its database's horizon."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    query = committed_after(position, postgresql=postgresql, limit=limit, where=where)
+    query = committed_after(position, postgresql=_postgresql(session), limit=limit, where=where)
     return list((await session.execute(query)).scalars())
+
+
+async def any_committed_after(session: AsyncSession, position: OutboxPosition) -> bool:
+    """Whether `read_committed` would return anything (without locking or reading a batch)."""
+    query = committed_after(position, postgresql=_postgresql(session), limit=1)
+    return (await session.execute(query)).first() is not None
+
+
+async def count_committed_after(session: AsyncSession, position: OutboxPosition, cap: int) -> int:
+    """How many rows `read_committed` would return, counting up to `cap` (a bounded scan)."""
+    query = committed_after(position, postgresql=_postgresql(session), limit=cap)
+    return (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
@@ -14,6 +14,7 @@ from app.core.deps import CipherDep, CursorsDep, ReadSessionDep, SessionDep, Set
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
 from app.webhooks import service
+from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import (
     SUBSCRIPTION_EXAMPLES,
     DeliveryOut,
@@ -150,7 +151,9 @@ async def list_deliveries(
     cursors: CursorsDep,
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
-    status: Literal["pending", "delivered", "failed", "cancelled"] | None = None,
+    status: Annotated[
+        DeliveryStatus | None, Query(description="Only the deliveries in this status.")
+    ] = None,
 ) -> DeliveryPage:
     return await service.list_deliveries(
         session, cursors, principal, subscription_id, status=status, limit=limit, cursor=cursor

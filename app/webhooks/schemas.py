@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from app.core.schemas import ResponseModel, StrictBody, Text500
-
-EventType = Literal["referral.created", "referral.status_changed", "referral.updated"]
+from app.referrals.domain import ChangeType
+from app.webhooks.models import DeliveryStatus, SubscriptionStatus
 
 SUBSCRIPTION_EXAMPLES: dict[str, Any] = {
     "status changes": {
@@ -51,7 +51,8 @@ class SubscriptionCreate(StrictBody):
         "The host is an ASCII name (IDNA-encoded) or an IP address; no credentials, no "
         "fragment.",
     )
-    event_types: list[EventType] = Field(
+    # strict=False: FastAPI validates parsed JSON in Python mode (see StrictBody).
+    event_types: list[Annotated[ChangeType, Field(strict=False)]] = Field(
         min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}
     )
     description: Text500 | None = None
@@ -62,7 +63,7 @@ class SubscriptionOut(ResponseModel):
     url: str
     event_types: list[str]
     description: str | None
-    status: Literal["active", "disabled"] = Field(
+    status: Literal[SubscriptionStatus.active, SubscriptionStatus.disabled] = Field(
         description="`disabled` after a 410 from the endpoint (`disabled_reason = gone`) or "
         "when a delivery kept failing for the whole retry window (`retries_exhausted`)."
     )
@@ -97,7 +98,7 @@ class DeliveryOut(ResponseModel):
     webhook_id: uuid.UUID = Field(description="The CloudEvent id; `webhook-id` on every attempt.")
     event_type: str
     referral_id: uuid.UUID
-    status: Literal["pending", "delivered", "failed", "cancelled"]
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: dt.datetime | None = Field(description="Set while `pending`.")
     last_attempt_at: dt.datetime | None
@@ -130,7 +131,7 @@ class CloudEvent(ResponseModel):
     specversion: Literal["1.0"]
     id: str
     source: str = Field(description="`/v1/referrals`; `source` + `/` + `subject` is the path.")
-    type: EventType
+    type: ChangeType
     time: str = Field(description="RFC 3339")
     subject: str = Field(description="The referral id.")
     datacontenttype: Literal["application/json"]

@@ -16,8 +16,13 @@ from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.webhooks import outbox
-from app.webhooks.models import WebhookDelivery, WebhookSubscription
-from app.webhooks.outbox import Position
+from app.webhooks.models import (
+    DeliveryStatus,
+    SubscriptionStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from app.webhooks.outbox import OutboxPosition
 from app.webhooks.schemas import (
     CloudEvent,
     DeliveryOut,
@@ -41,7 +46,7 @@ def subscription_out(row: WebhookSubscription) -> SubscriptionOut:
 
 def delivery_out(row: WebhookDelivery) -> DeliveryOut:
     out = DeliveryOut.model_validate(row)
-    if row.status != "pending":
+    if row.status != DeliveryStatus.pending:
         out.next_attempt_at = None
     return out
 
@@ -61,7 +66,7 @@ async def _own_subscription(
     query = select(WebhookSubscription).where(
         WebhookSubscription.id == sid,
         WebhookSubscription.client_id == principal.client_id,
-        WebhookSubscription.status != "deleted",
+        WebhookSubscription.status != SubscriptionStatus.deleted,
     )
     if lock:
         query = query.with_for_update()
@@ -78,9 +83,11 @@ async def cancel_pending(
         update(WebhookDelivery)
         .where(
             WebhookDelivery.subscription_id == subscription_id,
-            WebhookDelivery.status == "pending",
+            WebhookDelivery.status == DeliveryStatus.pending,
         )
-        .values(status="cancelled", last_error=reason, lease_token=None, updated_at=now)
+        .values(
+            status=DeliveryStatus.cancelled, last_error=reason, lease_token=None, updated_at=now
+        )
         .execution_options(synchronize_session=False)
     )
 
@@ -91,8 +98,16 @@ async def disable_subscription(
     """Stop delivering to an endpoint (410, or the retry window spent); audited."""
     changed = await session.execute(
         update(WebhookSubscription)
-        .where(WebhookSubscription.id == subscription_id, WebhookSubscription.status == "active")
-        .values(status="disabled", disabled_reason=reason, disabled_at=now, updated_at=now)
+        .where(
+            WebhookSubscription.id == subscription_id,
+            WebhookSubscription.status == SubscriptionStatus.active,
+        )
+        .values(
+            status=SubscriptionStatus.disabled,
+            disabled_reason=reason,
+            disabled_at=now,
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     if getattr(changed, "rowcount", 0):
@@ -124,9 +139,9 @@ async def create_subscription(
         id=uuid.uuid4(),
         client_id=principal.client_id,
         url=body.url,
-        event_types=list(body.event_types),
+        event_types=[event_type.value for event_type in body.event_types],
         description=body.description,
-        status="active",
+        status=SubscriptionStatus.active,
         created_at=now,
         updated_at=now,
     )
@@ -143,7 +158,7 @@ async def list_subscriptions(session: AsyncSession, principal: Principal) -> lis
             select(WebhookSubscription)
             .where(
                 WebhookSubscription.client_id == principal.client_id,
-                WebhookSubscription.status != "deleted",
+                WebhookSubscription.status != SubscriptionStatus.deleted,
             )
             .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
         )
@@ -163,7 +178,7 @@ async def delete_subscription(
     """Soft delete: nothing more is sent, the delivery log stays for the audit trail."""
     now = utcnow()
     row = await _own_subscription(session, principal, subscription_id, lock=True)
-    row.status = "deleted"
+    row.status = SubscriptionStatus.deleted
     row.updated_at = now
     await cancel_pending(session, row.id, "subscription_deleted", now)
     audit.record(session, principal, "webhook_subscription.delete", "success", target_id=row.id)
@@ -197,7 +212,7 @@ async def rotate_secret(
     )
 
 
-def _deliveries_scope(subscription_id: uuid.UUID, status: str | None) -> str:
+def _deliveries_scope(subscription_id: uuid.UUID, status: DeliveryStatus | None) -> str:
     return f"webhook-deliveries:{subscription_id}:{status or '*'}"
 
 
@@ -207,7 +222,7 @@ async def list_deliveries(
     principal: Principal,
     subscription_id: str,
     *,
-    status: str | None,
+    status: DeliveryStatus | None,
     limit: int,
     cursor: str | None,
 ) -> DeliveryPage:
@@ -273,7 +288,7 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: st
             .where(
                 WebhookDelivery.id == did,
                 WebhookSubscription.client_id == principal.client_id,
-                WebhookSubscription.status != "deleted",
+                WebhookSubscription.status != SubscriptionStatus.deleted,
             )
             .with_for_update(of=WebhookDelivery)
         )
@@ -281,9 +296,9 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: st
     if found is None:
         raise ProblemError("DELIVERY_NOT_FOUND")
     delivery, subscription = found
-    if subscription.status != "active":
+    if subscription.status != SubscriptionStatus.active:
         raise ProblemError("SUBSCRIPTION_DISABLED")
-    delivery.status = "pending"
+    delivery.status = DeliveryStatus.pending
     delivery.next_attempt_at = now
     delivery.scheduled_at = now
     delivery.lease_token = None  # an attempt in flight can no longer record its outcome
@@ -292,7 +307,7 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: st
     return delivery_out(delivery)
 
 
-def _decode_feed_cursor(codec: CursorCodec, after: str) -> Position:
+def _decode_feed_cursor(codec: CursorCodec, after: str) -> OutboxPosition:
     if len(after) > MAX_CURSOR_LENGTH:
         raise _invalid_cursor("after")
     raw: Any = codec.decode(FEED_SCOPE, after, parameter="after")
@@ -300,7 +315,7 @@ def _decode_feed_cursor(codec: CursorCodec, after: str) -> Position:
         txid, last_id = raw
         if not (isinstance(txid, int) and isinstance(last_id, int)):
             raise TypeError
-        return Position(txid, last_id)
+        return OutboxPosition(txid, last_id)
     except (TypeError, ValueError):
         raise _invalid_cursor("after") from None
 
@@ -314,7 +329,7 @@ async def read_feed(
         session, position, limit=limit, where=outbox.visible_to(principal)
     )
     if rows:
-        position = Position.of(rows[-1])
+        position = OutboxPosition.of(rows[-1])
     return FeedPage(
         items=[CloudEvent.model_validate(outbox.cloud_event(r)) for r in rows],
         next_cursor=codec.encode(FEED_SCOPE, [position.txid, position.id]),

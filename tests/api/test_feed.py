@@ -296,7 +296,7 @@ async def test_relay_fan_out_does_not_skip_a_late_commit(
     """The relay reads the outbox the same way: a row committed late is still fanned out."""
     if backend != "postgres":
         pytest.skip("SQLite serialises writers: there is no late commit to miss")
-    from app.webhooks.outbox import Position, committed_after
+    from app.webhooks.outbox import OutboxPosition, committed_after
 
     async with services.db.read_session() as session:
         last = (
@@ -304,7 +304,7 @@ async def test_relay_fan_out_does_not_skip_a_late_commit(
                 text("SELECT txid, id FROM outbox_events ORDER BY txid DESC, id DESC LIMIT 1")
             )
         ).first()
-        start = Position(last.txid, last.id) if last else Position(0, 0)
+        start = OutboxPosition(last.txid, last.id) if last else OutboxPosition(0, 0)
 
     late, quick_row = outbox_row(facility), outbox_row(facility)
     async with services.db.sessionmaker() as slow, slow.begin():

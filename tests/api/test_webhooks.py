@@ -641,7 +641,8 @@ async def test_a_crashed_attempt_is_retried_after_its_lease(
     allow_private: None,
 ) -> None:
     """A worker that claims a delivery and dies leaves it due again once the lease ends."""
-    from app.webhooks.relay import Relay
+    from app.webhooks.delivery import Deliverer
+    from app.webhooks.fanout import Fanout
     from tests.webhooks.support import fast_settings
 
     prison = await clients.prison(facility)
@@ -649,13 +650,13 @@ async def test_a_crashed_attempt_is_retried_after_its_lease(
     receiver.secrets["/crash"] = [sub["secret"]]
     try:
         await post_event(http, prison)
-        crashed = Relay(
+        crashed = Deliverer(
             services.db,
             services.cipher,
             fast_settings(services.settings, webhook_lease_seconds=1.0),
         )
         try:
-            await crashed.fan_out()
+            await Fanout(services.db).fan_out()
             claimed = [
                 a for a in await crashed.claim(500) if a.subscription_id == uuid.UUID(sub["id"])
             ]

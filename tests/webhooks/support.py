@@ -15,7 +15,7 @@ import httpx
 
 from app.core.config import Settings
 from app.runtime import Runtime
-from app.webhooks.relay import Relay
+from app.webhooks.worker import Worker
 from tests.conftest import TEST_DATA_KEY, ApiClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,17 +36,17 @@ def fast_settings(settings: Settings, **overrides: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running_relay(services: Runtime, **overrides: Any) -> AsyncIterator[Relay]:
+async def running_relay(services: Runtime, **overrides: Any) -> AsyncIterator[Worker]:
     """The relay loop as a task of the test's own event loop, stopped on exit."""
-    relay = Relay(services.db, services.cipher, fast_settings(services.settings, **overrides))
+    worker = Worker(services.db, services.cipher, fast_settings(services.settings, **overrides))
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
+    task = asyncio.create_task(worker.run(stop))
     try:
-        yield relay
+        yield worker
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=15)
-        await relay.aclose()
+        await worker.aclose()
 
 
 async def subscribe(

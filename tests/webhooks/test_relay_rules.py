@@ -14,8 +14,8 @@ from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core.config import Settings
 from app.referrals.models import OutboxEvent
+from app.webhooks.delivery import Attempt, Result, backoff_delay, next_state, parse_retry_after
 from app.webhooks.outbox import visible_to
-from app.webhooks.relay import Attempt, Result, backoff_delay, next_state, parse_retry_after
 from app.webhooks.signing import new_secret, signed_headers
 from app.webhooks.targets import check_url, is_public_address
 

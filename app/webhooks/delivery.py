@@ -1,17 +1,15 @@
-"""The webhook relay: outbox → deliveries (fan-out), deliveries → endpoints (attempts).
-
-Fan-out reads the outbox in commit order (`app/webhooks/outbox.py`) from a position kept
-in `webhook_relay_state`; the worker holding that row's lock (`FOR UPDATE SKIP LOCKED`)
-fans out, so with several workers each event is fanned out once, in one transaction with
-the position it advances.
+"""The relay's attempts: due deliveries → signed POSTs to the subscribers' endpoints.
 
 Attempts are claimed in short transactions: `UPDATE … WHERE id IN (SELECT … FOR UPDATE
 SKIP LOCKED)` moves a due row's `next_attempt_at` one lease ahead and stamps a lease
 token, so no other worker sees it as due while it is being sent. The HTTP call runs
-outside any transaction (an open transaction would hold back the outbox horizon). The
-outcome is recorded only if the token is still ours; a worker that dies mid-attempt
-leaves the row to become due again when the lease runs out: at-least-once, with the same
-`webhook-id` on every attempt so endpoints can drop duplicates.
+outside any transaction (an open transaction would hold back the outbox horizon) through
+`GuardedTransport` (`app/webhooks/targets.py`), which refuses non-public addresses at
+every connection. The outcome is recorded only if the token is still ours; a worker that
+dies mid-attempt leaves the row to become due again when the lease runs out:
+at-least-once, with the same `webhook-id` on every attempt so endpoints can drop
+duplicates. What follows an attempt (deliver, retry with backoff, or give up and disable
+the subscription) is the pure rule `next_state`.
 
 On SQLite the same statements run under the process's write lock (one in-process worker).
 """
@@ -19,49 +17,40 @@ On SQLite the same statements run under the process's write lock (one in-process
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import json
 import logging
 import random
-import signal
-import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpcore
 import httpx
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Client
-from app.auth.principal import Principal
-from app.auth.roles import Role
+from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
-from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DELIVERIES, WEBHOOK_DUE, WEBHOOK_LATENCY
+from app.core.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from app.referrals.models import OutboxEvent
-from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
-from app.webhooks.outbox import Position, cloud_event, committed_after
+from app.webhooks.models import (
+    DeliveryStatus,
+    SubscriptionStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from app.webhooks.outbox import cloud_event
 from app.webhooks.service import disable_subscription
 from app.webhooks.signing import open_secret, signed_headers
 from app.webhooks.targets import GuardedTransport, TargetRefusedError
 
 log = logging.getLogger("rujukan.webhooks")
 
-FANOUT_BATCH = 500
 RESPONSE_READ_LIMIT = 64 * 1024
-GAUGE_INTERVAL_SECONDS = 5.0
-BACKLOG_CAP = 100_000  # the backlog gauge counts up to this many (a bounded index scan)
-STATE_ID = 1
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def backoff_delay(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -134,7 +123,7 @@ def next_state(
     if result.delivered:
         return (
             {
-                "status": "delivered",
+                "status": DeliveryStatus.delivered,
                 "delivered_at": now,
                 "last_status_code": code,
                 "last_error": None,
@@ -144,7 +133,7 @@ def next_state(
         )
     if code == 410:
         return (
-            {"status": "failed", "last_status_code": code, "last_error": "gone"},
+            {"status": DeliveryStatus.failed, "last_status_code": code, "last_error": "gone"},
             "gone",
             "gone",
         )
@@ -152,7 +141,7 @@ def next_state(
     window_end = attempt.scheduled_at + timedelta(seconds=settings.webhook_retry_window_seconds)
     if now >= window_end:
         return (
-            {"status": "failed", "last_status_code": code, "last_error": error},
+            {"status": DeliveryStatus.failed, "last_status_code": code, "last_error": error},
             "failed",
             "retries_exhausted",
         )
@@ -167,7 +156,7 @@ def next_state(
     next_at = min(now + timedelta(seconds=delay), window_end)
     return (
         {
-            "status": "pending",
+            "status": DeliveryStatus.pending,
             "next_attempt_at": next_at,
             "last_status_code": code,
             "last_error": error,
@@ -177,7 +166,9 @@ def next_state(
     )
 
 
-class Relay:
+class Deliverer:
+    """Claims due deliveries, sends them and records what came of each."""
+
     def __init__(
         self,
         db: Database,
@@ -190,7 +181,6 @@ class Relay:
         self.db = db
         self.cipher = cipher
         self.settings = settings
-        self.concurrency = settings.webhook_concurrency
         self.timeout = settings.webhook_timeout_seconds
         self.lease = timedelta(seconds=settings.webhook_lease_seconds)
         self.rng = rng or random.SystemRandom()
@@ -198,123 +188,15 @@ class Relay:
             transport=transport
             or GuardedTransport(
                 allow_private=settings.webhook_allow_private,
-                max_connections=max(4, self.concurrency),
+                max_connections=max(4, settings.webhook_concurrency),
             ),
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,  # a redirect could point anywhere, a private address too
             trust_env=False,
         )
-        self._state_ready = False
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-    # Fan-out
-
-    async def _ensure_state(self) -> None:
-        if self._state_ready:
-            return
-        try:
-            async with self.db.transaction() as session:
-                if await session.get(RelayState, STATE_ID) is None:
-                    session.add(RelayState(id=STATE_ID, txid=0, outbox_id=0, updated_at=utcnow()))
-        except IntegrityError:
-            pass  # another worker created it first
-        self._state_ready = True
-
-    async def fan_out(self) -> int:
-        """One batch of outbox events → deliveries; returns how many events it consumed."""
-        await self._ensure_state()
-        # Look before locking: an idle poll then takes no row lock (and no transaction id).
-        async with self.db.read_session() as session:
-            state = await session.get(RelayState, STATE_ID)
-            if state is None:
-                return 0
-            probe = committed_after(
-                Position(state.txid, state.outbox_id),
-                postgresql=not self.db.is_sqlite,
-                limit=1,
-            )
-            if (await session.execute(probe)).first() is None:
-                return 0
-        now = utcnow()
-        async with self.db.transaction() as session:
-            state = (
-                await session.execute(
-                    select(RelayState)
-                    .where(RelayState.id == STATE_ID)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalar_one_or_none()
-            if state is None:
-                return 0  # another worker is fanning out
-            events = list(
-                (
-                    await session.execute(
-                        committed_after(
-                            Position(state.txid, state.outbox_id),
-                            postgresql=not self.db.is_sqlite,
-                            limit=FANOUT_BATCH,
-                        )
-                    )
-                ).scalars()
-            )
-            if not events:
-                return 0
-            targets = await self._targets(session)
-            rows = [
-                {
-                    "id": uuid.uuid4(),
-                    "subscription_id": subscription_id,
-                    "outbox_event_id": event.id,
-                    "webhook_id": event.event_id,
-                    "event_type": event.type,
-                    "referral_id": event.referral_id,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "scheduled_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for event in events
-                for subscription_id, event_types, since, owner in targets
-                if event.type in event_types
-                and event.occurred_at >= since
-                and owner.may_read(event.facility_code, event.sentra_code)
-            ]
-            if rows:
-                await session.execute(insert(WebhookDelivery), rows)
-            state.txid, state.outbox_id = events[-1].txid, events[-1].id
-            state.updated_at = now
-        return len(events)
-
-    @staticmethod
-    async def _targets(
-        session: AsyncSession,
-    ) -> list[tuple[uuid.UUID, frozenset[str], datetime, Principal]]:
-        found = await session.execute(
-            select(WebhookSubscription, Client)
-            .join(Client, Client.id == WebhookSubscription.client_id)
-            .where(WebhookSubscription.status == "active", Client.active.is_(True))
-        )
-        return [
-            (
-                subscription.id,
-                frozenset(subscription.event_types),
-                subscription.created_at,
-                Principal(
-                    client_id=client.id,
-                    name=client.name,
-                    role=Role(client.role),
-                    facility_codes=frozenset(client.facility_codes),
-                    sentra_codes=frozenset(client.sentra_codes),
-                ),
-            )
-            for subscription, client in found
-        ]
-
-    # Attempts
 
     async def claim(self, limit: int) -> list[Attempt]:
         """Lease up to `limit` due deliveries to this worker."""
@@ -324,7 +206,10 @@ class Relay:
         token = uuid.uuid4()
         due = (
             select(WebhookDelivery.id)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.pending,
+                WebhookDelivery.next_attempt_at <= now,
+            )
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -362,7 +247,7 @@ class Relay:
             orphaned: list[uuid.UUID] = []
             for delivery, event, subscription, client_active in found:
                 # Deleted or disabled since the fan-out, or its client was deactivated.
-                if subscription.status != "active" or not client_active:
+                if subscription.status != SubscriptionStatus.active or not client_active:
                     orphaned.append(delivery.id)
                     continue
                 attempts.append(
@@ -384,7 +269,7 @@ class Relay:
                     update(WebhookDelivery)
                     .where(WebhookDelivery.id.in_(orphaned))
                     .values(
-                        status="cancelled",
+                        status=DeliveryStatus.cancelled,
                         last_error="subscription_disabled",
                         lease_token=None,
                         updated_at=now,
@@ -477,98 +362,6 @@ class Relay:
             )
             return "unrecorded"
 
-    # Loop
-
-    async def update_gauges(self) -> None:
-        async with self.db.read_session() as session:
-            state = await session.get(RelayState, STATE_ID)
-            position = Position(state.txid, state.outbox_id) if state else Position(0, 0)
-            backlog = (
-                await session.execute(
-                    select(func.count()).select_from(
-                        committed_after(
-                            position, postgresql=not self.db.is_sqlite, limit=BACKLOG_CAP
-                        ).subquery()
-                    )
-                )
-            ).scalar_one()
-            due = (
-                await session.execute(
-                    select(func.count())
-                    .select_from(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.status == "pending",
-                        WebhookDelivery.next_attempt_at <= utcnow(),
-                    )
-                )
-            ).scalar_one()
-        OUTBOX_BACKLOG.set(backlog)
-        WEBHOOK_DUE.set(due)
-
-    async def run_once(self) -> int:
-        """Fan out everything committed, then attempt every due delivery once (tests, tools)."""
-        events = 0
-        while (n := await self.fan_out()) > 0:
-            events += n
-        attempted = 0
-        while claimed := await self.claim(self.concurrency):
-            await asyncio.gather(*(self.attempt(a) for a in claimed))
-            attempted += len(claimed)
-        return events + attempted
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set: fan out, keep up to `webhook_concurrency` attempts in flight.
-
-        The database is asked for new events and due retries once per poll interval (at
-        once again while a fan-out batch comes back full), and for more due deliveries
-        whenever a quarter of the attempt slots is free and the last claim was not short.
-        """
-        poll = self.settings.webhook_poll_interval_seconds
-        low_water = max(1, self.concurrency // 4)
-        inflight: set[asyncio.Task[str]] = set()
-        stopping = asyncio.create_task(stop.wait())
-        failures = 0
-        next_tick = next_gauges = 0.0
-        maybe_due = True
-        log.info("webhook relay started", extra={"fields": {"concurrency": self.concurrency}})
-        try:
-            while not stop.is_set():
-                now = time.monotonic()
-                try:
-                    if now >= next_gauges:
-                        next_gauges = now + GAUGE_INTERVAL_SECONDS
-                        await self.update_gauges()
-                    if now >= next_tick:
-                        fanned = await self.fan_out()
-                        next_tick = now if fanned >= FANOUT_BATCH else now + poll
-                        maybe_due = True
-                    free = self.concurrency - len(inflight)
-                    if maybe_due and (free >= low_water or not inflight):
-                        claimed = await self.claim(free)
-                        maybe_due = len(claimed) == free  # short: nothing else is due now
-                        for item in claimed:
-                            task = asyncio.create_task(self.attempt(item))
-                            inflight.add(task)
-                            task.add_done_callback(inflight.discard)
-                    failures = 0
-                except Exception:
-                    failures += 1
-                    log.error("webhook relay cycle failed", exc_info=True)
-                    next_tick = now + min(30.0, poll * 2**failures)
-                await asyncio.wait(
-                    {stopping, *inflight},
-                    timeout=max(0.0, next_tick - time.monotonic()),
-                    return_when="FIRST_COMPLETED",
-                )
-        finally:
-            stopping.cancel()
-            if inflight:  # let attempts finish; an abandoned one is retried after its lease
-                _, pending = await asyncio.wait(inflight, timeout=self.timeout + 1)
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-            log.info("webhook relay stopped")
-
 
 def _reason(result: Result) -> str:
     if result.status_code is None:
@@ -580,42 +373,15 @@ def _body(event: OutboxEvent) -> str:
     return json.dumps(cloud_event(event), separators=(",", ":"), ensure_ascii=False)
 
 
-@contextlib.asynccontextmanager
-async def in_process(db: Database, cipher: DataCipher, settings: Settings) -> AsyncIterator[None]:
-    """Run the relay beside the API (the embedded SQLite default), if settings say so."""
-    if not settings.worker_in_process:
-        yield
-        return
-    relay = Relay(db, cipher, settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-        await relay.aclose()
-
-
-async def run_worker(
-    db: Database,
-    cipher: DataCipher,
-    settings: Settings,
-    *,
-    signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
-) -> None:
-    """`rujukan worker`: the relay loop until SIGTERM or SIGINT, then a graceful stop."""
-    if settings.worker_metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
-    relay = Relay(db, cipher, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await relay.run(stop)
-    finally:
-        await relay.aclose()
-        await db.dispose()
+async def count_due(session: AsyncSession, now: datetime) -> int:
+    """Pending deliveries whose next attempt is due at `now`."""
+    return (
+        await session.execute(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.pending,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+        )
+    ).scalar_one()
