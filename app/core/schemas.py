@@ -34,6 +34,11 @@ def _no_control_multiline(value: str) -> str:
     return value
 
 
+# Unit codes: a prison facility's, a Bapas's, a sentra's. Upper-case letters, digits and `-`,
+# 2 to 32 characters. `UNIT_CODE` is the bare pattern, to build variants from.
+UNIT_CODE = r"[A-Z0-9][A-Z0-9-]{1,31}"
+UnitCode = Annotated[str, Field(pattern=rf"^{UNIT_CODE}$")]
+
 # Bounded strings without control characters (INVALID_TEXT otherwise).
 Text32 = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_no_control)]
 Text64 = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)]

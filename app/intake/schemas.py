@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
-from app.core.schemas import ResponseModel, StrictBody, has_control
+from app.core.schemas import ResponseModel, StrictBody, UnitCode, has_control
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.referrals.case_events import ReleaseEventType
 
@@ -82,7 +82,7 @@ Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
 EventId = Annotated[
     str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControl
 ]
-FacilityCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$"), NoControl]
+FacilityCode = Annotated[UnitCode, NoControl]
 # Text checked by the rules (TextRule): the schema only wants a non-empty string.
 CaseRef = Annotated[str, Field(min_length=1), TextRule(64, printable=True)]
 Text32 = Annotated[str, Field(min_length=1), TextRule(32)]

@@ -17,13 +17,13 @@ from pydantic_core import PydanticCustomError
 
 from app.core.deps import SettingsDep
 from app.core.errors import FieldError, validation_failed
+from app.core.schemas import UnitCode
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.referrals.domain import CustodyStatus, Status
 from app.referrals.portal import ListRequest
 from app.referrals.queries import ListSort, ReferralFilters
 from app.referrals.records import normalise_name
 
-Code = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{0,31}$")]
 ProvinceCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
 RegencyCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 _PAS_ENUM = sorted(PAS_CODES)
@@ -117,8 +117,8 @@ async def referral_filters(
     ] = None,
     province_code: Annotated[list[ProvinceCode] | None, Query()] = None,
     regency_code: Annotated[list[RegencyCode] | None, Query()] = None,
-    facility_code: Annotated[list[Code] | None, Query()] = None,
-    sentra_code: Annotated[list[Code] | None, Query()] = None,
+    facility_code: Annotated[list[UnitCode] | None, Query()] = None,
+    sentra_code: Annotated[list[UnitCode] | None, Query()] = None,
     release_type: Annotated[list[ReleaseType] | None, Query()] = None,
     release_date_from: Annotated[IsoDate | None, Query(description="Inclusive.")] = None,
     release_date_to: Annotated[IsoDate | None, Query(description="Inclusive.")] = None,
