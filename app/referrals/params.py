@@ -12,20 +12,19 @@ from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from app.core.deps import SettingsDep
 from app.core.errors import FieldError, validation_failed
 from app.core.schemas import UnitCode
 from app.reference.catalogue import PAS_CODES, ReleaseType
+from app.reference.regions import ProvinceCode, RegencyCode
 from app.referrals.domain import CustodyStatus, Status
 from app.referrals.portal import ListRequest
 from app.referrals.queries import ListSort, ReferralFilters
 from app.referrals.records import normalise_name
 
-ProvinceCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
-RegencyCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 _PAS_ENUM = sorted(PAS_CODES)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
