@@ -105,27 +105,19 @@ def _client_request(args: argparse.Namespace) -> ClientCreate:
 
 
 async def _create_client(body: ClientCreate) -> dict[str, Any]:
-    from app.auth.service import create_client
-    from app.core import audit
+    from app.clients.service import create_client
     from app.core.db import Database
 
     db = Database(get_settings())
     try:
         async with db.transaction() as session:
             try:
-                issued = await create_client(
-                    session,
-                    name=body.name,
-                    role=body.role,
-                    facility_codes=body.facility_codes,
-                    sentra_codes=body.sentra_codes,
-                )
+                # Like `POST /v1/clients`; no principal: the operator.
+                issued = await create_client(session, None, body)
             except ProblemError as exc:  # role and bindings disagree
                 if exc.errors:
                     raise _client_usage_error(exc.errors) from None
                 raise UsageError("clients create", exc.detail or exc.code) from None
-            # Like `POST /v1/clients`, in the same transaction; no principal: the operator.
-            audit.record(session, None, "client.create", "success", target_id=issued.client.id)
         return {
             "client_id": str(issued.client.id),
             "api_key": issued.api_key,

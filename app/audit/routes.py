@@ -15,6 +15,7 @@ from app.audit import service
 from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
+from app.core.cursor import MAX_CURSOR_LENGTH
 from app.core.deps import CursorsDep, ReadSessionDep
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import ResponseModel
@@ -102,7 +103,7 @@ async def list_audit_events(
         Rfc3339 | None,
         Query(description="Rows before this RFC 3339 time (with offset); exclusive."),
     ] = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:
     rows, next_cursor = await service.search(

@@ -40,7 +40,7 @@ async def search(
             str(query.to),
         ]
     )
-    after = int(codec.decode(scope, cursor)) if cursor else 0
+    after = codec.decode(scope, cursor, read=int) if cursor else 0
     stmt = select(AuditEvent).where(AuditEvent.id > after)
     if query.referral_id is not None:
         stmt = stmt.where(AuditEvent.referral_id == query.referral_id)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cachetools import TLRUCache
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -116,6 +117,18 @@ def deactivate(client: Client, now: datetime) -> None:
         client.previous_key_expires_at = None
 
 
+def _monotonic() -> float:
+    return time.monotonic()  # looked up at each call (tests move the clock)
+
+
+def _entry_expiry(_digest: str, entry: tuple[Principal, float], now: float) -> float:
+    return now + entry[1]
+
+
+def _bar_expiry(_client_id: uuid.UUID, seconds: float, now: float) -> float:
+    return now + seconds
+
+
 class PrincipalCache:
     """Recently authenticated keys, by hash, for a few seconds: the key lookup was a
     transaction of its own on every request (the largest fixed cost of a call).
@@ -124,41 +137,36 @@ class PrincipalCache:
     keep it out of the cache for a minute (so a request racing the change's commit cannot
     put the old answer back). Another replica notices such a change within the TTL
     (`RUJUKAN_AUTH_CACHE_SECONDS`, default 5; 0 turns the cache off). A key authenticated
-    through its rotation grace is cached no longer than the grace lasts.
+    through its rotation grace is cached no longer than the grace lasts. Both maps are
+    cachetools' TLRU caches (an expiry per entry, least recently used out when full).
     """
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
-        self._barred: dict[uuid.UUID, float] = {}
+        # key digest -> (principal, seconds to keep it)
+        self._entries: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
+            max_entries, ttu=_entry_expiry, timer=_monotonic
+        )
+        # client id -> seconds it is kept out
+        self._barred: TLRUCache[uuid.UUID, float] = TLRUCache(
+            max_entries, ttu=_bar_expiry, timer=_monotonic
+        )
         self._barred_seconds = 60.0
 
     def get(self, digest: str) -> Principal | None:
         entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        if entry[0] <= time.monotonic():
-            self._entries.pop(digest, None)
-            return None
-        return entry[1]
+        return None if entry is None else entry[0]
 
     def put(self, digest: str, principal: Principal, seconds: float) -> None:
-        now = time.monotonic()
-        barred = self._barred.get(principal.client_id)
-        if seconds <= 0 or (barred is not None and barred > now):
+        if seconds <= 0 or principal.client_id in self._barred:
             return
-        if len(self._entries) >= self.max_entries:
-            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-        self._entries[digest] = (now + seconds, principal)
+        self._entries[digest] = (principal, seconds)
         self._barred_seconds = max(self._barred_seconds, seconds)
 
     def forget(self, client_id: uuid.UUID) -> None:
-        now = time.monotonic()
-        self._barred = {c: t for c, t in self._barred.items() if t > now}
-        self._barred[client_id] = now + self._barred_seconds
-        self._entries = {k: v for k, v in self._entries.items() if v[1].client_id != client_id}
+        self._barred[client_id] = self._barred_seconds
+        for digest in [d for d, (p, _) in self._entries.items() if p.client_id == client_id]:
+            self._entries.pop(digest, None)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -12,6 +12,7 @@ from app.auth import service
 from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
+from app.clients import service as clients
 from app.clients.schemas import CLIENT_EXAMPLES, ClientCreate, ClientOut, ClientWithKey
 from app.core import audit
 from app.core.deps import ClockDep, ReadSessionDep, SessionDep, SettingsDep
@@ -35,14 +36,7 @@ async def create_client(
     body: Annotated[ClientCreate, Body(openapi_examples=CLIENT_EXAMPLES)],
     session: SessionDep,
 ) -> ClientWithKey:
-    issued = await service.create_client(
-        session,
-        name=body.name,
-        role=body.role,
-        facility_codes=body.facility_codes,
-        sentra_codes=body.sentra_codes,
-    )
-    audit.record(session, principal, "client.create", "success", target_id=issued.client.id)
+    issued = await clients.create_client(session, principal, body)
     return ClientWithKey.model_validate(service.client_out(issued.client, issued.api_key))
 
 

@@ -7,9 +7,10 @@ from typing import Annotated
 from pydantic import Field
 
 from app.auth.roles import Role
-from app.core.schemas import ResponseModel, StrictBody, Text200
+from app.core.schemas import UNIT_CODE, ResponseModel, StrictBody, Text200
 
-Code = Annotated[str, Field(pattern=r"^(\*|[A-Z0-9][A-Z0-9-]{1,31})$")]
+# A unit code, or `*` (a prison client's every facility).
+Code = Annotated[str, Field(pattern=rf"^(\*|{UNIT_CODE})$")]
 
 
 class ClientCreate(StrictBody):

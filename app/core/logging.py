@@ -13,6 +13,7 @@ from typing import Any
 from app.core.context import request_id_var
 
 
+# Ours: python-json-logger writes tracebacks (messages can echo input) and copies every extra.
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -55,6 +55,7 @@ _API_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": _API_CSP
 _DOCS_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": _DOCS_CSP})
 
 
+# Ours: asgi-correlation-id is one more layer and contextvar, and logs a warning per bad id.
 def request_id_from(given: bytes | None) -> str:
     """The client's `X-Request-ID` when usable, else a fresh one.
 
@@ -134,6 +135,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
+            # Ours: prometheus-fastapi-instrumentator labels `handler`, groups status (2xx).
             REQUESTS.labels(method, template, str(status)).inc()
             LATENCY.labels(method, template).observe(elapsed)
             principal = getattr(scope.get("state", {}).get("principal"), "client_id", None)

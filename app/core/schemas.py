@@ -1,12 +1,14 @@
-"""Shared Pydantic building blocks: strict bodies, text without control characters."""
+"""Shared Pydantic building blocks: strict bodies, unit codes, text rules."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Generic, TypeVar
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 T = TypeVar("T")
 
@@ -22,27 +24,80 @@ def has_control(value: str, *, multiline: bool = False) -> bool:
     return CONTROL_CHARACTERS.search(value) is not None
 
 
-def _no_control(value: str) -> str:
-    if has_control(value):
-        raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
-    return value
+# Unit codes: a prison facility's, a Bapas's, a sentra's. Upper-case letters, digits and `-`,
+# 2 to 32 characters. `UNIT_CODE` is the bare pattern, to build variants from.
+UNIT_CODE = r"[A-Z0-9][A-Z0-9-]{1,31}"
+UnitCode = Annotated[str, Field(pattern=rf"^{UNIT_CODE}$")]
 
 
-def _no_control_multiline(value: str) -> str:
-    if has_control(value, multiline=True):
-        raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
-    return value
+@dataclass(frozen=True, slots=True)
+class TextRule:
+    """A text field's rule (SPEC §3 "text fields"): at most `max_length` characters and no
+    control characters (NUL, C0/C1, U+2028/9); `multiline` text may hold line breaks and
+    tabs, `printable` text only printable characters. The schema documents `maxLength`.
+
+    An `enforced` rule is pydantic's: a text that breaks it fails validation (INVALID_TEXT).
+    One that is not (`by_rules`) is only documented, for a rules pass that reports it with
+    the other failures of the same body (the release event's: app/intake/rules.py).
+    """
+
+    max_length: int
+    multiline: bool = False
+    printable: bool = False
+    enforced: bool = True
+
+    @property
+    def by_rules(self) -> TextRule:
+        return replace(self, enforced=False)
+
+    def fault(self, value: str) -> str | None:
+        """Why `value` breaks the rule, or None."""
+        if len(value) > self.max_length:
+            return f"at most {self.max_length} characters"
+        if self.printable and not value.isprintable():
+            return "printable characters only"
+        if has_control(value, multiline=self.multiline):
+            return "control characters are not allowed"
+        return None
+
+    def _validate(self, value: str) -> str:
+        fault = self.fault(value)
+        if fault is not None:
+            raise PydanticCustomError("INVALID_TEXT", fault)
+        return value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        schema = handler(source)
+        if not self.enforced:
+            return schema
+        return core_schema.no_info_after_validator_function(self._validate, schema)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        out: dict[str, Any] = handler(schema)
+        out["maxLength"] = self.max_length
+        return out
 
 
-# Bounded strings without control characters (INVALID_TEXT otherwise).
-Text32 = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_no_control)]
-Text64 = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)]
-Text100 = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_no_control)]
-Text200 = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control)]
-Text500 = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_no_control)]
-FreeText = Annotated[
-    str, Field(min_length=1, max_length=2000), AfterValidator(_no_control_multiline)
-]
+# The kinds of text in the API's bodies, one rule each.
+TEXT32 = TextRule(32)
+TEXT64 = TextRule(64)
+TEXT100 = TextRule(100)
+TEXT200 = TextRule(200)
+TEXT500 = TextRule(500)
+FREE_TEXT = TextRule(2000, multiline=True)  # summaries, notes
+
+# Non-empty texts of those kinds, enforced by pydantic (INVALID_TEXT). The release event has
+# the same kinds left to its rules (app/intake/schemas.py `RuleText…`).
+Text32 = Annotated[str, Field(min_length=1), TEXT32]
+Text64 = Annotated[str, Field(min_length=1), TEXT64]
+Text100 = Annotated[str, Field(min_length=1), TEXT100]
+Text200 = Annotated[str, Field(min_length=1), TEXT200]
+Text500 = Annotated[str, Field(min_length=1), TEXT500]
+FreeText = Annotated[str, Field(min_length=1), FREE_TEXT]
 
 
 class StrictBody(BaseModel):

@@ -55,6 +55,8 @@ def request_errors(errors: Iterable[Any]) -> list[FieldError]:
             out.append(FieldError(code, msg, pointer=json_pointer(loc[1:])))
         elif loc and loc[0] in ("query", "path", "header", "cookie"):
             name = str(loc[1]) if len(loc) > 1 else str(loc[0])
+            if code == "UNKNOWN_FIELD":  # an extra key of a query parameter model
+                msg = "not a parameter of this query"
             out.append(FieldError(code, msg, parameter=name))
         else:
             out.append(FieldError(code, msg, pointer=json_pointer(loc)))

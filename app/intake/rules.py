@@ -18,8 +18,8 @@ from stdnum.id import nik as stdnum_nik
 
 from app.core.clock import Clock
 from app.core.errors import FieldError
-from app.core.schemas import has_control
-from app.intake.schemas import ReleaseEvent, TextRule
+from app.core.schemas import TextRule
+from app.intake.schemas import ReleaseEvent
 from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
 from app.reference.regions import Regions
 from app.referrals.case_events import ReleaseEventType
@@ -244,17 +244,6 @@ def _check_consent(event: ReleaseEvent, result: RuleResult) -> None:
             result.error("CONSENT_DETAIL_REQUIRED", "/consent/method", "how consent was given")
 
 
-def text_fault(value: str, rule: TextRule) -> str | None:
-    """Why `value` breaks `rule`, or None."""
-    if len(value) > rule.max_length:
-        return f"at most {rule.max_length} characters"
-    if rule.printable and not value.isprintable():
-        return "printable characters only"
-    if has_control(value, multiline=rule.multiline):
-        return "control characters are not allowed"
-    return None
-
-
 def _rule_in(annotation: Any) -> TextRule | None:
     """The TextRule in a field's type, looking through Optional, list and Annotated."""
     for meta in getattr(annotation, "__metadata__", ()):
@@ -310,11 +299,11 @@ def check_text(model: BaseModel, result: RuleResult, base: str = "") -> None:
                 check_text(value, result, f"{base}/{name}")
         elif isinstance(value, list):
             for i, item in enumerate(value):
-                fault = text_fault(item, rule)
+                fault = rule.fault(item)
                 if fault is not None:
                     result.error("INVALID_TEXT", f"{base}/{name}/{i}", fault)
         else:
-            fault = text_fault(value, rule)
+            fault = rule.fault(value)
             if fault is not None:
                 result.error("INVALID_TEXT", f"{base}/{name}", fault)
 

@@ -3,14 +3,13 @@
 Only the JSON shape is checked here (types, enums, formats, and the identifiers intake
 needs before its rules: `event_id`, `facility.code`). The domain rules (PAS categories,
 NIK, regions, dates, ages) and the text rule (no control characters, documented maximum
-lengths: `TextRule`) are in `rules.py`, so that every rule failure of an event is reported
+lengths: `TextRule.by_rules`) are in `rules.py`, so that every rule failure of an event is reported
 together, after the facility binding and idempotency checks (SPEC §3's order).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -19,16 +18,26 @@ from pydantic import (
     AwareDatetime,
     BeforeValidator,
     Field,
-    GetJsonSchemaHandler,
     JsonValue,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
     WrapValidator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
-from app.core.schemas import ResponseModel, StrictBody, has_control
+from app.core.schemas import (
+    FREE_TEXT,
+    TEXT32,
+    TEXT64,
+    TEXT100,
+    TEXT200,
+    TEXT500,
+    ResponseModel,
+    StrictBody,
+    TextRule,
+    UnitCode,
+    has_control,
+)
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.referrals.case_events import ReleaseEventType
 
@@ -55,26 +64,6 @@ def _representable(value: dt.datetime) -> dt.datetime:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class TextRule:
-    """A text field's rule (SPEC §3 "text fields"), checked by `rules.check_text`: at most
-    `max_length` characters and no control characters (NUL, C0/C1, U+2028/9); `multiline`
-    text may hold line breaks and tabs; `printable` text only printable characters.
-    The schema documents `maxLength`; the rule, not the schema, enforces it, so that an
-    overlong or unclean text is reported with the event's other rule failures."""
-
-    max_length: int
-    multiline: bool = False
-    printable: bool = False
-
-    def __get_pydantic_json_schema__(
-        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        schema: dict[str, Any] = handler(core_schema)
-        schema["maxLength"] = self.max_length
-        return schema
-
-
 NoControl = BeforeValidator(_no_control_before)
 Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
 # NoControl comes after the constraints so that they stay on the string schema (with their
@@ -82,17 +71,18 @@ Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
 EventId = Annotated[
     str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:/-]+$"), NoControl
 ]
-FacilityCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$"), NoControl]
-# Text checked by the rules (TextRule): the schema only wants a non-empty string.
-CaseRef = Annotated[str, Field(min_length=1), TextRule(64, printable=True)]
-Text32 = Annotated[str, Field(min_length=1), TextRule(32)]
-Text64 = Annotated[str, Field(min_length=1), TextRule(64)]
-Text100 = Annotated[str, Field(min_length=1), TextRule(100)]
-Text200 = Annotated[str, Field(min_length=1), TextRule(200)]
-Text500 = Annotated[str, Field(min_length=1), TextRule(500)]
-FreeText = Annotated[str, Field(min_length=1), TextRule(2000, multiline=True)]
+FacilityCode = Annotated[UnitCode, NoControl]
+# Texts of the kinds of app/core/schemas.py, checked by the rules (`TextRule.by_rules`): the
+# schema only wants a non-empty string.
+RuleText32 = Annotated[str, Field(min_length=1), TEXT32.by_rules]
+RuleText64 = Annotated[str, Field(min_length=1), TEXT64.by_rules]
+RuleText100 = Annotated[str, Field(min_length=1), TEXT100.by_rules]
+RuleText200 = Annotated[str, Field(min_length=1), TEXT200.by_rules]
+RuleText500 = Annotated[str, Field(min_length=1), TEXT500.by_rules]
+RuleFreeText = Annotated[str, Field(min_length=1), FREE_TEXT.by_rules]
+CaseRef = Annotated[str, Field(min_length=1), TextRule(64, printable=True).by_rules]
 # Codes checked by the rules (NIK, regions, PAS categories).
-Code = Annotated[str, Field(min_length=1), TextRule(16)]
+Code = Annotated[str, Field(min_length=1), TextRule(16).by_rules]
 
 
 _PAS_ENUM: list[JsonValue] = list(sorted(PAS_CODES))
@@ -109,7 +99,7 @@ class FacilityType(StrEnum):
 
 class Facility(StrictBody):
     code: FacilityCode = Field(description="Unit code registered for the sending client.")
-    name: Text200 = Field(description="Unit name, e.g. 'Lapas Kelas I Cipinang'.")
+    name: RuleText200 = Field(description="Unit name, e.g. 'Lapas Kelas I Cipinang'.")
     type: FacilityType
 
 
@@ -121,30 +111,30 @@ class Domicile(StrictBody):
     district_code: Code | None = Field(
         default=None, description="6-digit district (kecamatan) code, inside the regency."
     )
-    address: Text500 | None = None
+    address: RuleText500 | None = None
 
 
 class Guardian(StrictBody):
-    full_name: Text200
-    relationship: Text64 = Field(description="e.g. 'ibu', 'ayah', 'wali'.")
-    phone: Text32 | None = None
+    full_name: RuleText200
+    relationship: RuleText64 = Field(description="e.g. 'ibu', 'ayah', 'wali'.")
+    phone: RuleText32 | None = None
 
 
 class Person(StrictBody):
-    full_name: Text200
-    nik: Annotated[str, TextRule(32)] | None = Field(
+    full_name: RuleText200
+    nik: Annotated[str, TEXT32.by_rules] | None = Field(
         default=None, description="16-digit NIK; null when unavailable (give the reason)."
     )
-    nik_unavailable_reason: Annotated[str, TextRule(32)] | None = Field(
+    nik_unavailable_reason: Annotated[str, TEXT32.by_rules] | None = Field(
         default=None,
         description="When there is no NIK: `foreign_national`, `not_registered` or `unknown`.",
         json_schema_extra={"enum": ["foreign_national", "not_registered", "unknown", None]},
     )
     birth_date: dt.date
-    birth_place: Text100 | None = None
+    birth_place: RuleText100 | None = None
     sex: Literal["male", "female"]
     domicile: Domicile
-    phone: Text32 | None = None
+    phone: RuleText32 | None = None
     guardian: Guardian | None = Field(default=None, description="Required under 18 at release.")
 
 
@@ -162,11 +152,13 @@ class Release(StrictBody):
 class Health(StrictBody):
     napza_history: bool | None = None
     hiv_positive: bool | None = None
-    disability_types: Annotated[list[Text64], Field(max_length=20)] = Field(default_factory=list)
+    disability_types: Annotated[list[RuleText64], Field(max_length=20)] = Field(
+        default_factory=list
+    )
 
 
 class Needs(StrictBody):
-    summary: FreeText | None = None
+    summary: RuleFreeText | None = None
     health: Health | None = None
 
 
@@ -180,7 +172,7 @@ class ProgrammeKind(StrEnum):
 
 class Programme(StrictBody):
     kind: ProgrammeKind
-    name: Text200
+    name: RuleText200
     completed_on: dt.date | None = None
 
 
@@ -212,7 +204,7 @@ class ReleaseEvent(StrictBody):
     )
     person: Person
     release: Release
-    pas_categories: Annotated[list[Annotated[str, TextRule(64)]], Field(max_length=50)] = Field(
+    pas_categories: Annotated[list[Annotated[str, TEXT64.by_rules]], Field(max_length=50)] = Field(
         description="PAS target categories (SPEC §6); `warga_binaan` is always present.",
         json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
     )

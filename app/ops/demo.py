@@ -11,7 +11,8 @@ from typing import Any
 
 from app.auth.principal import Principal
 from app.auth.roles import Role
-from app.auth.service import create_client
+from app.clients.schemas import ClientCreate
+from app.clients.service import create_client
 from app.core import audit
 from app.core.clock import Clock
 from app.core.config import Settings
@@ -200,12 +201,12 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
                 (Role.auditor, "Demo auditor", [], []),
                 (Role.admin, "Demo admin", [], []),
             ):
-                issued = await create_client(
-                    session, name=name, role=role, facility_codes=facilities, sentra_codes=sentra
-                )
-                keys[role.value] = {"client_id": str(issued.client.id), "api_key": issued.api_key}
                 # As `rujukan clients create` does: the operator (no principal) created it.
-                audit.record(session, None, "client.create", "success", target_id=issued.client.id)
+                body = ClientCreate(
+                    name=name, role=role, facility_codes=facilities, sentra_codes=sentra
+                )
+                issued = await create_client(session, None, body)
+                keys[role.value] = {"client_id": str(issued.client.id), "api_key": issued.api_key}
             for code, sname, province, regency, coverage in DEMO_SENTRA:
                 existing = await session.get(Sentra, code)
                 if existing is None:

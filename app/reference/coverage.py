@@ -9,9 +9,10 @@ once; one made through another replica within `SECONDS`. Only the suggestion use
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +43,25 @@ Loader = Callable[[], Awaitable[list[SentraCoverage]]]
 
 
 class CoverageCache:
+    """The registry's coverage for `seconds` (a cachetools TTL cache of that one value), and
+    a generation count: a load that a change overtook is handed out but not kept."""
+
     def __init__(self, seconds: float = SECONDS) -> None:
         self.seconds = seconds
-        self._value: list[SentraCoverage] | None = None
-        self._until = 0.0
+        self._cache: TTLCache[str, list[SentraCoverage]] = TTLCache(maxsize=1, ttl=seconds)
         self._generation = 0
 
     async def get(self, load: Loader) -> list[SentraCoverage]:
-        if self._value is not None and time.monotonic() < self._until:
-            return self._value
+        value = self._cache.get("registry")
+        if value is not None:
+            return value
         generation = self._generation
         value = await load()
         if generation == self._generation:  # no change was made while it loaded
-            self._value, self._until = value, time.monotonic() + self.seconds
+            self._cache["registry"] = value
         return value
 
     def forget(self) -> None:
         """After a change to the registry."""
         self._generation += 1
-        self._value = None
+        self._cache.clear()

@@ -6,6 +6,13 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Annotated
+
+from pydantic import Field
+
+# The forms of the codes; whether one exists is for the tables below to say.
+ProvinceCode = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
+RegencyCode = Annotated[str, Field(pattern=r"^[0-9]{4}$")]
 
 
 @dataclass(frozen=True, slots=True)

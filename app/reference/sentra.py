@@ -18,20 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.core import audit
 from app.core.errors import FieldError, ProblemError, validation_failed
-from app.core.schemas import ResponseModel, StrictBody, Text200
+from app.core.schemas import ResponseModel, StrictBody, Text200, UnitCode
 from app.reference.models import Sentra
+from app.reference.regions import ProvinceCode as ProvinceCodeForm
+from app.reference.regions import RegencyCode as RegencyCodeForm
 from app.reference.regions import Regions, load_regions
 
 SentraCode = Annotated[
-    str,
+    UnitCode,
     Field(
-        pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$",
         description="Upper-case letters, digits and `-`, 2 to 32 characters.",
         examples=["HANDAYANI"],
     ),
 ]
-ProvinceCode = Annotated[str, Field(pattern=r"^[0-9]{2}$", examples=["31"])]
-RegencyCode = Annotated[str, Field(pattern=r"^[0-9]{4}$", examples=["3175"])]
+ProvinceCode = Annotated[ProvinceCodeForm, Field(examples=["31"])]
+RegencyCode = Annotated[RegencyCodeForm, Field(examples=["3175"])]
 
 
 class SentraFields(StrictBody):

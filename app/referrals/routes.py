@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Response
 from fastapi.responses import StreamingResponse
 
 from app.auth.deps import ApiRoute, PrincipalDep, require_role
@@ -14,9 +14,14 @@ from app.core.schemas import Items
 from app.reference.deps import CoverageDep
 from app.referrals import portal, service
 from app.referrals.domain import Action
-from app.referrals.params import export_filters, list_request, stats_filters
+from app.referrals.params import (
+    ExportRequest,
+    StatsRequest,
+    export_request,
+    list_request,
+    stats_request,
+)
 from app.referrals.portal import ListRequest
-from app.referrals.queries import GroupBy, ListSort, ReferralFilters
 from app.referrals.schemas import (
     TRANSITION_EXAMPLES,
     HistoryEntry,
@@ -85,12 +90,10 @@ async def referral_stats(
     cipher: CipherDep,
     settings: SettingsDep,
     clock: ClockDep,
-    filters: Annotated[ReferralFilters, Depends(stats_filters)],
-    group_by: Annotated[list[GroupBy] | None, Query()] = None,
+    request: Annotated[StatsRequest, Depends(stats_request)],
 ) -> ReferralStats:
-    groups = list(dict.fromkeys(group_by or []))
     return await portal.referral_stats(
-        session, principal, filters, groups, clock, cipher, settings.triage_days
+        session, principal, request.filters, request.group_by, clock, cipher, settings.triage_days
     )
 
 
@@ -113,11 +116,10 @@ async def export_referrals(
     cipher: CipherDep,
     settings: SettingsDep,
     clock: ClockDep,
-    filters: Annotated[ReferralFilters, Depends(export_filters)],
-    sort: Annotated[ListSort, Query()] = ListSort.created_desc,
+    request: Annotated[ExportRequest, Depends(export_request)],
 ) -> StreamingResponse:
     chunks = await portal.export_csv(
-        session, db, principal, filters, sort, clock, cipher, settings.triage_days
+        session, db, principal, request.filters, request.sort, clock, cipher, settings.triage_days
     )
     return StreamingResponse(
         chunks,

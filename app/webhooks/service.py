@@ -37,7 +37,6 @@ from app.webhooks.signing import new_secret, seal_secret
 from app.webhooks.targets import check_url
 
 FEED_SCOPE = "referral-events"
-MAX_CURSOR_LENGTH = 512
 
 
 def subscription_out(row: WebhookSubscription) -> SubscriptionOut:
@@ -233,7 +232,7 @@ async def list_deliveries(
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
     if cursor is not None:
-        created_at, last_id = _decode_delivery_cursor(codec, scope, cursor)
+        created_at, last_id = codec.decode(scope, cursor, read=_delivery_position)
         query = query.where(
             tuple_(WebhookDelivery.created_at, WebhookDelivery.id) < tuple_(created_at, last_id)
         )
@@ -254,24 +253,9 @@ async def list_deliveries(
     return DeliveryPage(items=[delivery_out(r) for r in rows], next_cursor=next_cursor)
 
 
-def _invalid_cursor(parameter: str) -> ProblemError:
-    return ProblemError(
-        "INVALID_CURSOR",
-        errors=[FieldError("INVALID_CURSOR", "not a cursor of this query", parameter=parameter)],
-    )
-
-
-def _decode_delivery_cursor(
-    codec: CursorCodec, scope: str, cursor: str
-) -> tuple[datetime, uuid.UUID]:
-    if len(cursor) > MAX_CURSOR_LENGTH:
-        raise _invalid_cursor("cursor")
-    raw: Any = codec.decode(scope, cursor)
-    try:
-        created_at, last_id = raw
-        return datetime.fromisoformat(created_at), uuid.UUID(last_id)
-    except (TypeError, ValueError):
-        raise _invalid_cursor("cursor") from None
+def _delivery_position(raw: Any) -> tuple[datetime, uuid.UUID]:
+    created_at, last_id = raw
+    return datetime.fromisoformat(created_at), uuid.UUID(last_id)
 
 
 async def redeliver(session: AsyncSession, principal: Principal, delivery_id: str) -> DeliveryOut:
@@ -307,24 +291,22 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: st
     return delivery_out(delivery)
 
 
-def _decode_feed_cursor(codec: CursorCodec, after: str) -> OutboxPosition:
-    if len(after) > MAX_CURSOR_LENGTH:
-        raise _invalid_cursor("after")
-    raw: Any = codec.decode(FEED_SCOPE, after, parameter="after")
-    try:
-        txid, last_id = raw
-        if not (isinstance(txid, int) and isinstance(last_id, int)):
-            raise TypeError
-        return OutboxPosition(txid, last_id)
-    except (TypeError, ValueError):
-        raise _invalid_cursor("after") from None
+def _feed_position(raw: Any) -> OutboxPosition:
+    txid, last_id = raw
+    if not (isinstance(txid, int) and isinstance(last_id, int)):
+        raise TypeError
+    return OutboxPosition(txid, last_id)
 
 
 async def read_feed(
     session: AsyncSession, codec: CursorCodec, principal: Principal, after: str | None, limit: int
 ) -> FeedPage:
     """The events the caller may read, in commit order (see `app/webhooks/outbox.py`)."""
-    position = outbox.START if after is None else _decode_feed_cursor(codec, after)
+    position = (
+        outbox.START
+        if after is None
+        else codec.decode(FEED_SCOPE, after, "after", read=_feed_position)
+    )
     rows = await outbox.read_committed(
         session, position, limit=limit, where=outbox.visible_to(principal)
     )
