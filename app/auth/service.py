@@ -180,6 +180,17 @@ def cached_principal(key: str) -> Principal | None:
     return principal_cache.get(hash_api_key(key))
 
 
+def principal_of(client: Client) -> Principal:
+    """The client as a caller: its role and bindings."""
+    return Principal(
+        client_id=client.id,
+        name=client.name,
+        role=Role(client.role),
+        facility_codes=frozenset(client.facility_codes),
+        sentra_codes=frozenset(client.sentra_codes),
+    )
+
+
 async def principal_for_key(
     session: AsyncSession, key: str, now: datetime, *, cache_seconds: float = 0.0
 ) -> Principal | None:
@@ -199,13 +210,7 @@ async def principal_for_key(
     ).scalar_one_or_none()
     if row is None:
         return None
-    principal = Principal(
-        client_id=row.id,
-        name=row.name,
-        role=Role(row.role),
-        facility_codes=frozenset(row.facility_codes),
-        sentra_codes=frozenset(row.sentra_codes),
-    )
+    principal = principal_of(row)
     if row.key_hash != digest and row.previous_key_expires_at is not None:
         cache_seconds = min(cache_seconds, (row.previous_key_expires_at - now).total_seconds())
     principal_cache.put(digest, principal, cache_seconds)

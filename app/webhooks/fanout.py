@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Client
 from app.auth.principal import Principal
-from app.auth.roles import Role
+from app.auth.service import principal_of
 from app.core.clock import utcnow
 from app.core.db import Database
 from app.referrals.models import OutboxEvent
@@ -84,13 +84,7 @@ async def targets(session: AsyncSession) -> list[Target]:
             subscription_id=subscription.id,
             event_types=frozenset(subscription.event_types),
             since=subscription.created_at,
-            owner=Principal(
-                client_id=client.id,
-                name=client.name,
-                role=Role(client.role),
-                facility_codes=frozenset(client.facility_codes),
-                sentra_codes=frozenset(client.sentra_codes),
-            ),
+            owner=principal_of(client),
         )
         for subscription, client in found
     ]
