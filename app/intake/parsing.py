@@ -19,9 +19,9 @@ def canonical_json(value: Any) -> bytes:
     """`value` as the UTF-8 JSON its idempotency hash is taken of: keys sorted, no spaces,
     no escapes beyond JSON's own. Stored hashes depend on these bytes: orjson writes the
     same bytes as `json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`
-    for every value without floats, which every valid event is (tests/unit pins it). What
-    orjson refuses (integers beyond 64 bits, lone surrogates) takes `json.dumps`, which
-    raises UnicodeEncodeError for a lone surrogate."""
+    for every value without floats, which every valid event is (tests/intake/test_parsing.py
+    pins it). What orjson refuses (integers beyond 64 bits, lone surrogates) takes
+    `json.dumps`, which raises UnicodeEncodeError for a lone surrogate."""
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:

@@ -37,9 +37,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.api.referral_helpers import VALID_BODY
 from tests.conftest import ApiClient, Clients, facility_code
 from tests.factories import make_event, supervised
+from tests.support.referrals import VALID_BODY
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from app.runtime import Runtime
-from tests.api.checks import assert_problem
 from tests.conftest import Clients
+from tests.support.checks import assert_problem
 
 JSON = {"Content-Type": "application/json"}
 

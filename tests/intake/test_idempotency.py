@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from app.core.config import Settings
 from app.referrals.models import Referral, ReferralHistory
 from app.runtime import Runtime
-from tests.api import checks
-from tests.api.checks import intake_count as intake_records
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event
 from tests.livesrv import live_server
+from tests.support import checks
+from tests.support.checks import intake_count as intake_records
 
 URL = "/v1/release-events"
 PROBLEM_JSON = "application/problem+json"

@@ -13,9 +13,9 @@ from sqlalchemy import text
 from app.core.cursor import CursorCodec
 from app.referrals.models import OutboxEvent
 from app.runtime import Runtime
-from tests.api.referral_helpers import act
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, unique
+from tests.support.referrals import act
 
 
 def outbox_row(facility: str, event_id: uuid.UUID | None = None) -> OutboxEvent:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.referral_helpers import act, drive, new_referral, sentra_code
 from tests.conftest import Clients
+from tests.support.referrals import act, drive, new_referral, sentra_code
 
 
 def body(code: str | None, **overrides: Any) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from app.core.config import Settings
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
-from tests.api.checks import assert_problem
 from tests.conftest import Clients
 from tests.livesrv import live_server
+from tests.support.checks import assert_problem
 
 PROBLEM_JSON = "application/problem+json"
 SECRET = "s3cr3t-detail-3171011203850001"

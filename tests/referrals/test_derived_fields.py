@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from tests.api.referral_helpers import post_event
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, nik_for, supervised, today
+from tests.support.referrals import post_event
 
 JAKARTA = dt.timezone(dt.timedelta(hours=7))  # RUJUKAN_TIMEZONE's default, no DST
 TRIAGE_DAYS = 14  # RUJUKAN_TRIAGE_DAYS's default

@@ -19,10 +19,10 @@ from app.core import db as db_module
 from app.core.config import Settings
 from app.referrals.models import Referral, ReferralHistory
 from app.runtime import Runtime
-from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, supervised, unique
 from tests.livesrv import live_server
+from tests.support.checks import assert_problem, intake_count, referral_count
 
 URL = "/v1/release-events/batch"
 SINGLE = "/v1/release-events"

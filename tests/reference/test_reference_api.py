@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.checks import assert_problem
 from tests.conftest import Clients
+from tests.support.checks import assert_problem
 
 # SPEC §6, in its order: code, name (id), PPKS-26 types.
 SPEC_PAS = [

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from app.runtime import Runtime
-from tests.api.checks import assert_problem, intake_count, referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import JAKARTA, make_event, nik_for, set_path, supervised, today
+from tests.support.checks import assert_problem, intake_count, referral_count
 
 URL = "/v1/release-events"
 PROBLEM_JSON = "application/problem+json"

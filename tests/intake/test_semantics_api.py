@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from app.runtime import Runtime
-from tests.api.checks import referral_count
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, set_path, supervised, today
+from tests.support.checks import referral_count
 
 URL = "/v1/release-events"
 PROBLEM_JSON = "application/problem+json"

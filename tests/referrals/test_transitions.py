@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.api.referral_helpers import (
+from tests.conftest import ApiClient, Clients
+from tests.factories import make_event
+from tests.support.referrals import (
     PATHS,
     VALID_BODY,
     act,
@@ -20,8 +22,6 @@ from tests.api.referral_helpers import (
     referral_in,
     sentra_code,
 )
-from tests.conftest import ApiClient, Clients
-from tests.factories import make_event
 
 STATES = list(PATHS)
 ACTIONS = list(VALID_BODY)

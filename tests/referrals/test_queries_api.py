@@ -21,10 +21,10 @@ import httpx
 import pytest
 
 from app.runtime import Runtime
-from tests.api.checks import assert_problem
-from tests.api.referral_helpers import drive, post_event, sentra_code
 from tests.conftest import ApiClient, Clients, facility_code
 from tests.factories import make_event, nik_for, supervised, today
+from tests.support.checks import assert_problem
+from tests.support.referrals import drive, post_event, sentra_code
 
 ITEM_FIELDS = {
     "id",
@@ -637,7 +637,7 @@ async def test_cursor_walk_of_ten_thousand_on_postgres(
     minutes), walked over HTTP in pages of 500 while events arrive."""
     if backend != "postgres":
         pytest.skip("the large walk runs on PostgreSQL")
-    from tests.api.bulk import seed_referrals
+    from tests.support.bulk import seed_referrals
 
     prison = await clients.prison(facility)
     kemensos = await clients.kemensos()

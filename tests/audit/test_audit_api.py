@@ -11,9 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from app.runtime import Runtime
-from tests.api.checks import assert_problem
 from tests.conftest import Clients
 from tests.factories import make_event
+from tests.support.checks import assert_problem
 
 
 async def test_intake_and_reads_are_audited_with_actor_and_request_id(

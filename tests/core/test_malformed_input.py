@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from app.intake.models import IntakeRecord
 from app.referrals.models import Referral
 from app.runtime import Runtime
-from tests.api.checks import assert_problem
 from tests.conftest import ApiClient, Clients
 from tests.factories import make_event, supervised
+from tests.support.checks import assert_problem
 
 URL = "/v1/release-events"
 PROBLEM_JSON = "application/problem+json"

@@ -1,6 +1,6 @@
 """The 1 MiB body limit on every route besides intake (SPEC §1): 413 `PAYLOAD_TOO_LARGE`,
 announced or streamed, before anything is read into a model or written. Intake enforces
-its own limits after authentication (tests/api/test_malformed_input.py, test_intake_batch).
+its own limits after authentication (tests/core/test_malformed_input.py, test_intake_batch).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from app.auth.models import Client
 from app.core.middleware import SECURITY_HEADERS
 from app.runtime import Runtime
-from tests.api.checks import assert_problem
-from tests.api.referral_helpers import etag, new_referral
 from tests.conftest import ApiClient, Clients
+from tests.support.checks import assert_problem
+from tests.support.referrals import etag, new_referral
 
 MIB = 1024 * 1024
 JSON = {"Content-Type": "application/json"}

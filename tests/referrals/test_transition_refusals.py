@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from app.core.audit import AuditEvent
 from app.runtime import Runtime
-from tests.api.checks import assert_problem
-from tests.api.referral_helpers import VALID_BODY, etag, new_referral
 from tests.conftest import ApiClient, Clients
+from tests.support.checks import assert_problem
+from tests.support.referrals import VALID_BODY, etag, new_referral
 
 JSON = {"Content-Type": "application/json"}
 

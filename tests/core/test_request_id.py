@@ -11,8 +11,8 @@ import re
 import httpx
 import pytest
 
-from tests.api.checks import assert_problem
 from tests.conftest import Clients
+from tests.support.checks import assert_problem
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
