@@ -77,6 +77,7 @@ _CLIENT_FLAGS = {
     "role": "--role",
     "facility_codes": "--facility",
     "sentra_codes": "--sentra",
+    "bapas_codes": "--bapas",
 }
 
 
@@ -98,6 +99,7 @@ def _client_request(args: argparse.Namespace) -> ClientCreate:
                 "role": args.role,
                 "facility_codes": args.facility,
                 "sentra_codes": args.sentra,
+                "bapas_codes": args.bapas,
             }
         )
     except ValidationError as exc:
@@ -125,6 +127,7 @@ async def _create_client(body: ClientCreate) -> dict[str, Any]:
             "role": issued.client.role,
             "facility_codes": issued.client.facility_codes,
             "sentra_codes": issued.client.sentra_codes,
+            "bapas_codes": issued.client.bapas_codes,
         }
     finally:
         await db.dispose()
@@ -228,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--facility", action="append", default=[], metavar="CODE")
     create.add_argument("--sentra", action="append", default=[], metavar="CODE")
+    create.add_argument("--bapas", action="append", default=[], metavar="CODE")
     create.set_defaults(func=cmd_clients_create)
 
     keys = sub.add_parser("keys", help="data encryption keys")

@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.core.errors import CATALOGUE
 from app.core.openapi import Problem
-from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
+from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
 
 DESCRIPTION = """\
 Rujukan is the interagency referral service between the prisons of the Directorate General
@@ -150,6 +150,15 @@ OPERATION_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+_GROUP_TEXT = {
+    ReleaseGroup.convicted: "convicted, not supervised: handed to Kemensos at release.",
+    ReleaseGroup.supervised: "a *klien* of the Bapas, still serving the sentence, until "
+    "`supervision_end_date`; then handed to Kemensos.",
+    ReleaseGroup.not_convicted: "never convicted (no `warga_binaan`): handed to Kemensos at "
+    "release.",
+}
+
+
 def _bullets(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"- `{code}` — {meaning}" for code, meaning in rows)
 
@@ -166,16 +175,24 @@ _ENUMS: list[list[tuple[str, str]]] = [
         for c in PAS_CATEGORIES
     ],
     [
-        (
-            r.code.value,
-            f"**{r.name_id}**: {r.name_en}; "
-            + (
-                "supervised by Bapas until `supervision_end_date`, then handed to Kemensos."
-                if r.supervised
-                else "not supervised, handed to Kemensos at release."
-            ),
-        )
+        (r.code.value, f"**{r.name_id}**: {r.name_en}; {_GROUP_TEXT[r.group]}")
         for r in RELEASE_TYPES
+    ],
+    [
+        (
+            "convicted",
+            "**Terpidana, bebas**: convicted and free at release; Kemensos takes over then.",
+        ),
+        (
+            "supervised",
+            "**Klien Bapas**: convicted and still serving the sentence outside the facility "
+            "(PB, CB, CMB, asimilasi), supervised by the Bapas until `supervision_end_date`.",
+        ),
+        (
+            "not_convicted",
+            "**Tidak dipidana**: never convicted (a *tahanan* released, acquitted, "
+            "discharged, abolisi, or a child's diversi): never labelled `warga_binaan`.",
+        ),
     ],
     [
         ("lapas", "**Lembaga Pemasyarakatan**: prison."),
@@ -192,7 +209,11 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "person is still in custody so Kemensos can triage before release.",
         ),
         ("release.rescheduled", "**Jadwal bebas berubah**: the planned release date moved."),
-        ("release.completed", "**Bebas / keluar**: the person has left the facility."),
+        (
+            "release.completed",
+            "**Keluar dari UPT**: the person has left the facility (free, or a *klien* under "
+            "Bapas supervision).",
+        ),
         (
             "release.cancelled",
             "**Pembebasan batal**: a planned release will not happen (before release only).",
@@ -205,6 +226,11 @@ _ENUMS: list[list[tuple[str, str]]] = [
         (
             "case.updated",
             "**Koreksi data**: corrected case data (name, NIK, needs) without a custody change.",
+        ),
+        (
+            "supervision.ended",
+            "**Bimbingan Bapas berakhir**: a supervised release's supervision ended; Kemensos "
+            "is responsible from `release.supervision_end_date`.",
         ),
     ],
     [
@@ -243,7 +269,10 @@ _ENUMS: list[list[tuple[str, str]]] = [
     ],
     [
         ("in_custody", "**Dalam tahanan**: still inside; the release is scheduled."),
-        ("released", "**Bebas**: has left the facility."),
+        (
+            "released",
+            "**Keluar dari UPT**: has left the facility (free, or under Bapas supervision).",
+        ),
         ("release_cancelled", "**Pembebasan batal**: the scheduled release was cancelled."),
         (
             "returned_to_custody",
@@ -255,7 +284,11 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ("reject", "Kemensos declines it; needs `reason_code`."),
         ("assign", "Kemensos assigns (or reassigns) a sentra; needs `sentra_code`."),
         ("return", "The sentra hands it back to Kemensos (`assigned` → `accepted`)."),
-        ("start_service", "The sentra starts serving the person, once released."),
+        (
+            "start_service",
+            "The sentra starts serving the person: inside the facility before release, or "
+            "after it.",
+        ),
         ("hold", "Pause it; needs `reason_code`."),
         ("resume", "Back to the status it was held from."),
         ("close", "End the service; needs `outcome`."),
@@ -265,6 +298,11 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ("prison", "A prison system (e.g. SDP), bound to facility codes or `*`."),
         ("kemensos", "The Kemensos portal: reads all referrals, takes every lifecycle action."),
         ("sentra", "A sentra, bound to sentra codes: reads the referrals assigned to it."),
+        (
+            "bapas",
+            "A Bapas (probation office), bound to Bapas codes or `*`: reads the referrals of "
+            "the people it supervises (`release.bapas_code`).",
+        ),
         ("auditor", "Reads the audit log; no referral content."),
         ("admin", "Manages clients and the sentra registry."),
     ],
@@ -285,8 +323,28 @@ _ENUMS: list[list[tuple[str, str]]] = [
     ],
     [("person", "The person themself."), ("guardian", "**Wali**: the guardian (children).")],
     [
-        ("written", "**Tertulis**: signed consent."),
-        ("verbal_witnessed", "**Lisan disaksikan**: spoken, with a witness."),
+        ("written", "**Tertulis**: a signed consent form."),
+        ("electronic", "**Elektronik**: given and kept electronically."),
+        ("verbal_recorded", "**Lisan terekam**: spoken, and recorded (audio or video)."),
+        (
+            "verbal_witnessed",
+            "**Lisan disaksikan**: deprecated. Spoken before a witness but not recorded: "
+            "void under UU 27/2022 art. 22, refused (`CONSENT_NOT_RECORDED`).",
+        ),
+    ],
+    [
+        (
+            "health",
+            "**Data kesehatan**: `needs.health` may be disclosed to the assigned sentra and "
+            "the supervising Bapas.",
+        ),
+        ("contact", "**Kontak**: the person's and the guardian's phone numbers, likewise."),
+    ],
+    [
+        ("fisik", "**Fisik**: physical disability."),
+        ("intelektual", "**Intelektual**: intellectual disability."),
+        ("mental", "**Mental**: psychosocial disability."),
+        ("sensorik", "**Sensorik**: sensory disability (sight, hearing, speech)."),
     ],
     [
         ("foreign_national", "**WNA**: a foreign national, no NIK."),
@@ -310,6 +368,12 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ("facility_code", "The sending facility."),
         ("release_type", "The release type."),
         ("responsible_agency", "`imipas` or `kemensos`, as of today."),
+        ("bapas_code", "The supervising Bapas (null: none)."),
+        (
+            "ppks_type",
+            "Each PPKS-26 type (a referral counts once in each of its own, none when it has "
+            "none; keys are numbers).",
+        ),
     ],
     [
         ("-created_at", "Newest first (the default)."),

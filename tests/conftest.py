@@ -173,7 +173,17 @@ class Clients:
         *,
         facilities: list[str] | None = None,
         sentra: list[str] | None = None,
+        bapas: list[str] | None = None,
     ) -> ApiClient:
+        # A client must be bound to something (SPEC §9): one made without bindings here is
+        # bound to a code of its own, which no other test uses.
+        unbound = f"UNBOUND-{uuid.uuid4().hex[:8].upper()}"
+        if role == "prison" and not facilities:
+            facilities = [unbound]
+        if role == "sentra" and not sentra:
+            sentra = [unbound]
+        if role == "bapas" and not bapas:
+            bapas = [unbound]
         async with self.services.db.transaction() as session:
             issued = await create_client(
                 session,
@@ -181,6 +191,7 @@ class Clients:
                 role=Role(role),
                 facility_codes=facilities or [],
                 sentra_codes=sentra or [],
+                bapas_codes=bapas or [],
             )
         return ApiClient(
             str(issued.client.id), issued.api_key, role, facilities or [], sentra or []
@@ -194,6 +205,9 @@ class Clients:
 
     async def sentra(self, *codes: str) -> ApiClient:
         return await self.make("sentra", sentra=list(codes))
+
+    async def bapas(self, *codes: str) -> ApiClient:
+        return await self.make("bapas", bapas=list(codes))
 
     async def add_sentra(
         self,

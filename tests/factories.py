@@ -83,6 +83,8 @@ def make_event(
             "basis": "consent",
             "given_by": "person",
             "method": "written",
+            "evidence_ref": "SDP/PERSETUJUAN/2026/0001",
+            "scope": ["health", "contact"],
             "recorded_at": (occurred - dt.timedelta(days=1)).isoformat(),
         },
     }
@@ -104,4 +106,5 @@ def supervised(event: dict[str, Any], release_type: str = "pembebasan_bersyarat"
     release_date = dt.date.fromisoformat(event["release"]["date"])
     event["release"]["type"] = release_type
     event["release"]["supervision_end_date"] = (release_date + dt.timedelta(days=180)).isoformat()
+    event["release"]["bapas_code"] = "BAPAS-JAKTIM"
     return event

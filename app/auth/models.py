@@ -16,7 +16,7 @@ class Client(Base):
     __tablename__ = "clients"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('prison','kemensos','sentra','auditor','admin')", name="role_known"
+            "role IN ('prison','kemensos','sentra','bapas','auditor','admin')", name="role_known"
         ),
     )
 
@@ -25,6 +25,7 @@ class Client(Base):
     role: Mapped[str] = mapped_column(String(16))
     facility_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     sentra_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    bapas_codes: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
     # SHA-256 of the API key: keys are 256-bit random, so a fast hash is enough (no
     # dictionary to attack) and keeps per-request authentication to one indexed lookup.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -17,6 +17,7 @@ class Principal:
     facility_codes: frozenset[str]
     sentra_codes: frozenset[str]
     actor: str | None = None
+    bapas_codes: frozenset[str] = frozenset()
 
     def with_actor(self, actor: str) -> Principal:
         """The same client, acting for the human named in `X-Actor`."""
@@ -27,8 +28,11 @@ class Principal:
             ANY in self.facility_codes or facility_code in self.facility_codes
         )
 
-    def may_read(self, facility_code: str, sentra_code: str | None) -> bool:
-        """Object-level visibility of a referral (SPEC §2)."""
+    def may_read(
+        self, facility_code: str, sentra_code: str | None, bapas_code: str | None = None
+    ) -> bool:
+        """Object-level visibility of a referral (SPEC §2): Kemensos all; a prison those of
+        its facilities; a sentra those assigned to it; a Bapas those it supervises."""
         if self.role is Role.kemensos:
             return True
         if self.role is Role.prison:
@@ -37,8 +41,16 @@ class Principal:
             return sentra_code is not None and (
                 ANY in self.sentra_codes or sentra_code in self.sentra_codes
             )
+        if self.role is Role.bapas:
+            return bapas_code is not None and (
+                ANY in self.bapas_codes or bapas_code in self.bapas_codes
+            )
         return False
 
-    def may_see_health(self, facility_code: str, sentra_code: str | None) -> bool:
-        """needs.health and the full NIK: Kemensos, the assigned sentra, the originating prison."""
-        return self.may_read(facility_code, sentra_code)
+    def sees_everything(self, facility_code: str) -> bool:
+        """Kemensos and the originating prison read a referral whole; the assigned sentra
+        and the supervising Bapas what the person's consent scope discloses (SPEC §5)."""
+        return self.role is Role.kemensos or (
+            self.role is Role.prison
+            and (ANY in self.facility_codes or facility_code in self.facility_codes)
+        )

@@ -9,10 +9,11 @@ class Role(StrEnum):
     prison = "prison"
     kemensos = "kemensos"
     sentra = "sentra"
+    bapas = "bapas"
     auditor = "auditor"
     admin = "admin"
 
 
 # A prison bound to every facility (`--facility '*'`).
 ANY = "*"
-REFERRAL_READERS = frozenset({Role.prison, Role.kemensos, Role.sentra})
+REFERRAL_READERS = frozenset({Role.prison, Role.kemensos, Role.sentra, Role.bapas})

@@ -24,6 +24,42 @@ class IssuedClient:
     api_key: str
 
 
+# Which codes a client of each role is bound to (SPEC §2): a prison to facilities, a
+# sentra to sentra (never `*`), a Bapas to Bapas; the other roles to none.
+_BINDINGS: dict[Role, str] = {
+    Role.prison: "facility_codes",
+    Role.sentra: "sentra_codes",
+    Role.bapas: "bapas_codes",
+}
+
+
+def binding_errors(
+    role: Role, facility_codes: list[str], sentra_codes: list[str], bapas_codes: list[str]
+) -> list[FieldError]:
+    """What is wrong with a client's bindings for its role: a client that could read or
+    post nothing is refused, as are codes its role does not take."""
+    given = {
+        "facility_codes": facility_codes,
+        "sentra_codes": sentra_codes,
+        "bapas_codes": bapas_codes,
+    }
+    errors: list[FieldError] = []
+    own = _BINDINGS.get(role)
+    for field, codes in given.items():
+        if field == own:
+            if not codes:
+                errors.append(
+                    FieldError(
+                        "FIELD_REQUIRED", f"a {role.value} client is bound to {field}", f"/{field}"
+                    )
+                )
+        elif codes:
+            errors.append(
+                FieldError("INVALID_VALUE", f"a {role.value} client has no {field}", f"/{field}")
+            )
+    return errors
+
+
 async def create_client(
     session: AsyncSession,
     *,
@@ -31,19 +67,11 @@ async def create_client(
     role: Role,
     facility_codes: list[str] | None = None,
     sentra_codes: list[str] | None = None,
+    bapas_codes: list[str] | None = None,
 ) -> IssuedClient:
-    if role is not Role.prison and facility_codes:
-        raise validation_failed(
-            [
-                FieldError(
-                    "INVALID_VALUE", "only prison clients have facility codes", "/facility_codes"
-                )
-            ]
-        )
-    if role is not Role.sentra and sentra_codes:
-        raise validation_failed(
-            [FieldError("INVALID_VALUE", "only sentra clients have sentra codes", "/sentra_codes")]
-        )
+    errors = binding_errors(role, facility_codes or [], sentra_codes or [], bapas_codes or [])
+    if errors:
+        raise validation_failed(errors)
     key = new_api_key()
     client = Client(
         id=uuid.uuid4(),
@@ -51,6 +79,7 @@ async def create_client(
         role=role.value,
         facility_codes=sorted(set(facility_codes or [])),
         sentra_codes=sorted(set(sentra_codes or [])),
+        bapas_codes=sorted(set(bapas_codes or [])),
         key_hash=hash_api_key(key),
         key_prefix=key[:10],
         active=True,
@@ -67,6 +96,7 @@ def client_out(client: Client, api_key: str | None = None) -> dict[str, object]:
         "role": client.role,
         "facility_codes": client.facility_codes,
         "sentra_codes": client.sentra_codes,
+        "bapas_codes": client.bapas_codes,
         "key_prefix": client.key_prefix,
         "active": client.active,
         "created_at": client.created_at,
@@ -188,6 +218,7 @@ def principal_of(client: Client) -> Principal:
         role=Role(client.role),
         facility_codes=frozenset(client.facility_codes),
         sentra_codes=frozenset(client.sentra_codes),
+        bapas_codes=frozenset(client.bapas_codes),
     )
 
 

@@ -1,5 +1,5 @@
 """`Principal.may_read` (SPEC §2) as a SQL condition, for any table that carries a
-referral's facility and sentra codes (referrals, the outbox)."""
+referral's facility, sentra and Bapas codes (referrals, the outbox)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def visible_where(
     principal: Principal,
     facility_code: QueryableAttribute[str],
     sentra_code: QueryableAttribute[str | None],
+    bapas_code: QueryableAttribute[str | None] | None = None,
 ) -> ColumnElement[bool]:
     if principal.role is Role.kemensos:
         return true()
@@ -29,4 +30,10 @@ def visible_where(
         if not principal.sentra_codes:
             return false()
         return sentra_code.in_(sorted(principal.sentra_codes))
+    if principal.role is Role.bapas and bapas_code is not None:
+        if ANY in principal.bapas_codes:
+            return bapas_code.is_not(None)
+        if not principal.bapas_codes:
+            return false()
+        return bapas_code.in_(sorted(principal.bapas_codes))
     return false()

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from app.auth.roles import Role
-from app.core.schemas import UNIT_CODE, ResponseModel, StrictBody, Text200
+from app.core.schemas import UNIT_CODE, ResponseModel, StrictBody, Text200, UnitCode
 
 # A unit code, or `*` (a prison client's every facility).
 Code = Annotated[str, Field(pattern=rf"^(\*|{UNIT_CODE})$")]
@@ -17,10 +17,16 @@ class ClientCreate(StrictBody):
     name: Text200
     role: Role = Field(strict=False)
     facility_codes: Annotated[list[Code], Field(max_length=1000)] = Field(
-        default_factory=list, description="prison only: facility codes, or `*` for all."
+        default_factory=list, description="prison only, required: facility codes, or `*` for all."
     )
-    sentra_codes: Annotated[list[Code], Field(max_length=100)] = Field(
-        default_factory=list, description="sentra only: the sentra codes it works for."
+    sentra_codes: Annotated[list[UnitCode], Field(max_length=100)] = Field(
+        default_factory=list,
+        description="sentra only, required: the sentra codes it works for (never `*`).",
+    )
+    bapas_codes: Annotated[list[Code], Field(max_length=100)] = Field(
+        default_factory=list,
+        description="bapas only, required: the Bapas codes whose supervised releases it "
+        "reads (`release.bapas_code`), or `*` for all.",
     )
 
 
@@ -30,6 +36,7 @@ class ClientOut(ResponseModel):
     role: Role
     facility_codes: list[str]
     sentra_codes: list[str]
+    bapas_codes: list[str]
     key_prefix: str = Field(
         description="The first characters of the current key, to tell keys apart."
     )

@@ -20,6 +20,7 @@ async def create_client(
         role=body.role,
         facility_codes=body.facility_codes,
         sentra_codes=body.sentra_codes,
+        bapas_codes=body.bapas_codes,
     )
     audit.record(session, caller, "client.create", "success", target_id=issued.client.id)
     return issued

@@ -96,7 +96,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "The action is not allowed from the referral's current status; see `allowed_actions`.",
     ),
     "NOT_YET_RELEASED": CatalogueEntry(
-        409, "Not yet released", "Service can only start once the person is released."
+        409,
+        "Not yet released",
+        "`supervision.ended` for a person still inside: supervision starts at release.",
     ),
     "SENTRA_EXISTS": CatalogueEntry(409, "Sentra exists", "A sentra with this code exists."),
     "PRECONDITION_REQUIRED": CatalogueEntry(
@@ -138,7 +140,40 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         None, "Duplicate PAS category", "A PAS category is listed twice."
     ),
     "PAS_WARGA_BINAAN_REQUIRED": CatalogueEntry(
-        None, "warga_binaan required", "Every referral carries the `warga_binaan` category."
+        None,
+        "warga_binaan required",
+        "A release of the convicted or supervised group carries `warga_binaan`.",
+    ),
+    "PAS_WARGA_BINAAN_NOT_CONVICTED": CatalogueEntry(
+        None,
+        "warga_binaan not for the never convicted",
+        "A `not_convicted` release (a detainee, an acquittal, a diversion) never carries "
+        "`warga_binaan`: it would label the person an ex-inmate.",
+    ),
+    "DUPLICATE_PPKS_TYPE": CatalogueEntry(
+        None, "Duplicate PPKS type", "A PPKS-26 type is listed twice."
+    ),
+    "PPKS_TYPE_MISMATCH": CatalogueEntry(
+        None,
+        "PPKS type outside the categories",
+        "A PPKS-26 type that belongs to none of the event's `pas_categories` (SPEC §6).",
+    ),
+    "BAPAS_REQUIRED": CatalogueEntry(
+        None, "Bapas required", "A supervised release names its supervising Bapas."
+    ),
+    "BAPAS_NOT_ALLOWED": CatalogueEntry(
+        None, "Bapas not allowed", "An unsupervised release has no supervising Bapas."
+    ),
+    "CONSENT_NOT_RECORDED": CatalogueEntry(
+        None,
+        "Consent not recorded",
+        "Consent must be written or recorded (UU 27/2022 art. 22): `verbal_witnessed` is refused.",
+    ),
+    "CONSENT_EVIDENCE_REQUIRED": CatalogueEntry(
+        None,
+        "Consent evidence required",
+        "With `basis = consent`, `evidence_ref` names the signed form or the recording "
+        "(UU 27/2022 art. 24).",
     ),
     "PAS_CHILD_REQUIRES_ANAK_RENTAN": CatalogueEntry(
         None, "anak_rentan required", "A person under 18 at release carries `anak_rentan`."
@@ -206,6 +241,12 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     ),
     "NIK_SEX_MISMATCH": CatalogueEntry(
         None, "NIK sex mismatch", "Warning: the NIK's day (+40 for women) differs from `sex`."
+    ),
+    "LEGACY_CONSENT": CatalogueEntry(
+        None,
+        "Legacy consent",
+        "Flag: a referral stored before consent evidence was required whose consent has no "
+        "`evidence_ref`.",
     ),
     "OPEN_REFERRAL_EXISTS_FOR_NIK": CatalogueEntry(
         None,

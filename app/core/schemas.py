@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -34,7 +35,9 @@ UnitCode = Annotated[str, Field(pattern=rf"^{UNIT_CODE}$")]
 class TextRule:
     """A text field's rule (SPEC §3 "text fields"): at most `max_length` characters and no
     control characters (NUL, C0/C1, U+2028/9); `multiline` text may hold line breaks and
-    tabs, `printable` text only printable characters. The schema documents `maxLength`.
+    tabs, `printable` text only printable characters, a `name` no Unicode format
+    characters (bidi controls, zero-width) and not only blanks: a name must read as what it
+    is ("Budi \u202eosotnaS" displays as "Budi Santoso"). The schema documents `maxLength`.
 
     An `enforced` rule is pydantic's: a text that breaks it fails validation (INVALID_TEXT).
     One that is not (`by_rules`) is only documented, for a rules pass that reports it with
@@ -44,6 +47,7 @@ class TextRule:
     max_length: int
     multiline: bool = False
     printable: bool = False
+    name: bool = False
     enforced: bool = True
 
     @property
@@ -58,6 +62,8 @@ class TextRule:
             return "printable characters only"
         if has_control(value, multiline=self.multiline):
             return "control characters are not allowed"
+        if self.name and (not value.strip() or any(unicodedata.category(c) == "Cf" for c in value)):
+            return "a name of visible characters: no format characters, not blank"
         return None
 
     def _validate(self, value: str) -> str:
@@ -87,6 +93,7 @@ TEXT32 = TextRule(32)
 TEXT64 = TextRule(64)
 TEXT100 = TextRule(100)
 TEXT200 = TextRule(200)
+NAME200 = TextRule(200, name=True)  # a person's, a guardian's, a facility's name
 TEXT500 = TextRule(500)
 FREE_TEXT = TextRule(2000, multiline=True)  # summaries, notes
 

@@ -20,7 +20,12 @@ from app.core.clock import Clock
 from app.core.errors import FieldError
 from app.core.schemas import TextRule
 from app.intake.schemas import ReleaseEvent
-from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
+from app.reference.catalogue import (
+    CONVICTED_RELEASES,
+    PAS_CODES,
+    PPKS_CATEGORY,
+    SUPERVISED_RELEASES,
+)
 from app.reference.regions import Regions
 from app.referrals.case_events import ReleaseEventType
 from app.referrals.domain import age_on, is_child
@@ -83,10 +88,22 @@ def _check_pas(event: ReleaseEvent, age: int | None, result: RuleResult) -> None
         elif code in seen:
             result.error("DUPLICATE_PAS_CATEGORY", f"/pas_categories/{i}", "listed twice")
         seen.add(code)
-    if "warga_binaan" not in seen:
-        result.error(
-            "PAS_WARGA_BINAAN_REQUIRED", "/pas_categories", "`warga_binaan` is always present"
-        )
+    if event.release.type in CONVICTED_RELEASES:
+        if "warga_binaan" not in seen:
+            result.error(
+                "PAS_WARGA_BINAAN_REQUIRED",
+                "/pas_categories",
+                "a convicted person's release carries `warga_binaan`",
+            )
+    else:
+        for i, code in enumerate(codes):
+            if code == "warga_binaan":
+                result.error(
+                    "PAS_WARGA_BINAAN_NOT_CONVICTED",
+                    f"/pas_categories/{i}",
+                    "never convicted: not a (former) warga binaan",
+                )
+    _check_ppks(event.ppks_types, seen, result)
     child = age is not None and is_child(age)
     if child:
         if "anak_rentan" not in seen:
@@ -201,6 +218,14 @@ def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: Rul
             "INVALID_DATE", "/release/date", "a completed release cannot be dated after the event"
         )
     supervised = release.type in SUPERVISED_RELEASES
+    if supervised and release.bapas_code is None:
+        result.error(
+            "BAPAS_REQUIRED", "/release/bapas_code", "a supervised release names its Bapas"
+        )
+    elif not supervised and release.bapas_code is not None:
+        result.error(
+            "BAPAS_NOT_ALLOWED", "/release/bapas_code", "only a supervised release has a Bapas"
+        )
     if supervised and release.supervision_end_date is None:
         result.error(
             "SUPERVISION_END_REQUIRED",
@@ -235,6 +260,22 @@ def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: Rul
         result.error("INVALID_DATE", "/consent/recorded_at", "consent recorded in the future")
 
 
+def _check_ppks(numbers: list[int], categories: set[str], result: RuleResult) -> None:
+    """Each PPKS-26 type refines one of the event's PAS categories, once."""
+    seen: set[int] = set()
+    for i, number in enumerate(numbers):
+        if number in seen:
+            result.error("DUPLICATE_PPKS_TYPE", f"/ppks_types/{i}", "listed twice")
+        elif PPKS_CATEGORY.get(number) not in categories:
+            result.error(
+                "PPKS_TYPE_MISMATCH",
+                f"/ppks_types/{i}",
+                f"type {number} belongs to `{PPKS_CATEGORY.get(number)}`, not among "
+                "`pas_categories`",
+            )
+        seen.add(number)
+
+
 def _check_consent(event: ReleaseEvent, result: RuleResult) -> None:
     consent = event.consent
     if consent.basis == "consent":
@@ -242,6 +283,18 @@ def _check_consent(event: ReleaseEvent, result: RuleResult) -> None:
             result.error("CONSENT_DETAIL_REQUIRED", "/consent/given_by", "who gave consent")
         if consent.method is None:
             result.error("CONSENT_DETAIL_REQUIRED", "/consent/method", "how consent was given")
+        elif consent.method == "verbal_witnessed":
+            result.error(
+                "CONSENT_NOT_RECORDED",
+                "/consent/method",
+                "consent is written or recorded (UU 27/2022 art. 22)",
+            )
+        if consent.evidence_ref is None:
+            result.error(
+                "CONSENT_EVIDENCE_REQUIRED",
+                "/consent/evidence_ref",
+                "the reference of the signed form or the recording (UU 27/2022 art. 24)",
+            )
 
 
 def _rule_in(annotation: Any) -> TextRule | None:

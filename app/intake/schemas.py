@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from app.core.schemas import (
     FREE_TEXT,
+    NAME200,
     TEXT32,
     TEXT64,
     TEXT100,
@@ -38,7 +39,7 @@ from app.core.schemas import (
     UnitCode,
     has_control,
 )
-from app.reference.catalogue import PAS_CODES, ReleaseType
+from app.reference.catalogue import PAS_CODES, DisabilityType, ReleaseType
 from app.referrals.case_events import ReleaseEventType
 
 # Instants every time zone can convert (year 1 at +14:00 is not in UTC's calendar).
@@ -78,9 +79,11 @@ RuleText32 = Annotated[str, Field(min_length=1), TEXT32.by_rules]
 RuleText64 = Annotated[str, Field(min_length=1), TEXT64.by_rules]
 RuleText100 = Annotated[str, Field(min_length=1), TEXT100.by_rules]
 RuleText200 = Annotated[str, Field(min_length=1), TEXT200.by_rules]
+RuleName = Annotated[str, Field(min_length=1), NAME200.by_rules]
 RuleText500 = Annotated[str, Field(min_length=1), TEXT500.by_rules]
 RuleFreeText = Annotated[str, Field(min_length=1), FREE_TEXT.by_rules]
 CaseRef = Annotated[str, Field(min_length=1), TextRule(64, printable=True).by_rules]
+EvidenceRef = Annotated[str, Field(min_length=1), TextRule(128, printable=True).by_rules]
 # Codes checked by the rules (NIK, regions, PAS categories).
 Code = Annotated[str, Field(min_length=1), TextRule(16).by_rules]
 
@@ -99,7 +102,7 @@ class FacilityType(StrEnum):
 
 class Facility(StrictBody):
     code: FacilityCode = Field(description="Unit code registered for the sending client.")
-    name: RuleText200 = Field(description="Unit name, e.g. 'Lapas Kelas I Cipinang'.")
+    name: RuleName = Field(description="Unit name, e.g. 'Lapas Kelas I Cipinang'.")
     type: FacilityType
 
 
@@ -115,13 +118,13 @@ class Domicile(StrictBody):
 
 
 class Guardian(StrictBody):
-    full_name: RuleText200
+    full_name: RuleName
     relationship: RuleText64 = Field(description="e.g. 'ibu', 'ayah', 'wali'.")
     phone: RuleText32 | None = None
 
 
 class Person(StrictBody):
-    full_name: RuleText200
+    full_name: RuleName
     nik: Annotated[str, TEXT32.by_rules] | None = Field(
         default=None, description="16-digit NIK; null when unavailable (give the reason)."
     )
@@ -146,13 +149,17 @@ class Release(StrictBody):
         description="Required for supervised releases, absent otherwise; after `date` and at "
         "most 20 years after it.",
     )
-    bapas_code: FacilityCode | None = Field(default=None, description="Supervising Bapas.")
+    bapas_code: FacilityCode | None = Field(
+        default=None,
+        description="The supervising Bapas: required for a supervised release "
+        "(BAPAS_REQUIRED), absent otherwise (BAPAS_NOT_ALLOWED).",
+    )
 
 
 class Health(StrictBody):
     napza_history: bool | None = None
     hiv_positive: bool | None = None
-    disability_types: Annotated[list[RuleText64], Field(max_length=20)] = Field(
+    disability_types: Annotated[list[DisabilityType], Field(max_length=4)] = Field(
         default_factory=list
     )
 
@@ -176,6 +183,15 @@ class Programme(StrictBody):
     completed_on: dt.date | None = None
 
 
+ConsentScope = Literal["health", "contact"]
+
+
+def _no_repeats(values: list[Any]) -> list[Any]:
+    if len(set(values)) != len(values):
+        raise PydanticCustomError("INVALID_VALUE", "each value at most once")
+    return values
+
+
 class Consent(StrictBody):
     basis: Literal["consent", "public_task"]
     given_by: Literal["person", "guardian"] | None = Field(
@@ -183,9 +199,26 @@ class Consent(StrictBody):
         description="Who consented; required when `basis` is `consent` "
         "(CONSENT_DETAIL_REQUIRED), and `guardian` for a child (GUARDIAN_CONSENT_REQUIRED).",
     )
-    method: Literal["written", "verbal_witnessed"] | None = Field(
+    method: Literal["written", "electronic", "verbal_recorded", "verbal_witnessed"] | None = Field(
         default=None,
-        description="How; required when `basis` is `consent` (CONSENT_DETAIL_REQUIRED).",
+        description="How; required when `basis` is `consent` (CONSENT_DETAIL_REQUIRED). "
+        "Consent is written or recorded (UU 27/2022 art. 22): `verbal_witnessed` is "
+        "deprecated, kept for the stored referrals that carry it, and refused "
+        "(CONSENT_NOT_RECORDED).",
+    )
+    evidence_ref: EvidenceRef | None = Field(
+        default=None,
+        description="The prison's reference to the signed form or the recording (UU 27/2022 "
+        "art. 24): 1-128 printable characters; required when `basis` is `consent` "
+        "(CONSENT_EVIDENCE_REQUIRED).",
+    )
+    scope: Annotated[list[ConsentScope], AfterValidator(_no_repeats)] = Field(
+        default_factory=list,
+        max_length=2,
+        json_schema_extra={"uniqueItems": True},
+        description="What the person agreed may be disclosed to the assigned sentra and the "
+        "supervising Bapas beyond the referral itself: `health` (`needs.health`), `contact` "
+        "(phone numbers). Absent: none. Kemensos and the originating prison read all.",
     )
     recorded_at: Timestamp = Field(
         description="When consent was recorded; not in the future (5 minutes of clock skew)."
@@ -205,8 +238,18 @@ class ReleaseEvent(StrictBody):
     person: Person
     release: Release
     pas_categories: Annotated[list[Annotated[str, TEXT64.by_rules]], Field(max_length=50)] = Field(
-        description="PAS target categories (SPEC §6); `warga_binaan` is always present.",
+        description="PAS target categories (SPEC §6). `warga_binaan` with a convicted or "
+        "supervised release (PAS_WARGA_BINAAN_REQUIRED), never with a not_convicted one "
+        "(PAS_WARGA_BINAAN_NOT_CONVICTED).",
         json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
+    )
+    ppks_types: Annotated[list[Annotated[int, Field(ge=1, le=26)]], Field(max_length=26)] = Field(
+        default_factory=list,
+        json_schema_extra={"uniqueItems": True},
+        description="PPKS-26 type numbers (1-26, `/v1/reference/ppks-types`) that refine "
+        "`pas_categories`: each belongs to one of them (PPKS_TYPE_MISMATCH), none twice "
+        "(DUPLICATE_PPKS_TYPE). 3 = anak berhadapan dengan hukum, 16 = ODHA, 17 = korban "
+        "penyalahgunaan NAPZA.",
     )
     needs: Needs | None = None
     in_custody_programmes: Annotated[list[Programme], Field(max_length=50)] = Field(
@@ -294,6 +337,7 @@ EXAMPLE_EVENT: dict[str, object] = {
         "bapas_code": None,
     },
     "pas_categories": ["warga_binaan", "korban_napza_hiv"],
+    "ppks_types": [15, 17],
     "needs": {
         "summary": "Perlu pendampingan pasca rehabilitasi NAPZA",
         "health": {"napza_history": True, "hiv_positive": None, "disability_types": []},
@@ -305,6 +349,8 @@ EXAMPLE_EVENT: dict[str, object] = {
         "basis": "consent",
         "given_by": "person",
         "method": "written",
+        "evidence_ref": "SDP/PERSETUJUAN/2026/0456",
+        "scope": ["health", "contact"],
         "recorded_at": "2026-11-19T10:00:00+07:00",
     },
 }

@@ -436,6 +436,11 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
     before: LifecycleState | None = None
     if referral is not None:
         old_case = read_case(referral, cipher)
+        if referral.supervision_ended:
+            # Once supervision ended, the supervision end date is the prison's last word.
+            case["release"]["supervision_end_date"] = old_case["release"].get(
+                "supervision_end_date"
+            )
         changed = [f for f in CASE_FIELDS if old_case.get(f) != case.get(f)]
         before = state_of(referral)
     facts = EventFacts(
@@ -443,14 +448,19 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         occurred_at=event.occurred_at,
         supervised=event.release.type in SUPERVISED_RELEASES,
         data_changed=bool(changed),
+        occurred_on=event.occurred_at.astimezone(sender.clock.tz).date(),
+        supervision_end_date=event.release.supervision_end_date,
     )
     decided = on_event(
-        CaseFacts(before, referral.last_event_at)
+        CaseFacts(before, referral.last_event_at, referral.supervision_ended)
         if referral is not None and before is not None
         else None,
         facts,
     )
     if isinstance(decided, EventRefusal):
+        if decided.pointer is not None:
+            pointer = json_pointer(item.prefix) + decided.pointer
+            return validation_failed([FieldError(decided.code, decided.detail, pointer=pointer)])
         return ProblemError(decided.code, decided.detail)
     if referral is None:
         referral = _new_referral(event, principal, now)
@@ -530,6 +540,8 @@ def _apply_effect(
             if created or "pas_categories" in changed:
                 batch.pas_rewrite.add((referral.facility_code, referral.case_ref))
         set_state(referral, effect.state)
+        if effect.ends_supervision:
+            referral.supervision_ended = True
         referral.version = 1 if created else referral.version + 1
         referral.updated_at = now
         referral.last_event_at = event.occurred_at
@@ -556,6 +568,8 @@ def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referr
         outcome=None,
         held_from_status=None,
         anonymised_at=None,
+        supervision_ended=False,
+        closed_at=None,
         data_quality_flags=[],
         last_event_at=event.occurred_at,
         created_at=now,

@@ -17,6 +17,7 @@ from app.core import audit
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.intake.service import Intake, Sender, receive_event
+from app.reference.catalogue import SUPERVISED_RELEASES, ReleaseType
 from app.reference.models import Sentra
 from app.referrals import service as referrals
 from app.referrals.domain import Action
@@ -140,7 +141,7 @@ def _event(
     case, name, sex, birth_s, regency, district, release_type, offset, pas = person
     birth = dt.date.fromisoformat(birth_s)
     release = today + dt.timedelta(days=offset)
-    supervised = release_type in {"pembebasan_bersyarat", "cuti_bersyarat", "asimilasi"}
+    supervised = ReleaseType(release_type) in SUPERVISED_RELEASES
     completed = offset <= 0
     occurred = dt.datetime.combine(min(release, today), dt.time(1, 0), tzinfo=dt.UTC)
     health: dict[str, Any] = {"napza_history": None, "hiv_positive": None, "disability_types": []}
@@ -174,6 +175,7 @@ def _event(
             "supervision_end_date": (release + dt.timedelta(days=180)).isoformat()
             if supervised
             else None,
+            "bapas_code": "BAPAS-JAKTIM" if supervised else None,
         },
         "pas_categories": pas,
         "needs": {"summary": "Pendampingan reintegrasi sosial", "health": health},
@@ -184,6 +186,8 @@ def _event(
             "basis": "consent",
             "given_by": "person",
             "method": "written",
+            "evidence_ref": f"DEMO/PERSETUJUAN/{case}",
+            "scope": ["health", "contact"],
             "recorded_at": occurred.isoformat(),
         },
     }

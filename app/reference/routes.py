@@ -3,12 +3,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from app.auth.deps import ApiRoute, PrincipalDep
 from app.core.errors import FieldError, validation_failed
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items, ResponseModel
-from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES
+from app.reference.catalogue import (
+    PAS_CATEGORIES,
+    PPKS_CATEGORY,
+    PPKS_TYPES,
+    RELEASE_TYPES,
+    ReleaseGroup,
+)
 from app.reference.regions import load_regions
 
 router = APIRouter(
@@ -31,7 +38,19 @@ class ReleaseTypeOut(ResponseModel):
     code: str
     name_id: str
     name_en: str
-    supervised: bool
+    group: ReleaseGroup = Field(
+        description="`convicted` (free), `supervised` (a Bapas supervises the person, still "
+        "serving the sentence, until `supervision_end_date`) or `not_convicted` (a detainee "
+        "released or acquitted, or a child diverted: never labelled `warga_binaan`)."
+    )
+    supervised: bool = Field(description="`group` is `supervised`.")
+
+
+class PpksTypeOut(ResponseModel):
+    number: int
+    name_id: str
+    name_en: str
+    pas_category: str = Field(description="The PAS category (SPEC §6) the type falls in.")
 
 
 class RegionOut(ResponseModel):
@@ -66,9 +85,34 @@ async def release_types(_: PrincipalDep) -> Items[ReleaseTypeOut]:
     return Items[ReleaseTypeOut](
         items=[
             ReleaseTypeOut(
-                code=r.code.value, name_id=r.name_id, name_en=r.name_en, supervised=r.supervised
+                code=r.code.value,
+                name_id=r.name_id,
+                name_en=r.name_en,
+                group=r.group,
+                supervised=r.supervised,
             )
             for r in RELEASE_TYPES
+        ]
+    )
+
+
+@router.get(
+    "/ppks-types",
+    summary="The 26 PPKS types and the PAS category each falls in",
+    description="The PPKS-26 types (Permensos 08/2012) that `ppks_types` of a release event "
+    "may name, each with the PAS category it refines: 3 anak berhadapan dengan hukum "
+    "(`anak_rentan`), 16 ODHA and 17 korban penyalahgunaan NAPZA (`korban_napza_hiv`).",
+)
+async def ppks_types(_: PrincipalDep) -> Items[PpksTypeOut]:
+    return Items[PpksTypeOut](
+        items=[
+            PpksTypeOut(
+                number=p.number,
+                name_id=p.name_id,
+                name_en=p.name_en,
+                pas_category=PPKS_CATEGORY[p.number],
+            )
+            for p in PPKS_TYPES
         ]
     )
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 
 from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
-from app.auth.roles import Role
+from app.auth.roles import REFERRAL_READERS, Role
 from app.core.deps import ClockDep, ReadSessionDep, SessionDep
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
@@ -25,7 +25,7 @@ router = APIRouter(
 # admin who manages it) reads it. The auditor reads the audit log only.
 ReaderDep = Annotated[
     Principal,
-    Depends(require_role(Role.kemensos, Role.admin, Role.sentra, Role.prison)),
+    Depends(require_role(Role.kemensos, Role.admin, *sorted(REFERRAL_READERS))),
 ]
 WriterDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.admin))]
 

@@ -9,7 +9,11 @@ No I/O: intake asks it for each event, in request order, and writes what it answ
 - `release.cancelled`: before release, `cancelled` (`release_cancelled`); after, 409;
 - `release.revoked`: supervised releases only (409 `NOT_SUPERVISED`): returned to
   custody; `received`/`accepted`/`assigned` → `cancelled` (`parole_revoked`),
-  `in_service` → `on_hold` (`returned_to_custody`).
+  `in_service` → `on_hold` (`returned_to_custody`);
+- `supervision.ended`: supervised releases only (409 `NOT_SUPERVISED`), once released
+  (409 `NOT_YET_RELEASED`), with a `supervision_end_date` on or before the local date of
+  the event (422 `INVALID_DATE`): Kemensos is responsible from that date, and later
+  events no longer move it.
 
 An event strictly older than the last one applied is `stale` (recorded, not applied),
 before the type's own refusals. A terminal status never changes because of an event; the
@@ -39,6 +43,7 @@ class ReleaseEventType(StrEnum):
     completed = "release.completed"
     cancelled = "release.cancelled"
     revoked = "release.revoked"
+    supervision_ended = "supervision.ended"
     case_updated = "case.updated"
 
 
@@ -62,6 +67,7 @@ class CaseFacts:
 
     state: LifecycleState
     last_event_at: dt.datetime
+    supervision_ended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,8 @@ class EventFacts:
     occurred_at: dt.datetime
     supervised: bool  # the event's release type is supervised by a Bapas
     data_changed: bool = False  # its case data differs from the referral's
+    occurred_on: dt.date | None = None  # the local date of `occurred_at`
+    supervision_end_date: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class EventEffect:
     outcome: EventOutcome
     state: LifecycleState
     emits: tuple[ChangeType, ...] = ()
+    ends_supervision: bool = False  # `supervision.ended`: responsibility passes on
 
     @property
     def applied(self) -> bool:
@@ -88,10 +97,12 @@ class EventEffect:
 
 @dataclass(frozen=True, slots=True)
 class EventRefusal:
-    """Why the event does not apply: its 404/409 problem code."""
+    """Why the event does not apply: its 404/409 problem code, or a 422's field error
+    code and its pointer."""
 
     code: str
     detail: str
+    pointer: str | None = None
 
 
 def on_event(case: CaseFacts | None, event: EventFacts) -> EventEffect | EventRefusal:
@@ -116,6 +127,14 @@ def on_event(case: CaseFacts | None, event: EventFacts) -> EventEffect | EventRe
         return refusal
     effect = _CUSTODY_EFFECTS.get(event.kind)
     after = effect(before) if effect is not None else before
+    ends = event.kind is ReleaseEventType.supervision_ended and not case.supervision_ended
+    if ends:
+        return EventEffect(
+            EventOutcome.updated,
+            after,
+            change_events(before, after, data_changed=True),
+            ends_supervision=True,
+        )
     if after == before and not event.data_changed:
         return EventEffect(EventOutcome.unchanged, before)
     outcome = EventOutcome.updated
@@ -138,6 +157,18 @@ def _refusal(state: LifecycleState, event: EventFacts) -> EventRefusal | None:
         )
     if event.kind is ReleaseEventType.revoked and not event.supervised:
         return EventRefusal("NOT_SUPERVISED", "Only a supervised release can be revoked.")
+    if event.kind is ReleaseEventType.supervision_ended:
+        if not event.supervised:
+            return EventRefusal("NOT_SUPERVISED", "Only a supervised release has supervision.")
+        if not released:
+            return EventRefusal("NOT_YET_RELEASED", "Supervision starts at release.")
+        end, today = event.supervision_end_date, event.occurred_on
+        if end is None or today is None or end > today:
+            return EventRefusal(
+                "INVALID_DATE",
+                "supervision cannot have ended after the event",
+                "/release/supervision_end_date",
+            )
     return None
 
 

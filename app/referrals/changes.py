@@ -109,6 +109,7 @@ def outbox_row(
         "referral_id": referral.id,
         "facility_code": referral.facility_code,
         "sentra_code": referral.sentra_code,
+        "bapas_code": referral.bapas_code,
         "data": data,
         "occurred_at": at,
     }

@@ -91,7 +91,6 @@ class ActionRule:
     reason_codes: frozenset[str] | None = None
     outcomes: frozenset[str] | None = None
     needs_sentra: bool = False
-    needs_released: bool = False
 
 
 LIFECYCLE: dict[Action, ActionRule] = {
@@ -105,9 +104,7 @@ LIFECYCLE: dict[Action, ActionRule] = {
     Action.return_: ActionRule(
         frozenset({_S.assigned}), _S.accepted, _FIELD_WORKERS, reason_codes=RETURN_REASONS
     ),
-    Action.start_service: ActionRule(
-        frozenset({_S.assigned}), _S.in_service, _FIELD_WORKERS, needs_released=True
-    ),
+    Action.start_service: ActionRule(frozenset({_S.assigned}), _S.in_service, _FIELD_WORKERS),
     Action.hold: ActionRule(
         frozenset({_S.accepted, _S.assigned, _S.in_service}),
         _S.on_hold,
@@ -153,7 +150,7 @@ class Command:
 class Refusal:
     """Why an action cannot be taken now: a 409 code, with the actions that could be."""
 
-    code: str  # INVALID_TRANSITION or NOT_YET_RELEASED
+    code: str  # INVALID_TRANSITION
     detail: str
     allowed_actions: list[str] = field(default_factory=list)
 
@@ -163,10 +160,7 @@ def role_may(role: Role, action: Action) -> bool:
 
 
 def state_allows(state: LifecycleState, action: Action) -> bool:
-    rule = LIFECYCLE[action]
-    if state.status not in rule.sources:
-        return False
-    return not (rule.needs_released and state.custody_status is not CustodyStatus.released)
+    return state.status in LIFECYCLE[action].sources
 
 
 def allowed_actions(state: LifecycleState, role: Role) -> list[str]:
@@ -180,12 +174,6 @@ def refusal(state: LifecycleState, action: Action, role: Role) -> Refusal | None
         return Refusal(
             "INVALID_TRANSITION",
             f"`{action.value}` is not allowed from `{state.status.value}`",
-            allowed_actions(state, role),
-        )
-    if rule.needs_released and state.custody_status is not CustodyStatus.released:
-        return Refusal(
-            "NOT_YET_RELEASED",
-            "service can start only once the person is released",
             allowed_actions(state, role),
         )
     return None
@@ -292,6 +280,24 @@ def age_on(birth: dt.date, day: dt.date) -> int:
 
 def is_child(age: int) -> bool:
     return 0 <= age < 18
+
+
+# A child's case travels minimised (SPEC §5; UU 11/2012 keeps a child's identity out of
+# anything that can travel): a child at release, a children's facility, a diversion.
+CHILDREN_FACILITIES = frozenset({"lpka", "lpas"})
+
+
+def is_minimised(age_at_release: int, facility_type: str | None, release_type: str) -> bool:
+    return (
+        is_child(age_at_release)
+        or facility_type in CHILDREN_FACILITIES
+        or release_type == "diversi"
+    )
+
+
+def initials(name: str) -> str:
+    """The first letter of each word, each followed by `.`: "Budi Santoso" → "B. S."."""
+    return " ".join(f"{word[0]}." for word in name.split())
 
 
 def handover_date(release_date: dt.date, supervision_end_date: dt.date | None) -> dt.date:

@@ -4,11 +4,21 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.expression import FunctionElement, false
 
 from app.core.clock import utcnow
 from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
@@ -65,6 +75,7 @@ class Referral(Base):
         ),
         Index(None, "facility_code", "created_at", "id"),
         Index(None, "sentra_code", "created_at", "id"),
+        Index(None, "bapas_code", "created_at", "id"),
         Index(None, "nik_index"),
         # Covers the dashboard's counts by status and province (an index-only scan).
         Index(None, "status", "province_code"),
@@ -79,6 +90,8 @@ class Referral(Base):
     custody_status: Mapped[str] = mapped_column(String(24))
     version: Mapped[int] = mapped_column(Integer, default=1)
     sentra_code: Mapped[str | None] = mapped_column(String(32))
+    # The supervising Bapas of a supervised release (its visibility, filters, groups).
+    bapas_code: Mapped[str | None] = mapped_column(String(32))
     reason_code: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str | None] = mapped_column(String(32))
     held_from_status: Mapped[str | None] = mapped_column(String(16))
@@ -96,9 +109,13 @@ class Referral(Base):
     release_date: Mapped[date] = mapped_column(Date)
     supervision_end_date: Mapped[date | None] = mapped_column(Date)
     handover_date: Mapped[date] = mapped_column(Date)
+    # A `supervision.ended` event came: the supervision end date is the prison's last word.
+    supervision_ended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The PAS categories as bits (records.pas_mask): a filter the covering indexes answer.
     # referral_pas_categories holds the same, one row per category, for grouping.
     pas_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The PPKS-26 types as bits (bit n-1 for type n): filter and group by type (SPEC §5).
+    ppks_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     case_data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     sensitive_data: Mapped[str] = mapped_column(Text)
@@ -106,6 +123,7 @@ class Referral(Base):
     data_quality_flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -180,6 +198,7 @@ class OutboxEvent(Base):
         Index(None, "txid", "id"),
         Index(None, "facility_code", "txid", "id"),
         Index(None, "sentra_code", "txid", "id"),
+        Index(None, "bapas_code", "txid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -188,6 +207,7 @@ class OutboxEvent(Base):
     referral_id: Mapped[uuid.UUID] = mapped_column()
     facility_code: Mapped[str] = mapped_column(String(32))
     sentra_code: Mapped[str | None] = mapped_column(String(32))
+    bapas_code: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set by the database, never by the application: the id of the transaction that wrote

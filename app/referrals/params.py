@@ -86,7 +86,13 @@ class FilterParams(BaseModel):
     regency_code: list[RegencyCode] | None = None
     facility_code: list[UnitCode] | None = None
     sentra_code: list[UnitCode] | None = None
+    bapas_code: list[UnitCode] | None = Field(
+        default=None, description="The supervising Bapas of a supervised release."
+    )
     release_type: list[ReleaseType] | None = None
+    ppks_type: list[Annotated[int, Field(ge=1, le=26)]] | None = Field(
+        default=None, description="Referrals holding any of these PPKS-26 types."
+    )
     release_date_from: IsoDate | None = Field(default=None, description="Inclusive.")
     release_date_to: IsoDate | None = Field(default=None, description="Inclusive.")
     created_from: str | None = Field(
@@ -193,7 +199,9 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         regency_code=tuple(params.regency_code or ()),
         facility_code=tuple(params.facility_code or ()),
         sentra_code=tuple(params.sentra_code or ()),
+        bapas_code=tuple(params.bapas_code or ()),
         release_type=tuple(r.value for r in params.release_type or ()),
+        ppks_type=tuple(params.ppks_type or ()),
         release_date_from=release_date_from,
         release_date_to=release_date_to,
         created_from=bounds["created_from"],

@@ -7,6 +7,7 @@ rows into items and keeps the cursor honest.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from app.referrals.queries import (
     page_query,
     stats_query,
 )
+from app.referrals.records import mask_nik
 from app.referrals.schemas import ReferralListItem, ReferralPage, ReferralStats, StatsGroup
 
 EXPORT_BATCH = 1000
@@ -55,7 +57,11 @@ def _context(
 ) -> QueryContext:
     nik_indexes = tuple(cipher.blind_indexes(filters.nik)) if filters.nik else ()
     return QueryContext(
-        principal=principal, today=clock.today, triage_days=triage_days, nik_indexes=nik_indexes
+        principal=principal,
+        today=clock.today,
+        triage_days=triage_days,
+        nik_indexes=nik_indexes,
+        tz=clock.tz,
     )
 
 
@@ -71,6 +77,13 @@ def list_item(row: Row[Any], ctx: QueryContext) -> ReferralListItem:
         "regency_code": row.regency_code,
         "district_code": row.district_code,
     }
+    child = domain.is_minimised(
+        domain.age_on(row.birth_date, row.release_date),
+        case["facility"].get("type"),
+        row.release_type,
+    )
+    if child:
+        domicile = {**domicile, "address": None}
     return ReferralListItem(
         id=row.id,
         status=row.status,
@@ -79,15 +92,19 @@ def list_item(row: Row[Any], ctx: QueryContext) -> ReferralListItem:
             CustodyStatus(row.custody_status), row.handover_date, ctx.today
         ),
         pas_categories=case.get("pas_categories", []),
+        ppks_types=case.get("ppks_types") or [],
         facility=case["facility"],
         case_ref=row.case_ref,
-        full_name=row.full_name,
-        nik_masked=row.nik_masked,
-        birth_date=row.birth_date,
+        full_name=domain.initials(row.full_name) if child else row.full_name,
+        # Stored referrals may hold a longer mask: the province digits only go out.
+        nik_masked=mask_nik(row.nik_masked),
+        birth_date=None if child else row.birth_date,
+        birth_year=row.birth_date.year,
         sex=row.sex,
         domicile=domicile,
         release=case["release"],
         handover_date=row.handover_date,
+        supervision_ended=row.supervision_ended,
         sentra_code=row.sentra_code,
         overdue=domain.is_overdue(
             Status(row.status), row.handover_date, ctx.triage_days, ctx.today
@@ -119,8 +136,8 @@ async def list_referrals(
     return ReferralPage(items=[list_item(r, ctx) for r in page], next_cursor=next_cursor)
 
 
-def _group_order(group: StatsGroup) -> tuple[tuple[bool, str], ...]:
-    return tuple((v is None, v or "") for v in group.key.values())
+def _group_order(group: StatsGroup) -> tuple[tuple[bool, str | int], ...]:
+    return tuple((v is None, v if v is not None else "") for v in group.key.values())
 
 
 async def referral_stats(
@@ -140,7 +157,7 @@ async def referral_stats(
             StatsGroup(key={g.value: getattr(row, g.value) for g in group_by}, count=row.count)
             for row in rows
         ]
-    if group_by and GroupBy.pas_category not in group_by:
+    if group_by and not {GroupBy.pas_category, GroupBy.ppks_type} & set(group_by):
         # Each referral is in exactly one group: the groups add up to the total.
         total = sum(g.count for g in groups)
     else:
@@ -156,6 +173,7 @@ EXPORT_COLUMNS = (
     "responsible_agency",
     "overdue",
     "pas_categories",
+    "ppks_types",
     "facility_code",
     "facility_name",
     "facility_type",
@@ -163,6 +181,7 @@ EXPORT_COLUMNS = (
     "full_name",
     "nik_masked",
     "birth_date",
+    "birth_year",
     "sex",
     "province_code",
     "regency_code",
@@ -171,7 +190,13 @@ EXPORT_COLUMNS = (
     "release_date",
     "supervision_end_date",
     "handover_date",
+    "supervision_ended",
+    "bapas_code",
     "sentra_code",
+    "reason_code",
+    "outcome",
+    "closed_at",
+    "next_follow_up_due",
     "created_at",
     "updated_at",
 )
@@ -190,10 +215,15 @@ def _cell(value: Any) -> str:
 
 def export_row(row: Row[Any], ctx: QueryContext) -> list[str]:
     item = list_item(row, ctx)
+
+    def local(moment: dt.datetime | None) -> dt.datetime | None:
+        return moment.astimezone(ctx.tz) if moment is not None else None
+
     values: dict[str, Any] = {
         **item.model_dump(include={"id", "status", "custody_status", "responsible_agency"}),
         "overdue": item.overdue,
         "pas_categories": ";".join(item.pas_categories),
+        "ppks_types": ";".join(str(n) for n in item.ppks_types),
         "facility_code": item.facility.code,
         "facility_name": item.facility.name,
         "facility_type": item.facility.type,
@@ -201,6 +231,7 @@ def export_row(row: Row[Any], ctx: QueryContext) -> list[str]:
         "full_name": item.full_name,
         "nik_masked": item.nik_masked,
         "birth_date": item.birth_date,
+        "birth_year": item.birth_year,
         "sex": item.sex,
         "province_code": row.province_code,
         "regency_code": row.regency_code,
@@ -209,9 +240,15 @@ def export_row(row: Row[Any], ctx: QueryContext) -> list[str]:
         "release_date": row.release_date,
         "supervision_end_date": row.supervision_end_date,
         "handover_date": row.handover_date,
+        "supervision_ended": row.supervision_ended,
+        "bapas_code": row.bapas_code,
         "sentra_code": row.sentra_code,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
+        "reason_code": row.reason_code,
+        "outcome": row.outcome,
+        "closed_at": local(row.closed_at),
+        "next_follow_up_due": None,
+        "created_at": local(row.created_at),
+        "updated_at": local(row.updated_at),
     }
     return [_cell(values[c]) for c in EXPORT_COLUMNS]
 
@@ -267,6 +304,9 @@ async def _stream(
     rows: Sequence[Row[Any]],
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
+    # A byte order mark first: spreadsheet programs read a CSV without one in the system's
+    # legacy code page and garble names such as "Nurhalíza".
+    buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     while True:

@@ -19,9 +19,11 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import (
     Boolean,
     Date,
+    Integer,
     Select,
     String,
     Text,
@@ -47,7 +49,19 @@ from app.auth.principal import Principal
 from app.auth.visibility import visible_where
 from app.referrals.domain import CustodyStatus, Status
 from app.referrals.models import Referral, ReferralPasCategory
-from app.referrals.records import pas_mask
+from app.referrals.records import pas_mask, ppks_mask
+
+# The 26 PPKS types as rows (number, bit of `referrals.ppks_mask`), to group by type.
+# (A UNION of constant rows: SQLite names no columns of a VALUES list.)
+PPKS_TYPES = sa.union_all(
+    *(
+        select(
+            literal(n, Integer, literal_execute=True).label("number"),
+            literal(1 << (n - 1), Integer, literal_execute=True).label("bit"),
+        )
+        for n in range(1, 27)
+    )
+).subquery("ppks")
 
 SortValue = dt.datetime | dt.date
 
@@ -77,6 +91,8 @@ class GroupBy(StrEnum):
     facility_code = "facility_code"
     release_type = "release_type"
     responsible_agency = "responsible_agency"
+    bapas_code = "bapas_code"
+    ppks_type = "ppks_type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +108,9 @@ class ReferralFilters:
     regency_code: tuple[str, ...] = ()
     facility_code: tuple[str, ...] = ()
     sentra_code: tuple[str, ...] = ()
+    bapas_code: tuple[str, ...] = ()
     release_type: tuple[str, ...] = ()
+    ppks_type: tuple[int, ...] = ()
     release_date_from: dt.date | None = None
     release_date_to: dt.date | None = None
     created_from: dt.datetime | None = None
@@ -121,12 +139,15 @@ class QueryContext:
     principal: Principal
     today: dt.date
     triage_days: int
+    tz: dt.tzinfo = dt.UTC  # the export's times (RUJUKAN_TIMEZONE)
     nik_indexes: tuple[str, ...] = ()  # blind indexes of `filters.nik` (current key first)
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
     """SPEC §2 in SQL; the same rule as `Principal.may_read`."""
-    return visible_where(principal, Referral.facility_code, Referral.sentra_code)
+    return visible_where(
+        principal, Referral.facility_code, Referral.sentra_code, Referral.bapas_code
+    )
 
 
 def _date(value: dt.date) -> ColumnElement[dt.date]:
@@ -238,12 +259,15 @@ def conditions(filters: ReferralFilters, ctx: QueryContext) -> list[ColumnElemen
         (r.regency_code, filters.regency_code),
         (r.facility_code, filters.facility_code),
         (r.sentra_code, filters.sentra_code),
+        (r.bapas_code, filters.bapas_code),
         (r.release_type, filters.release_type),
     ):
         if values:
             out.append(column.in_(sorted(set(values))))
     if filters.pas_category:  # any of them: a bit in common
         out.append(r.pas_mask.op("&")(pas_mask(filters.pas_category)) != 0)
+    if filters.ppks_type:
+        out.append(r.ppks_mask.op("&")(ppks_mask(filters.ppks_type)) != 0)
     agencies = set(filters.responsible_agency)
     if agencies == {"kemensos"}:
         out.append(is_kemensos_responsible(ctx.today))
@@ -286,6 +310,11 @@ LIST_COLUMNS = (
     Referral.supervision_end_date,
     Referral.handover_date,
     Referral.sentra_code,
+    Referral.bapas_code,
+    Referral.supervision_ended,
+    Referral.reason_code,
+    Referral.outcome,
+    Referral.closed_at,
     Referral.case_data,
     Referral.created_at,
     Referral.updated_at,
@@ -382,6 +411,8 @@ def group_expressions(group_by: Sequence[GroupBy], today: dt.date) -> list[Colum
         GroupBy.facility_code: Referral.facility_code,
         GroupBy.release_type: Referral.release_type,
         GroupBy.responsible_agency: responsible_agency_expr(today),
+        GroupBy.bapas_code: Referral.bapas_code,
+        GroupBy.ppks_type: PPKS_TYPES.c.number,
     }
     return [columns[g].label(g.value) for g in group_by]
 
@@ -397,6 +428,9 @@ def stats_query(
         source = source.join(
             ReferralPasCategory.__table__, ReferralPasCategory.referral_id == Referral.id
         )
+    if GroupBy.ppks_type in group_by:
+        # One row per (referral, PPKS type it holds): a bit of `ppks_mask` per type.
+        source = source.join(PPKS_TYPES, Referral.ppks_mask.op("&")(PPKS_TYPES.c.bit) != 0)
     return (
         select(*expressions, func.count().label("count"))
         .select_from(source)

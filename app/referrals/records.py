@@ -24,6 +24,7 @@ CASE_FIELDS = (
     "person",
     "release",
     "pas_categories",
+    "ppks_types",
     "needs",
     "in_custody_programmes",
     "consent",
@@ -56,10 +57,20 @@ def pas_mask(codes: Iterable[str]) -> int:
     return mask
 
 
+def ppks_mask(numbers: Iterable[int]) -> int:
+    """Bit n-1 for PPKS-26 type n."""
+    mask = 0
+    for number in numbers:
+        mask |= 1 << (number - 1)
+    return mask
+
+
 def mask_nik(nik: str | None) -> str | None:
+    """The province digits only (SPEC §5): beside a birth date, sex and domicile, more
+    digits of a NIK would all but rebuild it."""
     if nik is None:
         return None
-    return nik[:4] + "*" * (len(nik) - 8) + nik[-4:] if len(nik) > 8 else "*" * len(nik)
+    return nik[:2] + "*" * (len(nik) - 2) if len(nik) > 2 else "*" * len(nik)
 
 
 def split_case(case: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -127,6 +138,8 @@ def write_case(referral: Referral, case: dict[str, Any], cipher: DataCipher) -> 
     referral.supervision_end_date = _date(end) if end else None
     referral.handover_date = handover_date(referral.release_date, referral.supervision_end_date)
     referral.pas_mask = pas_mask(case["pas_categories"])
+    referral.ppks_mask = ppks_mask(case.get("ppks_types") or [])
+    referral.bapas_code = release.get("bapas_code")
 
 
 def _date(value: str) -> dt.date:

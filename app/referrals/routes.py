@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from app.auth.deps import ApiRoute, PrincipalDep, require_role
 from app.auth.principal import Principal
-from app.auth.roles import Role
+from app.auth.roles import REFERRAL_READERS, Role
 from app.core.deps import CipherDep, ClockDep, CursorsDep, DatabaseDep, SessionDep, SettingsDep
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
@@ -34,7 +34,7 @@ from app.referrals.schemas import (
 router = APIRouter(
     prefix="/v1/referrals", tags=["Referrals"], responses=PROBLEM_RESPONSES, route_class=ApiRoute
 )
-ReaderDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.prison, Role.sentra))]
+ReaderDep = Annotated[Principal, Depends(require_role(*sorted(REFERRAL_READERS)))]
 KemensosDep = Annotated[Principal, Depends(require_role(Role.kemensos))]
 
 _VISIBILITY = (

@@ -29,19 +29,32 @@ class ReferralDetail(ResponseModel):
     facility: FacilityOut
     case_ref: str
     person: dict[str, Any] = Field(
-        description="As in the event. `nik` is the full NIK only for roles that may see it "
-        "(else masked); `nik_masked` always."
+        description="As in the event. For the assigned sentra and the supervising Bapas, "
+        "`phone` and the guardian's `phone` are null unless the consent discloses contact "
+        "data (`withheld_fields`)."
     )
     nik_masked: str | None
     release: dict[str, Any]
     pas_categories: list[str]
+    ppks_types: list[int] = Field(description="PPKS-26 types refining the PAS categories.")
     needs: dict[str, Any] | None = Field(
-        description="`health` only for Kemensos, the assigned sentra and the originating prison."
+        description="As in the event. For the assigned sentra and the supervising Bapas, "
+        "`health` is null unless the consent discloses health data (`withheld_fields`)."
     )
     in_custody_programmes: list[dict[str, Any]]
     consent: dict[str, Any]
     responsible_agency: Literal["imipas", "kemensos"]
     handover_date: dt.date
+    supervision_ended: bool = Field(
+        description="A `supervision.ended` event came: Kemensos is responsible from "
+        "`release.supervision_end_date`, which later events no longer move."
+    )
+    withheld_fields: list[str] = Field(
+        description="JSON pointers of the fields withheld from the caller (null in this "
+        "detail): `/needs/health`, `/person/phone`, `/person/guardian/phone` for the "
+        "assigned sentra and the supervising Bapas, unless `consent.basis` is `public_task` "
+        "or `consent.scope` holds `health` (resp. `contact`). `[]` when nothing is withheld."
+    )
     triage_due_at: dt.datetime
     overdue: bool
     suggested_sentra_code: str | None = Field(
@@ -77,22 +90,33 @@ class HistoryEntry(ResponseModel):
 
 
 class ReferralListItem(ResponseModel):
-    """A referral in a list: no `needs`, and the NIK only masked."""
+    """A referral in a list: no `needs`, the NIK masked to its province, and a child's
+    identity minimised (SPEC §5)."""
 
     id: uuid.UUID
     status: str
     custody_status: str
     responsible_agency: Literal["imipas", "kemensos"]
     pas_categories: list[str]
+    ppks_types: list[int]
     facility: FacilityOut
     case_ref: str
-    full_name: str
-    nik_masked: str | None = Field(description="`3171********0001`; never the full NIK.")
-    birth_date: dt.date
+    full_name: str = Field(
+        description="A child's (under 18 at release, or a case from an `lpka`/`lpas` "
+        "facility, or a `diversi` release): the initials only (`B. S.`); the detail holds "
+        "the whole name."
+    )
+    nik_masked: str | None = Field(
+        description="The province digits only (`31**************`): beside the birth date, "
+        "sex and domicile, any more digits would all but rebuild the NIK."
+    )
+    birth_date: dt.date | None = Field(description="Null for a child (see `full_name`).")
+    birth_year: int
     sex: str
-    domicile: dict[str, Any]
+    domicile: dict[str, Any] = Field(description="A child's `address` is null.")
     release: dict[str, Any]
     handover_date: dt.date
+    supervision_ended: bool
     sentra_code: str | None
     overdue: bool
     created_at: dt.datetime
@@ -107,7 +131,9 @@ class ReferralPage(ResponseModel):
 
 
 class StatsGroup(ResponseModel):
-    key: dict[str, str | None] = Field(description="One value per `group_by`, in its order.")
+    key: dict[str, str | int | None] = Field(
+        description="One value per `group_by`, in its order (`ppks_type`: a number)."
+    )
     count: int
 
 

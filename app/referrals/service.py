@@ -21,7 +21,7 @@ from app.referrals import domain, store
 from app.referrals.changes import Change, ChangeLog
 from app.referrals.domain import ChangeType, Command, CustodyStatus, LifecycleState, Status
 from app.referrals.models import Referral, ReferralHistory
-from app.referrals.records import mask_nik, read_case
+from app.referrals.records import read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
 
 
@@ -59,6 +59,35 @@ def etag(referral: Referral) -> str:
     return f'"{referral.version}"'
 
 
+def disclosed(
+    principal: Principal, referral: Referral, case: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[str]]:
+    """The person and the needs the caller may read, and what was withheld (SPEC §5):
+    Kemensos and the originating prison read all; the assigned sentra and the supervising
+    Bapas read health data and phone numbers only as far as the consent discloses them
+    (a public task discloses both)."""
+    person: dict[str, Any] = dict(case["person"])
+    needs: dict[str, Any] | None = dict(case["needs"]) if case.get("needs") else None
+    if principal.sees_everything(referral.facility_code):
+        return person, needs, []
+    consent = case.get("consent") or {}
+    scope = set(consent.get("scope") or ())
+    public = consent.get("basis") == "public_task"
+    withheld: list[str] = []
+    if not (public or "health" in scope):
+        if needs is not None:
+            needs["health"] = None
+        withheld.append("/needs/health")
+    if not (public or "contact" in scope):
+        person["phone"] = None
+        withheld.append("/person/phone")
+        guardian = person.get("guardian")
+        if isinstance(guardian, dict):
+            person["guardian"] = {**guardian, "phone": None}
+        withheld.append("/person/guardian/phone")
+    return person, needs, withheld
+
+
 async def detail(
     session: AsyncSession,
     principal: Principal,
@@ -70,15 +99,11 @@ async def detail(
     caller has read them already."""
     clock = view.clock
     case = read_case(referral, view.cipher)
-    person: dict[str, Any] = dict(case["person"])
-    needs: dict[str, Any] | None = dict(case["needs"]) if case.get("needs") else None
-    if not principal.may_see_health(referral.facility_code, referral.sentra_code):
-        person["nik"] = mask_nik(person.get("nik"))
-        if needs is not None:
-            needs.pop("health", None)
+    person, needs, withheld = disclosed(principal, referral, case)
     others = siblings if siblings is not None else await store.siblings_of(session, referral)
     related: list[uuid.UUID] = sorted(
-        (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code)), key=str
+        (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code, r.bapas_code)),
+        key=str,
     )
     state = state_of(referral)
     age = domain.age_on(referral.birth_date, referral.release_date)
@@ -97,6 +122,7 @@ async def detail(
         nik_masked=referral.nik_masked,
         release=case["release"],
         pas_categories=case["pas_categories"],
+        ppks_types=case.get("ppks_types") or [],
         needs=needs,
         in_custody_programmes=case["in_custody_programmes"],
         consent=case["consent"],
@@ -104,6 +130,8 @@ async def detail(
             state.custody_status, referral.handover_date, today
         ),
         handover_date=referral.handover_date,
+        supervision_ended=referral.supervision_ended,
+        withheld_fields=withheld,
         triage_due_at=domain.triage_due_at(referral.handover_date, view.triage_days, clock.tz),
         overdue=domain.is_overdue(state.status, referral.handover_date, view.triage_days, today),
         suggested_sentra_code=suggest_sentra(
@@ -195,6 +223,8 @@ async def transition(
     set_state(referral, after)
     referral.version += 1
     referral.updated_at = view.clock.now
+    if after.status is Status.closed:
+        referral.closed_at = view.clock.now
     # A transition always changes the detail: assigning the sentra it already has is an
     # `updated` too.
     emits = domain.change_events(before, after) or (ChangeType.updated,)

@@ -59,7 +59,9 @@ async def load_visible(
     if lock:
         query = query.with_for_update()
     referral = (await session.execute(query)).scalar_one_or_none()
-    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
+    if referral is None or not principal.may_read(
+        referral.facility_code, referral.sentra_code, referral.bapas_code
+    ):
         raise not_found()
     return referral
 
@@ -79,20 +81,22 @@ async def load_with_siblings(
         ).scalars()
     )
     referral = next((r for r in rows if r.id == rid), None)
-    if referral is None or not principal.may_read(referral.facility_code, referral.sentra_code):
+    if referral is None or not principal.may_read(
+        referral.facility_code, referral.sentra_code, referral.bapas_code
+    ):
         raise not_found()
     return referral, [r for r in rows if r.id != rid]
 
 
 async def siblings_of(session: AsyncSession, referral: Referral) -> Sequence[Any]:
-    """(id, facility_code, sentra_code) of the other referrals of its NIK."""
+    """(id, facility_code, sentra_code, bapas_code) of the other referrals of its NIK."""
     if referral.nik_index is None:
         return []
     return (
         await session.execute(
-            select(Referral.id, Referral.facility_code, Referral.sentra_code).where(
-                Referral.nik_index == referral.nik_index, Referral.id != referral.id
-            )
+            select(
+                Referral.id, Referral.facility_code, Referral.sentra_code, Referral.bapas_code
+            ).where(Referral.nik_index == referral.nik_index, Referral.id != referral.id)
         )
     ).all()
 

@@ -69,7 +69,7 @@ class Target:
         return (
             event.type in self.event_types
             and event.occurred_at >= self.since
-            and self.owner.may_read(event.facility_code, event.sentra_code)
+            and self.owner.may_read(event.facility_code, event.sentra_code, event.bapas_code)
         )
 
 

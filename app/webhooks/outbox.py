@@ -115,8 +115,10 @@ async def count_committed_after(session: AsyncSession, position: OutboxPosition,
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
-    """`Principal.may_read` as SQL over the outbox's facility and sentra codes."""
-    return visible_where(principal, OutboxEvent.facility_code, OutboxEvent.sentra_code)
+    """`Principal.may_read` as SQL over the outbox's facility, sentra and Bapas codes."""
+    return visible_where(
+        principal, OutboxEvent.facility_code, OutboxEvent.sentra_code, OutboxEvent.bapas_code
+    )
 
 
 def cloud_event(row: OutboxEvent) -> dict[str, Any]:

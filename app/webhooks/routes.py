@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 
 from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
-from app.auth.roles import Role
+from app.auth.roles import REFERRAL_READERS, Role
 from app.core.deps import CipherDep, CursorsDep, ReadSessionDep, SessionDep, SettingsDep
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
@@ -31,7 +31,7 @@ from app.webhooks.schemas import (
 # referrals. The change feed is open to every role that reads referrals, each seeing the
 # events of the referrals it may read.
 PrisonDep = Annotated[Principal, Depends(require_role(Role.prison))]
-ReaderDep = Annotated[Principal, Depends(require_role(Role.prison, Role.kemensos, Role.sentra))]
+ReaderDep = Annotated[Principal, Depends(require_role(*sorted(REFERRAL_READERS)))]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, max 500).")]
 
 SIGNING = """\

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -14,11 +15,15 @@ from app.core.db import Database
 
 
 @pytest.fixture
-async def db(settings: Settings) -> Database:
+async def db(settings: Settings) -> AsyncIterator[Database]:
     database = Database(settings)
     async with database.transaction() as session:
         await session.execute(text("CREATE TABLE IF NOT EXISTS uow_probe (v text)"))
-    return database
+    yield database
+    # The shared test database keeps no table the models do not declare.
+    async with database.transaction() as session:
+        await session.execute(text("DROP TABLE uow_probe"))
+    await database.dispose()
 
 
 async def _count(db: Database, mark: str) -> int:

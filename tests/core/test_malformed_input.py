@@ -46,6 +46,9 @@ ENUM_FIELDS = {
     "/consent/basis",
     "/consent/given_by",
     "/consent/method",
+    "/consent/scope/0",
+    "/consent/scope/1",
+    "/needs/health/disability_types/0",
 }
 
 

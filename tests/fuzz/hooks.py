@@ -36,6 +36,13 @@ SEMANTIC_CODES = frozenset(
         "PAS_DISABILITY_DETAIL_REQUIRED",
         "SUPERVISION_END_REQUIRED",
         "SUPERVISION_END_NOT_ALLOWED",
+        "PAS_WARGA_BINAAN_NOT_CONVICTED",
+        "DUPLICATE_PPKS_TYPE",
+        "PPKS_TYPE_MISMATCH",
+        "BAPAS_REQUIRED",
+        "BAPAS_NOT_ALLOWED",
+        "CONSENT_NOT_RECORDED",
+        "CONSENT_EVIDENCE_REQUIRED",
         "INVALID_TEXT",
         "INVALID_CURSOR",
         "URL_NOT_ALLOWED",
@@ -43,12 +50,16 @@ SEMANTIC_CODES = frozenset(
 )
 # Rules across fields or with the path, which no schema here says:
 # `PUT /v1/sentra/{code}`: a `code` in the body equals the path's;
-# `POST /v1/clients`: facility codes only for prisons, sentra codes only for sentra.
+# `POST /v1/clients`: each role is bound to its own kind of code, and to at least one.
 CROSS_FIELD = frozenset(
     {
         ("INVALID_VALUE", "/code"),
         ("INVALID_VALUE", "/facility_codes"),
         ("INVALID_VALUE", "/sentra_codes"),
+        ("INVALID_VALUE", "/bapas_codes"),
+        ("FIELD_REQUIRED", "/facility_codes"),
+        ("FIELD_REQUIRED", "/sentra_codes"),
+        ("FIELD_REQUIRED", "/bapas_codes"),
     }
 )
 # Answers about current state, not about the request's shape.

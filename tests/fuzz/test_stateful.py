@@ -238,10 +238,6 @@ class IntakeLifecycle(RuleBasedStateMachine):
             assert response.json()["code"] == "VERSION_MISMATCH"
             return
         if action in detail["allowed_actions"]:
-            if response.status_code == 409:  # start_service before the release
-                assert response.json()["code"] == "NOT_YET_RELEASED", response.text
-                assert detail["custody_status"] != "released"
-                return
             assert response.status_code == 200, (action, detail["status"], response.text)
             assert response.headers["ETag"] == f'"{response.json()["version"]}"'
             self.changed = {case}

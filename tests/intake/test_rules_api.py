@@ -655,7 +655,7 @@ async def test_supervised_release_needs_supervision_end(
     release_type: str,
 ) -> None:
     prison = await clients.prison(facility)
-    event = event_for(facility, release__type=release_type)
+    event = event_for(facility, release__type=release_type, release__bapas_code="BAPAS-JAKTIM")
     await expect_errors(
         http,
         prison,
@@ -670,9 +670,7 @@ async def test_supervised_release_needs_supervision_end(
     assert response.status_code == 201, response.text
 
 
-@pytest.mark.parametrize(
-    "release_type", ["bebas_murni", "bebas_remisi", "amnesti", "bebas_demi_hukum"]
-)
+@pytest.mark.parametrize("release_type", ["bebas_murni", "bebas_remisi", "amnesti", "grasi"])
 async def test_unsupervised_release_has_no_supervision_end(
     http: httpx.AsyncClient,
     clients: Clients,
@@ -845,11 +843,6 @@ async def test_dates_at_the_edges_are_accepted(
         ("needs__summary", "S" * 2001, "/needs/summary"),
         ("needs__summary", "ok\u0000", "/needs/summary"),
         (
-            "needs__health__disability_types",
-            ["fisik", "ne\u0000tra"],
-            "/needs/health/disability_types/1",
-        ),
-        (
             "in_custody_programmes",
             [{"kind": "pendidikan", "name": "P\u007f"}],
             "/in_custody_programmes/0/name",
@@ -910,6 +903,7 @@ async def test_every_rule_failure_is_reported_together(
             ("INVALID_NIK", "/person/nik"),
             ("REGION_MISMATCH", "/person/domicile/regency_code"),
             ("SUPERVISION_END_REQUIRED", "/release/supervision_end_date"),
+            ("BAPAS_REQUIRED", "/release/bapas_code"),
             ("INVALID_DATE", "/occurred_at"),
         ],
     )

@@ -277,7 +277,7 @@ async def test_case_updated_for_another_case_ref_is_404(case: Case) -> None:
             ["pas_categories"],
         ),
         ({"in_custody_programmes": []}, ["in_custody_programmes"]),
-        ({"consent__method": "verbal_witnessed"}, ["consent"]),
+        ({"consent__method": "verbal_recorded"}, ["consent"]),
         ({"facility__name": "Lapas Kelas IIA Uji"}, ["facility"]),
         (
             {"person__domicile__address": "Jl. Lain No. 2", "needs__summary": "Perlu kerja"},

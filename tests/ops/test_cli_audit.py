@@ -41,9 +41,18 @@ def audit_items(base_url: str, api_key: str, action: str) -> list[dict[str, Any]
 @pytest.mark.parametrize(
     ("args", "flag", "message"),
     [
-        (["--role", "kemensos", "--facility", "LP-CLI"], "--facility", "only prison clients"),
-        (["--role", "prison", "--sentra", "S-CLI"], "--sentra", "only sentra clients"),
+        (["--role", "kemensos", "--facility", "LP-CLI"], "--facility", "has no facility_codes"),
+        (
+            ["--role", "prison", "--facility", "LP-CLI", "--sentra", "S-CLI"],
+            "--sentra",
+            "has no sentra_codes",
+        ),
         (["--role", "prison", "--facility", "lp-lower"], "--facility", "pattern"),
+        # SPEC §9: a client that could post or read nothing is refused.
+        (["--role", "prison"], "--facility", "is bound to facility_codes"),
+        (["--role", "sentra"], "--sentra", "is bound to sentra_codes"),
+        (["--role", "sentra", "--sentra", "*"], "--sentra", "pattern"),
+        (["--role", "bapas"], "--bapas", "is bound to bapas_codes"),
     ],
 )
 def test_clients_create_usage_errors_exit_2_with_one_line(

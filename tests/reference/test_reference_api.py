@@ -23,16 +23,21 @@ SPEC_PAS = [
     ("perempuan_rentan", "Perempuan rentan", [23]),
     ("fakir_miskin", "Fakir miskin", [24]),
 ]
-# SPEC §3: release types, and whether Bapas supervises the person after release.
+# SPEC §3: release types in their three groups.
 SPEC_RELEASE_TYPES = {
-    "bebas_murni": False,
-    "bebas_remisi": False,
-    "amnesti": False,
-    "bebas_demi_hukum": False,
-    "pembebasan_bersyarat": True,
-    "cuti_bersyarat": True,
-    "cuti_menjelang_bebas": True,
-    "asimilasi": True,
+    "bebas_murni": "convicted",
+    "bebas_remisi": "convicted",
+    "amnesti": "convicted",
+    "grasi": "convicted",
+    "pembebasan_bersyarat": "supervised",
+    "cuti_bersyarat": "supervised",
+    "cuti_menjelang_bebas": "supervised",
+    "asimilasi": "supervised",
+    "bebas_demi_hukum": "not_convicted",
+    "putusan_bebas": "not_convicted",
+    "putusan_lepas": "not_convicted",
+    "abolisi": "not_convicted",
+    "diversi": "not_convicted",
 }
 # Kepmendagri 2025: DKI Jakarta's administrative regency and five cities.
 JAKARTA = {"3101", "3171", "3172", "3173", "3174", "3175"}
@@ -62,10 +67,11 @@ async def test_release_types_and_their_supervision(
     response = await http.get("/v1/reference/release-types", headers=caller.headers)
     assert response.status_code == 200, response.text
     items = response.json()["items"]
-    assert {i["code"]: i["supervised"] for i in items} == SPEC_RELEASE_TYPES
+    assert {i["code"]: i["group"] for i in items} == SPEC_RELEASE_TYPES
     assert len(items) == len(SPEC_RELEASE_TYPES)
     for item in items:
-        assert set(item) == {"code", "name_id", "name_en", "supervised"}
+        assert set(item) == {"code", "name_id", "name_en", "group", "supervised"}
+        assert item["supervised"] == (item["group"] == "supervised")
         assert item["name_id"].strip() and item["name_en"].strip(), item
 
 

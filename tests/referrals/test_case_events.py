@@ -222,3 +222,61 @@ def test_a_reassignment_is_an_update_and_a_return_a_status_change() -> None:
 
 def test_a_new_referral_emits_created_alone() -> None:
     assert change_events(None, state("received"), data_changed=True) == (ChangeType.created,)
+
+
+# supervision.ended (SPEC §3)
+
+DAY = dt.date(2026, 11, 20)
+
+
+def ended(*, supervised: bool = True, end: dt.date | None = DAY) -> EventFacts:
+    return EventFacts(
+        K.supervision_ended, T0, supervised, occurred_on=DAY, supervision_end_date=end
+    )
+
+
+def test_supervision_ended_needs_a_referral() -> None:
+    assert refusal(on_event(None, ended())) == "UNKNOWN_CASE"
+
+
+def test_supervision_ended_passes_responsibility_on() -> None:
+    s = state("in_service")
+    out = effect(on_event(case(s), ended()))
+    assert (out.outcome, out.state, out.ends_supervision) == (EventOutcome.updated, s, True)
+    assert out.emits == (ChangeType.updated,)
+
+
+def test_supervision_ended_of_an_unsupervised_release_is_refused() -> None:
+    assert refusal(on_event(case(state("accepted")), ended(supervised=False))) == "NOT_SUPERVISED"
+
+
+def test_supervision_cannot_end_before_release() -> None:
+    s = state("accepted", CustodyStatus.in_custody)
+    assert refusal(on_event(case(s), ended())) == "NOT_YET_RELEASED"
+
+
+def test_supervision_cannot_end_after_the_event() -> None:
+    result = on_event(case(state("accepted")), ended(end=DAY + dt.timedelta(days=1)))
+    assert isinstance(result, EventRefusal)
+    assert (result.code, result.pointer) == ("INVALID_DATE", "/release/supervision_end_date")
+
+
+def test_the_date_is_checked_after_stale_and_the_refusals() -> None:
+    s = state("accepted", CustodyStatus.in_custody)
+    late = EventFacts(
+        K.supervision_ended,
+        T0,
+        True,
+        occurred_on=DAY,
+        supervision_end_date=DAY + dt.timedelta(days=9),
+    )
+    assert refusal(on_event(case(s), late)) == "NOT_YET_RELEASED"
+    old = dataclasses.replace(late, occurred_at=T0 - dt.timedelta(hours=1))
+    assert effect(on_event(case(state("accepted")), old)).outcome is EventOutcome.stale
+
+
+def test_supervision_that_ended_does_not_end_again() -> None:
+    s = state("in_service")
+    out = effect(on_event(CaseFacts(s, T0, supervision_ended=True), ended()))
+    assert out.outcome is EventOutcome.unchanged
+    assert not out.ends_supervision

@@ -48,7 +48,7 @@ STATUSES = [
     "rejected",
     "cancelled",
 ]
-ROLES = ["prison", "kemensos", "sentra", "auditor", "admin"]
+ROLES = ["prison", "kemensos", "sentra", "bapas", "auditor", "admin"]
 ACTIONS = [
     "accept",
     "reject",
@@ -229,16 +229,11 @@ def test_apply_keeps_custody_status() -> None:
     [CustodyStatus.in_custody, CustodyStatus.release_cancelled, CustodyStatus.returned_to_custody],
 )
 @pytest.mark.parametrize("role", ["sentra", "kemensos"])
-def test_start_service_needs_release(custody: CustodyStatus, role: str) -> None:
+def test_start_service_may_come_before_release(custody: CustodyStatus, role: str) -> None:
     s = state("assigned", custody=custody)
-    found = refusal(s, Action.start_service, Role(role))
-    assert found is not None
-    assert found.code == "NOT_YET_RELEASED"
-    assert not state_allows(s, Action.start_service)
-    assert "start_service" not in allowed_actions(s, Role(role))
-    assert found.allowed_actions == [
-        a for a in expected_allowed("assigned", role) if a != "start_service"
-    ]
+    assert refusal(s, Action.start_service, Role(role)) is None
+    assert state_allows(s, Action.start_service)
+    assert allowed_actions(s, Role(role)) == expected_allowed("assigned", role)
 
 
 def test_start_service_from_wrong_state_in_custody_is_invalid_transition() -> None:

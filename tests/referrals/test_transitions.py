@@ -221,18 +221,19 @@ async def test_an_inactive_sentra_cannot_be_assigned(
     assert response.json()["errors"][0]["code"] == "UNKNOWN_SENTRA"
 
 
-async def test_service_cannot_start_before_release(
+async def test_service_can_start_inside_the_facility_before_release(
     http: httpx.AsyncClient, cast: Cast, facility: str
 ) -> None:
+    """SPEC §4: the MoU wants rehabilitation to start inside the facility."""
     event = make_event(facility, event_type="release.scheduled", release_days=10)
     referral_id = await post_event(http, cast.prison, event)
-    await drive(http, cast.kemensos, referral_id, ["accept", "assign"], cast.sentra_code)
-    early = await act(http, cast.sentra, referral_id, "start_service")
-    assert early.status_code == 409
-    assert early.json()["code"] == "NOT_YET_RELEASED"
-    assert "start_service" not in early.json()["allowed_actions"]
-    assert "hold" in early.json()["allowed_actions"]
-
+    assigned = await drive(http, cast.kemensos, referral_id, ["accept", "assign"], cast.sentra_code)
+    assert assigned["custody_status"] == "in_custody"
+    assert "start_service" in assigned["allowed_actions"]
+    started = await act(http, cast.sentra, referral_id, "start_service")
+    assert started.status_code == 200, started.text
+    assert started.json()["status"] == "in_service"
+    assert started.json()["custody_status"] == "in_custody"
     released = make_event(
         facility,
         event_type="release.completed",
@@ -240,9 +241,8 @@ async def test_service_cannot_start_before_release(
         release_days=0,
     )
     await post_event(http, cast.prison, released)
-    started = await act(http, cast.sentra, referral_id, "start_service")
-    assert started.status_code == 200, started.text
-    assert started.json()["status"] == "in_service"
+    after = await http.get(f"/v1/referrals/{referral_id}", headers=cast.sentra.headers)
+    assert (after.json()["status"], after.json()["custody_status"]) == ("in_service", "released")
 
 
 async def test_assign_sets_and_replaces_sentra_and_return_clears_it(

@@ -23,7 +23,7 @@ def referral_row(
     services: Runtime, facility: str, client_id: uuid.UUID, created_at: dt.datetime
 ) -> tuple[dict[str, Any], list[str]]:
     event = make_event(facility, release_days=-random.randint(0, 90))
-    case = {k: event[k] for k in CASE_FIELDS}
+    case = {k: event.get(k, []) for k in CASE_FIELDS}
     referral = Referral(
         id=uuid.uuid4(),
         facility_code=facility,
