@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 from tests.conftest import ApiClient, Clients, facility_code
-from tests.factories import make_event
+from tests.factories import make_event, supervised
 from tests.webhooks.support import unsubscribe
+
+BAPAS_A = f"BAPAS-{uuid.uuid4().hex[:6].upper()}"
 
 ROLES = (
     "prison_own",
@@ -24,6 +26,8 @@ ROLES = (
     "kemensos",
     "sentra_own",
     "sentra_other",
+    "bapas_own",
+    "bapas_other",
     "auditor",
     "admin",
 )
@@ -49,11 +53,16 @@ async def build_world(http: httpx.AsyncClient, clients: Clients) -> World:
         "kemensos": await clients.kemensos(),
         "sentra_own": await clients.sentra(sentra_x),
         "sentra_other": await clients.sentra(sentra_y),
+        "bapas_own": await clients.bapas(BAPAS_A),
+        "bapas_other": await clients.bapas(f"BAPAS-{uuid.uuid4().hex[:6].upper()}"),
         "auditor": await clients.make("auditor"),
         "admin": await clients.make("admin"),
     }
+    # A supervised release: the Bapas that supervises it reads it too.
+    event = supervised(make_event(fac_a))
+    event["release"]["bapas_code"] = BAPAS_A
     posted = await http.post(
-        "/v1/release-events", json=make_event(fac_a), headers=callers["prison_own"].headers
+        "/v1/release-events", json=event, headers=callers["prison_own"].headers
     )
     assert posted.status_code == 201
     referral_id = posted.json()["referral"]["id"]
@@ -86,6 +95,8 @@ def _readers(own: int, other: int, denied: int = 403) -> dict[str, int]:
         "kemensos": own,
         "sentra_own": own,
         "sentra_other": other,
+        "bapas_own": own,
+        "bapas_other": other,
         "auditor": denied,
         "admin": denied,
     }
@@ -122,6 +133,8 @@ def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
                 "kemensos": 412,
                 "sentra_own": 403,
                 "sentra_other": 404,
+                "bapas_own": 403,
+                "bapas_other": 404,
                 "auditor": 404,
                 "admin": 404,
             },

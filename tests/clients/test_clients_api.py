@@ -80,6 +80,21 @@ async def test_client_create_validation(http: httpx.AsyncClient, clients: Client
         ),
         ({"name": "x", "role": "prison", "extra": 1}, "/extra", "UNKNOWN_FIELD"),
         ({"role": "prison"}, "/name", "FIELD_REQUIRED"),
+        # A client that could read or post nothing is refused (SPEC §9).
+        ({"name": "x", "role": "prison"}, "/facility_codes", "FIELD_REQUIRED"),
+        ({"name": "x", "role": "sentra"}, "/sentra_codes", "FIELD_REQUIRED"),
+        ({"name": "x", "role": "bapas"}, "/bapas_codes", "FIELD_REQUIRED"),
+        # A sentra names its sentra: never `*` (SPEC §2).
+        (
+            {"name": "x", "role": "sentra", "sentra_codes": ["*"]},
+            "/sentra_codes/0",
+            "INVALID_VALUE",
+        ),
+        (
+            {"name": "x", "role": "prison", "facility_codes": ["LP-A"], "bapas_codes": ["B-1"]},
+            "/bapas_codes",
+            "INVALID_VALUE",
+        ),
     ]
     for body, pointer, code in cases:
         response = await http.post("/v1/clients", json=body, headers=admin.headers)
@@ -140,3 +155,15 @@ async def test_create_rotate_and_deactivate_are_audited(
         ("client.rotate_key", "success", client_id, "admin.pusat", "client-rotate", None),
         ("client.deactivate", "success", client_id, "admin.pusat", "client-deactivate", None),
     ]
+
+
+async def test_a_bapas_client_is_bound_to_bapas_codes(
+    http: httpx.AsyncClient, clients: Clients
+) -> None:
+    admin = await clients.make("admin")
+    body = {"name": "Bapas Jakarta Timur", "role": "bapas", "bapas_codes": ["BAPAS-JAKTIM"]}
+    created = await http.post("/v1/clients", json=body, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    out = created.json()
+    assert (out["role"], out["bapas_codes"]) == ("bapas", ["BAPAS-JAKTIM"])
+    assert out["facility_codes"] == [] and out["sentra_codes"] == []

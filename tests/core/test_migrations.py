@@ -30,3 +30,61 @@ async def test_the_migrated_schema_is_the_models(database_url: str) -> None:
         found = await connection.run_sync(differences)
     await engine.dispose()
     assert found == []
+
+
+def test_stored_referrals_keep_their_data_and_flag_consent_without_evidence(
+    tmp_path: Any,
+) -> None:
+    """Migration 0003 on referrals stored before it: `bapas_code` read from the case data,
+    LEGACY_CONSENT where a consent (basis `consent`) has no evidence (SPEC §3)."""
+    import json
+    import sqlite3
+    import uuid
+
+    from app.core.migrate import upgrade
+
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0002")
+
+    def stored(consent: dict[str, Any], bapas: str | None) -> tuple[Any, ...]:
+        case = {
+            "release": {"type": "pembebasan_bersyarat", "bapas_code": bapas},
+            "consent": consent,
+        }
+        return (
+            uuid.uuid4().hex, "LP-OLD", uuid.uuid4().hex, uuid.uuid4().hex, "received",
+            "released", 1, "Budi", "budi", "1985-01-01", "male", "31", "pembebasan_bersyarat",
+            "2026-01-01", "2026-06-01", json.dumps(case), "x", "[]",
+            "2026-01-01 00:00:00", "2026-01-01 00:00:00", "2026-01-01 00:00:00",
+        )  # fmt: skip
+
+    rows = [
+        stored({"basis": "consent", "method": "verbal_witnessed"}, "BAPAS-OLD"),
+        stored({"basis": "consent", "method": "written", "evidence_ref": "F-1"}, None),
+        stored({"basis": "public_task"}, None),
+    ]
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "INSERT INTO referrals (id, facility_code, case_ref, origin_client_id, status, "
+            "custody_status, version, full_name, name_search, birth_date, sex, province_code, "
+            "release_type, release_date, handover_date, case_data, sensitive_data, "
+            "data_quality_flags, last_event_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    upgrade(url)
+    after = [(bapas, json.loads(flags)) for bapas, flags in _in_order(path, rows)]
+    assert after == [("BAPAS-OLD", ["LEGACY_CONSENT"]), (None, []), (None, [])]
+
+
+def _in_order(path: Any, rows: list[tuple[Any, ...]]) -> list[tuple[Any, Any]]:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        return [
+            connection.execute(
+                "SELECT bapas_code, data_quality_flags FROM referrals WHERE id = ?", (row[0],)
+            ).fetchone()
+            for row in rows
+        ]
