@@ -181,7 +181,8 @@ _ENUMS: list[list[tuple[str, str]]] = [
     [
         (
             "convicted",
-            "**Terpidana, bebas**: convicted and free at release; Kemensos takes over then.",
+            "**Mantan warga binaan (bebas)**: convicted and free at release; Kemensos takes "
+            "over then.",
         ),
         (
             "supervised",
@@ -190,7 +191,7 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ),
         (
             "not_convicted",
-            "**Tidak dipidana**: never convicted (a *tahanan* released, acquitted, "
+            "**Bukan terpidana**: never convicted (a *tahanan* released, acquitted, "
             "discharged, abolisi, or a child's diversi): never labelled `warga_binaan`.",
         ),
     ],
@@ -205,10 +206,10 @@ _ENUMS: list[list[tuple[str, str]]] = [
     [
         (
             "release.scheduled",
-            "**Rencana bebas**: a release date is known ahead; creates the referral while the "
-            "person is still in custody so Kemensos can triage before release.",
+            "**Rencana keluar dari UPT**: a release date is known ahead; creates the referral "
+            "while the person is still in custody so Kemensos can triage before release.",
         ),
-        ("release.rescheduled", "**Jadwal bebas berubah**: the planned release date moved."),
+        ("release.rescheduled", "**Jadwal keluar berubah**: the planned release date moved."),
         (
             "release.completed",
             "**Keluar dari UPT**: the person has left the facility (free, or a *klien* under "
@@ -216,12 +217,13 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ),
         (
             "release.cancelled",
-            "**Pembebasan batal**: a planned release will not happen (before release only).",
+            "**Rencana keluar dibatalkan**: a planned release will not happen (before release "
+            "only).",
         ),
         (
             "release.revoked",
-            "**Pencabutan**: a supervised release (PB, CB, CMB, asimilasi) was revoked; the "
-            "person is back in custody.",
+            "**Pencabutan integrasi/asimilasi**: a supervised release (PB, CB, CMB, "
+            "asimilasi) was revoked; the person is back in custody.",
         ),
         (
             "case.updated",
@@ -229,7 +231,7 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ),
         (
             "supervision.ended",
-            "**Bimbingan Bapas berakhir**: a supervised release's supervision ended; Kemensos "
+            "**Masa pembimbingan berakhir**: a supervised release's supervision ended; Kemensos "
             "is responsible from `release.supervision_end_date`.",
         ),
     ],
@@ -249,17 +251,17 @@ _ENUMS: list[list[tuple[str, str]]] = [
     [
         (
             "received",
-            "**Diterima sistem**: new, awaiting Kemensos triage (`overdue` after `triage_due_at`).",
+            "**Rujukan baru**: new, awaiting Kemensos triage (`overdue` after `triage_due_at`).",
         ),
         ("accepted", "**Diterima Kemensos**: accepted for social rehabilitation, no sentra yet."),
-        ("assigned", "**Ditugaskan**: a sentra is assigned (`sentra_code`)."),
+        ("assigned", "**Dirujuk ke sentra**: a sentra is assigned (`sentra_code`)."),
         ("in_service", "**Dalam layanan**: the sentra serves the released person."),
         (
             "on_hold",
-            "**Ditunda**: paused (back in custody, hospitalised, relocated); `resume` returns "
-            "to the status it was held from.",
+            "**Dihentikan sementara**: paused (back in custody, hospitalised, relocated); "
+            "`resume` returns to the status it was held from.",
         ),
-        ("closed", "**Selesai**: service ended, see `outcome`. Terminal."),
+        ("closed", "**Ditutup**: service ended, see `outcome`. Terminal."),
         ("rejected", "**Ditolak**: Kemensos declined, see `reason_code`. Terminal."),
         (
             "cancelled",
@@ -268,15 +270,15 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ),
     ],
     [
-        ("in_custody", "**Dalam tahanan**: still inside; the release is scheduled."),
+        ("in_custody", "**Masih di UPT**: still inside; the release is scheduled."),
         (
             "released",
             "**Keluar dari UPT**: has left the facility (free, or under Bapas supervision).",
         ),
-        ("release_cancelled", "**Pembebasan batal**: the scheduled release was cancelled."),
+        ("release_cancelled", "**Batal keluar**: the scheduled release was cancelled."),
         (
             "returned_to_custody",
-            "**Kembali ditahan**: the supervised release was revoked; back inside.",
+            "**Dikembalikan ke UPT**: the supervised release was revoked; back inside.",
         ),
     ],
     [
@@ -309,7 +311,7 @@ _ENUMS: list[list[tuple[str, str]]] = [
     [
         (
             "imipas",
-            "**Ditjen Pemasyarakatan (Imipas)**: in custody or under Bapas supervision.",
+            "**Ditjen Pemasyarakatan (Kemenimipas)**: in custody or under Bapas supervision.",
         ),
         ("kemensos", "**Kementerian Sosial**: after the handover date."),
     ],
@@ -318,18 +320,22 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ("consent", "**Persetujuan**: the person's (or a child's guardian's) consent."),
         (
             "public_task",
-            "**Tugas pelayanan publik**: processing under a public task (UU 27/2022).",
+            "**Pelayanan publik/pelaksanaan kewenangan**: processing under a public task "
+            "(UU 27/2022 art. 20).",
         ),
     ],
-    [("person", "The person themself."), ("guardian", "**Wali**: the guardian (children).")],
+    [
+        ("person", "The person themself."),
+        ("guardian", "**Orang tua/wali**: the parent or guardian (children)."),
+    ],
     [
         ("written", "**Tertulis**: a signed consent form."),
         ("electronic", "**Elektronik**: given and kept electronically."),
         ("verbal_recorded", "**Lisan terekam**: spoken, and recorded (audio or video)."),
         (
             "verbal_witnessed",
-            "**Lisan disaksikan**: deprecated. Spoken before a witness but not recorded: "
-            "void under UU 27/2022 art. 22, refused (`CONSENT_NOT_RECORDED`).",
+            "**Lisan dengan saksi, tanpa rekaman**: deprecated. Spoken before a witness but "
+            "not recorded: void under UU 27/2022 art. 22, refused (`CONSENT_NOT_RECORDED`).",
         ),
     ],
     [

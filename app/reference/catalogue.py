@@ -20,7 +20,7 @@ PAS_CATEGORIES: tuple[PasCategory, ...] = (
         "anak_rentan",
         "Anak-anak rentan (termasuk ABH)",
         "Vulnerable children (incl. children in conflict with the law)",
-        "Children under 18, including ABH (anak berhadapan dengan hukum). Required for "
+        "Children under 18, including ABH (anak yang berhadapan dengan hukum). Required for "
         "anyone under 18 at release.",
         (1, 2, 3, 4, 5, 6, 7),
     ),
@@ -166,7 +166,7 @@ RELEASE_TYPES: tuple[ReleaseTypeInfo, ...] = (
     ),
     ReleaseTypeInfo(
         ReleaseType.bebas_demi_hukum,
-        "Bebas demi hukum",
+        "Dikeluarkan demi hukum",
         "Detention period lapsed (a detainee, never convicted)",
         _N,
     ),
@@ -203,10 +203,14 @@ class PpksType:
 PPKS_TYPES: tuple[PpksType, ...] = (
     PpksType(1, "Anak balita terlantar", "Neglected children under five"),
     PpksType(2, "Anak terlantar", "Neglected children"),
-    PpksType(3, "Anak berhadapan dengan hukum (ABH)", "Children in conflict with the law"),
+    PpksType(3, "Anak yang berhadapan dengan hukum (ABH)", "Children in conflict with the law"),
     PpksType(4, "Anak jalanan", "Street children"),
-    PpksType(5, "Anak dengan disabilitas", "Children with disabilities"),
-    PpksType(6, "Anak korban tindak kekerasan", "Child victims of violence"),
+    PpksType(5, "Anak dengan kedisabilitasan (ADK)", "Children with disabilities"),
+    PpksType(
+        6,
+        "Anak yang menjadi korban tindak kekerasan atau diperlakukan salah",
+        "Child victims of violence or maltreatment",
+    ),
     PpksType(
         7, "Anak yang memerlukan perlindungan khusus", "Children in need of special protection"
     ),
@@ -224,7 +228,7 @@ PPKS_TYPES: tuple[PpksType, ...] = (
     ),
     PpksType(16, "Orang dengan HIV/AIDS (ODHA)", "People living with HIV/AIDS"),
     PpksType(17, "Korban penyalahgunaan NAPZA", "Victims of drug abuse (NAPZA)"),
-    PpksType(18, "Korban perdagangan orang", "Victims of trafficking"),
+    PpksType(18, "Korban perdagangan orang (trafficking)", "Victims of trafficking"),
     PpksType(19, "Korban tindak kekerasan", "Victims of violence"),
     PpksType(20, "Pekerja migran bermasalah sosial", "Migrant workers with social problems"),
     PpksType(21, "Korban bencana alam", "Victims of natural disasters"),

@@ -122,10 +122,10 @@ def test_every_enum_explains_each_value(document: dict[str, Any]) -> None:
     [
         ("ReleaseType", ["Bebas murni", "Pembebasan bersyarat", "Bapas"]),
         ("FacilityType", ["Lembaga Pemasyarakatan", "Rumah Tahanan Negara", "remand centre"]),
-        ("ReleaseEventType", ["Rencana bebas", "revoked"]),
+        ("ReleaseEventType", ["Rencana keluar dari UPT", "revoked"]),
         ("ProgrammeKind", ["Pelatihan kerja", "vocational training"]),
         ("Status", ["Diterima Kemensos", "Terminal"]),
-        ("CustodyStatus", ["Kembali ditahan"]),
+        ("CustodyStatus", ["Dikembalikan ke UPT"]),
     ],
 )
 def test_domain_enums_speak_both_languages(
