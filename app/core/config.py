@@ -15,6 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/rujukan.db"
 
 
+class ConfigError(Exception):
+    """A setting that cannot work: the process stops with this one line (SPEC §9)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUJUKAN_", extra="ignore")
 
@@ -111,6 +115,17 @@ class Settings(BaseSettings):
             return self.is_sqlite
         return self.run_worker_in_process
 
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            return value
+        scheme = value.split("://", 1)[0] if "://" in value else value[:20]
+        raise ValueError(
+            f"`{scheme}://…` names no asynchronous driver: use postgresql+asyncpg://user:pass@"
+            "host/db for PostgreSQL, or sqlite+aiosqlite:///path for the embedded database"
+        )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -170,15 +185,15 @@ class Settings(BaseSettings):
             return base64.b64decode(self.data_key.get_secret_value())
         db_path = self.sqlite_path
         if db_path is None:
-            raise RuntimeError(
-                "RUJUKAN_DATA_KEY is required outside the embedded SQLite default "
-                "(base64 of 32 random bytes)"
+            raise ConfigError(
+                "RUJUKAN_DATA_KEY is required with PostgreSQL: base64 of 32 random bytes "
+                "(`openssl rand -base64 32` makes one)"
             )
         key_file = db_path.with_name(db_path.name + ".key")
         if key_file.exists():
             raw = base64.b64decode(key_file.read_text().strip())
             if len(raw) != 32:
-                raise RuntimeError(f"{key_file} does not hold a 32-byte key")
+                raise ConfigError(f"{key_file} does not hold a 32-byte key (base64)")
             return raw
         key_file.parent.mkdir(parents=True, exist_ok=True)
         raw = os.urandom(32)

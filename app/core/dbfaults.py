@@ -118,6 +118,20 @@ def mark_disconnect(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
+# The schema is not (fully) there: a table or column of this release is missing. An
+# unmigrated database answers 503 like an unreachable one (SPEC §9), never 500.
+_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
+
+
+def is_schema_missing(exc: BaseException) -> bool:
+    for e in _chain(exc):
+        if _sqlstate(e) in _SCHEMA_SQLSTATES:
+            return True
+        if type(e).__name__ == "OperationalError" and "no such table" in str(e):
+            return True
+    return False
+
+
 # A deadlock PostgreSQL broke, or a serialization failure: the transaction was rolled
 # back and may be run again as it is.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})

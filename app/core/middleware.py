@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
-from app.core.dbfaults import RETRY_AFTER_SECONDS, is_database_unavailable
+from app.core.dbfaults import RETRY_AFTER_SECONDS, is_database_unavailable, is_schema_missing
 from app.core.errors import PROBLEM_JSON, problem_body
 from app.core.http import MIB
 from app.core.metrics import LATENCY, REQUESTS
@@ -38,6 +38,10 @@ SECURITY_HEADERS = {
 _DB_UNAVAILABLE = (
     "The database is unreachable. Retry the same request after Retry-After; a release event "
     "may already have been applied, and its retry replays the answer."
+)
+_SCHEMA_MISSING = (
+    "The database is not migrated to this release's schema: the operator runs `rujukan db "
+    "upgrade` (see /readyz). Retry the same request later."
 )
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _DOCS_CSP = (
@@ -109,7 +113,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             code, status, detail, headers = "INTERNAL_ERROR", 500, None, []
-            if is_database_unavailable(exc):
+            if is_schema_missing(exc):
+                log.warning("database schema missing: %s", type(exc).__name__)
+                code, status, detail = "SERVICE_UNAVAILABLE", 503, _SCHEMA_MISSING
+                headers = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+            elif is_database_unavailable(exc):
                 # Not a bug: the database is away. A 503 tells the client to retry.
                 log.warning("database unavailable: %s", type(exc).__name__)
                 code, status, detail = "SERVICE_UNAVAILABLE", 503, _DB_UNAVAILABLE
