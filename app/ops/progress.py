@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -29,7 +29,7 @@ class Progress:
         self.done = 0
         self._started = time.monotonic()
         self._last_line = self._started
-        self._bar: tqdm[None] | None = None
+        self._bar: tqdm[Any] | None = None
         if self.stream.isatty():
             self._bar = tqdm(total=total, desc=label, unit=f" {unit}", file=self.stream)
 
