@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/rujukan.db"
 
 
+_MAKE_KEY = "`openssl rand -base64 32` makes one"
+
+
 class ConfigError(Exception):
     """A setting that cannot work: the process stops with this one line (SPEC §9)."""
 
@@ -80,7 +83,11 @@ class Settings(BaseSettings):
         "after it, which costs a connect and re-preparing every statement.",
     )
     db_max_overflow: int = Field(default=10, ge=0, le=500)
-    log_level: str = "INFO"
+    log_level: str = Field(
+        default="INFO", pattern="^(?i:debug|info|warning|error|critical)$", description="Log level."
+    )
+    host: str = Field(default="127.0.0.1", description="`rujukan serve`'s address.")
+    port: int = Field(default=8000, ge=1, le=65535, description="`rujukan serve`'s port.")
     run_worker_in_process: bool | None = Field(
         default=None,
         description="Run the webhook relay inside `rujukan serve`; unset: yes on the "
@@ -106,7 +113,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _lease_outlasts_attempt(self) -> Settings:
         if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
-            raise ValueError("RUJUKAN_WEBHOOK_LEASE_SECONDS must exceed the webhook timeout")
+            raise ValueError(
+                "RUJUKAN_WEBHOOK_LEASE_SECONDS must exceed RUJUKAN_WEBHOOK_TIMEOUT_SECONDS"
+            )
         return self
 
     @property
@@ -132,7 +141,10 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}: an IANA name such as Asia/Jakarta, Asia/Makassar "
+                "or Asia/Jayapura"
+            ) from exc
         return value
 
     @field_validator("data_key")
@@ -143,9 +155,23 @@ class Settings(BaseSettings):
         try:
             raw = base64.b64decode(value.get_secret_value(), validate=True)
         except binascii.Error as exc:
-            raise ValueError("RUJUKAN_DATA_KEY must be standard base64") from exc
+            raise ValueError(f"not standard base64 ({_MAKE_KEY})") from exc
         if len(raw) != 32:
-            raise ValueError("RUJUKAN_DATA_KEY must decode to exactly 32 bytes")
+            raise ValueError(f"decodes to {len(raw)} bytes, not 32 ({_MAKE_KEY})")
+        return value
+
+    @field_validator("previous_data_keys")
+    @classmethod
+    def _previous_keys_are_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for n, part in enumerate(value.get_secret_value().split(","), start=1):
+            try:
+                raw = base64.b64decode(part.strip(), validate=True)
+            except binascii.Error as exc:
+                raise ValueError(f"key {n} is not standard base64") from exc
+            if part.strip() and len(raw) != 32:
+                raise ValueError(f"key {n} decodes to {len(raw)} bytes, not 32")
         return value
 
     def resolve_previous_keys(self) -> list[bytes]:
@@ -154,10 +180,7 @@ class Settings(BaseSettings):
         keys = []
         for part in self.previous_data_keys.get_secret_value().split(","):
             if part.strip():
-                raw = base64.b64decode(part.strip(), validate=True)
-                if len(raw) != 32:
-                    raise ValueError("RUJUKAN_PREVIOUS_DATA_KEYS: every key must be 32 bytes")
-                keys.append(raw)
+                keys.append(base64.b64decode(part.strip(), validate=True))
         return keys
 
     @property
@@ -186,8 +209,8 @@ class Settings(BaseSettings):
         db_path = self.sqlite_path
         if db_path is None:
             raise ConfigError(
-                "RUJUKAN_DATA_KEY is required with PostgreSQL: base64 of 32 random bytes "
-                "(`openssl rand -base64 32` makes one)"
+                "RUJUKAN_DATA_KEY: required with PostgreSQL, base64 of 32 random bytes "
+                f"({_MAKE_KEY})"
             )
         key_file = db_path.with_name(db_path.name + ".key")
         if key_file.exists():

@@ -52,7 +52,9 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 # Libraries that print SQL parameters or URLs with query strings at DEBUG/INFO.
-CHATTY_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "httpx", "httpcore")
+# Alembic announces each of its plugins at INFO on every start (`db upgrade` reports what
+# it migrated itself).
+CHATTY_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "httpx", "httpcore", "alembic")
 
 
 def quiet_chatty_loggers() -> None:

@@ -35,6 +35,26 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at (None: unmigrated)."""
+    import asyncio
+
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def read() -> str | None:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Run the migrations (synchronously; call it outside a running event loop)."""
     command.upgrade(alembic_config(database_url), revision)

@@ -6,11 +6,15 @@ Every person here is invented; NIKs are built to pass the checks, names are comm
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Client
 from app.auth.principal import Principal
 from app.auth.roles import Role
+from app.auth.service import principal_of, rotate_key
 from app.clients.schemas import ClientCreate
 from app.clients.service import create_client
 from app.core import audit
@@ -21,8 +25,9 @@ from app.reference.catalogue import SUPERVISED_RELEASES, ReleaseType
 from app.reference.models import Sentra
 from app.referrals import service as referrals
 from app.referrals.domain import Action
+from app.referrals.models import Referral
 from app.referrals.schemas import TransitionRequest
-from app.runtime import build_runtime
+from app.runtime import Runtime, build_runtime
 
 DEMO_SENTRA: list[tuple[str, str, str, str, list[str]]] = [
     ("HANDAYANI", "Sentra Handayani", "31", "3175", ["3175"]),
@@ -130,6 +135,14 @@ DEMO_PEOPLE: list[tuple[str, str, str, str, str, str, str, int, list[str]]] = [
 ]
 
 
+DEMO_FACILITY = "LP-CIPINANG"
+DEMO_BAPAS = "BAPAS-JAKTIM"
+
+
+def _case_ref(case: str) -> str:
+    return f"DEMO/{case}/2024"
+
+
 def _nik(regency: str, district: str, sex: str, birth: dt.date, serial: int) -> str:
     day = birth.day + (40 if sex == "female" else 0)
     return f"{district}{day:02d}{birth.month:02d}{birth.year % 100:02d}{serial:04d}"
@@ -153,8 +166,8 @@ def _event(
         "event_id": f"DEMO-{case}-{'completed' if completed else 'scheduled'}",
         "event_type": "release.completed" if completed else "release.scheduled",
         "occurred_at": occurred.isoformat(),
-        "facility": {"code": "LP-CIPINANG", "name": "Lapas Kelas I Cipinang", "type": "lapas"},
-        "case_ref": f"DEMO/{case}/2024",
+        "facility": {"code": DEMO_FACILITY, "name": "Lapas Kelas I Cipinang", "type": "lapas"},
+        "case_ref": _case_ref(case),
         "person": {
             "full_name": name,
             "nik": _nik(regency, district, sex, birth, index + 1),
@@ -175,7 +188,7 @@ def _event(
             "supervision_end_date": (release + dt.timedelta(days=180)).isoformat()
             if supervised
             else None,
-            "bapas_code": "BAPAS-JAKTIM" if supervised else None,
+            "bapas_code": DEMO_BAPAS if supervised else None,
         },
         "pas_categories": pas,
         "needs": {"summary": "Pendampingan reintegrasi sosial", "health": health},
@@ -193,24 +206,63 @@ def _event(
     }
 
 
+# (role, name, facilities, sentra, Bapas). The prison is bound to the facilities the
+# integration guides post for, so their samples work with the key the demo prints.
+DEMO_CLIENTS: list[tuple[Role, str, list[str], list[str], list[str]]] = [
+    (
+        Role.prison,
+        "Demo SDP Pemasyarakatan",
+        [DEMO_FACILITY, "LPP-BANDUNG", "RUTAN-JAKPUS"],
+        [],
+        [],
+    ),
+    (Role.bapas, "Demo Bapas Jakarta Timur", [], [], [DEMO_BAPAS]),
+    (Role.kemensos, "Demo portal Kemensos", [], [], []),
+    (Role.sentra, "Demo Sentra Handayani", [], ["HANDAYANI"], []),
+    (Role.auditor, "Demo auditor", [], [], []),
+    (Role.admin, "Demo admin", [], [], []),
+]
+
+
+async def _demo_client(
+    session: AsyncSession, spec: tuple[Role, str, list[str], list[str], list[str]], now: dt.datetime
+) -> tuple[Client, str]:
+    """The demo client of this name and role with a fresh key: created the first time, its
+    key renewed on a rerun (keys are shown once; the old one stops working)."""
+    role, name, facilities, sentra, bapas = spec
+    client = (
+        await session.execute(
+            select(Client)
+            .where(Client.name == name, Client.role == role.value, Client.active.is_(True))
+            .order_by(Client.created_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if client is None:
+        # As `rujukan clients create` does: the operator (no principal) created it.
+        body = ClientCreate(
+            name=name, role=role, facility_codes=facilities, sentra_codes=sentra, bapas_codes=bapas
+        )
+        issued = await create_client(session, None, body)
+        return issued.client, issued.api_key
+    client.facility_codes, client.sentra_codes, client.bapas_codes = facilities, sentra, bapas
+    key = await rotate_key(session, client, now, dt.timedelta(0))
+    audit.record(session, None, "client.rotate_key", "success", target_id=client.id)
+    return client, key
+
+
 async def seed_demo(settings: Settings) -> dict[str, Any]:
+    """Demo clients, sentra and referrals; run again, it adds nothing and renews the keys."""
     runtime = build_runtime(settings)
+    clock = Clock(now=dt.datetime.now(dt.UTC), tz=settings.tz)
     try:
         keys: dict[str, Any] = {}
+        principals: dict[str, Principal] = {}
         async with runtime.db.transaction() as session:
-            for role, name, facilities, sentra in (
-                (Role.prison, "Demo SDP Lapas Cipinang", ["LP-CIPINANG"], []),
-                (Role.kemensos, "Demo portal Kemensos", [], []),
-                (Role.sentra, "Demo Sentra Handayani", [], ["HANDAYANI"]),
-                (Role.auditor, "Demo auditor", [], []),
-                (Role.admin, "Demo admin", [], []),
-            ):
-                # As `rujukan clients create` does: the operator (no principal) created it.
-                body = ClientCreate(
-                    name=name, role=role, facility_codes=facilities, sentra_codes=sentra
-                )
-                issued = await create_client(session, None, body)
-                keys[role.value] = {"client_id": str(issued.client.id), "api_key": issued.api_key}
+            for spec in DEMO_CLIENTS:
+                client, key = await _demo_client(session, spec, clock.now)
+                keys[client.role] = {"client_id": str(client.id), "api_key": key}
+                principals[client.role] = principal_of(client)
             for code, sname, province, regency, coverage in DEMO_SENTRA:
                 existing = await session.get(Sentra, code)
                 if existing is None:
@@ -225,42 +277,50 @@ async def seed_demo(settings: Settings) -> dict[str, Any]:
                         )
                     )
                     audit.record(session, None, "sentra.create", "success")
-
-        def principal(role: str, facilities: frozenset[str], sentra: frozenset[str]) -> Principal:
-            return Principal(
-                uuid.UUID(keys[role]["client_id"]), "demo", Role(role), facilities, sentra, "demo"
-            )
-
-        prison = principal("prison", frozenset({"LP-CIPINANG"}), frozenset())
-        kemensos = principal("kemensos", frozenset(), frozenset())
-        clock = Clock(now=dt.datetime.now(dt.UTC), tz=settings.tz)
-        sender = Sender(prison, Intake(runtime.db, runtime.cipher, runtime.intake_groups), clock)
-        referral_ids: list[str] = []
-        for index, person in enumerate(DEMO_PEOPLE):
-            result = await receive_event(sender, _event(index, person, clock.today))
-            referral_ids.append(result.body["referral"]["id"])
-        # Walk the first referral to a sentra so the demo sentra key sees something.
-        first = referral_ids[0]
-        for request in (
-            TransitionRequest(action=Action.accept),
-            TransitionRequest(action=Action.assign, sentra_code="HANDAYANI"),
-        ):
-            view = referrals.DetailView(
-                runtime.cipher, settings.triage_days, runtime.sentra_coverage, clock
-            )
-            async with runtime.db.transaction() as session:
-                current, tag = await referrals.read_detail(session, kemensos, first, view)
-                if request.action.value in current.allowed_actions:
-                    await referrals.transition(session, kemensos, first, request, tag, view)
-        return {
-            "clients": keys,
-            "referral_ids": referral_ids,
-            "try": (
-                "curl -s -H 'Authorization: Bearer "
-                + keys["kemensos"]["api_key"]
-                + "' http://127.0.0.1:8000/v1/referrals/"
-                + first
-            ),
-        }
+        referral_ids = await _seed_referrals(runtime, principals["prison"], clock)
+        await _walk_first(runtime, settings, principals["kemensos"], referral_ids[0], clock)
+        return {"clients": keys, "referral_ids": referral_ids}
     finally:
         await runtime.db.dispose()
+
+
+async def _seed_referrals(runtime: Runtime, prison: Principal, clock: Clock) -> list[str]:
+    """One referral per demo person; a person already seeded (on an earlier day: other
+    dates, so another body under the same event_id) is left as it is."""
+    async with runtime.db.read_session() as session:
+        rows = await session.execute(
+            select(Referral.case_ref, Referral.id).where(
+                Referral.facility_code == DEMO_FACILITY,
+                Referral.case_ref.in_([_case_ref(p[0]) for p in DEMO_PEOPLE]),
+            )
+        )
+        seeded = {case_ref: referral_id for case_ref, referral_id in rows}
+    sender = Sender(prison, Intake(runtime.db, runtime.cipher, runtime.intake_groups), clock)
+    referral_ids: list[str] = []
+    for index, person in enumerate(DEMO_PEOPLE):
+        existing = seeded.get(_case_ref(person[0]))
+        if existing is not None:
+            referral_ids.append(str(existing))
+            continue
+        result = await receive_event(sender, _event(index, person, clock.today))
+        referral_ids.append(result.body["referral"]["id"])
+    return referral_ids
+
+
+async def _walk_first(
+    runtime: Runtime, settings: Settings, kemensos: Principal, referral_id: str, clock: Clock
+) -> None:
+    """The first referral accepted and assigned to the demo sentra, so that its key sees
+    something; only from `received` (a rerun does not reassign it)."""
+    view = referrals.DetailView(
+        runtime.cipher, settings.triage_days, runtime.sentra_coverage, clock
+    )
+    for request in (
+        TransitionRequest(action=Action.accept),
+        TransitionRequest(action=Action.assign, sentra_code="HANDAYANI"),
+    ):
+        async with runtime.db.transaction() as session:
+            current, tag = await referrals.read_detail(session, kemensos, referral_id, view)
+            wanted = {Action.accept: "received", Action.assign: "accepted"}[request.action]
+            if current.status == wanted and request.action.value in current.allowed_actions:
+                await referrals.transition(session, kemensos, referral_id, request, tag, view)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,11 @@ from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret, seal_secret
 
 BATCH = 500
+Advance = Callable[[int], None]  # told the rows each finished batch examined (progress)
+
+
+def _ignore(_: int) -> None:
+    return None
 
 
 @dataclass(slots=True)
@@ -34,11 +40,13 @@ class JobReport:
         return {"examined": self.examined, "changed": self.changed}
 
 
-async def rotate_keys(db: Database, cipher: DataCipher, *, batch: int = BATCH) -> JobReport:
+async def rotate_keys(
+    db: Database, cipher: DataCipher, *, batch: int = BATCH, on_batch: Advance = _ignore
+) -> JobReport:
     """Re-encrypt every referral still under a previous key, and recompute its NIK index;
     then the webhook subscriptions' signing secrets (without them, a previous key could
     not be dropped: the relay could no longer open the secrets to sign deliveries)."""
-    report = await _rotate_referrals(db, cipher, batch=batch)
+    report = await _rotate_referrals(db, cipher, batch=batch, on_batch=on_batch)
     resealed = await _reseal_webhook_secrets(db, cipher)
     report.examined += resealed
     report.changed += resealed
@@ -64,7 +72,9 @@ async def _reseal_webhook_secrets(db: Database, cipher: DataCipher) -> int:
     return changed
 
 
-async def _rotate_referrals(db: Database, cipher: DataCipher, *, batch: int) -> JobReport:
+async def _rotate_referrals(
+    db: Database, cipher: DataCipher, *, batch: int, on_batch: Advance
+) -> JobReport:
     report = JobReport()
     prefix = f"v1.{cipher.key_id}.%"
     after = uuid.UUID(int=0)
@@ -89,6 +99,7 @@ async def _rotate_referrals(db: Database, cipher: DataCipher, *, batch: int) -> 
                 referral.nik_index = cipher.blind_index(nik) if nik else None
             report.examined += len(rows)
             report.changed += len(rows)
+        on_batch(len(rows))
         if len(rows) < batch:
             # Rows skipped because a request held them are caught by the next pass.
             async with db.read_session() as session:
@@ -142,6 +153,7 @@ async def anonymise_ended(
     retention_days: int,
     dry_run: bool,
     batch: int = BATCH,
+    on_batch: Advance = _ignore,
 ) -> JobReport:
     """Erase identity from referrals that ended more than RUJUKAN_RETENTION_DAYS ago.
 
@@ -183,6 +195,7 @@ async def anonymise_ended(
                     audit.record(
                         session, None, "referral.anonymise", "success", referral_id=referral.id
                     )
+        on_batch(len(rows))
         if len(rows) < batch:
             return report
         after = rows[-1].id
