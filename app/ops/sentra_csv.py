@@ -69,7 +69,11 @@ def parse_registry(data: bytes) -> tuple[list[RegistryRow], list[RefusedRow]]:
         fields = {(k or "").strip(): (v or "") for k, v in record.items() if k is not None}
         if None in record:
             refused.append(
-                RefusedRow(line, None, [FieldError("INVALID_VALUE", "more cells than columns")])
+                RefusedRow(
+                    line,
+                    fields["code"].strip() or None,
+                    [FieldError("INVALID_VALUE", "more cells than columns")],
+                )
             )
             continue
         body: dict[str, Any] = {
