@@ -29,6 +29,7 @@ from app.core.validation import body_errors
 
 EXIT_CONFIG = 1
 EXIT_USAGE = 2
+EXIT_TAMPERED = 3
 
 
 class UsageError(Exception):
@@ -89,6 +90,7 @@ def preflight(settings: Settings, *, key: bool = True) -> None:
     if key:
         settings.resolve_data_key()
         settings.resolve_previous_keys()
+        settings.resolve_audit_signing_key()
     try:
         asyncio.run(_reach(settings))
     except Exception as exc:
@@ -152,7 +154,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from app.runtime import build_runtime
+    from app.runtime import build_runtime, sealer_of
     from app.webhooks.worker import run_worker
 
     settings = _settings()
@@ -160,7 +162,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if settings.is_sqlite:
         _upgrade(settings)
     runtime = build_runtime(settings)
-    asyncio.run(run_worker(runtime.db, runtime.cipher, settings))
+    asyncio.run(run_worker(runtime.db, runtime.cipher, settings, sealer=sealer_of(runtime)))
     return 0
 
 
@@ -314,6 +316,7 @@ def openapi_document() -> dict[str, Any]:
     settings = get_settings().model_copy(
         update={
             "data_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
+            "audit_signing_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
             "database_url": "sqlite+aiosqlite:///:memory:",
         }
     )
@@ -440,6 +443,47 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _verify_audit(settings: Settings, public_keys: str | None) -> dict[str, Any]:
+    from app.audit.seals import parse_public_keys, signing_key, verify
+    from app.core.db import Database
+
+    if public_keys is None:
+        keys = [signing_key(settings.resolve_audit_signing_key()).public_key()]
+    else:
+        keys = parse_public_keys(public_keys)
+    db = Database(settings)
+    try:
+        report = await verify(db, keys)
+    finally:
+        await db.dispose()
+    return report.as_json()
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    settings = _settings()
+    public_keys = None
+    if args.public_key is not None:
+        try:
+            public_keys = Path(args.public_key).read_text(encoding="utf-8")
+            from app.audit.seals import parse_public_keys
+
+            if not parse_public_keys(public_keys):
+                raise ValueError("no key in it")
+        except (OSError, ValueError) as exc:
+            raise UsageError(
+                "audit verify",
+                f"--public-key {args.public_key}: not a file of base64 Ed25519 public keys "
+                f"({type(exc).__name__})",
+            ) from None
+    preflight(settings, key=False)
+    report = asyncio.run(_verify_audit(settings, public_keys))
+    _print_json(report)
+    if report["problem"] is not None:
+        print(f"rujukan audit verify: {report['problem']['detail']}", file=sys.stderr)
+        return EXIT_TAMPERED
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 
@@ -543,6 +587,22 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument(
         "--client", required=True, metavar="UUID",
         help="the prison client the events are posted as (its facilities bound)",
+    )  # fmt: skip
+
+    audit = sub.add_parser("audit", help="the audit log", formatter_class=_Formatter)
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = _command(
+        audit_sub,
+        "verify",
+        "recompute every audit seal from the rows and check its signature; exit 3 naming "
+        "the first row or seal changed, removed or inserted (rows newer than the last seal "
+        "are reported as unsealed)",
+        cmd_audit_verify,
+    )
+    verify.add_argument(
+        "--public-key", default=None, metavar="FILE",
+        help="base64 Ed25519 public keys, one a line (GET /v1/audit-seals' public_key, and "
+        "the keys before a rotation); default: the key of RUJUKAN_AUDIT_SIGNING_KEY",
     )  # fmt: skip
 
     keys = sub.add_parser("keys", help="data encryption keys", formatter_class=_Formatter)

@@ -16,6 +16,8 @@ from starlette.routing import compile_path
 
 from app import __version__
 from app.audit.routes import router as audit_router
+from app.audit.routes import seals_router as audit_seals_router
+from app.audit.seals import public_key_text
 from app.auth.deps import audit_refusal
 from app.clients.routes import router as clients_router
 from app.core.config import Settings, get_settings
@@ -32,7 +34,7 @@ from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
-from app.runtime import Runtime, build_runtime
+from app.runtime import Runtime, build_runtime, sealer_of
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router
 from app.webhooks.routes import subscriptions as webhook_subscriptions_router
@@ -120,8 +122,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.openapi()
         gc.freeze()
         try:
-            # The webhook relay, if settings say so (the embedded default).
-            async with relay_in_process(runtime.db, runtime.cipher, settings):
+            # The worker (webhook relay, audit seals), if settings say so (the embedded
+            # default).
+            async with relay_in_process(
+                runtime.db, runtime.cipher, settings, sealer=sealer_of(runtime)
+            ):
                 yield
         finally:
             await runtime.intake_groups.wait_idle(grace_seconds=SHUTDOWN_GROUPS_SECONDS)
@@ -142,6 +147,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     state.db = runtime.db
     state.cipher = runtime.cipher
     state.cursors = runtime.cursors
+    state.audit_public_key = public_key_text(runtime.audit_key.public_key())
     state.rate_limiter = runtime.rate_limiter
     state.sentra_coverage = runtime.sentra_coverage
     state.intake = Intake(runtime.db, runtime.cipher, runtime.intake_groups)
@@ -159,6 +165,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         sentra_router,
         clients_router,
         audit_router,
+        audit_seals_router,
         webhook_subscriptions_router,
         webhook_deliveries_router,
         feed_router,

@@ -1,5 +1,6 @@
 """Every mapped table, imported in one place for Alembic and the test fixtures."""
 
+from app.audit.seals import AuditSeal
 from app.auth.models import Client
 from app.core.audit import AuditEvent
 from app.core.db import Base
@@ -10,6 +11,7 @@ from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "AuditEvent",
+    "AuditSeal",
     "Base",
     "Client",
     "IntakeRecord",

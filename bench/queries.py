@@ -74,6 +74,7 @@ PG_URL = os.environ.get(
 DB_NAME = "rujukan_bench"
 # Fixed, so a reused database decrypts; a benchmark key, never a real one.
 DATA_KEY = base64.b64encode(b"rujukan-bench-data-key-000000000").decode()
+AUDIT_KEY = base64.b64encode(b"rujukan-bench-audit-key-00000000").decode()
 TODAY = dt.date.today()
 NOW = dt.datetime.now(dt.UTC)
 
@@ -542,6 +543,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         **os.environ,
         "RUJUKAN_DATABASE_URL": sa_url(DB_NAME),
         "RUJUKAN_DATA_KEY": DATA_KEY,
+        "RUJUKAN_AUDIT_SIGNING_KEY": AUDIT_KEY,
         "RUJUKAN_RATE_LIMIT_PER_SECOND": "1000000",
         "RUJUKAN_RATE_LIMIT_BURST": "1000000",
         "RUJUKAN_LOG_LEVEL": "WARNING",

@@ -55,6 +55,7 @@ PG_URL = os.environ.get(
     "RUJUKAN_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 DATA_KEY = base64.b64encode(os.urandom(32)).decode()
+AUDIT_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 class Receiver:
@@ -159,6 +160,7 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
     settings = Settings(
         database_url=url,
         data_key=DATA_KEY,  # type: ignore[arg-type]
+        audit_signing_key=AUDIT_KEY,  # type: ignore[arg-type]
         webhook_allow_private=True,
         rate_limit_per_second=1_000_000,
         rate_limit_burst=1_000_000,
@@ -177,6 +179,7 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
     env.update(
         RUJUKAN_DATABASE_URL=url,
         RUJUKAN_DATA_KEY=DATA_KEY,
+        RUJUKAN_AUDIT_SIGNING_KEY=AUDIT_KEY,
         RUJUKAN_WEBHOOK_ALLOW_PRIVATE="true",
         RUJUKAN_WEBHOOK_POLL_INTERVAL_SECONDS=str(args.poll),
         RUJUKAN_WEBHOOK_CONCURRENCY=str(args.concurrency),

@@ -34,6 +34,7 @@ PG_URL = os.environ.get(
     "RUJUKAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 TEST_DATA_KEY = base64.b64encode(b"rujukan-test-data-key-0123456789").decode()
+TEST_AUDIT_KEY = base64.b64encode(b"rujukan-test-audit-key-012345678").decode()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _postgres_passed = 0
 
@@ -121,6 +122,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         data_key=TEST_DATA_KEY,  # type: ignore[arg-type]
+        audit_signing_key=TEST_AUDIT_KEY,  # type: ignore[arg-type]
         rate_limit_per_second=100_000,
         rate_limit_burst=100_000,
         db_pool_size=20,

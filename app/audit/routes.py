@@ -7,7 +7,7 @@ import re
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -15,6 +15,7 @@ from app.audit import service
 from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
+from app.core.audit import public_id
 from app.core.cursor import MAX_CURSOR_LENGTH
 from app.core.deps import CursorsDep, ReadSessionDep
 from app.core.openapi import PROBLEM_RESPONSES
@@ -49,15 +50,6 @@ router = APIRouter(
     prefix="/v1/audit-events", tags=["Audit"], responses=PROBLEM_RESPONSES, route_class=ApiRoute
 )
 AuditorDep = Annotated[Principal, Depends(require_role(Role.auditor, Role.admin))]
-
-
-# Audit rows are numbered by the database (their order); the API names them by UUIDs
-# (SPEC §1), derived from that number: stable, unique, and no second key to store.
-AUDIT_ID_NAMESPACE = uuid.UUID("6f0a3c52-8c1e-5b7a-9d1e-3a41f2b6c0d7")
-
-
-def public_id(row_id: int) -> uuid.UUID:
-    return uuid.uuid5(AUDIT_ID_NAMESPACE, f"audit-event:{row_id}")
 
 
 class AuditEventOut(ResponseModel):
@@ -125,6 +117,75 @@ async def list_audit_events(
                 target_id=r.target_id,
                 request_id=r.request_id,
                 outcome=r.outcome,
+            )
+            for r in rows
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+seals_router = APIRouter(
+    prefix="/v1/audit-seals", tags=["Audit"], responses=PROBLEM_RESPONSES, route_class=ApiRoute
+)
+
+
+class AuditSealOut(ResponseModel):
+    seq: int = Field(description="The seal's number: 1, 2, 3, ... without gaps.")
+    first_id: uuid.UUID = Field(description="The first audit event it covers (its API id).")
+    last_id: uuid.UUID = Field(description="The last audit event it covers (its API id).")
+    count: int = Field(description="How many audit events it covers.")
+    hash: str = Field(
+        description="SHA-256 (hex) over the previous seal's hash, this seal's number and "
+        "the digests of its events' canonical forms, in commit order."
+    )
+    prev_hash: str = Field(description="The previous seal's `hash` (64 zeros for seal 1).")
+    sealed_at: dt.datetime
+    signature: str = Field(
+        description="Base64 Ed25519 signature over `rujukan-audit-seal/v1`, `seq`, `hash`, "
+        "`prev_hash` and `sealed_at` (RFC 3339), one per line."
+    )
+
+
+class AuditSealPage(ResponseModel):
+    public_key: str = Field(
+        description="Base64 of the raw 32-byte Ed25519 public key that signs new seals; "
+        "keep a copy outside the service (`rujukan audit verify --public-key FILE`)."
+    )
+    items: list[AuditSealOut]
+    next_cursor: str | None
+
+
+@seals_router.get(
+    "",
+    summary="The audit log's seals, oldest first",
+    description="Tamper evidence (SPEC §8): the worker seals new audit events in blocks at "
+    "least once a minute; each seal is chained to the one before and signed with the "
+    "service's Ed25519 key, which does not live in the database. Events newer than the "
+    "last seal are not sealed yet. `rujukan audit verify` recomputes every seal from the "
+    "events and names the first event or seal that was changed, removed or inserted.",
+    response_model=AuditSealPage,
+)
+async def list_audit_seals(
+    principal: AuditorDep,
+    session: ReadSessionDep,
+    cursors: CursorsDep,
+    request: Request,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> AuditSealPage:
+    rows, next_cursor = await service.seals(session, cursors, cursor=cursor, limit=limit)
+    return AuditSealPage(
+        public_key=request.app.state.audit_public_key,
+        items=[
+            AuditSealOut(
+                seq=r.seq,
+                first_id=public_id(r.first_id),
+                last_id=public_id(r.last_id),
+                count=r.count,
+                hash=r.hash,
+                prev_hash=r.prev_hash,
+                sealed_at=r.sealed_at,
+                signature=r.signature,
             )
             for r in rows
         ],

@@ -38,6 +38,17 @@ class Settings(BaseSettings):
         description="Comma-separated base64 keys still accepted for decryption during a "
         "key rotation (`rujukan keys rotate` moves every row to RUJUKAN_DATA_KEY).",
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of a 32-byte Ed25519 seed that signs the audit log's seals "
+        "(SPEC §8); required with PostgreSQL, generated beside the embedded database.",
+    )
+    audit_seal_interval_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=60,
+        description="How often the worker seals new audit rows (at most a minute apart).",
+    )
     retention_days: int = Field(
         default=1825,
         ge=1,
@@ -147,7 +158,7 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
-    @field_validator("data_key")
+    @field_validator("data_key", "audit_signing_key")
     @classmethod
     def _key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
@@ -199,20 +210,27 @@ class Settings(BaseSettings):
         return Path(path) if path and path != ":memory:" else None
 
     def resolve_data_key(self) -> bytes:
-        """The data key: configured, or (embedded default only) a key file beside the DB.
+        return self._resolve_key(self.data_key, "RUJUKAN_DATA_KEY", ".key")
+
+    def resolve_audit_signing_key(self) -> bytes:
+        """The Ed25519 seed that signs audit seals: configured, or (embedded default only)
+        a key file beside the database, like the data key."""
+        return self._resolve_key(self.audit_signing_key, "RUJUKAN_AUDIT_SIGNING_KEY", ".audit-key")
+
+    def _resolve_key(self, configured: SecretStr | None, variable: str, suffix: str) -> bytes:
+        """A key: configured, or (embedded default only) a key file beside the DB.
 
         PostgreSQL is the production database: there a missing key is a start-up error,
         never a silently generated key that a restart on another host would not know.
         """
-        if self.data_key is not None:
-            return base64.b64decode(self.data_key.get_secret_value())
+        if configured is not None:
+            return base64.b64decode(configured.get_secret_value())
         db_path = self.sqlite_path
         if db_path is None:
             raise ConfigError(
-                "RUJUKAN_DATA_KEY: required with PostgreSQL, base64 of 32 random bytes "
-                f"({_MAKE_KEY})"
+                f"{variable}: required with PostgreSQL, base64 of 32 random bytes ({_MAKE_KEY})"
             )
-        key_file = db_path.with_name(db_path.name + ".key")
+        key_file = db_path.with_name(db_path.name + suffix)
         if key_file.exists():
             raw = base64.b64decode(key_file.read_text().strip())
             if len(raw) != 32:

@@ -198,7 +198,7 @@ _CHANGED = RecordSet("changed", REFERRAL_TABLE, ("id", *_without(REFERRAL_TABLE,
 _PAS = RecordSet("pas", referral_store.PAS)
 _HISTORY = RecordSet("history", referral_store.HISTORY, _without(referral_store.HISTORY, "id"))
 _OUTBOX = RecordSet("outbox", referral_store.OUTBOX, _without(referral_store.OUTBOX, "id", "txid"))
-_AUDIT = RecordSet("audit", AUDIT_TABLE, _without(AUDIT_TABLE, "id"))
+_AUDIT = RecordSet("audit", AUDIT_TABLE, _without(AUDIT_TABLE, "id", "txid", "disclosed"))
 _ANSWERS = RecordSet(
     "answers", RECORDS, ("id", "status_code", "response", "outcome", "referral_id")
 )

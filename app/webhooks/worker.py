@@ -1,4 +1,5 @@
-"""The webhook relay's loop: fan-out (`fanout.py`) and attempts (`delivery.py`) in one task.
+"""The worker's loop: the webhook relay's fan-out (`fanout.py`) and attempts (`delivery.py`),
+and the audit log's seals (`app/audit/seals.py`), in one task.
 
 It runs as `rujukan worker` (any number of processes on PostgreSQL: the fan-out's row lock
 and the attempts' leases share the work out) or, on the embedded SQLite default, inside
@@ -18,6 +19,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from app.audit.seals import Sealer
 from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.crypto import DataCipher
@@ -33,9 +35,17 @@ GAUGE_INTERVAL_SECONDS = 5.0
 
 
 class Worker:
-    def __init__(self, db: Database, cipher: DataCipher, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cipher: DataCipher,
+        settings: Settings,
+        *,
+        sealer: Sealer | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.sealer = sealer
         self.concurrency = settings.webhook_concurrency
         self.fanout = Fanout(db)
         self.deliverer = Deliverer(db, cipher, settings)
@@ -50,6 +60,19 @@ class Worker:
         OUTBOX_BACKLOG.set(backlog)
         WEBHOOK_DUE.set(due)
 
+    async def seal(self) -> None:
+        """Seal the audit rows committed since the last seal; a failure is logged and
+        tried again at the next interval (the rows wait, unsealed, and lose nothing)."""
+        if self.sealer is None:
+            return
+        try:
+            sealed = await self.sealer.seal_pending()
+        except Exception:
+            log.error("audit sealing failed", exc_info=True)
+            return
+        if sealed:
+            log.info("audit rows sealed", extra={"fields": {"rows": sealed}})
+
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: fan out, keep up to `webhook_concurrency` attempts in flight.
 
@@ -62,13 +85,16 @@ class Worker:
         inflight: set[asyncio.Task[str]] = set()
         stopping = asyncio.create_task(stop.wait())
         failures = 0
-        next_tick = next_gauges = 0.0
+        next_tick = next_gauges = next_seal = 0.0
         maybe_due = True
         log.info("webhook relay started", extra={"fields": {"concurrency": self.concurrency}})
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 try:
+                    if now >= next_seal:
+                        next_seal = now + self.settings.audit_seal_interval_seconds
+                        await self.seal()
                     if now >= next_gauges:
                         next_gauges = now + GAUGE_INTERVAL_SECONDS
                         await self.update_gauges()
@@ -105,12 +131,14 @@ class Worker:
 
 
 @contextlib.asynccontextmanager
-async def in_process(db: Database, cipher: DataCipher, settings: Settings) -> AsyncIterator[None]:
-    """Run the relay beside the API (the embedded SQLite default), if settings say so."""
+async def in_process(
+    db: Database, cipher: DataCipher, settings: Settings, *, sealer: Sealer | None = None
+) -> AsyncIterator[None]:
+    """Run the worker beside the API (the embedded SQLite default), if settings say so."""
     if not settings.worker_in_process:
         yield
         return
-    worker = Worker(db, cipher, settings)
+    worker = Worker(db, cipher, settings, sealer=sealer)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
@@ -127,13 +155,14 @@ async def run_worker(
     settings: Settings,
     *,
     signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
+    sealer: Sealer | None = None,
 ) -> None:
-    """`rujukan worker`: the relay loop until SIGTERM or SIGINT, then a graceful stop."""
+    """`rujukan worker`: the loop until SIGTERM or SIGINT, then a graceful stop."""
     if settings.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
-    worker = Worker(db, cipher, settings)
+    worker = Worker(db, cipher, settings, sealer=sealer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:
