@@ -131,6 +131,24 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_app_role(args: argparse.Namespace) -> int:
+    from app.ops.app_role import AppRoleError, check_name, ensure_app_role
+
+    try:
+        check_name(args.name)
+    except AppRoleError as exc:
+        raise UsageError("db app-role", str(exc)) from None
+    settings = _settings()
+    if settings.is_sqlite:
+        raise CommandError(
+            "RUJUKAN_DATABASE_URL: database roles exist only on PostgreSQL (the embedded "
+            "database has none to grant)"
+        )
+    preflight(settings, key=False)
+    _print_json(asyncio.run(ensure_app_role(settings.database_url, args.name)))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -538,6 +556,15 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the database schema", formatter_class=_Formatter)
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     _command(db_sub, "upgrade", "migrate the database to this release's schema", cmd_db_upgrade)
+    app_role = _command(
+        db_sub,
+        "app-role",
+        "PostgreSQL, as the schema owner: create the role the service runs as (if missing) "
+        "and grant it row access only: no DDL, no UPDATE/DELETE on audit rows, seals and "
+        "history; rerun after every db upgrade",
+        cmd_db_app_role,
+    )
+    app_role.add_argument("name", metavar="NAME", help="the role, e.g. rujukan_app")
 
     clients = sub.add_parser("clients", help="API clients", formatter_class=_Formatter)
     clients_sub = clients.add_subparsers(dest="clients_command", required=True, metavar="COMMAND")

@@ -27,6 +27,7 @@ from app.auth.service import create_client
 from app.core.config import Settings
 from app.core.migrate import upgrade
 from app.main import create_app
+from app.ops.app_role import ensure_app_role
 from app.reference.models import Sentra
 from app.runtime import Runtime, build_runtime
 
@@ -36,6 +37,10 @@ PG_URL = os.environ.get(
 TEST_DATA_KEY = base64.b64encode(b"rujukan-test-data-key-0123456789").decode()
 TEST_AUDIT_KEY = base64.b64encode(b"rujukan-test-audit-key-012345678").decode()
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# RUJUKAN_TEST_AS_APP_ROLE=true: the PostgreSQL API tests run the service as the role
+# `rujukan db app-role` makes (row access only), as production does.
+AS_APP_ROLE = os.environ.get("RUJUKAN_TEST_AS_APP_ROLE", "").lower() == "true"
+APP_ROLE = "rujukan_test_app"
 _postgres_passed = 0
 
 
@@ -107,9 +112,17 @@ def database_url(
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
         _run(lambda: upgrade(url))
+        if AS_APP_ROLE:
+            _run(ensure_app_role(url, APP_ROLE))
+            url = as_role(url, APP_ROLE)
         yield url
     finally:
         _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def as_role(url: str, role: str) -> str:
+    """The same database, logged in as `role` (trust authentication: no password)."""
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

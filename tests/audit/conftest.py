@@ -3,34 +3,15 @@ tamper with the audit log as its owner: the shared test database must stay untou
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.migrate import upgrade
-from tests.conftest import PG_URL, TEST_AUDIT_KEY, TEST_DATA_KEY, _pg_admin, _run
-
-
-def own_database_url(backend: str, directory: Path) -> str:
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{directory / 'own.db'}"
-    else:
-        name = f"rujukan_test_{uuid.uuid4().hex[:8]}"
-        _run(_pg_admin(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    _run(lambda: upgrade(url))
-    return url
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("postgresql"):
-        name = make_url(url).database
-        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+from tests.conftest import TEST_AUDIT_KEY, TEST_DATA_KEY
+from tests.support.databases import drop_database, own_database_url
 
 
 @pytest.fixture
