@@ -103,7 +103,14 @@ TAGS: list[dict[str, str]] = [
         "name": "Audit",
         "description": "Who read or changed what, and when (auditor, admin). Append-only. "
         "Refused lifecycle transitions are recorded too, with the problem `code` as "
-        "`outcome`.",
+        "`outcome`. Seals make a rewrite of the log visible; disclosures answer which "
+        "referrals a client was shown (the scope of a breach notice).",
+    },
+    {
+        "name": "Rights",
+        "description": "The rights of the person in a referral (UU 27/2022, SPEC §12): "
+        "access to everything held about them and who was shown it, and rectification at "
+        "the source.",
     },
     {
         "name": "Operations",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import uuid
 from typing import Annotated
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from app.audit import service
+from app.audit import disclosures, service
 from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
@@ -121,6 +122,69 @@ async def list_audit_events(
             for r in rows
         ],
         next_cursor=next_cursor,
+    )
+
+
+class DisclosureOut(ResponseModel):
+    referral_id: uuid.UUID
+    first_at: dt.datetime = Field(description="When the client was first shown it in the window.")
+    last_at: dt.datetime = Field(description="When the client was last shown it in the window.")
+    via: list[str] = Field(
+        description="How: `detail`, `list`, `export`, `history`, `record`, `subject_access`.",
+        examples=[["list", "detail"]],
+    )
+
+
+class DisclosurePage(ResponseModel):
+    items: list[DisclosureOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/disclosures",
+    summary="Every referral a client was shown (breach scope)",
+    description="For a breach notice (UU 27/2022: 3 x 24 hours): every referral the client "
+    "was shown in the window, once each, ordered by `referral_id`, with the first and last "
+    "time and how (`via`): a detail, a list page, an export, a history, a §10-11 record or "
+    "a subject access; the answer of a transition counts as a `detail`. Only answered "
+    "requests count; the change feed carries no personal data and is not counted. `from` "
+    "(inclusive) and `to` (exclusive) are optional RFC 3339 times with an offset "
+    "(`INVALID_DATE` otherwise). The window is read whole for every page: a narrow window "
+    "answers faster.",
+    response_model=DisclosurePage,
+)
+async def list_disclosures(
+    principal: AuditorDep,
+    session: ReadSessionDep,
+    cursors: CursorsDep,
+    client_id: Annotated[uuid.UUID, Query(description="The client whose key leaked.")],
+    from_: Annotated[
+        Rfc3339 | None,
+        Query(alias="from", description="Shown at or after this RFC 3339 time (with offset)."),
+    ] = None,
+    to: Annotated[
+        Rfc3339 | None,
+        Query(description="Shown before this RFC 3339 time (with offset); exclusive."),
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DisclosurePage:
+    scope = "disclosures:" + json.dumps([str(client_id), str(from_), str(to)])
+    after = cursors.decode(scope, cursor, read=uuid.UUID) if cursor else None
+    seen = await disclosures.shown_to(session, client_id, from_, to)
+    ordered = sorted(r for r in seen if after is None or r > after)
+    page = ordered[:limit]
+    return DisclosurePage(
+        items=[
+            DisclosureOut(
+                referral_id=r,
+                first_at=seen[r].first_at,
+                last_at=seen[r].last_at,
+                via=seen[r].vias(),
+            )
+            for r in page
+        ],
+        next_cursor=cursors.encode(scope, str(page[-1])) if len(ordered) > limit else None,
     )
 
 

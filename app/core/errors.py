@@ -50,6 +50,24 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Unknown case",
         "The event needs an existing referral for (`facility.code`, `case_ref`) and there is none.",
     ),
+    "SUBJECT_NOT_FOUND": CatalogueEntry(
+        404, "Subject not found", "No referral, open or ended, holds this NIK (SPEC §12)."
+    ),
+    "RECTIFICATION_NOT_FOUND": CatalogueEntry(
+        404,
+        "Rectification request not found",
+        "The referral has no rectification request with this id.",
+    ),
+    "RECTIFICATION_CLOSED": CatalogueEntry(
+        409,
+        "Rectification request closed",
+        "The request was resolved or declined already; it can be declined only while open.",
+    ),
+    "ACTOR_REQUIRED": CatalogueEntry(
+        422,
+        "Actor required",
+        "This operation is made for a person and must name the human behind it (`X-Actor`).",
+    ),
     "SENTRA_NOT_FOUND": CatalogueEntry(404, "Sentra not found", "No sentra with this code."),
     "CLIENT_NOT_FOUND": CatalogueEntry(404, "Client not found", "No client with this id."),
     "SUBSCRIPTION_NOT_FOUND": CatalogueEntry(

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core import audit
+from app.core.audit import AUDIT_TABLE, AuditEvent
 from app.core.clock import Clock
+from app.core.context import request_id_var
 from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
 from app.core.db import Database
@@ -133,7 +135,23 @@ async def list_referrals(
     rows = (await session.execute(query)).all()
     page, more = rows[: request.limit], len(rows) > request.limit
     next_cursor = encode_cursor(codec, scope, _position(page[-1], request.sort)) if more else None
+    # The page and the record of what it disclosed commit together (SPEC §8).
+    session.add(AuditEvent(**disclosure(principal, "referrals.list", page)))
     return ReferralPage(items=[list_item(r, ctx) for r in page], next_cursor=next_cursor)
+
+
+def disclosure(
+    principal: Principal, action: str, rows: Sequence[Row[Any]], request_id: str | None = None
+) -> dict[str, Any]:
+    """The audit row of a list page or an export batch: which referrals it showed, their
+    ids packed in one column (one row per page, never one per referral)."""
+    return audit.row(
+        principal,
+        action,
+        "success",
+        request_id=request_id,
+        disclosed=audit.pack_ids(r.id for r in rows) if rows else None,
+    )
 
 
 def _group_order(group: StatsGroup) -> tuple[tuple[bool, str | int], ...]:
@@ -277,31 +295,41 @@ async def export_csv(
     ctx = _context(principal, filters, clock, cipher, triage_days)
     query = page_query(filters, ctx, sort, after=None, limit=EXPORT_BATCH)
     first: Sequence[Row[Any]] = (await session.execute(query)).all()
-    audit.record(session, principal, "referrals.export", "success")
-    return _stream(db, filters, ctx, sort, first)
+    session.add(AuditEvent(**disclosure(principal, "referrals.export", first)))
+    return _stream(db, principal, filters, ctx, sort, first, request_id_var.get())
 
 
 async def _export_batch(
     db: Database,
+    principal: Principal,
     filters: ReferralFilters,
     ctx: QueryContext,
     sort: ListSort,
     after: tuple[Any, Any] | None,
+    request_id: str | None,
 ) -> Sequence[Row[Any]]:
-    """A later batch, after the request's unit of work has ended: a short read of its own,
-    so that no connection is held while a slow client downloads."""
+    """A later batch, after the request's unit of work has ended: a short transaction of
+    its own, so that no connection is held while a slow client downloads. The batch is
+    read and its disclosure recorded in that transaction: no row leaves unrecorded."""
     query = page_query(filters, ctx, sort, after=after, limit=EXPORT_BATCH)
-    async with db.read_session() as session:
+    async with db.transaction() as session:
         rows: Sequence[Row[Any]] = (await session.execute(query)).all()
+        if rows:
+            await session.execute(
+                AUDIT_TABLE.insert(),
+                [disclosure(principal, "referrals.export.continued", rows, request_id)],
+            )
     return rows
 
 
 async def _stream(
     db: Database,
+    principal: Principal,
     filters: ReferralFilters,
     ctx: QueryContext,
     sort: ListSort,
     rows: Sequence[Row[Any]],
+    request_id: str | None,
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     # A byte order mark first: spreadsheet programs read a CSV without one in the system's
@@ -318,5 +346,11 @@ async def _stream(
             return
         last = rows[-1]
         rows = await _export_batch(
-            db, filters, ctx, sort, (getattr(last, sort.column_name), last.id)
+            db,
+            principal,
+            filters,
+            ctx,
+            sort,
+            (getattr(last, sort.column_name), last.id),
+            request_id,
         )

@@ -88,6 +88,27 @@ class HistoryEntry(ResponseModel):
     sentra_code: str | None
     changed_fields: list[str]
 
+    @classmethod
+    def of(cls, row: Any) -> HistoryEntry:
+        """The entry of a stored history row."""
+        return cls(
+            at=row.at,
+            action=row.action,
+            event_type=row.event_type,
+            event_id=row.event_id,
+            event_outcome=row.event_outcome,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            custody_status=row.custody_status,
+            client=row.client_id,
+            actor=row.actor,
+            reason_code=row.reason_code,
+            outcome=row.outcome,
+            note=row.note,
+            sentra_code=row.sentra_code,
+            changed_fields=row.changed_fields,
+        )
+
 
 class ReferralListItem(ResponseModel):
     """A referral in a list: no `needs`, the NIK masked to its province, and a child's
