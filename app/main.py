@@ -34,6 +34,7 @@ from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
+from app.rights.routes import rectifications as rectifications_router
 from app.rights.routes import subjects as subjects_router
 from app.runtime import Runtime, build_runtime, sealer_of
 from app.webhooks.routes import deliveries as webhook_deliveries_router
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         audit_router,
         audit_seals_router,
         subjects_router,
+        rectifications_router,
         webhook_subscriptions_router,
         webhook_deliveries_router,
         feed_router,

@@ -7,6 +7,7 @@ from app.core.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra
 from app.referrals.models import OutboxEvent, Referral, ReferralHistory, ReferralPasCategory
+from app.rights.models import RectificationRequest
 from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Client",
     "IntakeRecord",
     "OutboxEvent",
+    "RectificationRequest",
     "Referral",
     "ReferralHistory",
     "ReferralPasCategory",

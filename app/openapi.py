@@ -421,6 +421,11 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "Its case data or custody status changed, or its `sentra_code` did without a "
             "status change: a reassignment (`assign` while `assigned`).",
         ),
+        (
+            "referral.rectification_requested",
+            "Kemensos or the sentra asked the prison to correct case data (SPEC §12); "
+            "`data.rectification_request_id` names the request.",
+        ),
     ],
 ]
 ENUM_MEANINGS: dict[frozenset[str], list[tuple[str, str]]] = {

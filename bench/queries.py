@@ -314,6 +314,7 @@ class Generator:
             "bapas_code": "BAPAS-01" if supervised else None,
             "supervision_ended": False,
             "ppks_mask": 0,
+            "open_rectifications": 0,
             "handover_date": handover_date(release, supervision_end),
             "pas_mask": pas_mask(categories),
             "case_data": json.dumps(case, separators=(",", ":")),

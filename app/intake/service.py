@@ -53,6 +53,8 @@ from app.referrals.domain import TERMINAL, LifecycleState
 from app.referrals.models import Referral
 from app.referrals.records import CASE_FIELDS, read_case, write_case
 from app.referrals.service import set_state, state_of
+from app.rights.rectification import changed_pointers
+from app.rights.service import settle_rectifications
 
 log = logging.getLogger("rujukan.intake")
 ATTEMPTS = 3
@@ -376,6 +378,8 @@ async def _apply(
                 }
             )
         answers.append((item, outcome))
+    if batch.rectified:
+        await settle_rectifications(session, batch.rectified, batch.cases.values(), now)
     writes = batch.writes
     writes.new = list(batch.new.values())
     writes.changed = [r for k, r in batch.cases.items() if k in batch.changed]
@@ -394,6 +398,8 @@ class _Batch:
     new_keys: set[tuple[str, str]] = field(default_factory=set)
     changed: set[tuple[str, str]] = field(default_factory=set)  # existing referrals
     pas_rewrite: set[tuple[str, str]] = field(default_factory=set)
+    # Referral → the case-data pointers applied events changed (open rectifications only).
+    rectified: dict[uuid.UUID, set[str]] = field(default_factory=dict)
     writes: claims.Writes = field(default_factory=claims.Writes)
 
 
@@ -471,6 +477,12 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         batch.open_by_nik.forget(referral)
         if decided.outcome != "stale":
             batch.changed.add(key)
+    if before is not None and decided.applied and changed and referral.open_rectifications:
+        # SPEC §12: the fields this event changed, for the referral's open requests.
+        fields = [f for f in CASE_FIELDS if f in changed]
+        batch.rectified.setdefault(referral.id, set()).update(
+            changed_pointers({f: old_case.get(f) for f in fields}, {f: case.get(f) for f in fields})
+        )
     _apply_effect(referral, decided, event, case, changed, cipher, batch, now)
     batch.open_by_nik.note(referral)
     applied = decided.applied or before is None
@@ -569,6 +581,7 @@ def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referr
         held_from_status=None,
         anonymised_at=None,
         supervision_ended=False,
+        open_rectifications=0,
         closed_at=None,
         data_quality_flags=[],
         last_event_at=event.occurred_at,

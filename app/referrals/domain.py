@@ -45,6 +45,7 @@ class ChangeType(StrEnum):
     created = "referral.created"
     status_changed = "referral.status_changed"
     updated = "referral.updated"
+    rectification_requested = "referral.rectification_requested"
 
 
 class Action(StrEnum):

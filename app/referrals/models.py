@@ -116,6 +116,9 @@ class Referral(Base):
     pas_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The PPKS-26 types as bits (bit n-1 for type n): filter and group by type (SPEC §5).
     ppks_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Rectification requests still open (SPEC §12): intake looks for the fields they name
+    # among an event's changes only when this is not 0, so other events cost nothing more.
+    open_rectifications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     case_data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     sensitive_data: Mapped[str] = mapped_column(Text)

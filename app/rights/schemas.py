@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.core.schemas import ResponseModel, StrictBody
+from app.core.schemas import FreeText, ResponseModel, StrictBody
 from app.referrals.schemas import HistoryEntry, ReferralDetail
 
 
@@ -47,3 +47,57 @@ class SubjectReferral(ResponseModel):
 
 class SubjectAccess(ResponseModel):
     items: list[SubjectReferral]
+
+
+class RectificationCreate(StrictBody):
+    fields: Annotated[
+        list[Annotated[str, Field(max_length=200)]], Field(min_length=1, max_length=20)
+    ] = Field(
+        description="JSON pointers into the detail's case data (`/person/phone`, "
+        "`/release/date`); the first part one of the case data's fields (`INVALID_VALUE`).",
+        examples=[["/person/domicile/address", "/person/phone"]],
+    )
+    detail: FreeText = Field(
+        description="What is wrong, as the person said it. Keep health details out."
+    )
+
+
+class RectificationDecline(StrictBody):
+    reason: FreeText = Field(description="Why the prison's data is right.")
+
+
+class RectificationOut(ResponseModel):
+    id: uuid.UUID
+    referral_id: uuid.UUID
+    fields: list[str]
+    pending_fields: list[str] = Field(
+        description="The named fields no applied event has changed yet."
+    )
+    detail: str
+    status: str = Field(description="`open`, `resolved` or `declined`.")
+    requested_by: uuid.UUID = Field(description="The client that asked.")
+    actor: str | None
+    requested_at: dt.datetime
+    resolved_at: dt.datetime | None = Field(
+        description="Set once every named field has changed through applied events "
+        "(the prison's `case.updated`) since the request."
+    )
+    declined_at: dt.datetime | None
+    decline_reason: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> RectificationOut:
+        return cls(
+            id=row.id,
+            referral_id=row.referral_id,
+            fields=row.fields,
+            pending_fields=row.pending,
+            detail=row.detail,
+            status=row.status,
+            requested_by=row.client_id,
+            actor=row.actor,
+            requested_at=row.requested_at,
+            resolved_at=row.resolved_at,
+            declined_at=row.declined_at,
+            decline_reason=row.decline_reason,
+        )

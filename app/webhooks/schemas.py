@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.schemas import ResponseModel, StrictBody, Text500
 from app.referrals.domain import ChangeType
@@ -117,6 +117,11 @@ class DeliveryPage(ResponseModel):
 
 
 class EventData(ResponseModel):
+    """Thin: ids and statuses only. An event about a record adds that record's id
+    (`rectification_request_id` for `referral.rectification_requested`)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
     referral_id: uuid.UUID
     status: str
     previous_status: str | None
