@@ -118,6 +118,7 @@ async def test_breach_scope_is_exactly_what_the_requests_showed(
     answer showed, with how, and nothing else (another facility's referrals, refused
     reads, the change feed and the stats show none)."""
     monkeypatch.setattr(portal, "EXPORT_BATCH", 3)  # exports of several batches
+    monkeypatch.setattr(portal, "EXPORT_LATER_BATCH", 2)
     rng = random.Random(seed)
     prison = await clients.prison(facility)
     kemensos = await clients.kemensos()
