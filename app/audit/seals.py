@@ -33,6 +33,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnClause,
     ColumnElement,
+    DateTime,
     Integer,
     LargeBinary,
     String,
@@ -41,6 +42,7 @@ from sqlalchemy import (
     literal_column,
     select,
     tuple_,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, deferred, mapped_column, undefer
@@ -61,7 +63,27 @@ _HORIZON: ColumnClause[int] = literal_column(
     "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", BigInteger()
 )
 
-_COLUMNS = tuple(AUDIT_TABLE.c)
+# A row as sealed and verified: a tuple of these columns, in this order. `at` as the
+# driver returns it (the service's UTC conversion, a tenth of the verifier's time, is not
+# needed to hash it the same way twice).
+ROW_COLUMNS = (
+    "id", "txid", "at", "client_id", "actor", "action", "referral_id", "target_id",
+    "request_id", "outcome", "disclosed",
+)  # fmt: skip
+_COLUMNS = tuple(
+    type_coerce(AUDIT_TABLE.c[n], DateTime(timezone=True)).label(n)
+    if n == "at"
+    else AUDIT_TABLE.c[n]
+    for n in ROW_COLUMNS
+)
+_ID, _TXID, _DISCLOSED = 0, 1, 10
+_LOWEST = (-(2**63), -(2**63))
+# The verifier's read on PostgreSQL, through the driver itself: SQLAlchemy's result
+# processing was 40 % of a million-row verify.
+_PG_RANGE = (
+    f"SELECT {', '.join(ROW_COLUMNS)} FROM {AUDIT_TABLE.name} "  # noqa: S608 (metadata only)
+    "WHERE (txid, id) > ($1, $2) AND (txid, id) <= ($3, $4) ORDER BY txid, id"
+)
 
 
 def _after(seal: AuditSeal) -> ColumnElement[bool]:
@@ -98,21 +120,14 @@ class AuditSeal(Base):
 
 
 def canonical(row: Any) -> bytes:
-    """A row's canonical form: every column, in a fixed order and spelling."""
+    """A row's canonical form: every column, in a fixed order, as orjson spells it (UUIDs
+    in their standard form, times in RFC 3339 as the database gives them back, the
+    disclosed ids in hex). orjson's own encoders: the verifier runs this a million times."""
+    disclosed = row[_DISCLOSED]
     return orjson.dumps(
-        [
-            row.id,
-            row.txid,
-            row.at.isoformat(),
-            str(row.client_id) if row.client_id else None,
-            row.actor,
-            row.action,
-            str(row.referral_id) if row.referral_id else None,
-            str(row.target_id) if row.target_id else None,
-            row.request_id,
-            row.outcome,
-            bytes(row.disclosed).hex() if row.disclosed is not None else None,
-        ]
+        (*row[:_DISCLOSED], None if disclosed is None else bytes(disclosed).hex()),
+        # asyncpg's own UUID type is no `uuid.UUID` to orjson: its text is the same.
+        default=str,
     )
 
 
@@ -121,7 +136,7 @@ def row_digest(row: Any) -> bytes:
 
 
 def pack_entries(rows: Iterable[Any]) -> bytes:
-    return b"".join(_ENTRY.pack(r.id, row_digest(r)) for r in rows)
+    return b"".join(_ENTRY.pack(r[_ID], row_digest(r)) for r in rows)
 
 
 def unpack_entries(entries: bytes) -> list[tuple[int, bytes]]:
@@ -165,13 +180,13 @@ def make_seal(
     seq = prev.seq + 1 if prev else 1
     prev_hash = prev.hash if prev else GENESIS_HASH
     entries = pack_entries(rows)
-    hash_ = seal_hash(prev_hash, seq, rows[-1].txid, entries)
+    hash_ = seal_hash(prev_hash, seq, rows[-1][_TXID], entries)
     signature = key.sign(signed_message(seq, hash_, prev_hash, now))
     return AuditSeal(
         seq=seq,
-        first_id=rows[0].id,
-        last_id=rows[-1].id,
-        last_txid=rows[-1].txid,
+        first_id=rows[0][_ID],
+        last_id=rows[-1][_ID],
+        last_txid=rows[-1][_TXID],
         count=len(rows),
         entries=entries,
         hash=hash_,
@@ -233,17 +248,22 @@ def check_block(
 ) -> Finding | None:
     """The rows found in a seal's range against its entries, both in (txid, id) order: the
     first row changed (its digest differs, or it moved), removed or inserted."""
+    if len(entries) == len(rows) and all(
+        entry == (row[_ID], row_digest(row)) for entry, row in zip(entries, rows, strict=True)
+    ):
+        return None  # the common case, without building the sets
     sealed = {i for i, _ in entries}
-    present = {r.id for r in rows}
+    present = {r[_ID] for r in rows}
     i = j = 0
     while i < len(entries) or j < len(rows):
         if j == len(rows) or (i < len(entries) and entries[i][0] not in present):
             return Finding("row", "removed", str(public_id(entries[i][0])), seq)
         row = rows[j]
-        if row.id not in sealed:
-            return Finding("row", "inserted", str(public_id(row.id)), seq)
-        if i == len(entries) or entries[i][0] != row.id or entries[i][1] != row_digest(row):
-            return Finding("row", "changed", str(public_id(row.id)), seq)
+        row_id = row[_ID]
+        if row_id not in sealed:
+            return Finding("row", "inserted", str(public_id(row_id)), seq)
+        if i == len(entries) or entries[i][0] != row_id or entries[i][1] != row_digest(row):
+            return Finding("row", "changed", str(public_id(row_id)), seq)
         i += 1
         j += 1
     return None
@@ -371,7 +391,15 @@ async def verify(db: Database, keys: Sequence[Ed25519PublicKey]) -> Report:
 
 async def _rows_between(
     session: AsyncSession, prev: AuditSeal | None, seal: AuditSeal
-) -> list[Any]:
+) -> Sequence[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        start = (prev.last_txid, prev.last_id) if prev is not None else _LOWEST
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        rows: Sequence[Any] = await raw.driver_connection.fetch(  # type: ignore[union-attr]
+            _PG_RANGE, *start, seal.last_txid, seal.last_id
+        )
+        return rows
     stmt = select(*_COLUMNS).where(_up_to(seal)).order_by(AUDIT_TABLE.c.txid, AUDIT_TABLE.c.id)
     if prev is not None:
         stmt = stmt.where(_after(prev))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from app.audit.seals import (
+    ROW_COLUMNS,
     AuditSeal,
     Sealer,
     check_block,
@@ -37,20 +37,25 @@ KEY = signing_key(base64.b64decode(TEST_AUDIT_KEY))
 OTHER_KEY = signing_key(b"\x07" * 32)
 
 
-def fake_row(row_id: int, txid: int = 0, outcome: str = "success") -> Any:
-    return SimpleNamespace(
-        id=row_id,
-        txid=txid,
-        at=utcnow(),
-        client_id=None,
-        actor=None,
-        action="referral.read",
-        referral_id=uuid.UUID(int=row_id),
-        target_id=None,
-        request_id="r",
-        outcome=outcome,
-        disclosed=None,
-    )
+AT = utcnow()
+
+
+def fake_row(row_id: int, txid: int = 0, outcome: str = "success") -> tuple[Any, ...]:
+    """A row as the sealer reads it: the values of ROW_COLUMNS, in that order."""
+    values = {
+        "id": row_id,
+        "txid": txid,
+        "at": AT,
+        "client_id": None,
+        "actor": None,
+        "action": "referral.read",
+        "referral_id": uuid.UUID(int=row_id),
+        "target_id": None,
+        "request_id": "r",
+        "outcome": outcome,
+        "disclosed": None,
+    }
+    return tuple(values[c] for c in ROW_COLUMNS)
 
 
 # -- pure ------------------------------------------------------------------------------------
@@ -62,7 +67,6 @@ def test_a_block_names_the_first_changed_removed_or_inserted_row() -> None:
     entries = unpack_entries(seal.entries)
     assert check_block(1, entries, rows) is None
     changed = [rows[0], fake_row(2, outcome="DENIED"), rows[2], rows[3]]
-    changed[1].at = rows[1].at
     found = check_block(1, entries, changed)
     assert found is not None and (found.change, found.id) == ("changed", str(public_id(2)))
     found = check_block(1, entries, [rows[0], rows[1], rows[3]])
