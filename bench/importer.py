@@ -106,8 +106,10 @@ def main() -> int:
             print(f"calibration_ms before: {calibration_ms():.0f}", file=sys.stderr)
             rows = []
             for label in ("first run", "rerun"):
-                out, wall, cpu, rss = _run([RUJUKAN, "import", str(path), "--client", client], env)
-                summary = json.loads(out)
+                printed, wall, cpu, rss = _run(
+                    [RUJUKAN, "import", str(path), "--client", client], env
+                )
+                summary = json.loads(printed)
                 rows.append(_row(label, summary, wall, cpu, rss))
                 if label == "first run":
                     got = {k: v for k, v in summary.items() if k not in ("read", "seconds") and v}
