@@ -7,7 +7,8 @@ samples are taken from the markdown as printed and run in document order:
 - a ```sh block after `<!-- guide-call: key=ROLE status=S,… [rerun=S,…] -->` is run by
   bash (and curl) with `RUJUKAN_URL`, `RUJUKAN_KEY` (the demo's key of ROLE) and `ID`
   (a `received` referral of the demo), and each curl call in it must answer the status
-  listed; `items=S:OUTCOME_OR_CODE,…` checks the results of a batch;
+  listed; `items=S:OUTCOME_OR_CODE,…` checks the results of a batch, `names=NAME` the
+  client named by a history's last entry (`_` for a space);
 - the block marked `each=guide-event` is the command every ```json block marked
   `<!-- guide-event: status=S outcome=O -->` is posted with (saved as event.json);
 - a ```json block after `<!-- guide-file: NAME -->` is saved as NAME for the calls after it.
@@ -195,6 +196,9 @@ def _walk(name: str, keys: dict[str, str], env: dict[str, str], workdir: Path, r
         )
         if "items" in sample.options:
             _check_items(answers[0], sample.options["items"], rerun)
+        if "names" in sample.options:  # a history naming the client that made the last change
+            named = [entry["client_name"] for entry in answers[0].json()["items"]]
+            assert named[-1] == sample.options["names"].replace("_", " "), named
         checked += len(answers)
     return checked
 
