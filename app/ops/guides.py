@@ -23,6 +23,7 @@ from markdown_it.token import Token
 
 from app.core.errors import ProblemError
 from app.core.openapi import PROBLEM_RESPONSES
+from app.openapi import conventions_markdown
 
 # Beside the code in a checkout; in the image, copied to the working directory (Dockerfile),
 # as the migrations are (app/core/migrate.py).
@@ -99,9 +100,7 @@ def _title(source: str, fallback: str) -> str:
 
 def _source(name: str) -> str | None:
     if name == CONVENTIONS:
-        from app.openapi import conventions_markdown  # the document's own text
-
-        return conventions_markdown()
+        return conventions_markdown()  # the OpenAPI document's own text
     if name not in guide_names():
         return None
     return (DOCS_DIR / f"{name}.md").read_text(encoding="utf-8")
@@ -145,7 +144,7 @@ _HTML: dict[int | str, dict[str, Any]] = {
     response_class=HTMLResponse,
     responses=_HTML,
 )
-async def list_guides() -> HTMLResponse:
+def list_guides() -> HTMLResponse:  # plain def: a first call reads files (threadpool)
     return HTMLResponse(_index())
 
 
@@ -159,7 +158,7 @@ async def list_guides() -> HTMLResponse:
     response_class=HTMLResponse,
     responses={**_HTML, 404: PROBLEM_RESPONSES[404]},
 )
-async def get_guide(name: str) -> HTMLResponse:
+def get_guide(name: str) -> HTMLResponse:  # plain def: a first call reads a file
     # Only names that exist reach the cache of pages.
     page = render(name) if name == CONVENTIONS or name in guide_names() else None
     if page is None:
