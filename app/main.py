@@ -27,6 +27,7 @@ from app.core.validation import request_errors
 from app.intake.routes import router as intake_router
 from app.intake.service import Intake
 from app.openapi import build_openapi
+from app.ops.guides import router as guides_router
 from app.ops.routes import router as ops_router
 from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         webhook_deliveries_router,
         feed_router,
         ops_router,
+        guides_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -87,7 +87,7 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         path: str = scope.get("path", "")
-        docs = path in ("/docs", "/redoc") or path.startswith("/static-offline-docs")
+        docs = path in ("/docs", "/redoc") or path.startswith(("/static-offline-docs", "/guides"))
         status = 500
         started = False
         began = time.perf_counter()

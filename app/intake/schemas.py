@@ -23,8 +23,10 @@ from pydantic import (
     WithJsonSchema,
     WrapValidator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from app.core.openapi import Problem
 from app.core.schemas import (
     FREE_TEXT,
     NAME200,
@@ -369,8 +371,45 @@ class ReferralRef(ResponseModel):
     version: int
 
 
+Outcome = Literal["created", "updated", "unchanged", "cancelled", "revoked", "stale"]
+
+
 class EventAccepted(ResponseModel):
     event_id: str
-    outcome: Literal["created", "updated", "unchanged", "cancelled", "revoked", "stale"]
+    outcome: Outcome
     referral: ReferralRef
     warnings: list[WarningOut]
+
+
+class BatchResult(ResponseModel):
+    """One event's answer in a batch: what it would have got on its own (SPEC §3). The
+    members of the other kind of answer are absent, never null."""
+
+    index: int = Field(description="The event's position in `events`.")
+    event_id: str | None = Field(description="The event's `event_id`, null when it had none.")
+    status: int = Field(
+        description="The HTTP status the event would get on its own: 201, 200, or a 4xx "
+        "with `problem`."
+    )
+    outcome: Outcome | SkipJsonSchema[None] = Field(
+        default=None, description="With a 2xx, as `outcome`."
+    )
+    referral_id: str | SkipJsonSchema[None] = Field(default=None, description="With a 2xx.")
+    warnings: list[WarningOut] | SkipJsonSchema[None] = Field(
+        default=None, description="With a 2xx; pointers prefixed with `/events/<index>`."
+    )
+    replayed: bool | SkipJsonSchema[None] = Field(
+        default=None,
+        description="`true` when this answer is the replay of the first answer to the same "
+        "`event_id` and body (sent before, or earlier in this batch): the batch's "
+        "`Idempotent-Replayed: true`. Absent otherwise; never `false`.",
+    )
+    problem: Problem | SkipJsonSchema[None] = Field(
+        default=None,
+        description="With a 4xx: the problem the event would get on its own, pointers "
+        "prefixed with `/events/<index>`.",
+    )
+
+
+class BatchResults(ResponseModel):
+    results: list[BatchResult] = Field(description="One per event, in request order.")

@@ -80,7 +80,15 @@ class HistoryEntry(ResponseModel):
     from_status: str | None
     to_status: str | None
     custody_status: str | None
-    client: uuid.UUID
+    client_id: uuid.UUID = Field(description="The API client that made the change.")
+    client_name: str = Field(
+        description="That client's name as the operators registered it (`Lapas Kelas I "
+        "Cipinang SDP`), so that a portal can show who made each change: other roles cannot "
+        "read the client registry."
+    )
+    client: uuid.UUID = Field(
+        description="The same as `client_id`; kept for clients written before `client_id`."
+    )
     actor: str | None
     reason_code: str | None
     outcome: str | None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import Client
 from app.auth.principal import Principal
 from app.auth.roles import REFERRAL_READERS
 from app.core import audit
@@ -160,17 +161,19 @@ async def read_detail(
 
 async def read_history(
     session: AsyncSession, principal: Principal, referral_id: str
-) -> list[ReferralHistory]:
+) -> list[tuple[ReferralHistory, str]]:
+    """The referral's history, oldest first, each entry with its client's name (SPEC §5:
+    a portal cannot read the client registry, so the history names the clients)."""
     referral = await store.load_visible(session, principal, referral_id)
-    rows = list(
-        (
-            await session.execute(
-                select(ReferralHistory)
-                .where(ReferralHistory.referral_id == referral.id)
-                .order_by(ReferralHistory.id)
-            )
-        ).scalars()
-    )
+    rows = [
+        (entry, name)
+        for entry, name in await session.execute(
+            select(ReferralHistory, Client.name)
+            .join(Client, Client.id == ReferralHistory.client_id)
+            .where(ReferralHistory.referral_id == referral.id)
+            .order_by(ReferralHistory.id)
+        )
+    ]
     audit.record(session, principal, "referral.history.read", "success", referral_id=referral.id)
     return rows
 
