@@ -5,6 +5,9 @@ answer (`Content-Language: en`). Both carry `Vary: Accept-Language`."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -176,3 +179,31 @@ async def test_the_outer_layer_answers_in_indonesian_too(
     assert body["title"] == CATALOGUE["PAYLOAD_TOO_LARGE"].title_id
     assert body["detail"] == "Body dibatasi 1 MiB."
     _language(response, "id")
+
+
+# -- The Indonesian integration guide ----------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "integration-guide.id.md"
+_GUIDE_BLOCK = re.compile(r"<!-- guide-problem: (request|response) -->\s*```json\n(.*?)\n```", re.S)
+
+
+async def test_the_indonesian_guide_shows_what_the_service_answers(
+    http: httpx.AsyncClient, clients: Clients
+) -> None:
+    """The guide's problem in Indonesian (§6) is the service's answer, today: its dates lie
+    in the past, and a 422 stores nothing, so it can be posted again and again."""
+    blocks = dict(_GUIDE_BLOCK.findall(GUIDE.read_text(encoding="utf-8")))
+    request, shown = json.loads(blocks["request"]), json.loads(blocks["response"])
+    prison = await clients.prison(request["facility"]["code"])
+    response = await http.post(
+        "/v1/release-events",
+        json=request,
+        headers={
+            **prison.headers,
+            "Accept-Language": "id",
+            "X-Request-ID": "sdp-1764000000-4242",
+        },
+    )
+    assert_problem(response, 422, "VALIDATION_FAILED")
+    _language(response, "id")
+    assert response.json() == shown
