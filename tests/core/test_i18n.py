@@ -258,3 +258,37 @@ def test_our_errors_raised_inside_pydantic_keep_their_template() -> None:
     assert isinstance(error.detail, Msg)
     assert error.detail.render("en") == "1 to 500 events"
     assert error.detail.render("id") == "1 sampai 500 event"
+
+
+def _leaves(node: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(node, dict):
+        return [leaf for key, child in node.items() for leaf in _leaves(child, (*path, key))]
+    if isinstance(node, list) and node:
+        return [leaf for i, child in enumerate(node) for leaf in _leaves(child, (*path, i))]
+    return [path]
+
+
+@pytest.mark.parametrize("wrong", [{"x": 1}, [1], "zz", -1, 1.5, True, None, "x" * 5000])
+def test_every_schema_error_of_an_event_has_its_own_indonesian(wrong: Any) -> None:
+    """Each field of a valid event given a value of the wrong kind: the pydantic error types
+    intake can answer all have their Indonesian (none falls back to the code's meaning)."""
+    import copy
+
+    from app.intake.parsing import parse_event
+    from tests.factories import make_event
+
+    event = make_event()
+    fallbacks: dict[str, str] = {}
+    for path in _leaves(event):
+        broken = copy.deepcopy(event)
+        node: Any = broken
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = wrong
+        try:
+            parse_event(broken)
+        except ProblemError as problem:
+            for error in problem.errors:
+                if error.detail.render("id") == CATALOGUE[error.code].meaning_id:
+                    fallbacks[error.pointer or ""] = error.detail.render("en")
+    assert fallbacks == {}
