@@ -63,14 +63,14 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Not permitted",
         "The caller's role may never take this action.",
         "Tidak diizinkan",
-        "Peran klien pemanggil tidak boleh melakukan tindakan ini.",
+        "Peran klien API pemanggil tidak boleh melakukan tindakan ini.",
     ),
     "FACILITY_NOT_PERMITTED": CatalogueEntry(
         403,
         "Facility not permitted",
         "The event's `facility.code` is not bound to the caller.",
         "UPT tidak diizinkan",
-        "`facility.code` pada event tidak terikat ke klien pemanggil.",
+        "`facility.code` pada event tidak terikat ke klien API pemanggil.",
     ),
     "NOT_FOUND": CatalogueEntry(
         404, "Not found", "No such route.", "Tidak ditemukan", "Rute ini tidak ada."
@@ -101,7 +101,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         404,
         "Client not found",
         "No client with this id.",
-        "Klien tidak ditemukan",
+        "Klien API tidak ditemukan",
         "Tidak ada klien API dengan id ini.",
     ),
     "SUBSCRIPTION_NOT_FOUND": CatalogueEntry(
@@ -131,7 +131,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         409,
         "Client inactive",
         "The client is deactivated; its key cannot be rotated.",
-        "Klien tidak aktif",
+        "Klien API tidak aktif",
         "Klien API ini telah dinonaktifkan; key-nya tidak dapat dirotasi.",
     ),
     "METHOD_NOT_ALLOWED": CatalogueEntry(
@@ -160,7 +160,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Too many requests",
         "The client's rate limit is spent; retry after `Retry-After`.",
         "Terlalu banyak permintaan",
-        "Batas laju klien ini telah habis; ulangi setelah `Retry-After`.",
+        "Batas laju klien API ini telah habis; ulangi setelah `Retry-After`.",
     ),
     "EVENT_ID_CONFLICT": CatalogueEntry(
         409,

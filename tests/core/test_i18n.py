@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -168,7 +168,7 @@ def test_the_scan_finds_an_untranslated_template_and_a_computed_one() -> None:
 def test_the_indonesian_pydantic_templates_name_real_error_types() -> None:
     from pydantic_core.core_schema import ErrorType
 
-    known = set(ErrorType.__args__)
+    known = set(get_args(ErrorType))
     assert set(PYDANTIC) <= known, set(PYDANTIC) - known
 
 
@@ -292,3 +292,13 @@ def test_every_schema_error_of_an_event_has_its_own_indonesian(wrong: Any) -> No
                 if error.detail.render("id") == CATALOGUE[error.code].meaning_id:
                     fallbacks[error.pointer or ""] = error.detail.render("en")
     assert fallbacks == {}
+
+
+def test_the_review_document_holds_every_text() -> None:
+    """docs/i18n-review.md is what the lead sends to a fluent reader: it must be current."""
+    from tests.core.i18n_review import ROOT, render
+
+    document = (ROOT / "docs" / "i18n-review.md").read_text(encoding="utf-8")
+    assert document == render(), (
+        "regenerate: .venv/bin/python -m tests.core.i18n_review > docs/i18n-review.md"
+    )
