@@ -106,7 +106,7 @@ INDONESIAN: dict[str, str] = {
     # The PAS rules (app/intake/rules.py)
     "not a PAS category code": "bukan kode kategori PAS",
     "a convicted person's release carries `warga_binaan`": (
-        "pembebasan terpidana mencantumkan `warga_binaan`"
+        "pembebasan narapidana wajib mencantumkan `warga_binaan`"
     ),
     "never convicted: not a (former) warga binaan": (
         "tidak pernah dipidana: bukan (mantan) warga binaan"
@@ -151,7 +151,7 @@ INDONESIAN: dict[str, str] = {
         "pembebasan yang sudah terjadi tidak boleh bertanggal setelah event"
     ),
     "a supervised release names its Bapas": (
-        "pembebasan yang dibimbing Bapas menyebutkan Bapas pembimbingnya"
+        "pembebasan yang dibimbing Bapas wajib menyebutkan Bapas pembimbingnya"
     ),
     "only a supervised release has a Bapas": (
         "hanya pembebasan yang dibimbing Bapas yang memiliki Bapas"

@@ -299,7 +299,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "warga_binaan required",
         "A release of the convicted or supervised group carries `warga_binaan`.",
         "warga_binaan wajib",
-        "Pembebasan kelompok terpidana atau yang dibimbing Bapas mencantumkan `warga_binaan`.",
+        "Pembebasan narapidana, termasuk yang keluar dari UPT dengan pembimbingan Bapas, wajib "
+        "mencantumkan `warga_binaan`.",
     ),
     "PAS_WARGA_BINAAN_NOT_CONVICTED": CatalogueEntry(
         None,

@@ -37,6 +37,9 @@ a test fails when this file and the code disagree, so corrections go into
   the event or the release type ("pembebasan yang dibimbing Bapas", "pembebasan murni").
 - **Supervision**: "pembimbingan Bapas" / "dibimbing Bapas" (the guides also say
   "pengawasan"); `NOT_SUPERVISED` is "Tidak dalam pembimbingan Bapas".
+  "Pembebasan yang dibimbing Bapas" stands for the whole `supervised` group (PB, CB, CMB,
+  asimilasi), though asimilasi is strictly part of pembinaan, not a pembebasan: a better
+  phrase for the group is welcome.
 - **API client vs. Bapas client**: "klien" is also the person under Bapas supervision
   (klien pemasyarakatan), so an API client is "klien API" wherever it could be misread.
 - **Case**: "kasus" for the custody episode (`facility.code`, `case_ref`), as in the guide.
