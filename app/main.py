@@ -19,8 +19,9 @@ from app.audit.routes import router as audit_router
 from app.auth.deps import audit_refusal
 from app.clients.routes import router as clients_router
 from app.core.config import Settings, get_settings
-from app.core.errors import FieldError, ProblemError
+from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.http import problem_response
+from app.core.i18n import msg
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.validation import request_errors
@@ -61,13 +62,7 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     await audit_refusal(request, "VALIDATION_FAILED")
-    errors = request_errors(exc.errors())
-    return _problem_response(
-        request,
-        code="VALIDATION_FAILED",
-        detail=f"{len(errors)} validation error(s); see errors[].",
-        errors=errors,
-    )
+    return _problem_response(request, validation_failed(request_errors(exc.errors())))
 
 
 def _allowed_methods(request: Request) -> str:
@@ -87,7 +82,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        return _problem_response(request, code="NOT_FOUND", detail="No such route.")
+        return _problem_response(request, code="NOT_FOUND", detail=msg("No such route."))
     if exc.status_code == 405:
         return _problem_response(
             request,
@@ -98,7 +93,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         return _problem_response(
             request,
             code="MALFORMED_JSON",
-            errors=[FieldError("MALFORMED_JSON", "the body could not be parsed", pointer="")],
+            errors=[FieldError("MALFORMED_JSON", msg("the body could not be parsed"), pointer="")],
         )
     if exc.status_code == 413:
         return _problem_response(request, code="PAYLOAD_TOO_LARGE")

@@ -44,7 +44,10 @@ keeps one **referral** per custody episode, which Kemensos moves through its lif
 (≤128 chars) names the person behind a portal call. Every response carries `X-Request-ID`.
 
 **Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
-a JSON `pointer` into the body (or `parameter` for a query parameter).
+a JSON `pointer` into the body (or `parameter` for a query parameter). With
+`Accept-Language: id` (or `id-ID`; q-values honoured) a problem's `title`, `detail` and
+`errors[].detail` are in Bahasa Indonesia (`Content-Language: id`); codes and pointers
+never change. Program against `code`, not the texts.
 
 **Retries**: release events are idempotent by `event_id`. On a timeout, a connection error,
 a 5xx or a 429, resend the *same body* under the *same* `event_id` with exponential backoff

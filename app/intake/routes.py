@@ -12,6 +12,7 @@ from app.auth.roles import Role
 from app.core.deps import ClockDep
 from app.core.errors import ProblemError
 from app.core.http import MIB, problem_response
+from app.core.i18n import language_var
 from app.core.metrics import INTAKE_OUTCOMES
 from app.core.openapi import PROBLEM_RESPONSES
 from app.intake import service
@@ -197,7 +198,9 @@ async def post_batch(
             if result.replayed:
                 entry["replayed"] = True
         results.append(entry)
-    return _json({"results": results}, 207)
+    # Its problems are in the negotiated language (SPEC §9), like a problem response's.
+    language = {"Content-Language": language_var.get(), "Vary": "Accept-Language"}
+    return _json({"results": results}, 207, language)
 
 
 router.add_api_route(

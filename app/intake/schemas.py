@@ -24,8 +24,8 @@ from pydantic import (
     WrapValidator,
 )
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import PydanticCustomError
 
+from app.core.i18n import msg, pydantic_error
 from app.core.openapi import Problem
 from app.core.schemas import (
     FREE_TEXT,
@@ -53,7 +53,7 @@ def _no_control_before(value: object) -> object:
     """Control characters (NUL included) are INVALID_TEXT, before any pattern or enum
     check could call them INVALID_VALUE (SPEC §3: text fields)."""
     if isinstance(value, str) and has_control(value):
-        raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
+        raise pydantic_error("INVALID_TEXT", msg("control characters are not allowed"))
     return value
 
 
@@ -63,7 +63,7 @@ def _representable(value: dt.datetime) -> dt.datetime:
     except OverflowError:
         utc = None
     if utc is None or not _EARLIEST <= utc <= _LATEST:
-        raise PydanticCustomError("INVALID_DATE", "timestamp out of range")
+        raise pydantic_error("INVALID_DATE", msg("timestamp out of range"))
     return value
 
 
@@ -190,7 +190,7 @@ ConsentScope = Literal["health", "contact"]
 
 def _no_repeats(values: list[Any]) -> list[Any]:
     if len(set(values)) != len(values):
-        raise PydanticCustomError("INVALID_VALUE", "each value at most once")
+        raise pydantic_error("INVALID_VALUE", msg("each value at most once"))
     return values
 
 
@@ -274,13 +274,13 @@ MAX_BATCH = 500
 
 def _not_null(value: Any) -> Any:
     if value is None:  # `"events": null` is a batch without its events
-        raise PydanticCustomError("FIELD_REQUIRED", "a list of events")
+        raise pydantic_error("FIELD_REQUIRED", msg("a list of events"))
     return value
 
 
 def _batch_size(events: list[Any]) -> list[Any]:
     if not 1 <= len(events) <= MAX_BATCH:
-        raise PydanticCustomError("BATCH_SIZE", f"1 to {MAX_BATCH} events")
+        raise pydantic_error("BATCH_SIZE", msg("1 to {max_batch} events", max_batch=MAX_BATCH))
     return events
 
 

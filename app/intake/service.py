@@ -39,6 +39,7 @@ from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.core.errors import FieldError, ProblemError, json_pointer, validation_failed
+from app.core.i18n import msg
 from app.intake import store as claims
 from app.intake.groups import GroupCommit
 from app.intake.parsing import canonical_json, parse_event
@@ -174,11 +175,11 @@ def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock:
     if not principal.may_post_for(event.facility.code):
         item.result = ProblemError(
             "FACILITY_NOT_PERMITTED",
-            "This client may not post events for that facility.",
+            msg("This client may not post events for that facility."),
             errors=[
                 FieldError(
                     "FACILITY_NOT_PERMITTED",
-                    "not bound to this client",
+                    msg("not bound to this client"),
                     pointer=json_pointer(prefix) + "/facility/code",
                 )
             ],
@@ -234,7 +235,7 @@ async def _settle_all(sender: Sender, items: list[_Item]) -> None:
                     raise
                 log.error("an event could not be applied", exc_info=True)
                 item.result = ProblemError(
-                    "INTERNAL_ERROR", "This event could not be stored; nothing of it was."
+                    "INTERNAL_ERROR", msg("This event could not be stored; nothing of it was.")
                 )
 
 
@@ -292,7 +293,7 @@ async def _settle(sender: Sender, part: list[_Item]) -> None:
     for item in todo:
         item.result = ProblemError(
             "SERVICE_UNAVAILABLE",
-            "Concurrent requests kept changing these cases; retry the event.",
+            msg("Concurrent requests kept changing these cases; retry the event."),
             headers={"Retry-After": "1"},
         )
 
@@ -306,7 +307,8 @@ async def _replay(db: Database, principal: Principal, items: list[_Item]) -> Non
         item = by_id[row.event_id]
         if row.body_sha256 != item.digest:
             item.result = ProblemError(
-                "EVENT_ID_CONFLICT", "This event_id was already used for a different event body."
+                "EVENT_ID_CONFLICT",
+                msg("This event_id was already used for a different event body."),
             )
         else:
             item.result = IntakeResult(row.status_code, row.response, replayed=True)
@@ -481,7 +483,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         extra.append(
             FieldError(
                 "OPEN_REFERRAL_EXISTS_FOR_NIK",
-                "another open referral exists for this NIK; see related_referral_ids",
+                msg("another open referral exists for this NIK; see related_referral_ids"),
                 pointer="/person/nik",
             )
         )
@@ -515,7 +517,9 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             "version": referral.version,
         },
         "warnings": [
-            {"code": w.code, "detail": w.detail, "pointer": w.pointer}
+            # Stored with the answer and replayed as stored: English whatever the language
+            # of the request (SPEC §9 translates problems, not answers).
+            {"code": w.code, "detail": w.detail.render("en"), "pointer": w.pointer}
             for w in [*item.warnings, *extra]
         ],
     }

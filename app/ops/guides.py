@@ -162,5 +162,5 @@ def get_guide(name: str) -> HTMLResponse:  # plain def: a first call reads a fil
     # Only names that exist reach the cache of pages.
     page = render(name) if name == CONVENTIONS or name in guide_names() else None
     if page is None:
-        raise ProblemError("NOT_FOUND", "No such guide.")
+        raise ProblemError("NOT_FOUND")
     return HTMLResponse(page)

@@ -17,6 +17,7 @@ from app.core import audit
 from app.core.clock import Clock
 from app.core.crypto import DataCipher
 from app.core.errors import ProblemError, validation_failed
+from app.core.i18n import msg
 from app.reference.coverage import CoverageCache, suggest_sentra
 from app.referrals import domain, store
 from app.referrals.changes import Change, ChangeLog
@@ -195,14 +196,19 @@ async def transition(
     referral = await store.load_visible(session, principal, referral_id, lock=True)
     if not domain.role_may(principal.role, action):
         raise ProblemError(
-            "ROLE_NOT_PERMITTED", f"The {principal.role.value} role may not `{action.value}`."
+            "ROLE_NOT_PERMITTED",
+            msg(
+                "The {role} role may not `{action}`.",
+                role=principal.role.value,
+                action=action.value,
+            ),
         )
     if if_match is None:
         raise ProblemError("PRECONDITION_REQUIRED")
     if if_match.strip() not in (etag(referral), f"W/{etag(referral)}", "*"):
         raise ProblemError(
             "VERSION_MISMATCH",
-            f"The referral is at version {referral.version}.",
+            msg("The referral is at version {version}.", version=referral.version),
             headers={"ETag": etag(referral)},
         )
     before = state_of(referral)

@@ -25,7 +25,7 @@ SNAKE = r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"  # anywhere: only with an underscore
 # Contexts whose first string argument (or `code=`) is a code sent to clients.
 _CONTEXTS = [
     re.compile(
-        r"\b(?:ProblemError|FieldError|PydanticCustomError|Refusal|problem_body|_malformed)"
+        r"\b(?:ProblemError|FieldError|PydanticCustomError|pydantic_error|Refusal|problem_body|_malformed)"
         rf"\(\s*(?:code\s*=\s*)?\"({CODE})\""
     ),
     re.compile(rf"\bcode\s*=\s*\"({CODE})\""),
