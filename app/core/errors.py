@@ -90,6 +90,16 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     "NOT_SUPERVISED": CatalogueEntry(
         409, "Not supervised", "Only a supervised release (Bapas) can be revoked."
     ),
+    "NO_AFTERCARE": CatalogueEntry(
+        409,
+        "No aftercare",
+        "Only a referral closed with the outcome `completed` has aftercare follow-ups.",
+    ),
+    "AFTERCARE_COMPLETE": CatalogueEntry(
+        409,
+        "Aftercare complete",
+        "The three follow-ups (3, 6 and 12 months after the close) are recorded already.",
+    ),
     "INVALID_TRANSITION": CatalogueEntry(
         409,
         "Invalid transition",

@@ -45,6 +45,7 @@ class ChangeType(StrEnum):
     created = "referral.created"
     status_changed = "referral.status_changed"
     updated = "referral.updated"
+    follow_up_recorded = "referral.follow_up_recorded"
 
 
 class Action(StrEnum):

@@ -1,0 +1,249 @@
+"""Follow-ups (SPEC §11) through HTTP, on both databases: who, when, what, and what a
+follow-up leaves behind (history, event, audit, the next due date)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.aftercare.rules import add_months
+from app.core.audit import AuditEvent
+from app.core.config import Settings
+from app.referrals.models import OutboxEvent, ReferralFollowUp
+from app.runtime import Runtime
+from tests.conftest import ApiClient, Clients
+from tests.support.checks import assert_problem
+from tests.support.clock import MovableClock, http_with_clock
+from tests.support.referrals import act, new_referral, referral_in, sentra_code
+
+FOLLOW_UP = {
+    "done_on": None,  # set per test
+    "contact": "reached",
+    "housing": "stable",
+    "work": "self_employed",
+    "family": "living_with",
+    "returned_to_custody": False,
+    "note": "Usaha las berjalan.",
+}
+
+
+@dataclass
+class Case:
+    http: httpx.AsyncClient
+    clock: MovableClock
+    prison: ApiClient
+    kemensos: ApiClient
+    sentra: ApiClient
+    sentra_code: str
+    facility: str
+
+    async def completed(self) -> str:
+        return await referral_in(
+            self.http, self.prison, self.kemensos, self.facility, "closed", self.sentra_code
+        )
+
+    async def follow_up(
+        self, referral_id: str, client: ApiClient | None = None, **fields: Any
+    ) -> httpx.Response:
+        body = {**FOLLOW_UP, "done_on": self.clock().today.isoformat(), **fields}
+        return await self.http.post(
+            f"/v1/referrals/{referral_id}/follow-ups",
+            json=body,
+            headers=(client or self.kemensos).headers,
+        )
+
+    async def detail(self, referral_id: str) -> dict[str, Any]:
+        response = await self.http.get(
+            f"/v1/referrals/{referral_id}", headers=self.kemensos.headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+async def case(
+    settings: Settings, services: Runtime, clients: Clients, facility: str
+) -> AsyncIterator[Case]:
+    code = sentra_code()
+    await clients.add_sentra(code)
+    async with http_with_clock(settings, services) as (http, clock):
+        yield Case(
+            http,
+            clock,
+            await clients.prison(facility),
+            await clients.kemensos(),
+            await clients.sentra(code),
+            code,
+            facility,
+        )
+
+
+async def test_a_completed_close_is_followed_up_at_3_6_and_12_months(
+    case: Case, services: Runtime
+) -> None:
+    referral_id = await case.completed()
+    closed_on = case.clock().today
+    assert (await case.detail(referral_id))["next_follow_up_due"] == str(add_months(closed_on, 3))
+
+    first = await case.follow_up(referral_id)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["number"] == 1 and body["due_on"] == str(add_months(closed_on, 3))
+    assert body["note"] == FOLLOW_UP["note"] and body["client"] == case.kemensos.client_id
+    assert (await case.detail(referral_id))["next_follow_up_due"] == str(add_months(closed_on, 6))
+
+    second = await case.follow_up(referral_id, case.sentra, contact="unreachable", note=None)
+    assert second.status_code == 201, second.text
+    assert (await case.detail(referral_id))["next_follow_up_due"] == str(add_months(closed_on, 12))
+    third = await case.follow_up(referral_id, housing="homeless", work="unemployed")
+    assert third.status_code == 201, third.text
+    assert (await case.detail(referral_id))["next_follow_up_due"] is None
+    assert_problem(await case.follow_up(referral_id), 409, "AFTERCARE_COMPLETE")
+
+    listed = await case.http.get(
+        f"/v1/referrals/{referral_id}/follow-ups", headers=case.prison.headers
+    )
+    assert listed.status_code == 200
+    items = listed.json()["items"]
+    assert [i["number"] for i in items] == [1, 2, 3]
+    assert [i["contact"] for i in items] == ["reached", "unreachable", "reached"]
+    assert items[1]["note"] is None
+
+    history = (
+        await case.http.get(f"/v1/referrals/{referral_id}/history", headers=case.kemensos.headers)
+    ).json()["items"]
+    assert [h["action"] for h in history].count("follow_up") == 3
+    async with services.db.read_session() as session:
+        events = (
+            await session.execute(
+                select(OutboxEvent.type, OutboxEvent.data)
+                .where(OutboxEvent.referral_id == uuid.UUID(referral_id))
+                .order_by(OutboxEvent.id)
+            )
+        ).all()
+        audits = (
+            await session.execute(
+                select(AuditEvent.action, AuditEvent.outcome).where(
+                    AuditEvent.referral_id == uuid.UUID(referral_id)
+                )
+            )
+        ).all()
+        sealed = (
+            await session.execute(
+                select(ReferralFollowUp.note_sealed).where(
+                    ReferralFollowUp.referral_id == uuid.UUID(referral_id)
+                )
+            )
+        ).scalars()
+        stored = [s for s in sealed if s is not None]
+    recorded = [data for kind, data in events if kind == "referral.follow_up_recorded"]
+    assert [d["follow_up_id"] for d in recorded] == [i["id"] for i in items]
+    assert all("note" not in d for d in recorded)
+    assert audits.count(("referral.follow_up", "success")) == 3
+    assert ("referral.follow_up", "AFTERCARE_COMPLETE") in audits
+    assert ("referral.follow_ups.read", "success") in audits
+    assert stored and all("las" not in s for s in stored)  # encrypted at rest
+
+
+async def test_follow_up_due_is_a_filter_as_of_today(case: Case) -> None:
+    referral_id = await case.completed()
+    due = add_months(case.clock().today, 3)
+    params = {"facility_code": case.facility, "follow_up_due": "true"}
+
+    async def listed(flag: str) -> list[str]:
+        response = await case.http.get(
+            "/v1/referrals", params={**params, "follow_up_due": flag}, headers=case.kemensos.headers
+        )
+        assert response.status_code == 200, response.text
+        return [i["id"] for i in response.json()["items"]]
+
+    assert await listed("true") == []
+    assert await listed("false") == [referral_id]
+    case.clock.now = case.clock.local(due, hour=0)
+    assert await listed("true") == [referral_id]
+    assert await listed("false") == []
+    page = await case.http.get("/v1/referrals", params=params, headers=case.kemensos.headers)
+    assert page.json()["items"][0]["next_follow_up_due"] == str(due)
+
+
+@pytest.mark.parametrize("outcome", ["declined_by_person", "unreachable", "returned_to_custody"])
+async def test_no_aftercare_without_a_completed_close(case: Case, outcome: str) -> None:
+    referral_id = await referral_in(
+        case.http, case.prison, case.kemensos, case.facility, "in_service", case.sentra_code
+    )
+    assert_problem(await case.follow_up(referral_id), 409, "NO_AFTERCARE")
+    closed = await act(case.http, case.kemensos, referral_id, "close", outcome=outcome)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["next_follow_up_due"] is None
+    assert_problem(await case.follow_up(referral_id), 409, "NO_AFTERCARE")
+
+
+async def test_who_may_record_a_follow_up(case: Case, clients: Clients) -> None:
+    referral_id = await case.completed()
+    bapas = await clients.bapas("BAPAS-X")
+    other_sentra = await clients.sentra(sentra_code())
+    assert_problem(await case.follow_up(referral_id, case.prison), 403, "ROLE_NOT_PERMITTED")
+    assert_problem(await case.follow_up(referral_id, bapas), 403, "ROLE_NOT_PERMITTED")
+    assert (await case.follow_up(referral_id, other_sentra)).status_code == 404
+    assert (await case.follow_up(referral_id, case.sentra)).status_code == 201
+    unknown = await case.http.post(
+        "/v1/referrals/00000000-0000-4000-8000-000000000000/follow-ups",
+        json={**FOLLOW_UP, "done_on": case.clock().today.isoformat()},
+        headers=case.kemensos.headers,
+    )
+    assert unknown.status_code == 404
+
+
+async def test_done_on_between_the_close_and_today(case: Case) -> None:
+    referral_id = await case.completed()
+    today = case.clock().today
+    future = await case.follow_up(referral_id, done_on=str(today + dt.timedelta(days=1)))
+    problem = assert_problem(future, 422, "VALIDATION_FAILED")
+    assert [(e["code"], e["pointer"]) for e in problem["errors"]] == [("INVALID_DATE", "/done_on")]
+    case.clock.now = case.clock.local(today + dt.timedelta(days=40))
+    before = await case.follow_up(referral_id, done_on=str(today - dt.timedelta(days=1)))
+    assert assert_problem(before, 422, "VALIDATION_FAILED")["errors"][0]["pointer"] == "/done_on"
+    late = await case.follow_up(referral_id, done_on=str(today + dt.timedelta(days=30)))
+    assert late.status_code == 201, late.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("contact", "maybe"),
+        ("housing", "castle"),
+        ("work", "retired"),
+        ("family", "estranged"),
+        ("returned_to_custody", "no"),
+        ("done_on", 0),
+        ("done_on", "2026-1-5"),
+        ("mood", "good"),
+    ],
+)
+async def test_enumerations_and_types_are_exact(case: Case, field: str, value: Any) -> None:
+    referral_id = await case.completed()
+    response = await case.follow_up(referral_id, **{field: value})
+    problem = assert_problem(response, 422, "VALIDATION_FAILED")
+    assert problem["errors"][0]["pointer"] == f"/{field}"
+
+
+async def test_a_follow_up_before_closing_changes_nothing(case: Case, services: Runtime) -> None:
+    referral_id = await new_referral(case.http, case.prison, case.facility)
+    assert_problem(await case.follow_up(referral_id), 409, "NO_AFTERCARE")
+    async with services.db.read_session() as session:
+        rows = (
+            await session.execute(
+                select(ReferralFollowUp.id).where(
+                    ReferralFollowUp.referral_id == uuid.UUID(referral_id)
+                )
+            )
+        ).all()
+    assert rows == []
