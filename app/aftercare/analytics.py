@@ -173,7 +173,7 @@ async def durations(
             )
             .select_from(source)
             .where(*where, took)
-            .group_by(key, bucket)
+            .group_by(*([key] if group_by is not None else []), bucket)
         )
     histogram: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(
         lambda: {step: [] for step in STEPS}

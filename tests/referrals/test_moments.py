@@ -111,3 +111,12 @@ def test_nothing_due_before_moments_from_fires() -> None:
     assert names(facts, T0) == []
     # Still received at the triage deadline? That was before the import too.
     assert schedule(facts, RULES, T0)[1] is None
+
+
+def test_every_event_produced_is_a_type_the_feed_and_subscriptions_know() -> None:
+    from app.referrals.domain import ChangeType, EventType
+    from app.referrals.moments import Moment
+
+    known = {e.value for e in EventType}
+    assert {e.value for e in ChangeType} <= known
+    assert {e.value for e in Moment} <= known
