@@ -4,6 +4,8 @@ audit row written beside them (`ChangeLog`)."""
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,14 +22,14 @@ from app.referrals.domain import ChangeType
 from app.referrals.models import Referral, ReferralFollowUp
 
 
-def _associated(referral: Referral) -> bytes:
+def follow_up_associated(referral_id: uuid.UUID) -> bytes:
     # Binds a sealed note to its referral: it cannot be moved to another one.
-    return b"follow-up/" + referral.id.bytes
+    return b"follow-up/" + referral_id.bytes
 
 
 def present(row: ReferralFollowUp, referral: Referral, cipher: DataCipher) -> FollowUpOut:
     note = (
-        cipher.decrypt(row.note_sealed, _associated(referral)).decode()
+        cipher.decrypt(row.note_sealed, follow_up_associated(referral.id)).decode()
         if row.note_sealed is not None
         else None
     )
@@ -85,7 +87,7 @@ async def record_follow_up(
         family=body.family.value,
         returned_to_custody=body.returned_to_custody,
         note_sealed=(
-            cipher.encrypt(body.note.encode(), _associated(referral))
+            cipher.encrypt(body.note.encode(), follow_up_associated(referral.id))
             if body.note is not None
             else None
         ),

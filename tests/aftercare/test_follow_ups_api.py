@@ -3,7 +3,9 @@ follow-up leaves behind (history, event, audit, the next due date)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,13 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.aftercare.rules import add_months
 from app.core.audit import AuditEvent
 from app.core.config import Settings
-from app.referrals.models import OutboxEvent, ReferralFollowUp
-from app.runtime import Runtime
+from app.ops.maintenance import anonymise_ended, rotate_keys
+from app.referrals.models import OutboxEvent, Referral, ReferralFollowUp
+from app.runtime import Runtime, build_runtime
 from tests.conftest import ApiClient, Clients
 from tests.support.checks import assert_problem
 from tests.support.clock import MovableClock, http_with_clock
@@ -247,3 +250,72 @@ async def test_a_follow_up_before_closing_changes_nothing(case: Case, services: 
             )
         ).all()
     assert rows == []
+
+
+async def test_retention_erases_follow_up_notes(case: Case, services: Runtime) -> None:
+    referral_id = await case.completed()
+    assert (await case.follow_up(referral_id)).status_code == 201
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=services.settings.retention_days + 1)
+    async with services.db.transaction() as session:
+        await session.execute(
+            update(Referral)
+            .where(Referral.id == uuid.UUID(referral_id))
+            .values(updated_at=long_ago)
+        )
+    await anonymise_ended(
+        services.db,
+        services.cipher,
+        dt.datetime.now(dt.UTC),
+        retention_days=services.settings.retention_days,
+        dry_run=False,
+    )
+    listed = await case.http.get(
+        f"/v1/referrals/{referral_id}/follow-ups", headers=case.kemensos.headers
+    )
+    (item,) = listed.json()["items"]
+    assert item["note"] is None and item["contact"] == "reached"
+
+
+async def test_key_rotation_reseals_follow_up_notes(own_settings: Settings) -> None:
+    services = build_runtime(own_settings)
+    try:
+        code = sentra_code()
+        clients = Clients(services)
+        await clients.add_sentra(code)
+        async with http_with_clock(own_settings, services) as (http, clock):
+            case = Case(
+                http,
+                clock,
+                await clients.prison("LP-ROTATE"),
+                await clients.kemensos(),
+                await clients.sentra(code),
+                code,
+                "LP-ROTATE",
+            )
+            referral_id = await case.completed()
+            assert (await case.follow_up(referral_id)).status_code == 201
+    finally:
+        await services.db.dispose()
+    old_key = own_settings.data_key.get_secret_value()  # type: ignore[union-attr]
+    new_key = base64.b64encode(os.urandom(32)).decode()
+    rotating = build_runtime(
+        Settings.model_validate(
+            own_settings.model_dump() | {"data_key": new_key, "previous_data_keys": old_key}
+        )
+    )
+    try:
+        # the referral and its one note
+        assert (await rotate_keys(rotating.db, rotating.cipher)).changed == 2
+    finally:
+        await rotating.db.dispose()
+    only_new = build_runtime(
+        Settings.model_validate(own_settings.model_dump() | {"data_key": new_key})
+    )
+    try:
+        async with http_with_clock(only_new.settings, only_new) as (http, _):
+            listed = await http.get(
+                f"/v1/referrals/{referral_id}/follow-ups", headers=case.kemensos.headers
+            )
+        assert listed.json()["items"][0]["note"] == FOLLOW_UP["note"]
+    finally:
+        await only_new.db.dispose()
