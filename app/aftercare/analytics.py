@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from app.aftercare.schemas import (
     DurationGroup,
@@ -140,13 +141,14 @@ def step_duration(buckets: Sequence[tuple[int, int]]) -> StepDuration:
     )
 
 
-async def durations(
-    session: AsyncSession,
+def durations_query(
     filters: ReferralFilters,
     ctx: QueryContext,
     group_by: DurationGroupBy | None,
-) -> Durations:
-    dialect = session.get_bind().dialect.name
+    dialect: str,
+) -> CompoundSelect[Any]:
+    """(step, key, bucket, n): per step and group, how many referrals took the step in
+    each tenth of a day."""
     where = conditions(filters, ctx)
     source: Any = Referral.__table__
     key: Any
@@ -175,10 +177,20 @@ async def durations(
             .where(*where, took)
             .group_by(*([key] if group_by is not None else []), bucket)
         )
+    return union_all(*parts)
+
+
+async def durations(
+    session: AsyncSession,
+    filters: ReferralFilters,
+    ctx: QueryContext,
+    group_by: DurationGroupBy | None,
+) -> Durations:
+    query = durations_query(filters, ctx, group_by, session.get_bind().dialect.name)
     histogram: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(
         lambda: {step: [] for step in STEPS}
     )
-    for row in await session.execute(union_all(*parts)):
+    for row in await session.execute(query):
         histogram[row.key][row.step].append((row.bucket, row.n))
     if group_by is None and not histogram:
         histogram[""]  # one group, every step with count 0

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import utcnow
@@ -53,17 +53,22 @@ def facts_of(referral: Referral) -> Facts:
     )
 
 
-async def _fire_batch(session: AsyncSession, rules: Rules, now: dt.datetime) -> tuple[int, int]:
-    """One batch of due referrals: (referrals looked at, moments fired)."""
+def due_query(now: dt.datetime, *, postgresql: bool) -> Select[Referral]:
+    """The referrals whose next moment has come, oldest first, from the partial index; on
+    PostgreSQL those another scheduler holds are skipped."""
     query = (
         select(Referral)
         .where(Referral.next_moment_at <= now)
         .order_by(Referral.next_moment_at)
         .limit(BATCH)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    referrals = list((await session.execute(query)).scalars())
+    return query.with_for_update(skip_locked=True) if postgresql else query
+
+
+async def _fire_batch(session: AsyncSession, rules: Rules, now: dt.datetime) -> tuple[int, int]:
+    """One batch of due referrals: (referrals looked at, moments fired)."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    referrals = list((await session.execute(due_query(now, postgresql=postgresql))).scalars())
     fired = 0
     for referral in referrals:
         due, upcoming = schedule(facts_of(referral), rules, now)
