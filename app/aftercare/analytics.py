@@ -265,10 +265,11 @@ async def forecast(
             )
         ).one()
         accepted, rejected = int(decided[0]), int(decided[1])
-    rate = acceptance_rate(accepted, rejected)
+    # Rounded before use: `expected` is what a reader gets from the two figures shown.
+    rate = round(acceptance_rate(accepted, rejected), 3)
     return Forecast(
         sentra_code=sentra_code,
-        acceptance_rate=round(rate, 3),
+        acceptance_rate=rate,
         weeks=[
             ForecastWeek(
                 week=w.label,

@@ -16,9 +16,9 @@ from app.aftercare.schemas import (
     FollowUpOut,
     Forecast,
 )
-from app.auth.deps import ApiRoute, require_role
+from app.auth.deps import ApiRoute, PrincipalDep, require_role
 from app.auth.principal import Principal
-from app.auth.roles import REFERRAL_READERS, Role
+from app.auth.roles import Role
 from app.core.deps import CipherDep, ClockDep, ReadSessionDep, SessionDep, SettingsDep
 from app.core.errors import ProblemError
 from app.core.openapi import PROBLEM_RESPONSES
@@ -28,8 +28,6 @@ from app.referrals.params import FilterParams, referral_filters
 from app.referrals.queries import QueryContext
 
 router = APIRouter(tags=["Aftercare"], responses=PROBLEM_RESPONSES, route_class=ApiRoute)
-ReaderDep = Annotated[Principal, Depends(require_role(*sorted(REFERRAL_READERS)))]
-WriterDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.sentra))]
 KemensosDep = Annotated[Principal, Depends(require_role(Role.kemensos))]
 ForecastDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.sentra))]
 
@@ -69,18 +67,20 @@ async def _duration_request(
 async def get_durations(
     principal: KemensosDep,
     session: ReadSessionDep,
+    cipher: CipherDep,
     settings: SettingsDep,
     clock: ClockDep,
     request: Annotated[tuple[Any, DurationGroupBy | None], Depends(_duration_request)],
 ) -> Durations:
     filters, group_by = request
-    ctx = QueryContext(principal, clock.today, settings.triage_days, clock.tz)
+    nik_indexes = tuple(cipher.blind_indexes(filters.nik)) if filters.nik else ()
+    ctx = QueryContext(principal, clock.today, settings.triage_days, clock.tz, nik_indexes)
     return await analytics.durations(session, filters, ctx, group_by)
 
 
 async def post_follow_up(
     referral_id: str,
-    principal: WriterDep,
+    principal: PrincipalDep,
     body: Annotated[FollowUpCreate, Body(openapi_examples=FOLLOW_UP_EXAMPLES)],
     session: SessionDep,
     cipher: CipherDep,
@@ -99,8 +99,10 @@ router.add_api_route(
     "satisfies the earliest one due; a fourth is a 409 `AFTERCARE_COMPLETE`, and on any "
     "other outcome a 409 `NO_AFTERCARE`. Kemensos may record, and so may the sentra the "
     "referral was last assigned to (the one that closed it, or the last one that served "
-    "it when Kemensos closed it); other roles 403, a referral the caller cannot read 404. "
-    "`done_on` not in the future and not before the close (422 `INVALID_DATE`). Emits "
+    "it when Kemensos closed it). Checks in this order: the body (422), visibility (404), "
+    "role (403: the prison and the Bapas read the referral, not its follow-ups), state "
+    "(409), `done_on` not in the future and not before the close (422 `INVALID_DATE`). "
+    "A follow-up makes a new version of the referral (`next_follow_up_due`). Emits "
     "`referral.follow_up_recorded`; writes a history entry (`action` `follow_up`) and an "
     "audit row (`referral.follow_up`, a refused one too).",
     status_code=201,
@@ -112,12 +114,13 @@ router.add_api_route(
 @router.get(
     "/v1/referrals/{referral_id}/follow-ups",
     summary="The follow-ups of a referral, in order",
-    description="Every party that reads the referral reads its follow-ups. Audited "
-    "(`referral.follow_ups.read`).",
+    description="Kemensos and the referral's sentra (SPEC §10: follow-ups stay with "
+    "Kemensos; the prison and the Bapas get 403 and learn of each follow-up from the "
+    "`referral.follow_up_recorded` event). Audited (`referral.follow_ups.read`).",
     response_model=Items[FollowUpOut],
 )
 async def get_follow_ups(
-    referral_id: str, principal: ReaderDep, session: SessionDep, cipher: CipherDep
+    referral_id: str, principal: PrincipalDep, session: SessionDep, cipher: CipherDep
 ) -> Items[FollowUpOut]:
     return Items[FollowUpOut](
         items=await service.list_follow_ups(session, principal, referral_id, cipher)

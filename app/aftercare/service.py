@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.aftercare import rules
 from app.aftercare.schemas import FollowUpCreate, FollowUpOut
 from app.auth.principal import Principal
+from app.auth.roles import REFERRAL_READERS
 from app.core import audit
 from app.core.clock import Clock
 from app.core.crypto import DataCipher
@@ -50,6 +51,23 @@ def present(row: ReferralFollowUp, referral: Referral, cipher: DataCipher) -> Fo
     )
 
 
+async def _load(
+    session: AsyncSession, principal: Principal, referral_id: str, *, lock: bool = False
+) -> Referral:
+    """The referral, if the caller may read it (404; any id for a role that reads none),
+    and only for Kemensos or its sentra: follow-ups stay with Kemensos (SPEC §10, 403)."""
+    if principal.role not in REFERRAL_READERS:
+        raise store.not_found()
+    referral = await store.load_visible(session, principal, referral_id, lock=lock)
+    own = referral.sentra_code is not None and referral.sentra_code in principal.sentra_codes
+    if not rules.may_record(principal.role, own):
+        raise ProblemError(
+            "ROLE_NOT_PERMITTED",
+            "Follow-ups are Kemensos's and the sentra's the referral was last assigned to.",
+        )
+    return referral
+
+
 async def record_follow_up(
     session: AsyncSession,
     principal: Principal,
@@ -58,15 +76,9 @@ async def record_follow_up(
     clock: Clock,
     cipher: DataCipher,
 ) -> FollowUpOut:
-    """Checks in the order of SPEC §4: visibility (404), role (403), state (409), the
-    date (422)."""
-    referral = await store.load_visible(session, principal, referral_id, lock=True)
-    own = referral.sentra_code is not None and referral.sentra_code in principal.sentra_codes
-    if not rules.may_record(principal.role, own):
-        raise ProblemError(
-            "ROLE_NOT_PERMITTED",
-            "Follow-ups are recorded by Kemensos or the sentra the referral was last assigned to.",
-        )
+    """Checks in the order of SPEC §10 (the body was validated by the route): visibility
+    (404), role (403), state (409), the date (422)."""
+    referral = await _load(session, principal, referral_id, lock=True)
     refused = rules.refusal(referral.status, referral.outcome, referral.follow_ups_done)
     if refused is not None:
         raise ProblemError(refused)
@@ -99,6 +111,9 @@ async def record_follow_up(
     await session.flush()  # the row's id, for the event
     referral.follow_ups_done = number
     referral.next_follow_up_due = rules.next_due(closed_on, number)
+    # The detail changed (`next_follow_up_due`): a new version, as for any change.
+    referral.version += 1
+    referral.updated_at = clock.now
     log = ChangeLog()
     log.record(
         referral,
@@ -120,7 +135,7 @@ async def record_follow_up(
 async def list_follow_ups(
     session: AsyncSession, principal: Principal, referral_id: str, cipher: DataCipher
 ) -> list[FollowUpOut]:
-    referral = await store.load_visible(session, principal, referral_id)
+    referral = await _load(session, principal, referral_id)
     rows = (
         await session.execute(
             select(ReferralFollowUp)

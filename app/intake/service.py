@@ -500,6 +500,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             event_outcome=decided.outcome.value,
             reason_code=referral.reason_code if referral.status != from_status else None,
             changed_fields=tuple(changed) if applied else (),
+            backfill=sender.backfill,
         ),
         principal,
         now,

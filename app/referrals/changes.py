@@ -38,6 +38,8 @@ class Change:
     counts_as_activity: bool = True
     # The record a record's events are about, for their `data` (`follow_up_id`, ...).
     about: tuple[tuple[str, str], ...] = ()
+    # An event loaded by `rujukan import`: it fires no moment already past (SPEC §7).
+    backfill: bool = False
 
 
 @dataclass(slots=True)
@@ -116,6 +118,10 @@ def stamp(referral: Referral, change: Change, at: datetime) -> None:
             setattr(referral, column, at)
     if change.action is not None and change.counts_as_activity:
         referral.last_activity_at = at
+    if not change.backfill:
+        # A change through the API: moments already past fire now (SPEC §7), also for a
+        # referral an import or an upgrade had exempted.
+        referral.moments_from = None
     referral.next_moment_at = at
 
 

@@ -8,14 +8,19 @@
   what makes a moment fire once).
 - Stored referrals: the first-entry times and the last activity from their history;
   `moments_from` now, so that no moment already past fires for them (as for an import);
-  every one is queued once for the scheduler.
+  those that can still have a moment queued once for the scheduler; a `completed` close
+  gets its first follow-up date.
 
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-03 15:00:00
 """
 
+import calendar
+import datetime as dt
+import os
 from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic import op
@@ -132,9 +137,53 @@ def upgrade() -> None:
         "UPDATE referrals SET last_activity_at = (SELECT max(h.at) FROM referral_history h "
         "WHERE h.referral_id = referrals.id AND h.action IS NOT NULL)"
     )
+    # Queued once, the referrals that can still have a moment; none already past fires.
+    op.execute("UPDATE referrals SET moments_from = CURRENT_TIMESTAMP")
     op.execute(
-        "UPDATE referrals SET moments_from = CURRENT_TIMESTAMP, next_moment_at = CURRENT_TIMESTAMP"
+        "UPDATE referrals SET next_moment_at = CURRENT_TIMESTAMP "
+        "WHERE status NOT IN ('rejected', 'cancelled') "
+        "AND NOT (status = 'closed' AND COALESCE(outcome, '') <> 'completed')"
     )
+    _first_follow_ups()
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _first_follow_ups() -> None:
+    """Referrals closed `completed` before aftercare existed: their first follow-up is due
+    3 months after the local date of the close (RUJUKAN_TIMEZONE, as the service reads it)."""
+    tz = ZoneInfo(os.environ.get("RUJUKAN_TIMEZONE", "Asia/Jakarta"))
+    referrals = sa.table(
+        "referrals",
+        sa.column("id", sa.Uuid()),
+        sa.column("status", sa.String()),
+        sa.column("outcome", sa.String()),
+        sa.column("closed_at", sa.DateTime(timezone=True)),
+        sa.column("next_follow_up_due", sa.Date()),
+    )
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(referrals.c.id, referrals.c.closed_at).where(
+            referrals.c.status == "closed",
+            referrals.c.outcome == "completed",
+            referrals.c.closed_at.is_not(None),
+        )
+    ).all()
+    updates = []
+    for referral_id, closed_at in rows:
+        at = closed_at if closed_at.tzinfo else closed_at.replace(tzinfo=dt.UTC)
+        updates.append({"rid": referral_id, "due": _add_months(at.astimezone(tz).date(), 3)})
+    if updates:
+        bind.execute(
+            referrals.update()
+            .where(referrals.c.id == sa.bindparam("rid"))
+            .values(next_follow_up_due=sa.bindparam("due")),
+            updates,
+        )
 
 
 def downgrade() -> None:

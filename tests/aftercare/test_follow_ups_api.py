@@ -22,9 +22,10 @@ from app.ops.maintenance import anonymise_ended, rotate_keys
 from app.referrals.models import OutboxEvent, Referral, ReferralFollowUp
 from app.runtime import Runtime, build_runtime
 from tests.conftest import ApiClient, Clients
+from tests.factories import make_event, supervised
 from tests.support.checks import assert_problem
 from tests.support.clock import MovableClock, http_with_clock
-from tests.support.referrals import act, new_referral, referral_in, sentra_code
+from tests.support.referrals import act, drive, new_referral, post_event, referral_in, sentra_code
 
 FOLLOW_UP = {
     "done_on": None,  # set per test
@@ -94,13 +95,15 @@ async def test_a_completed_close_is_followed_up_at_3_6_and_12_months(
 ) -> None:
     referral_id = await case.completed()
     closed_on = case.clock().today
-    assert (await case.detail(referral_id))["next_follow_up_due"] == str(add_months(closed_on, 3))
+    closed = await case.detail(referral_id)
+    assert closed["next_follow_up_due"] == str(add_months(closed_on, 3))
 
     first = await case.follow_up(referral_id)
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["number"] == 1 and body["due_on"] == str(add_months(closed_on, 3))
     assert body["note"] == FOLLOW_UP["note"] and body["client"] == case.kemensos.client_id
+    assert (await case.detail(referral_id))["version"] == closed["version"] + 1  # a new version
     assert (await case.detail(referral_id))["next_follow_up_due"] == str(add_months(closed_on, 6))
 
     second = await case.follow_up(referral_id, case.sentra, contact="unreachable", note=None)
@@ -112,7 +115,7 @@ async def test_a_completed_close_is_followed_up_at_3_6_and_12_months(
     assert_problem(await case.follow_up(referral_id), 409, "AFTERCARE_COMPLETE")
 
     listed = await case.http.get(
-        f"/v1/referrals/{referral_id}/follow-ups", headers=case.prison.headers
+        f"/v1/referrals/{referral_id}/follow-ups", headers=case.sentra.headers
     )
     assert listed.status_code == 200
     items = listed.json()["items"]
@@ -189,14 +192,34 @@ async def test_no_aftercare_without_a_completed_close(case: Case, outcome: str) 
     assert_problem(await case.follow_up(referral_id), 409, "NO_AFTERCARE")
 
 
-async def test_who_may_record_a_follow_up(case: Case, clients: Clients) -> None:
-    referral_id = await case.completed()
-    bapas = await clients.bapas("BAPAS-X")
+async def test_who_may_record_and_read_follow_ups(case: Case, clients: Clients) -> None:
+    """SPEC §10: follow-ups stay with Kemensos and the referral's sentra; the prison and
+    the supervising Bapas read the referral (403), others do not (404)."""
+    event = supervised(make_event(case.facility, release_days=-2))
+    referral_id = await post_event(case.http, case.prison, event)
+    await drive(
+        case.http,
+        case.kemensos,
+        referral_id,
+        ["accept", "assign", "start_service", "close"],
+        case.sentra_code,
+    )
+    supervising = await clients.bapas(event["release"]["bapas_code"])
+    other_bapas = await clients.bapas("BAPAS-X")
     other_sentra = await clients.sentra(sentra_code())
-    assert_problem(await case.follow_up(referral_id, case.prison), 403, "ROLE_NOT_PERMITTED")
-    assert_problem(await case.follow_up(referral_id, bapas), 403, "ROLE_NOT_PERMITTED")
-    assert (await case.follow_up(referral_id, other_sentra)).status_code == 404
+    url = f"/v1/referrals/{referral_id}/follow-ups"
+    for reader in (case.prison, supervising):
+        assert_problem(await case.follow_up(referral_id, reader), 403, "ROLE_NOT_PERMITTED")
+        assert_problem(await case.http.get(url, headers=reader.headers), 403, "ROLE_NOT_PERMITTED")
+    for stranger in (other_bapas, other_sentra):
+        assert (await case.follow_up(referral_id, stranger)).status_code == 404
+        assert (await case.http.get(url, headers=stranger.headers)).status_code == 404
+    # The body comes first (422), then visibility (404), then the role (403).
+    bad = await case.http.post(url, json={"contact": "reached"}, headers=other_bapas.headers)
+    assert bad.status_code == 422
+    # Kemensos closed it: the sentra that served it records, and reads.
     assert (await case.follow_up(referral_id, case.sentra)).status_code == 201
+    assert (await case.http.get(url, headers=case.sentra.headers)).status_code == 200
     unknown = await case.http.post(
         "/v1/referrals/00000000-0000-4000-8000-000000000000/follow-ups",
         json={**FOLLOW_UP, "done_on": case.clock().today.isoformat()},

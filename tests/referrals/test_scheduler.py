@@ -16,19 +16,27 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.core.config import Settings
 from app.core.db import Database
 from app.intake.service import receive_event
 from app.ops.importer import sender_for
-from app.referrals.models import OutboxEvent, ReferralMoment
+from app.referrals.models import OutboxEvent, Referral, ReferralMoment
 from app.referrals.scheduler import fire_due, rules_of
 from app.runtime import Runtime
 from tests.conftest import TEST_DATA_KEY, ApiClient, Clients
-from tests.factories import make_event, supervised
+from tests.factories import make_event, supervised, today
 from tests.livesrv import live_server
-from tests.support.referrals import act, new_referral, post_event, referral_in, sentra_code
+from tests.support.bulk import seed_referrals
+from tests.support.referrals import (
+    act,
+    drive,
+    new_referral,
+    post_event,
+    referral_in,
+    sentra_code,
+)
 
 MOMENT_TYPES = (
     "referral.handover_reached",
@@ -125,6 +133,63 @@ async def test_handover_fires_at_the_local_start_of_its_day_and_not_before(
     assert await fired(services, referral_id) == []
     await fire(services, settings, midnight)
     assert kinds(await fired(services, referral_id)) == ["referral.handover_reached"]
+
+
+async def test_supervision_ended_hands_over_at_once(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: Runtime,
+    settings: Settings,
+    facility: str,
+) -> None:
+    prison = await clients.prison(facility)
+    event = supervised(make_event(facility, release_days=-30))
+    referral_id = await post_event(http, prison, event)
+    await fire(services, settings, utcnow())
+    assert await fired(services, referral_id) == []  # still under Bapas supervision
+    ended = {
+        **event,
+        "event_id": event["event_id"] + "-END",
+        "event_type": "supervision.ended",
+        "release": {**event["release"], "supervision_end_date": today().isoformat()},
+    }
+    response = await http.post("/v1/release-events", json=ended, headers=prison.headers)
+    assert response.status_code == 200, response.text
+    await fire(services, settings, utcnow())
+    assert kinds(await fired(services, referral_id)) == ["referral.handover_reached"]
+
+
+async def test_a_prisons_event_is_not_work_on_the_case(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: Runtime,
+    settings: Settings,
+    facility: str,
+) -> None:
+    """Only transitions and records reset the stall; a prison correcting the case does not."""
+    prison, kemensos = await clients.prison(facility), await clients.kemensos()
+    code = sentra_code()
+    await clients.add_sentra(code)
+    event = make_event(facility)
+    referral_id = await post_event(http, prison, event)
+    await drive(http, kemensos, referral_id, ["accept", "assign"], code)
+    worked = utcnow() - dt.timedelta(days=settings.stall_days - 5)
+    async with services.db.transaction() as session:
+        await session.execute(
+            update(Referral)
+            .where(Referral.id == uuid.UUID(referral_id))
+            .values(last_activity_at=worked)
+        )
+    corrected = {
+        **event,
+        "event_id": event["event_id"] + "-UPD",
+        "event_type": "case.updated",
+        "person": {**event["person"], "phone": "+6281299999999"},
+    }
+    response = await http.post("/v1/release-events", json=corrected, headers=prison.headers)
+    assert response.status_code == 200, response.text
+    await fire(services, settings, utcnow() + dt.timedelta(days=6))
+    assert "referral.stalled" in kinds(await fired(services, referral_id))
 
 
 async def test_stalled_after_each_period_once_and_after_a_restart_only_the_latest(
@@ -229,7 +294,6 @@ asyncio.run(main())
 
 
 async def test_two_scheduler_processes_fire_each_moment_once(
-    http: httpx.AsyncClient,
     clients: Clients,
     services: Runtime,
     settings: Settings,
@@ -239,9 +303,12 @@ async def test_two_scheduler_processes_fire_each_moment_once(
     if backend != "postgres":
         pytest.skip("the embedded SQLite default runs one process")
     prison = await clients.prison(facility)
-    ids = await asyncio.gather(
-        *(new_referral(http, prison, facility, release_days=-20) for _ in range(60))
-    )
+    # Released up to 90 days ago, received: enough due rows for several batches each.
+    ids = [uuid.UUID(i) for i in await seed_referrals(services, facility, prison.client_id, 1500)]
+    async with services.db.transaction() as session:
+        await session.execute(
+            update(Referral).where(Referral.id.in_(ids)).values(next_moment_at=utcnow())
+        )
     env = {**os.environ, "RUJUKAN_DATA_KEY": TEST_DATA_KEY, "PYTHONPATH": os.getcwd()}
     now = utcnow().isoformat()
     processes = [
@@ -256,14 +323,28 @@ async def test_two_scheduler_processes_fire_each_moment_once(
         )
         for _ in range(2)
     ]
-    outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in processes)), 120)
+    outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in processes)), 180)
     assert [p.returncode for p in processes] == [0, 0]
-    assert sum(int(out) for out, _ in outputs) >= 120  # ours at least; others' may be due too
-    for referral_id in ids:
-        assert kinds(await fired(services, referral_id)) == [
-            "referral.handover_reached",
-            "referral.triage_overdue",
-        ]
+    counts = [int(out) for out, _ in outputs]
+    async with services.db.read_session() as session:
+        moments = (
+            await session.execute(
+                select(ReferralMoment.moment, func.count())
+                .where(ReferralMoment.referral_id.in_(ids))
+                .group_by(ReferralMoment.moment)
+            )
+        ).all()
+        events = (
+            await session.execute(
+                select(func.count()).where(
+                    OutboxEvent.referral_id.in_(ids), OutboxEvent.type.in_(MOMENT_TYPES)
+                )
+            )
+        ).scalar_one()
+    per_moment = dict(moments)
+    assert per_moment["referral.handover_reached"] == len(ids)  # every one, once
+    assert events == sum(per_moment.values())  # one event per moment, none twice
+    assert all(count > 0 for count in counts), counts  # both took a share
 
 
 async def test_a_live_server_shows_the_moments_in_the_feed_within_a_minute(
