@@ -487,7 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(
         sub,
         "worker",
-        "run the webhook relay until SIGTERM/SIGINT (several may run at once)",
+        "run the webhook relay and the moment scheduler until SIGTERM/SIGINT (several "
+        "may run at once)",
         cmd_worker,
     )
 

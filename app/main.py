@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from app import __version__
+from app.aftercare.routes import router as aftercare_router
 from app.audit.routes import router as audit_router
 from app.auth.deps import audit_refusal
 from app.clients.routes import router as clients_router
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for router in (
         intake_router,
+        aftercare_router,  # before /v1/referrals/{referral_id}: /v1/referrals/durations
         referrals_router,
         reference_router,
         sentra_router,

@@ -233,6 +233,18 @@ INDONESIAN: dict[str, str] = {
     "the target is a loopback, private, link-local or otherwise non-public address": (
         "tujuan berada di alamat loopback, privat, link-local, atau alamat lain yang bukan publik"
     ),
+    # -- Aftercare (app/aftercare) -------------------------------------------------------
+    "must not lie in the future": "tidak boleh tanggal yang akan datang",
+    "must not lie before the close ({closed_on})": (
+        "tidak boleh sebelum tanggal penutupan ({closed_on})"
+    ),
+    "Follow-ups are kept by Kemensos and the sentra the referral was last assigned to.": (
+        "Bimbingan lanjut hanya dicatat dan dibaca oleh Kemensos dan sentra yang terakhir "
+        "ditugaskan untuk rujukan ini."
+    ),
+    "A sentra reads its own forecast only.": (
+        "Sentra hanya dapat membaca perkiraan kedatangan untuk sentra itu sendiri."
+    ),
 }
 
 # Pydantic's own error types (those our schemas can produce): Indonesian templates

@@ -183,6 +183,20 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Tidak dalam pembimbingan Bapas",
         "Hanya pembebasan yang dibimbing Bapas yang dapat dicabut.",
     ),
+    "NO_AFTERCARE": CatalogueEntry(
+        409,
+        "No aftercare",
+        "Only a referral closed with the outcome `completed` has aftercare follow-ups.",
+        "Tidak ada bimbingan lanjut",
+        "Hanya rujukan yang ditutup dengan hasil `completed` yang memiliki bimbingan lanjut.",
+    ),
+    "AFTERCARE_COMPLETE": CatalogueEntry(
+        409,
+        "Aftercare complete",
+        "The three follow-ups (3, 6 and 12 months after the close) are recorded already.",
+        "Bimbingan lanjut sudah lengkap",
+        "Ketiga bimbingan lanjut (3, 6, dan 12 bulan setelah penutupan) sudah dicatat.",
+    ),
     "INVALID_TRANSITION": CatalogueEntry(
         409,
         "Invalid transition",

@@ -77,6 +77,8 @@ class Sender:
     principal: Principal
     intake: Intake
     clock: Clock
+    # `rujukan import`: a backlog's referrals fire no moment already past (SPEC §7).
+    backfill: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +467,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             return validation_failed([FieldError(decided.code, decided.detail, pointer=pointer)])
         return ProblemError(decided.code, decided.detail)
     if referral is None:
-        referral = _new_referral(event, principal, now)
+        referral = _new_referral(event, principal, now, sender.backfill)
         batch.cases[key] = referral
         batch.new[referral.id] = referral
         batch.new_keys.add(key)
@@ -500,6 +502,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             event_outcome=decided.outcome.value,
             reason_code=referral.reason_code if referral.status != from_status else None,
             changed_fields=tuple(changed) if applied else (),
+            backfill=sender.backfill,
         ),
         principal,
         now,
@@ -553,7 +556,7 @@ def _apply_effect(
         referral.last_event_at = max(referral.last_event_at, event.occurred_at)
 
 
-def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referral:
+def _new_referral(event: ReleaseEvent, principal: Principal, now: Any, backfill: bool) -> Referral:
     """A referral of the event's episode, its every column set (inserted by the store at
     the end of the transaction); `_apply_effect` gives it its case data and state.
 
@@ -574,6 +577,8 @@ def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referr
         anonymised_at=None,
         supervision_ended=False,
         closed_at=None,
+        follow_ups_done=0,
+        moments_from=now if backfill else None,
         data_quality_flags=[],
         last_event_at=event.occurred_at,
         created_at=now,

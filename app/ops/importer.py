@@ -146,7 +146,7 @@ async def _post(sender: Sender, lines: list[Line]) -> dict[int, IntakeResult | P
     moves on, as the prison's requests would."""
     clock = Clock(dt.datetime.now(dt.UTC), sender.clock.tz)
     outcomes = await receive_events(
-        Sender(sender.principal, sender.intake, clock),
+        Sender(sender.principal, sender.intake, clock, backfill=True),
         [line.event for line in lines],
         prefixes=[()] * len(lines),
     )

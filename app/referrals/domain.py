@@ -46,6 +46,31 @@ class ChangeType(StrEnum):
     created = "referral.created"
     status_changed = "referral.status_changed"
     updated = "referral.updated"
+    follow_up_recorded = "referral.follow_up_recorded"
+
+
+class EventType(StrEnum):
+    """Every event type of SPEC §7: what the feed carries and subscriptions name. The
+    producers name theirs (`ChangeType`, `moments.Moment`, the records of §10-12)."""
+
+    created = "referral.created"
+    status_changed = "referral.status_changed"
+    updated = "referral.updated"
+    assessment_recorded = "referral.assessment_recorded"
+    plan_updated = "referral.plan_updated"
+    appointment_scheduled = "referral.appointment_scheduled"
+    attendance_recorded = "referral.attendance_recorded"
+    appointment_missed = "referral.appointment_missed"
+    service_recorded = "referral.service_recorded"
+    note_added = "referral.note_added"
+    report_published = "referral.report_published"
+    follow_up_recorded = "referral.follow_up_recorded"
+    rectification_requested = "referral.rectification_requested"
+    consent_withdrawn = "referral.consent_withdrawn"
+    handover_reached = "referral.handover_reached"
+    triage_overdue = "referral.triage_overdue"
+    stalled = "referral.stalled"
+    follow_up_due = "referral.follow_up_due"
 
 
 class Action(StrEnum):

@@ -111,6 +111,11 @@ class FilterParams(BaseModel):
     overdue: bool | None = Field(
         default=None, description="`received` and past `triage_due_at`, as of today."
     )
+    follow_up_due: bool | None = Field(
+        default=None,
+        description="A follow-up is due on or before today (`next_follow_up_due`); "
+        "`false`: none is.",
+    )
     nik: str | None = Field(
         default=None, pattern=r"^[0-9]{16}$", description="Exact NIK (16 digits)."
     )
@@ -209,6 +214,7 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         created_from=bounds["created_from"],
         created_until=bounds["created_to"],
         overdue=params.overdue,
+        follow_up_due=params.follow_up_due,
         nik=params.nik,
         name_words=words,
     )

@@ -57,6 +57,11 @@ class ReferralDetail(ResponseModel):
     )
     triage_due_at: dt.datetime
     overdue: bool
+    next_follow_up_due: dt.date | None = Field(
+        description="Aftercare (a `completed` close): the earliest follow-up still due, 3, "
+        "6 and 12 months after the local date of the close; null otherwise or after the "
+        "third."
+    )
     suggested_sentra_code: str | None = Field(
         description="The active sentra whose coverage holds the domicile regency, else one "
         "located in the province, else null; the lowest code when several match. A registry "
@@ -127,6 +132,9 @@ class ReferralListItem(ResponseModel):
     supervision_ended: bool
     sentra_code: str | None
     overdue: bool
+    next_follow_up_due: dt.date | None = Field(
+        description="The earliest aftercare follow-up still due (see the detail)."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 

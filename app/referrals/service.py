@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aftercare import rules as aftercare
 from app.auth.models import Client
 from app.auth.principal import Principal
 from app.auth.roles import REFERRAL_READERS
@@ -136,6 +137,7 @@ async def detail(
         withheld_fields=withheld,
         triage_due_at=domain.triage_due_at(referral.handover_date, view.triage_days, clock.tz),
         overdue=domain.is_overdue(state.status, referral.handover_date, view.triage_days, today),
+        next_follow_up_due=referral.next_follow_up_due,
         suggested_sentra_code=suggest_sentra(
             await view.coverage.get(lambda: store.active_sentra(session)),
             referral.province_code,
@@ -234,6 +236,8 @@ async def transition(
     referral.updated_at = view.clock.now
     if after.status is Status.closed:
         referral.closed_at = view.clock.now
+        if aftercare.has_aftercare(after.status.value, after.outcome):
+            referral.next_follow_up_due = aftercare.next_due(view.clock.today, 0)
     # A transition always changes the detail: assigning the sentra it already has is an
     # `updated` too.
     emits = domain.change_events(before, after) or (ChangeType.updated,)
