@@ -11,7 +11,7 @@
   those that can still have a moment queued once for the scheduler; a `completed` close
   gets its first follow-up date.
 
-Revision ID: 0004
+Revision ID: 0004_aftercare
 Revises: 0003
 Create Date: 2026-12-03 15:00:00
 """
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
+revision: str = "0004_aftercare"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
