@@ -801,35 +801,6 @@ async def run_http(
                 every=4,
             ),
             Scenario(
-                "durations, one group",
-                300,
-                lambda i: get("/v1/referrals/durations", {}, kemensos),
-                every=4,
-            ),
-            Scenario(
-                "durations group_by sentra_code",
-                300,
-                lambda i: get("/v1/referrals/durations", {"group_by": "sentra_code"}, kemensos),
-                every=4,
-            ),
-            Scenario(
-                "durations, province 32, group_by pas_category",
-                300,
-                lambda i: get(
-                    "/v1/referrals/durations",
-                    {"province_code": "32", "group_by": "pas_category"},
-                    kemensos,
-                ),
-                every=4,
-            ),
-            Scenario(
-                "forecast of a sentra, 8 weeks",
-                300,
-                lambda i: get(
-                    f"/v1/sentra/{world.sentra[i % len(world.sentra)][0]}/forecast", {}, kemensos
-                ),
-            ),
-            Scenario(
                 "stats group_by pas_category (province 32)",
                 None,
                 lambda i: get(

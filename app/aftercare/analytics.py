@@ -68,7 +68,8 @@ STEPS = (
 def _days(dialect: str, start: Any, end: Any) -> Any:
     """Days from `start` to `end` (timestamps), as a float."""
     if dialect == "postgresql":
-        return func.extract("epoch", end - start) / 86400.0
+        # date_part, not EXTRACT: EXTRACT's numeric made a million rows 3x slower.
+        return func.date_part("epoch", end - start) / 86400.0
     return func.julianday(end) - func.julianday(start)
 
 
@@ -77,33 +78,34 @@ def _days_from_local_midnight(dialect: str, day: Any, end: Any, tz: dt.tzinfo) -
     if dialect == "postgresql":
         zone = getattr(tz, "key", "UTC")
         midnight = func.timezone(literal(zone, literal_execute=True), cast(day, DateTime()))
-        return func.extract("epoch", end - midnight) / 86400.0
+        return func.date_part("epoch", end - midnight) / 86400.0
     # SQLite: Indonesia's zones keep one offset all year (no daylight saving time).
     offset = (tz.utcoffset(dt.datetime(2026, 1, 1)) or dt.timedelta()).total_seconds()
     return func.julianday(end) - func.julianday(day) + offset / 86400.0
 
 
 def _step_days(dialect: str, tz: dt.tzinfo) -> dict[str, tuple[ColumnElement[bool], Any]]:
+    """Each step: which referrals took it, and how many days it took them. Every step
+    comes after `accept`, so each names `accepted_at IS NOT NULL`: the partial covering
+    index `ix_referrals_durations` then answers every part of the query."""
     r = Referral
+    accepted = r.accepted_at.is_not(None)
     return {
-        "received_accepted": (
-            r.accepted_at.is_not(None),
-            _days(dialect, r.created_at, r.accepted_at),
-        ),
+        "received_accepted": (accepted, _days(dialect, r.created_at, r.accepted_at)),
         "accepted_assigned": (
-            and_(r.accepted_at.is_not(None), r.assigned_at.is_not(None)),
+            and_(accepted, r.assigned_at.is_not(None)),
             _days(dialect, r.accepted_at, r.assigned_at),
         ),
         "assigned_in_service": (
-            and_(r.assigned_at.is_not(None), r.in_service_at.is_not(None)),
+            and_(accepted, r.assigned_at.is_not(None), r.in_service_at.is_not(None)),
             _days(dialect, r.assigned_at, r.in_service_at),
         ),
         "in_service_closed": (
-            and_(r.in_service_at.is_not(None), r.closed_at.is_not(None)),
+            and_(accepted, r.in_service_at.is_not(None), r.closed_at.is_not(None)),
             _days(dialect, r.in_service_at, r.closed_at),
         ),
         "handover_in_service": (
-            r.in_service_at.is_not(None),
+            and_(accepted, r.in_service_at.is_not(None)),
             _days_from_local_midnight(dialect, r.handover_date, r.in_service_at, tz),
         ),
     }
