@@ -257,9 +257,9 @@ async def test_the_forecast_agrees_with_a_brute_force_count(
     @given(spec=forecast_rows, weeks=st.integers(1, 12))
     def check(spec: list[Any], weeks: int) -> None:
         # Regency codes of this example alone: the forecast counts every referral.
-        prefix = f"{uuid.uuid4().int % 90 + 10:02d}"
+        covered, outside = [uuid.uuid4().hex[:4] for _ in range(2)], uuid.uuid4().hex[:4]
         code = sentra_code()
-        coverage = [f"{prefix}01", f"{prefix}02"]
+        coverage = covered
         run(clients.add_sentra(code, coverage=coverage))
         now = dt.datetime.now(dt.UTC)
         today = now.astimezone(settings.tz).date()
@@ -269,7 +269,7 @@ async def test_the_forecast_agrees_with_a_brute_force_count(
                 services, facility_code(), uuid.UUID(owner.client_id), now - dt.timedelta(days=age)
             )
             row.update(
-                regency_code=prefix + regency[2:],
+                regency_code={"9501": covered[0], "9502": covered[1]}.get(regency, outside),
                 handover_date=today + dt.timedelta(days=handover),
                 status=status,
                 accepted_at=now if accepted and status != "received" else None,
