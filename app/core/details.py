@@ -178,10 +178,10 @@ INDONESIAN: dict[str, str] = {
     "who gave consent": "siapa yang memberikan persetujuan",
     "how consent was given": "bagaimana persetujuan diberikan",
     "consent is written or recorded (UU 27/2022 art. 22)": (
-        "persetujuan harus tertulis atau terekam (UU 27/2022 pasal 22)"
+        "persetujuan harus tertulis atau terekam (UU 27/2022 Pasal 22)"
     ),
     "the reference of the signed form or the recording (UU 27/2022 art. 24)": (
-        "nomor formulir yang ditandatangani atau acuan rekamannya (UU 27/2022 pasal 24)"
+        "nomor formulir yang ditandatangani atau acuan rekamannya (UU 27/2022 Pasal 24)"
     ),
     # -- Referrals and their lifecycle (app/referrals) ---------------------------------
     "No referral exists for this facility and case_ref.": (

@@ -345,7 +345,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Consent not recorded",
         "Consent must be written or recorded (UU 27/2022 art. 22): `verbal_witnessed` is refused.",
         "Persetujuan tidak tertulis atau terekam",
-        "Persetujuan harus tertulis atau terekam (UU 27/2022 pasal 22): `verbal_witnessed` "
+        "Persetujuan harus tertulis atau terekam (UU 27/2022 Pasal 22): `verbal_witnessed` "
         "ditolak.",
     ),
     "CONSENT_EVIDENCE_REQUIRED": CatalogueEntry(
@@ -355,7 +355,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "(UU 27/2022 art. 24).",
         "Bukti persetujuan diperlukan",
         "Dengan `basis = consent`, `evidence_ref` wajib merujuk ke formulir yang "
-        "ditandatangani atau rekamannya (UU 27/2022 pasal 24).",
+        "ditandatangani atau rekamannya (UU 27/2022 Pasal 24).",
     ),
     "PAS_CHILD_REQUIRES_ANAK_RENTAN": CatalogueEntry(
         None,

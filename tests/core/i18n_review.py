@@ -44,7 +44,7 @@ a test fails when this file and the code disagree, so corrections go into
   Bapas". Check: some Bapas say "masa bimbingan" or "pengawasan" instead.
 - **The convicted**: "orang yang dipidana" (covers narapidana and anak binaan), not
   "narapidana" alone; a never-convicted person is "tidak pernah dipidana".
-- **Guardian**: "orang tua/wali" (UU 27/2022 pasal 25 names both), as in the OpenAPI gloss.
+- **Guardian**: "orang tua/wali" (UU 27/2022 Pasal 25 names both), as in the OpenAPI gloss.
 - **Titles** say what is missing: "... wajib diisi" / "... wajib dicantumkan" /
   "... diperlukan", never a bare "... wajib".
 - **Bound to**: "terikat pada" (not "terikat ke"); a sentra registry is "daftar sentra";
@@ -59,7 +59,8 @@ a test fails when this file and the code disagree, so corrections go into
 - **Pydantic's own messages** (schema stage) are translated by error type; the English
   ones sometimes add pydantic's reason (`..., input is too short`), the Indonesian do not.
   An error type not listed falls back to the Indonesian meaning of its code.
-- Law citations: "pasal" for "art." (UU 27/2022 pasal 22, pasal 24).
+- Law citations: "Pasal" (capitalised, as in legal drafting) for "art." (UU 27/2022 Pasal 22,
+  Pasal 24).
 """
 
 
