@@ -211,7 +211,7 @@ INDONESIAN: dict[str, str] = {
     "not an active sentra of the registry": "bukan sentra aktif dalam daftar sentra",
     "one of: {values}": "salah satu dari: {values}",
     "The {role} role may not `{action}`.": "Peran {role} tidak boleh melakukan `{action}`.",
-    "The referral is at version {version}.": "Versi rujukan ini saat ini {version}.",
+    "The referral is at version {version}.": "Versi terkini rujukan ini: {version}.",
     # -- Sentra registry (app/reference, app/ops) --------------------------------------
     "No sentra `{code}`.": "Tidak ada sentra `{code}`.",
     "A sentra `{code}` exists; PUT updates it.": (
@@ -278,6 +278,6 @@ PYDANTIC: dict[str, str] = {
     "uuid_type": "Nilai harus berupa UUID",
     "uuid_parsing": "Nilai harus berupa UUID yang valid",
     "json_invalid": "JSON tidak valid",
-    "union_tag_invalid": "Nilai '{tag}' tidak dikenal; harus {expected_tags}",
+    "union_tag_invalid": "Nilai '{tag}' tidak dikenal; harus salah satu dari {expected_tags}",
     "union_tag_not_found": "Field '{discriminator}' wajib diisi",
 }

@@ -300,8 +300,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "warga_binaan required",
         "A release of the convicted or supervised group carries `warga_binaan`.",
         "warga_binaan wajib dicantumkan",
-        "Pembebasan narapidana, termasuk yang keluar dari UPT dengan pembimbingan Bapas, wajib "
-        "mencantumkan `warga_binaan`.",
+        "Untuk orang yang dipidana yang keluar dari UPT (bebas, integrasi, atau asimilasi), "
+        "`warga_binaan` wajib dicantumkan.",
     ),
     "PAS_WARGA_BINAAN_NOT_CONVICTED": CatalogueEntry(
         None,
@@ -466,7 +466,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "URL not allowed",
         "A webhook target on a loopback, private, link-local or otherwise non-public address.",
         "URL tidak diizinkan",
-        "Tujuan webhook pada alamat loopback, privat, link-local, atau alamat lain yang bukan "
+        "Tujuan webhook berada di alamat loopback, privat, link-local, atau alamat lain yang bukan "
         "publik.",
     ),
     "UNKNOWN_SENTRA": CatalogueEntry(

@@ -37,7 +37,7 @@ a test fails when this file and the code disagree, so corrections go into
   the event or a release that really frees the person ("pembebasan murni", "pembebasan
   tanpa pembimbingan Bapas", "pembebasan `not_convicted`").
 - **The `supervised` group** is named by the officers' legal terms: "integrasi (PB, CB,
-  CMB) atau asimilasi" (Permenkumham 7/2022 speaks of "pencabutan" of each), not
+  CMB) atau asimilasi" (the regulations on them speak of "pencabutan" of each), not
   "pembebasan yang dibimbing Bapas" (asimilasi is pembinaan, not a pembebasan, and a
   pembebasan is not "dibimbing": a person is). Supervision itself is "pembimbingan Bapas";
   its end is "tanggal akhir pembimbingan"; `NOT_SUPERVISED` is "Tidak dalam pembimbingan
