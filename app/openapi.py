@@ -216,7 +216,7 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ),
         (
             "not_convicted",
-            "**Bukan terpidana**: never convicted (a *tahanan* released, acquitted, "
+            "**Tidak pernah dipidana**: never convicted (a *tahanan* released, acquitted, "
             "discharged, abolisi, or a child's diversi): never labelled `warga_binaan`.",
         ),
     ],

@@ -36,13 +36,13 @@ INDONESIAN: dict[str, str] = {
         "X-Actor: 1-128 karakter, tanpa karakter kontrol"
     ),
     "This operation is open to: {roles}.": "Operasi ini hanya untuk peran: {roles}.",
-    "a {role} client is bound to {field}": "klien API berperan {role} wajib terikat ke {field}",
+    "a {role} client is bound to {field}": "klien API berperan {role} wajib terikat pada {field}",
     "a {role} client has no {field}": "klien API berperan {role} tidak memiliki {field}",
     "not a cursor of this query": "bukan cursor dari kueri ini",
-    "The database is unreachable.": "Basis data tidak terjangkau.",
+    "The database is unreachable.": "Basis data tidak dapat dihubungi.",
     "The database is unreachable. Retry the same request after Retry-After; a release event "
     "may already have been applied, and its retry replays the answer.": (
-        "Basis data tidak terjangkau. Ulangi permintaan yang sama setelah Retry-After; "
+        "Basis data tidak dapat dihubungi. Ulangi permintaan yang sama setelah Retry-After; "
         "event pembebasan mungkin sudah diterapkan, dan pengulangannya akan mengembalikan "
         "jawaban yang sama."
     ),
@@ -60,11 +60,11 @@ INDONESIAN: dict[str, str] = {
     "printable characters only": "hanya karakter yang dapat dicetak",
     "control characters are not allowed": "karakter kontrol tidak diperbolehkan",
     "a name of visible characters: no format characters, not blank": (
-        "nama dari karakter yang terlihat: tanpa karakter format, tidak boleh kosong"
+        "nama harus berupa karakter yang terlihat: tanpa karakter format, tidak boleh kosong"
     ),
     "not valid Unicode text": "bukan teks Unicode yang valid",
     "timestamp out of range": "waktu di luar rentang",
-    "each value at most once": "setiap nilai paling banyak satu kali",
+    "each value at most once": "setiap nilai hanya boleh muncul satu kali",
     "listed twice": "tercantum dua kali",
     "Input should be an RFC 3339 date-time": "Nilai harus berupa waktu RFC 3339",
     "Input should be a date as YYYY-MM-DD": "Nilai harus berupa tanggal YYYY-MM-DD",
@@ -87,9 +87,9 @@ INDONESIAN: dict[str, str] = {
     "This client may not post events for that facility.": (
         "Klien API ini tidak boleh mengirim event untuk UPT tersebut."
     ),
-    "not bound to this client": "tidak terikat ke klien API ini",
+    "not bound to this client": "tidak terikat pada klien API ini",
     "This event could not be stored; nothing of it was.": (
-        "Event ini tidak dapat disimpan; tidak ada bagian darinya yang tersimpan."
+        "Event ini tidak dapat disimpan; tidak ada bagiannya yang tersimpan."
     ),
     "Concurrent requests kept changing these cases; retry the event.": (
         "Permintaan lain yang bersamaan terus mengubah kasus-kasus ini; kirim ulang event ini."
@@ -106,7 +106,7 @@ INDONESIAN: dict[str, str] = {
     # The PAS rules (app/intake/rules.py)
     "not a PAS category code": "bukan kode kategori PAS",
     "a convicted person's release carries `warga_binaan`": (
-        "pembebasan narapidana wajib mencantumkan `warga_binaan`"
+        "`warga_binaan` wajib dicantumkan untuk orang yang dipidana"
     ),
     "never convicted: not a (former) warga binaan": (
         "tidak pernah dipidana: bukan (mantan) warga binaan"
@@ -115,7 +115,9 @@ INDONESIAN: dict[str, str] = {
         "berusia di bawah 18 tahun saat keluar dari UPT: `anak_rentan` wajib dicantumkan"
     ),
     "under 18 at release": "berusia di bawah 18 tahun saat keluar dari UPT",
-    "a child's consent is given by the guardian": "persetujuan untuk anak diberikan oleh walinya",
+    "a child's consent is given by the guardian": (
+        "persetujuan untuk anak diberikan oleh orang tua atau walinya"
+    ),
     "age at release under 60": "usia saat keluar dari UPT di bawah 60 tahun",
     "`sex` is not female": "`sex` bukan female",
     "`napza_history` or `hiv_positive` must be true": (
@@ -126,14 +128,14 @@ INDONESIAN: dict[str, str] = {
         "tanpa NIK, isi foreign_national, not_registered, atau unknown"
     ),
     "16 digits with a real DDMMYY birth date (day + 40 for women) and a known province": (
-        "16 digit dengan tanggal lahir DDMMYY yang nyata (tanggal + 40 untuk perempuan) dan "
+        "16 digit dengan tanggal lahir DDMMYY yang valid (tanggal + 40 untuk perempuan) dan "
         "kode provinsi yang dikenal"
     ),
     "the birth date embedded in the NIK differs from `birth_date`": (
-        "tanggal lahir yang terkandung dalam NIK berbeda dari `birth_date`"
+        "tanggal lahir dalam NIK berbeda dari `birth_date`"
     ),
     "the sex embedded in the NIK differs from `sex`": (
-        "jenis kelamin yang terkandung dalam NIK berbeda dari `sex`"
+        "jenis kelamin dalam NIK berbeda dari `sex`"
     ),
     "not a 2025 province code": "bukan kode provinsi tahun 2025",
     "not a 2025 regency code": "bukan kode kabupaten/kota tahun 2025",
@@ -148,16 +150,16 @@ INDONESIAN: dict[str, str] = {
         "tanggal keluar dari UPT harus dalam rentang 10 tahun ke belakang sampai 1 tahun ke depan"
     ),
     "a completed release cannot be dated after the event": (
-        "pembebasan yang sudah terjadi tidak boleh bertanggal setelah event"
+        "tanggal keluar dari UPT yang sudah terjadi tidak boleh setelah waktu event"
     ),
     "a supervised release names its Bapas": (
-        "pembebasan yang dibimbing Bapas wajib menyebutkan Bapas pembimbingnya"
+        "integrasi (PB, CB, CMB) atau asimilasi wajib menyebutkan Bapas pembimbingnya"
     ),
     "only a supervised release has a Bapas": (
-        "hanya pembebasan yang dibimbing Bapas yang memiliki Bapas"
+        "hanya integrasi (PB, CB, CMB) atau asimilasi yang memiliki Bapas pembimbing"
     ),
     "a supervised release needs its supervision end date": (
-        "pembebasan yang dibimbing Bapas memerlukan tanggal akhir pembimbingan"
+        "integrasi (PB, CB, CMB) atau asimilasi memerlukan tanggal akhir pembimbingan"
     ),
     "an unsupervised release has no supervision end date": (
         "pembebasan tanpa pembimbingan Bapas tidak memiliki tanggal akhir pembimbingan"
@@ -169,17 +171,17 @@ INDONESIAN: dict[str, str] = {
         "pembimbingan harus berakhir paling lambat {years} tahun setelah tanggal keluar dari UPT"
     ),
     "`occurred_at` is in the future": "`occurred_at` berada di masa depan",
-    "consent recorded in the future": "persetujuan tercatat di masa depan",
+    "consent recorded in the future": "waktu pencatatan persetujuan berada di masa depan",
     "type {number} belongs to `{category}`, not among `pas_categories`": (
         "jenis {number} termasuk `{category}`, yang tidak ada di `pas_categories`"
     ),
     "who gave consent": "siapa yang memberikan persetujuan",
     "how consent was given": "bagaimana persetujuan diberikan",
     "consent is written or recorded (UU 27/2022 art. 22)": (
-        "persetujuan harus tertulis atau terekam (UU 27/2022 pasal 22)"
+        "persetujuan harus tertulis atau terekam (UU 27/2022 Pasal 22)"
     ),
     "the reference of the signed form or the recording (UU 27/2022 art. 24)": (
-        "nomor rujukan formulir yang ditandatangani atau rekamannya (UU 27/2022 pasal 24)"
+        "nomor formulir yang ditandatangani atau acuan rekamannya (UU 27/2022 Pasal 24)"
     ),
     # -- Referrals and their lifecycle (app/referrals) ---------------------------------
     "No referral exists for this facility and case_ref.": (
@@ -187,17 +189,17 @@ INDONESIAN: dict[str, str] = {
     ),
     "The person is already released.": "Orang ini sudah keluar dari UPT.",
     "A completed release cannot be cancelled; use release.revoked.": (
-        "Pembebasan yang sudah terjadi tidak dapat dibatalkan; gunakan release.revoked."
+        "Pembebasan yang sudah terlaksana tidak dapat dibatalkan; gunakan release.revoked."
     ),
     "Only a supervised release can be revoked.": (
-        "Hanya pembebasan yang dibimbing Bapas yang dapat dicabut."
+        "Hanya integrasi (PB, CB, CMB) atau asimilasi yang dapat dicabut."
     ),
     "Only a supervised release has supervision.": (
-        "Hanya pembebasan yang dibimbing Bapas yang memiliki masa pembimbingan."
+        "Hanya integrasi (PB, CB, CMB) atau asimilasi yang memiliki masa pembimbingan."
     ),
     "Supervision starts at release.": "Pembimbingan Bapas dimulai saat keluar dari UPT.",
     "supervision cannot have ended after the event": (
-        "pembimbingan tidak mungkin berakhir setelah tanggal event"
+        "tanggal akhir pembimbingan tidak boleh setelah waktu event"
     ),
     "`{action}` is not allowed from `{status}`": (
         "`{action}` tidak diizinkan dari status `{status}`"
@@ -206,10 +208,10 @@ INDONESIAN: dict[str, str] = {
     "`{action}` needs {field}": "`{action}` memerlukan {field}",
     "`assign` needs sentra_code": "`assign` memerlukan sentra_code",
     "`{action}` takes no sentra_code": "`{action}` tidak menerima sentra_code",
-    "not an active sentra of the registry": "bukan sentra aktif dalam registri",
+    "not an active sentra of the registry": "bukan sentra aktif dalam daftar sentra",
     "one of: {values}": "salah satu dari: {values}",
     "The {role} role may not `{action}`.": "Peran {role} tidak boleh melakukan `{action}`.",
-    "The referral is at version {version}.": "Rujukan ini berada pada versi {version}.",
+    "The referral is at version {version}.": "Versi terkini rujukan ini: {version}.",
     # -- Sentra registry (app/reference, app/ops) --------------------------------------
     "No sentra `{code}`.": "Tidak ada sentra `{code}`.",
     "A sentra `{code}` exists; PUT updates it.": (
@@ -253,9 +255,9 @@ INDONESIAN: dict[str, str] = {
 PYDANTIC: dict[str, str] = {
     "missing": "Field wajib diisi",
     "extra_forbidden": "Field tambahan tidak diperbolehkan",
-    "string_type": "Nilai harus berupa string",
+    "string_type": "Nilai harus berupa teks (string)",
     "string_too_short": "Teks harus berisi sedikitnya {min_length} karakter",
-    "string_too_long": "Teks berisi paling banyak {max_length} karakter",
+    "string_too_long": "Teks harus berisi paling banyak {max_length} karakter",
     "string_pattern_mismatch": "Teks harus sesuai dengan pola '{pattern}'",
     "string_unicode": "Nilai harus berupa teks Unicode yang valid",
     "int_type": "Nilai harus berupa bilangan bulat",
@@ -272,7 +274,7 @@ PYDANTIC: dict[str, str] = {
     "literal_error": "Nilai harus {expected}",
     "enum": "Nilai harus {expected}",
     "too_short": "Daftar harus berisi sedikitnya {min_length} item",
-    "too_long": "Daftar berisi paling banyak {max_length} item",
+    "too_long": "Daftar harus berisi paling banyak {max_length} item",
     "greater_than": "Nilai harus lebih besar dari {gt}",
     "greater_than_equal": "Nilai harus lebih besar dari atau sama dengan {ge}",
     "less_than": "Nilai harus lebih kecil dari {lt}",
@@ -288,6 +290,6 @@ PYDANTIC: dict[str, str] = {
     "uuid_type": "Nilai harus berupa UUID",
     "uuid_parsing": "Nilai harus berupa UUID yang valid",
     "json_invalid": "JSON tidak valid",
-    "union_tag_invalid": "Nilai '{tag}' tidak dikenal; harus {expected_tags}",
+    "union_tag_invalid": "Nilai '{tag}' tidak dikenal; harus salah satu dari {expected_tags}",
     "union_tag_not_found": "Field '{discriminator}' wajib diisi",
 }

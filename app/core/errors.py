@@ -56,21 +56,21 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Authentication required",
         "No API key, or one that is unknown, revoked or expired.",
         "Autentikasi diperlukan",
-        "Tidak ada API key, atau key tidak dikenal, sudah dicabut, atau kedaluwarsa.",
+        "API key tidak dikirim, atau tidak dikenal, sudah dicabut, atau kedaluwarsa.",
     ),
     "ROLE_NOT_PERMITTED": CatalogueEntry(
         403,
         "Not permitted",
         "The caller's role may never take this action.",
         "Tidak diizinkan",
-        "Peran klien API pemanggil tidak boleh melakukan tindakan ini.",
+        "Peran klien API pemanggil sama sekali tidak boleh melakukan tindakan ini.",
     ),
     "FACILITY_NOT_PERMITTED": CatalogueEntry(
         403,
         "Facility not permitted",
         "The event's `facility.code` is not bound to the caller.",
         "UPT tidak diizinkan",
-        "`facility.code` pada event tidak terikat ke klien API pemanggil.",
+        "`facility.code` pada event tidak terikat pada klien API pemanggil.",
     ),
     "NOT_FOUND": CatalogueEntry(
         404, "Not found", "No such route.", "Tidak ditemukan", "Rute ini tidak ada."
@@ -87,8 +87,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Unknown case",
         "The event needs an existing referral for (`facility.code`, `case_ref`) and there is none.",
         "Kasus tidak dikenal",
-        "Event ini memerlukan rujukan yang sudah ada untuk (`facility.code`, `case_ref`), dan "
-        "rujukan itu tidak ada.",
+        "Event ini memerlukan rujukan yang sudah ada untuk (`facility.code`, `case_ref`), tetapi "
+        "rujukan itu belum ada.",
     ),
     "SENTRA_NOT_FOUND": CatalogueEntry(
         404,
@@ -132,7 +132,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Client inactive",
         "The client is deactivated; its key cannot be rotated.",
         "Klien API tidak aktif",
-        "Klien API ini telah dinonaktifkan; key-nya tidak dapat dirotasi.",
+        "Klien API ini telah dinonaktifkan; API key-nya tidak dapat dirotasi.",
     ),
     "METHOD_NOT_ALLOWED": CatalogueEntry(
         405,
@@ -160,14 +160,15 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Too many requests",
         "The client's rate limit is spent; retry after `Retry-After`.",
         "Terlalu banyak permintaan",
-        "Batas laju klien API ini telah habis; ulangi setelah `Retry-After`.",
+        "Kuota permintaan klien API ini sudah habis; ulangi setelah jeda `Retry-After`.",
     ),
     "EVENT_ID_CONFLICT": CatalogueEntry(
         409,
         "Event id conflict",
         "This `event_id` was already answered for a different body; a new event needs a new id.",
         "Konflik event_id",
-        "`event_id` ini sudah dijawab untuk body yang berbeda; event baru memerlukan id baru.",
+        "`event_id` ini sudah dipakai untuk body yang berbeda; event baru memerlukan "
+        "`event_id` baru.",
     ),
     "ALREADY_RELEASED": CatalogueEntry(
         409,
@@ -181,7 +182,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Not supervised",
         "Only a supervised release (Bapas) can be revoked.",
         "Tidak dalam pembimbingan Bapas",
-        "Hanya pembebasan yang dibimbing Bapas yang dapat dicabut.",
+        "Hanya integrasi (PB, CB, CMB) atau asimilasi yang dapat dicabut.",
     ),
     "NO_AFTERCARE": CatalogueEntry(
         409,
@@ -245,14 +246,14 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Internal error",
         "An unexpected fault; nothing was written. Retry later.",
         "Kesalahan internal",
-        "Terjadi gangguan tak terduga; tidak ada yang ditulis. Ulangi nanti.",
+        "Terjadi gangguan tak terduga; tidak ada data yang disimpan. Ulangi nanti.",
     ),
     "SERVICE_UNAVAILABLE": CatalogueEntry(
         503,
         "Service unavailable",
         "The database is unreachable or not migrated.",
         "Layanan tidak tersedia",
-        "Basis data tidak terjangkau atau belum dimigrasi.",
+        "Basis data tidak dapat dihubungi atau belum dimigrasi.",
     ),
     # Codes inside errors[] (pointer or parameter) and warnings[]
     "FIELD_REQUIRED": CatalogueEntry(
@@ -260,15 +261,15 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Field required",
         "A required field is missing.",
         "Field wajib diisi",
-        "Field yang wajib tidak ada.",
+        "Ada field wajib yang tidak diisi.",
     ),
     "UNKNOWN_FIELD": CatalogueEntry(
         None,
         "Unknown field",
         "Request bodies are strict; so are the referral list, stats and export parameters.",
         "Field tidak dikenal",
-        "Body permintaan bersifat ketat; demikian pula parameter daftar rujukan, statistik, dan "
-        "ekspor.",
+        "Body permintaan tidak boleh memuat field di luar skema; demikian pula parameter "
+        "daftar rujukan, statistik, dan ekspor.",
     ),
     "INVALID_TYPE": CatalogueEntry(
         None, "Invalid type", "The JSON type is wrong.", "Tipe tidak valid", "Tipe JSON salah."
@@ -285,14 +286,14 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Invalid date",
         "A date or timestamp that is malformed or out of its allowed range.",
         "Tanggal tidak valid",
-        "Tanggal atau waktu yang salah bentuk atau di luar rentang yang diizinkan.",
+        "Tanggal atau waktu salah format atau di luar rentang yang diizinkan.",
     ),
     "INVALID_TEXT": CatalogueEntry(
         None,
         "Invalid text",
         "Control characters (NUL included) or longer than documented.",
         "Teks tidak valid",
-        "Mengandung karakter kontrol (termasuk NUL) atau lebih panjang dari yang ditetapkan.",
+        "Mengandung karakter kontrol (termasuk NUL) atau melebihi panjang yang ditetapkan.",
     ),
     "UNKNOWN_PAS_CATEGORY": CatalogueEntry(
         None,
@@ -312,18 +313,18 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         None,
         "warga_binaan required",
         "A release of the convicted or supervised group carries `warga_binaan`.",
-        "warga_binaan wajib",
-        "Pembebasan narapidana, termasuk yang keluar dari UPT dengan pembimbingan Bapas, wajib "
-        "mencantumkan `warga_binaan`.",
+        "warga_binaan wajib dicantumkan",
+        "Untuk orang yang dipidana yang keluar dari UPT (bebas, integrasi, atau asimilasi), "
+        "`warga_binaan` wajib dicantumkan.",
     ),
     "PAS_WARGA_BINAAN_NOT_CONVICTED": CatalogueEntry(
         None,
         "warga_binaan not for the never convicted",
         "A `not_convicted` release (a detainee, an acquittal, a diversion) never carries "
         "`warga_binaan`: it would label the person an ex-inmate.",
-        "warga_binaan tidak untuk yang tidak pernah dipidana",
-        "Pembebasan `not_convicted` (tahanan, putusan bebas, diversi) tidak pernah mencantumkan "
-        "`warga_binaan`: itu akan mencap orang tersebut sebagai mantan narapidana.",
+        "warga_binaan bukan untuk yang tidak pernah dipidana",
+        "Pembebasan `not_convicted` (tahanan, putusan bebas, diversi) tidak boleh mencantumkan "
+        "`warga_binaan`: kode itu akan menandai orang tersebut sebagai mantan narapidana.",
     ),
     "DUPLICATE_PPKS_TYPE": CatalogueEntry(
         None,
@@ -343,22 +344,22 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         None,
         "Bapas required",
         "A supervised release names its supervising Bapas.",
-        "Bapas wajib",
-        "Pembebasan yang dibimbing Bapas menyebutkan Bapas pembimbingnya.",
+        "Bapas wajib diisi",
+        "Untuk integrasi (PB, CB, CMB) atau asimilasi, Bapas pembimbing wajib disebutkan.",
     ),
     "BAPAS_NOT_ALLOWED": CatalogueEntry(
         None,
         "Bapas not allowed",
         "An unsupervised release has no supervising Bapas.",
-        "Bapas tidak diperbolehkan",
-        "Pembebasan tanpa pembimbingan tidak memiliki Bapas pembimbing.",
+        "Bapas tidak boleh diisi",
+        "Pembebasan tanpa pembimbingan Bapas tidak memiliki Bapas pembimbing.",
     ),
     "CONSENT_NOT_RECORDED": CatalogueEntry(
         None,
         "Consent not recorded",
         "Consent must be written or recorded (UU 27/2022 art. 22): `verbal_witnessed` is refused.",
-        "Persetujuan tidak terekam",
-        "Persetujuan harus tertulis atau terekam (UU 27/2022 pasal 22): `verbal_witnessed` "
+        "Persetujuan tidak tertulis atau terekam",
+        "Persetujuan harus tertulis atau terekam (UU 27/2022 Pasal 22): `verbal_witnessed` "
         "ditolak.",
     ),
     "CONSENT_EVIDENCE_REQUIRED": CatalogueEntry(
@@ -366,36 +367,38 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Consent evidence required",
         "With `basis = consent`, `evidence_ref` names the signed form or the recording "
         "(UU 27/2022 art. 24).",
-        "Bukti persetujuan wajib",
-        "Dengan `basis = consent`, `evidence_ref` menyebutkan formulir yang ditandatangani atau "
-        "rekamannya (UU 27/2022 pasal 24).",
+        "Bukti persetujuan diperlukan",
+        "Dengan `basis = consent`, `evidence_ref` wajib merujuk ke formulir yang "
+        "ditandatangani atau rekamannya (UU 27/2022 Pasal 24).",
     ),
     "PAS_CHILD_REQUIRES_ANAK_RENTAN": CatalogueEntry(
         None,
         "anak_rentan required",
         "A person under 18 at release carries `anak_rentan`.",
-        "anak_rentan wajib",
-        "Orang yang berusia di bawah 18 tahun saat keluar dari UPT mencantumkan `anak_rentan`.",
+        "anak_rentan wajib dicantumkan",
+        "Untuk orang yang berusia di bawah 18 tahun saat keluar dari UPT, `anak_rentan` "
+        "wajib dicantumkan.",
     ),
     "GUARDIAN_REQUIRED": CatalogueEntry(
         None,
         "Guardian required",
         "A person under 18 at release needs `person.guardian`.",
-        "Wali wajib",
-        "Orang yang berusia di bawah 18 tahun saat keluar dari UPT memerlukan `person.guardian`.",
+        "Orang tua/wali wajib diisi",
+        "Untuk orang yang berusia di bawah 18 tahun saat keluar dari UPT, `person.guardian` "
+        "wajib diisi.",
     ),
     "GUARDIAN_CONSENT_REQUIRED": CatalogueEntry(
         None,
         "Guardian consent required",
         "A child's consent is given by the guardian.",
-        "Persetujuan wali wajib",
-        "Persetujuan untuk anak diberikan oleh walinya.",
+        "Persetujuan orang tua/wali diperlukan",
+        "Persetujuan untuk anak diberikan oleh orang tua atau walinya.",
     ),
     "CONSENT_DETAIL_REQUIRED": CatalogueEntry(
         None,
         "Consent detail required",
         "With `basis = consent`, `given_by` and `method` are required.",
-        "Rincian persetujuan wajib",
+        "Rincian persetujuan diperlukan",
         "Dengan `basis = consent`, `given_by` dan `method` wajib diisi.",
     ),
     "PAS_LANSIA_AGE": CatalogueEntry(
@@ -416,7 +419,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         None,
         "NAPZA/HIV detail required",
         "`korban_napza_hiv` needs `needs.health.napza_history` or `hiv_positive` true.",
-        "Rincian NAPZA/HIV wajib",
+        "Rincian NAPZA/HIV diperlukan",
         "`korban_napza_hiv` memerlukan `needs.health.napza_history` atau `hiv_positive` bernilai "
         "true.",
     ),
@@ -424,7 +427,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         None,
         "Disability detail required",
         "`penyandang_disabilitas` needs `needs.health.disability_types`.",
-        "Rincian disabilitas wajib",
+        "Rincian disabilitas diperlukan",
         "`penyandang_disabilitas` memerlukan `needs.health.disability_types`.",
     ),
     "INVALID_NIK": CatalogueEntry(
@@ -432,7 +435,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Invalid NIK",
         "Not 16 digits, no real DDMMYY date (day + 40 for women), or an unknown province.",
         "NIK tidak valid",
-        "Bukan 16 digit, tidak memuat tanggal DDMMYY yang nyata (tanggal + 40 untuk perempuan), "
+        "Bukan 16 digit, tanggal DDMMYY-nya tidak valid (tanggal + 40 untuk perempuan), "
         "atau kode provinsinya tidak dikenal.",
     ),
     "NIK_OR_REASON_REQUIRED": CatalogueEntry(
@@ -440,9 +443,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "NIK or reason required",
         "Without a NIK, `nik_unavailable_reason` is one of foreign_national, not_registered, "
         "unknown.",
-        "NIK atau alasan wajib",
-        "Tanpa NIK, `nik_unavailable_reason` salah satu dari foreign_national, not_registered, "
-        "unknown.",
+        "NIK atau alasan diperlukan",
+        "Tanpa NIK, `nik_unavailable_reason` wajib diisi salah satu dari foreign_national, "
+        "not_registered, unknown.",
     ),
     "UNKNOWN_REGION": CatalogueEntry(
         None,
@@ -462,22 +465,22 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         None,
         "Supervision end required",
         "A supervised release needs `supervision_end_date`.",
-        "Akhir pembimbingan wajib",
-        "Pembebasan yang dibimbing Bapas memerlukan `supervision_end_date`.",
+        "Tanggal akhir pembimbingan diperlukan",
+        "Integrasi (PB, CB, CMB) dan asimilasi memerlukan `supervision_end_date`.",
     ),
     "SUPERVISION_END_NOT_ALLOWED": CatalogueEntry(
         None,
         "Supervision end not allowed",
         "An unsupervised release has no supervision end.",
-        "Akhir pembimbingan tidak diperbolehkan",
-        "Pembebasan tanpa pembimbingan tidak memiliki akhir pembimbingan.",
+        "Tanggal akhir pembimbingan tidak boleh diisi",
+        "Pembebasan tanpa pembimbingan Bapas tidak memiliki tanggal akhir pembimbingan.",
     ),
     "URL_NOT_ALLOWED": CatalogueEntry(
         None,
         "URL not allowed",
         "A webhook target on a loopback, private, link-local or otherwise non-public address.",
         "URL tidak diizinkan",
-        "Tujuan webhook pada alamat loopback, privat, link-local, atau alamat lain yang bukan "
+        "Tujuan webhook berada di alamat loopback, privat, link-local, atau alamat lain yang bukan "
         "publik.",
     ),
     "UNKNOWN_SENTRA": CatalogueEntry(
@@ -485,7 +488,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Unknown sentra",
         "Not an active sentra of the registry.",
         "Sentra tidak dikenal",
-        "Bukan sentra aktif dalam registri.",
+        "Bukan sentra aktif dalam daftar sentra.",
     ),
     "NIK_BIRTHDATE_MISMATCH": CatalogueEntry(
         None,
@@ -507,14 +510,14 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Flag: a referral stored before consent evidence was required whose consent has no "
         "`evidence_ref`.",
         "Persetujuan lama",
-        "Penanda: rujukan yang disimpan sebelum bukti persetujuan diwajibkan, yang persetujuannya "
+        "Penanda: rujukan yang disimpan sebelum bukti persetujuan diwajibkan dan persetujuannya "
         "tidak memiliki `evidence_ref`.",
     ),
     "OPEN_REFERRAL_EXISTS_FOR_NIK": CatalogueEntry(
         None,
         "Open referral for NIK",
         "Warning: another non-terminal referral exists for the same NIK.",
-        "Ada rujukan terbuka untuk NIK",
+        "Ada rujukan terbuka untuk NIK ini",
         "Peringatan: ada rujukan lain yang belum berakhir untuk NIK yang sama.",
     ),
 }

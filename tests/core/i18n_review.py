@@ -34,12 +34,21 @@ a test fails when this file and the code disagree, so corrections go into
 
 - **Person leaving a facility**: "keluar dari UPT", never "bebas", since a person on PB,
   CB, CMB or asimilasi is still serving the sentence (DOMAIN.md); "pembebasan" only for
-  the event or the release type ("pembebasan yang dibimbing Bapas", "pembebasan murni").
-- **Supervision**: "pembimbingan Bapas" / "dibimbing Bapas" (the guides also say
-  "pengawasan"); `NOT_SUPERVISED` is "Tidak dalam pembimbingan Bapas".
-  "Pembebasan yang dibimbing Bapas" stands for the whole `supervised` group (PB, CB, CMB,
-  asimilasi), though asimilasi is strictly part of pembinaan, not a pembebasan: a better
-  phrase for the group is welcome.
+  the event or a release that really frees the person ("pembebasan murni", "pembebasan
+  tanpa pembimbingan Bapas", "pembebasan `not_convicted`").
+- **The `supervised` group** is named by the officers' legal terms: "integrasi (PB, CB,
+  CMB) atau asimilasi" (the regulations on them speak of "pencabutan" of each), not
+  "pembebasan yang dibimbing Bapas" (asimilasi is pembinaan, not a pembebasan, and a
+  pembebasan is not "dibimbing": a person is). Supervision itself is "pembimbingan Bapas";
+  its end is "tanggal akhir pembimbingan"; `NOT_SUPERVISED` is "Tidak dalam pembimbingan
+  Bapas". Check: some Bapas say "masa bimbingan" or "pengawasan" instead.
+- **The convicted**: "orang yang dipidana" (covers narapidana and anak binaan), not
+  "narapidana" alone; a never-convicted person is "tidak pernah dipidana".
+- **Guardian**: "orang tua/wali" (UU 27/2022 Pasal 25 names both), as in the OpenAPI gloss.
+- **Titles** say what is missing: "... wajib diisi" / "... wajib dicantumkan" /
+  "... diperlukan", never a bare "... wajib".
+- **Bound to**: "terikat pada" (not "terikat ke"); a sentra registry is "daftar sentra";
+  "nomor/acuan", not "nomor rujukan", for `evidence_ref`, since "rujukan" is the referral.
 - **API client vs. Bapas client**: "klien" is also the person under Bapas supervision
   (klien pemasyarakatan), so an API client is "klien API" wherever it could be misread.
 - **Case**: "kasus" for the custody episode (`facility.code`, `case_ref`), as in the guide.
@@ -50,7 +59,8 @@ a test fails when this file and the code disagree, so corrections go into
 - **Pydantic's own messages** (schema stage) are translated by error type; the English
   ones sometimes add pydantic's reason (`..., input is too short`), the Indonesian do not.
   An error type not listed falls back to the Indonesian meaning of its code.
-- Law citations: "pasal" for "art." (UU 27/2022 pasal 22, pasal 24).
+- Law citations: "Pasal" (capitalised, as in legal drafting) for "art." (UU 27/2022 Pasal 22,
+  Pasal 24).
 """
 
 

@@ -221,7 +221,7 @@ def test_pydantic_errors_in_indonesian_by_type() -> None:
         {"name": "abcd", "count": 0, "kind": "A1", "day": "x", "flag": "yes", "items": [], "z": 1}
     )
     assert {p: e.detail.render("id") for p, e in errors.items()} == {
-        "/name": "Teks berisi paling banyak 3 karakter",
+        "/name": "Teks harus berisi paling banyak 3 karakter",
         "/count": "Nilai harus lebih besar dari atau sama dengan 1",
         "/kind": "Teks harus sesuai dengan pola '^[a-z]+$'",
         "/day": "Nilai harus berupa tanggal YYYY-MM-DD",

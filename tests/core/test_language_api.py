@@ -86,10 +86,11 @@ async def test_rule_and_schema_errors_in_indonesian(
     _same_but_texts(en, id_)
     details = {e["pointer"]: e["detail"] for e in id_["errors"]}
     assert details == {
-        "/person/nik": "16 digit dengan tanggal lahir DDMMYY yang nyata (tanggal + 40 untuk "
+        "/person/nik": "16 digit dengan tanggal lahir DDMMYY yang valid (tanggal + 40 untuk "
         "perempuan) dan kode provinsi yang dikenal",
         "/pas_categories/2": "usia saat keluar dari UPT di bawah 60 tahun",
-        "/release/bapas_code": "hanya pembebasan yang dibimbing Bapas yang memiliki Bapas",
+        "/release/bapas_code": "hanya integrasi (PB, CB, CMB) atau asimilasi yang memiliki "
+        "Bapas pembimbing",
     }
     assert id_["title"] == "Validasi gagal"
     assert id_["detail"] == "3 kesalahan validasi; lihat errors[]."
@@ -133,7 +134,7 @@ async def test_a_batch_answers_its_problems_in_indonesian(
         {
             "pointer": "/events/1/facility/code",
             "code": "FACILITY_NOT_PERMITTED",
-            "detail": "tidak terikat ke klien API ini",
+            "detail": "tidak terikat pada klien API ini",
         }
     ]
 
