@@ -11,7 +11,8 @@ samples are taken from the markdown as printed and run in document order:
   client named by a history's last entry (`_` for a space);
 - the block marked `each=guide-event` is the command every ```json block marked
   `<!-- guide-event: status=S outcome=O -->` is posted with (saved as event.json);
-- a ```json block after `<!-- guide-file: NAME -->` is saved as NAME for the calls after it.
+- a ```json block after `<!-- guide-file: NAME -->` is saved as NAME for the calls after it,
+  and the one after `<!-- guide-problem: request -->` as event.json.
 
 Then, as a reader rerunning them would, `rujukan demo` again (new keys, same clients) and
 every sample once more: an event replays its first answer (`Idempotent-Replayed: true`),
@@ -69,6 +70,10 @@ def samples(name: str) -> list[Sample]:
             found.append(Sample("event", body, options))
         elif marker == "guide-file":
             found.append(Sample("file", body, {"name": args.strip()}))
+        elif marker == "guide-problem" and args.strip() == "request":
+            # The Indonesian guide's refused event (tests/core/test_language_api.py checks
+            # its answer word for word): the calls after it post it as event.json.
+            found.append(Sample("problem", body, {"name": "event.json"}))
         else:
             assert not (language == "sh" and "$RUJUKAN_URL" in body), (
                 f"{name}: a sample calling the service is not marked guide-call:\n{body}"
@@ -170,7 +175,7 @@ def _walk(name: str, keys: dict[str, str], env: dict[str, str], workdir: Path, r
     each = [s for s in found if s.kind == "call" and s.options.get("each") == "guide-event"]
     checked = 0
     for sample in found:
-        if sample.kind == "file":
+        if sample.kind in ("file", "problem"):
             (workdir / sample.options["name"]).write_text(sample.body + "\n", encoding="utf-8")
             continue
         if sample.kind == "event":
