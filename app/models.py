@@ -6,7 +6,14 @@ from app.core.audit import AuditEvent
 from app.core.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra
-from app.referrals.models import OutboxEvent, Referral, ReferralHistory, ReferralPasCategory
+from app.referrals.models import (
+    OutboxEvent,
+    Referral,
+    ReferralFollowUp,
+    ReferralHistory,
+    ReferralMoment,
+    ReferralPasCategory,
+)
 from app.rights.models import RectificationRequest
 from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
 
@@ -19,7 +26,9 @@ __all__ = [
     "OutboxEvent",
     "RectificationRequest",
     "Referral",
+    "ReferralFollowUp",
     "ReferralHistory",
+    "ReferralMoment",
     "ReferralPasCategory",
     "RelayState",
     "Sentra",

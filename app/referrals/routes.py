@@ -158,7 +158,7 @@ async def get_history(
     referral_id: str, principal: ReaderDep, session: SessionDep
 ) -> Items[HistoryEntry]:
     rows = await service.read_history(session, principal, referral_id)
-    return Items[HistoryEntry](items=[HistoryEntry.of(r) for r in rows])
+    return Items[HistoryEntry](items=[HistoryEntry.of(r, name) for r, name in rows])
 
 
 class TransitionRoute(ApiRoute):

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from app.core.errors import FieldError
+from app.core.i18n import msg
 from app.referrals.records import CASE_FIELDS
 
 # A JSON pointer into the detail's case data: `/person/phone`, `/release/date`,
@@ -22,8 +23,10 @@ def pointer_errors(fields: Iterable[str]) -> list[FieldError]:
             errors.append(
                 FieldError(
                     "INVALID_VALUE",
-                    "a JSON pointer into the case data: its first part one of "
-                    + ", ".join(CASE_FIELDS),
+                    msg(
+                        "a JSON pointer into the case data: its first part one of {fields}",
+                        fields=", ".join(CASE_FIELDS),
+                    ),
                     pointer=f"/fields/{n}",
                 )
             )

@@ -101,7 +101,7 @@ _EXAMPLE = {
         "summary": "The person moved before release",
         "value": {
             "fields": ["/person/domicile/address", "/person/domicile/district_code"],
-            "detail": "Alamat sudah pindah sebelum bebas; mohon diperbarui.",
+            "detail": "Alamat sudah pindah sebelum keluar dari UPT; mohon diperbarui.",
         },
     }
 }

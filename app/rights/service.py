@@ -15,6 +15,7 @@ from app.auth.models import Client
 from app.auth.principal import Principal
 from app.core import audit
 from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.i18n import msg
 from app.referrals import store
 from app.referrals.changes import outbox_row
 from app.referrals.domain import ChangeType
@@ -38,8 +39,8 @@ def require_actor(principal: Principal) -> None:
     if not principal.actor:
         raise ProblemError(
             "ACTOR_REQUIRED",
-            "Send X-Actor: the officer answering the person's request.",
-            errors=[FieldError("ACTOR_REQUIRED", "X-Actor is required", parameter="X-Actor")],
+            msg("Send X-Actor: the officer answering the person's request."),
+            errors=[FieldError("ACTOR_REQUIRED", msg("X-Actor is required"), parameter="X-Actor")],
         )
 
 
@@ -50,7 +51,7 @@ async def subject_access(
     the audit log shows it was disclosed to. Audited as `subjects.access`, naming them."""
     require_actor(principal)
     if len(nik) != NIK_DIGITS or not nik.isascii() or not nik.isdigit():
-        raise validation_failed([FieldError("INVALID_NIK", "16 digits", pointer="/nik")])
+        raise validation_failed([FieldError("INVALID_NIK", msg("16 digits"), pointer="/nik")])
     referrals = list(
         (
             await session.execute(
@@ -63,17 +64,15 @@ async def subject_access(
     if not referrals:
         raise ProblemError("SUBJECT_NOT_FOUND")
     ids = [r.id for r in referrals]
-    history = (
-        (
-            await session.execute(
-                select(ReferralHistory)
-                .where(ReferralHistory.referral_id.in_(ids))
-                .order_by(ReferralHistory.id)
-            )
+    history = [
+        (entry, name)
+        for entry, name in await session.execute(
+            select(ReferralHistory, Client.name)
+            .join(Client, Client.id == ReferralHistory.client_id)
+            .where(ReferralHistory.referral_id.in_(ids))
+            .order_by(ReferralHistory.id)
         )
-        .scalars()
-        .all()
-    )
+    ]
     reads = await reads_of(session, ids)
     client_ids = {c for _, c in reads if c is not None}
     names: dict[uuid.UUID, str] = {}
@@ -91,7 +90,9 @@ async def subject_access(
         items.append(
             SubjectReferral(
                 referral=await detail(session, principal, referral, view, referrals),
-                history=[HistoryEntry.of(h) for h in history if h.referral_id == referral.id],
+                history=[
+                    HistoryEntry.of(h, name) for h, name in history if h.referral_id == referral.id
+                ],
                 disclosures=[
                     SubjectDisclosure(
                         client_id=client,
@@ -187,7 +188,9 @@ async def decline_rectification(
     if request is None or request.referral_id != referral.id:
         raise ProblemError("RECTIFICATION_NOT_FOUND")
     if request.status != "open":
-        raise ProblemError("RECTIFICATION_CLOSED", f"The request is {request.status}.")
+        raise ProblemError(
+            "RECTIFICATION_CLOSED", msg("The request is {status}.", status=request.status)
+        )
     request.declined_at = now
     request.declined_by = principal.client_id
     request.decline_reason = reason

@@ -1,5 +1,6 @@
 """The worker's loop: the webhook relay's fan-out (`fanout.py`) and attempts (`delivery.py`),
-and the audit log's seals (`app/audit/seals.py`), in one task.
+and the audit log's seals (`app/audit/seals.py`), in one task; the worker runs the moment
+scheduler (`app/referrals/scheduler.py`) beside it.
 
 It runs as `rujukan worker` (any number of processes on PostgreSQL: the fan-out's row lock
 and the attempts' leases share the work out) or, on the embedded SQLite default, inside
@@ -25,6 +26,7 @@ from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DUE
+from app.referrals import scheduler
 from app.webhooks import fanout
 from app.webhooks.delivery import Deliverer, count_due
 from app.webhooks.fanout import FANOUT_BATCH, Fanout
@@ -140,7 +142,7 @@ async def in_process(
         return
     worker = Worker(db, cipher, settings, sealer=sealer)
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
+    task = asyncio.gather(worker.run(stop), scheduler.run(db, settings, stop))
     try:
         yield
     finally:
@@ -168,7 +170,7 @@ async def run_worker(
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:
-        await worker.run(stop)
+        await asyncio.gather(worker.run(stop), scheduler.run(db, settings, stop))
     finally:
         await worker.aclose()
         await db.dispose()

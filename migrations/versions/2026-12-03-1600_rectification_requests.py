@@ -5,8 +5,8 @@
 - `referrals.open_rectifications`: how many are open, so that intake compares an event's
   changes with the named fields only for referrals that have one.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006_rectification
+Revises: 0005_audit_seals
 Create Date: 2026-12-03 16:00:00
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006_rectification"
+down_revision: str | None = "0005_audit_seals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,8 +10,8 @@
 Adding the columns rewrites no row (a constant default), so the append-only triggers of
 `audit_events` are not involved.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005_audit_seals
+Revises: 0004_aftercare
 Create Date: 2026-12-03 15:00:00
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005_audit_seals"
+down_revision: str | None = "0004_aftercare"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
