@@ -104,6 +104,12 @@ TAGS: list[dict[str, str]] = [
         "regencies they cover; used to suggest and assign a sentra.",
     },
     {
+        "name": "Aftercare",
+        "description": "Bimbingan lanjut (SPEC §11): follow-ups 3, 6 and 12 months after a "
+        "`completed` close, and the dashboards' figures: how long each step takes, and the "
+        "arrivals ahead for a sentra.",
+    },
+    {
         "name": "Clients",
         "description": "API clients, their roles and bindings, and their keys (admin).",
     },
@@ -196,7 +202,37 @@ def _bullets(rows: list[tuple[str, str]]) -> str:
 
 
 # Each enumeration, keyed by its set of values: value → meaning (Indonesian term: English).
+_UNKNOWN = ("unknown", "**Tidak diketahui**: not known")
 _ENUMS: list[list[tuple[str, str]]] = [
+    # Aftercare follow-ups (SPEC §11)
+    [
+        ("reached", "**Berhasil dihubungi**: the person was reached"),
+        ("unreachable", "**Tidak dapat dihubungi**: the person could not be reached"),
+    ],
+    [
+        ("stable", "**Tempat tinggal tetap**: stable housing"),
+        ("unstable", "**Tempat tinggal tidak tetap**: unstable housing"),
+        ("homeless", "**Tidak memiliki tempat tinggal**: homeless"),
+        _UNKNOWN,
+    ],
+    [
+        ("employed", "**Bekerja**: employed"),
+        ("self_employed", "**Berwirausaha**: self-employed"),
+        ("in_training", "**Mengikuti pelatihan**: in vocational training"),
+        ("unemployed", "**Tidak bekerja**: unemployed"),
+        _UNKNOWN,
+    ],
+    [
+        ("living_with", "**Tinggal bersama keluarga**: lives with family"),
+        ("in_contact", "**Berhubungan dengan keluarga**: in contact with family"),
+        ("no_contact", "**Tidak berhubungan dengan keluarga**: no contact with family"),
+        _UNKNOWN,
+    ],
+    [
+        ("sentra_code", "one group per sentra (null: never assigned)"),
+        ("province_code", "one group per domicile province"),
+        ("pas_category", "one group per PAS category (a referral in each of its categories)"),
+    ],
     [
         (
             c.code,
