@@ -105,7 +105,8 @@ class DeliveryOut(ResponseModel):
     last_status_code: int | None
     last_error: str | None = Field(
         description="`http_status`, `timeout`, `connect_error`, `network_error`, "
-        "`private_address`, `gone`, `retries_exhausted` or `subscription_disabled`."
+        "`private_address`, `gone`, `retries_exhausted`, `subscription_disabled` or "
+        "`not_readable` (the subscriber may no longer read the referral: `cancelled`)."
     )
     delivered_at: dt.datetime | None
     created_at: dt.datetime
