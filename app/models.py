@@ -6,7 +6,12 @@ from app.core.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra
 from app.referrals.models import OutboxEvent, Referral, ReferralHistory, ReferralPasCategory
-from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
+from app.webhooks.models import (
+    OutboxPruneState,
+    RelayState,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AuditEvent",
@@ -14,6 +19,7 @@ __all__ = [
     "Client",
     "IntakeRecord",
     "OutboxEvent",
+    "OutboxPruneState",
     "Referral",
     "ReferralHistory",
     "ReferralPasCategory",

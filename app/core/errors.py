@@ -61,8 +61,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     "SUBSCRIPTION_DISABLED": CatalogueEntry(
         409,
         "Subscription disabled",
-        "The subscription was disabled (410 from the endpoint, or retries exhausted); create "
-        "a new one.",
+        "The subscription was disabled (410 from the endpoint, or retries exhausted); "
+        "`POST /v1/webhook-subscriptions/{id}/enable` makes it active again.",
     ),
     "CLIENT_INACTIVE": CatalogueEntry(
         409, "Client inactive", "The client is deactivated; its key cannot be rotated."

@@ -83,7 +83,7 @@ async def targets(session: AsyncSession) -> list[Target]:
         Target(
             subscription_id=subscription.id,
             event_types=frozenset(subscription.event_types),
-            since=subscription.created_at,
+            since=subscription.active_since,
             owner=principal_of(client),
         )
         for subscription, client in found

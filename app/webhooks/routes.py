@@ -16,6 +16,7 @@ from app.core.schemas import Items
 from app.webhooks import service
 from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import (
+    ENABLED_EXAMPLE,
     SUBSCRIPTION_EXAMPLES,
     DeliveryOut,
     DeliveryPage,
@@ -120,6 +121,24 @@ async def delete_subscription(
 ) -> Response:
     await service.delete_subscription(session, principal, subscription_id)
     return Response(status_code=204)
+
+
+@subscriptions.post(
+    "/{subscription_id}/enable",
+    summary="Make a disabled subscription active again",
+    description="A subscription disabled by a `410` or by a delivery that failed for the "
+    "whole retry window becomes `active` (`disabled_reason` cleared); enabling an active "
+    "one changes nothing. Deliveries resume with the events committed after this call; "
+    "what happened while it was disabled is in the change feed (`GET "
+    "/v1/referral-events`). Another client's or a deleted subscription is a 404 "
+    "`SUBSCRIPTION_NOT_FOUND`. Audited.",
+    response_model=SubscriptionOut,
+    responses={200: {"content": {"application/json": {"example": ENABLED_EXAMPLE}}}},
+)
+async def enable_subscription(
+    subscription_id: str, principal: ReaderDep, session: SessionDep
+) -> SubscriptionOut:
+    return await service.enable_subscription(session, principal, subscription_id)
 
 
 @subscriptions.post(

@@ -23,6 +23,19 @@ SUBSCRIPTION_EXAMPLES: dict[str, Any] = {
     }
 }
 
+ENABLED_EXAMPLE: dict[str, Any] = {
+    "id": "6f1c2f1e-3d0b-4c55-9a51-0d6f3b1f8e2a",
+    "url": "https://portal.kemensos.example/hooks/rujukan",
+    "event_types": ["referral.created", "referral.status_changed"],
+    "description": "Portal Kemensos",
+    "status": "active",
+    "disabled_reason": None,
+    "disabled_at": None,
+    "previous_secret_expires_at": None,
+    "created_at": "2026-11-20T01:00:00Z",
+    "updated_at": "2026-12-03T02:00:00Z",
+}
+
 # The webhook target URLs the service accepts, as a pattern clients (and fuzzers) can read:
 # http(s), an ASCII host name, IPv4 or bracketed IPv6 address, a port up to 65535, a path of
 # printable ASCII, no credentials and no fragment. Whether the host is public is checked

@@ -183,6 +183,23 @@ async def delete_subscription(
     audit.record(session, principal, "webhook_subscription.delete", "success", target_id=row.id)
 
 
+async def enable_subscription(
+    session: AsyncSession, principal: Principal, subscription_id: str
+) -> SubscriptionOut:
+    """Active again (a no-op when it is): deliveries resume with the events committed from
+    now on; what happened while it was disabled is in the feed."""
+    row = await _own_subscription(session, principal, subscription_id, lock=True)
+    if row.status == SubscriptionStatus.disabled:
+        now = utcnow()
+        row.status = SubscriptionStatus.active
+        row.disabled_reason = None
+        row.disabled_at = None
+        row.enabled_at = now
+        row.updated_at = now
+        audit.record(session, principal, "webhook_subscription.enable", "success", target_id=row.id)
+    return subscription_out(row)
+
+
 async def rotate_secret(
     session: AsyncSession,
     cipher: DataCipher,

@@ -77,6 +77,10 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (a killed worker): no request arrived.
+                    self.close_connection = True
+                    return
                 status, extra = receiver._handle(
                     self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )

@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from app.core.audit import AuditEvent
 from app.core.clock import utcnow
 from app.runtime import Runtime
 from app.webhooks.models import SubscriptionStatus, WebhookSubscription
@@ -89,6 +91,7 @@ async def test_each_reading_role_manages_only_its_own_subscriptions(
             ("GET", f"/v1/webhook-subscriptions/{sid}"),
             ("DELETE", f"/v1/webhook-subscriptions/{sid}"),
             ("POST", f"/v1/webhook-subscriptions/{sid}/rotate-secret"),
+            ("POST", f"/v1/webhook-subscriptions/{sid}/enable"),
             ("GET", f"/v1/webhook-subscriptions/{sid}/deliveries"),
         ):
             response = await http.request(method, path, headers=other.headers)
@@ -112,6 +115,7 @@ async def test_roles_that_read_no_referral_have_no_subscriptions(
         ("GET", f"/v1/webhook-subscriptions/{sid}"),
         ("DELETE", f"/v1/webhook-subscriptions/{sid}"),
         ("POST", f"/v1/webhook-subscriptions/{sid}/rotate-secret"),
+        ("POST", f"/v1/webhook-subscriptions/{sid}/enable"),
         ("GET", f"/v1/webhook-subscriptions/{sid}/deliveries"),
         ("POST", f"/v1/webhook-deliveries/{uuid.uuid4()}/redeliver"),
     ):
@@ -291,3 +295,68 @@ async def test_a_sentra_reassigned_away_receives_nothing_more(
     finally:
         for client, sub in subs.values():
             await unsubscribe(http, client, sub["id"])
+
+
+async def test_enable_resumes_a_disabled_subscription_with_later_events(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: Runtime,
+    receiver: Receiver,
+    allow_private: None,
+) -> None:
+    facility = unique("LP")
+    prison = await clients.prison(facility)
+    kemensos = await clients.kemensos()
+    gone = True
+    receiver.policy = lambda path, webhook_id, attempt: (410 if gone else 204, {})
+    sub = await subscribe(http, kemensos, receiver.url("/portal"), "referral.created")
+    sid = sub["id"]
+    receiver.secrets["/portal"] = [sub["secret"]]
+    url = f"/v1/webhook-subscriptions/{sid}"
+    try:
+        # Enabling an active subscription changes nothing.
+        before = (await http.get(url, headers=kemensos.headers)).json()
+        again = await http.post(f"{url}/enable", headers=kemensos.headers)
+        assert again.status_code == 200 and again.json() == before
+        async with running_relay(services):
+            first = await post(http, prison, make_event(facility))
+            for _ in range(200):
+                if (await http.get(url, headers=kemensos.headers)).json()["status"] == "disabled":
+                    break
+                await eventually(lambda: False, within=0.05)
+            # Committed while disabled: never delivered, but in the feed.
+            meanwhile = await post(http, prison, make_event(facility))
+            await eventually(lambda: False, within=0.3)
+            gone = False
+            enabled = await http.post(f"{url}/enable", headers=kemensos.headers)
+            assert enabled.status_code == 200, enabled.text
+            body = enabled.json()
+            assert (body["status"], body["disabled_reason"], body["disabled_at"]) == (
+                "active",
+                None,
+                None,
+            )
+            after = await post(http, prison, make_event(facility))
+            assert await eventually(lambda: len(receiver.accepted("/portal")) == 1, within=20)
+            await eventually(lambda: False, within=0.5)
+        assert received(receiver, "/portal") == [(after, "referral.created")]
+        assert [d.event["subject"] for d in receiver.snapshot("/portal") if d.event] == [
+            first,
+            after,
+        ]
+        log = await deliveries(http, kemensos, sid)
+        assert meanwhile not in {d["referral_id"] for d in log}
+        async with services.db.read_session() as session:
+            audited = (
+                await session.execute(
+                    select(AuditEvent.outcome).where(
+                        AuditEvent.target_id == uuid.UUID(sid),
+                        AuditEvent.action == "webhook_subscription.enable",
+                    )
+                )
+            ).scalars()
+            assert list(audited) == ["success"]  # the no-op enable wrote nothing
+    finally:
+        await unsubscribe(http, kemensos, sid)
+    deleted = await http.post(f"{url}/enable", headers=kemensos.headers)
+    assert deleted.status_code == 404 and deleted.json()["code"] == "SUBSCRIPTION_NOT_FOUND"
