@@ -40,11 +40,31 @@ class CustodyStatus(StrEnum):
 
 
 class ChangeType(StrEnum):
-    """The change events of a referral (SPEC §7), the CloudEvent `type` of each."""
+    """The events of a referral (SPEC §7), the CloudEvent `type` of each: every one a
+    subscription may ask for and the relay and the feed carry (their producers are the
+    lifecycle, the §10-12 records and the moment scheduler)."""
 
     created = "referral.created"
     status_changed = "referral.status_changed"
     updated = "referral.updated"
+    # The rehabilitation record (SPEC §10)
+    assessment_recorded = "referral.assessment_recorded"
+    plan_updated = "referral.plan_updated"
+    appointment_scheduled = "referral.appointment_scheduled"
+    attendance_recorded = "referral.attendance_recorded"
+    appointment_missed = "referral.appointment_missed"
+    service_recorded = "referral.service_recorded"
+    note_added = "referral.note_added"
+    report_published = "referral.report_published"
+    # Aftercare (SPEC §11) and the person's rights (SPEC §12)
+    follow_up_recorded = "referral.follow_up_recorded"
+    rectification_requested = "referral.rectification_requested"
+    consent_withdrawn = "referral.consent_withdrawn"
+    # Moments: emitted by the service when the time comes (SPEC §7)
+    handover_reached = "referral.handover_reached"
+    triage_overdue = "referral.triage_overdue"
+    stalled = "referral.stalled"
+    follow_up_due = "referral.follow_up_due"
 
 
 class Action(StrEnum):

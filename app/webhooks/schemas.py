@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.schemas import ResponseModel, StrictBody, Text500
 from app.referrals.domain import ChangeType
@@ -66,7 +66,10 @@ class SubscriptionCreate(StrictBody):
     )
     # strict=False: FastAPI validates parsed JSON in Python mode (see StrictBody).
     event_types: list[Annotated[ChangeType, Field(strict=False)]] = Field(
-        min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}
+        min_length=1,
+        max_length=len(ChangeType),
+        json_schema_extra={"uniqueItems": True},
+        description="The event types to receive (SPEC §7), each at most once.",
     )
     description: Text500 | None = None
 
@@ -131,6 +134,11 @@ class DeliveryPage(ResponseModel):
 
 
 class EventData(ResponseModel):
+    """Thin: ids and statuses, never personal data. An event about a record also carries
+    that record's id (`appointment_id`, `note_id`, `follow_up_id`, ...)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
     referral_id: uuid.UUID
     status: str
     previous_status: str | None

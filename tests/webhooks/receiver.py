@@ -149,7 +149,8 @@ class Receiver:
                 parsed.get_specversion() == "1.0"
                 and parsed.get_id() == webhook_id
                 and isinstance(data, dict)
-                and set(data) == THIN_DATA_KEYS
+                and set(data) >= THIN_DATA_KEYS
+                and all(key.endswith("_id") for key in set(data) - THIN_DATA_KEYS)
                 and parsed.get_subject() == data["referral_id"]
             ):
                 event = json.loads(body)

@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from app.core.audit import AuditEvent
 from app.core.clock import utcnow
+from app.referrals.domain import ChangeType
+from app.referrals.models import OutboxEvent
 from app.runtime import Runtime
 from app.webhooks.models import SubscriptionStatus, WebhookSubscription
 from app.webhooks.signing import new_secret, seal_secret
@@ -360,3 +362,66 @@ async def test_enable_resumes_a_disabled_subscription_with_later_events(
         await unsubscribe(http, kemensos, sid)
     deleted = await http.post(f"{url}/enable", headers=kemensos.headers)
     assert deleted.status_code == 404 and deleted.json()["code"] == "SUBSCRIPTION_NOT_FOUND"
+
+
+async def test_every_event_type_is_subscribed_relayed_and_in_the_feed(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: Runtime,
+    receiver: Receiver,
+    allow_private: None,
+) -> None:
+    """SPEC §7's every type (the §10-12 producers and the moments write them through the
+    same outbox): accepted by a subscription, delivered, and served by the feed, with the
+    id of the record an event is about."""
+    facility = unique("LP")
+    prison = await clients.prison(facility)
+    every = [t.value for t in ChangeType]
+    assert len(every) == 18
+    sub = await subscribe(http, prison, receiver.url("/every"), *every)
+    assert sub["event_types"] == every
+    receiver.secrets["/every"] = [sub["secret"]]
+    rid = await post(http, prison, make_event(facility))
+    async with services.db.transaction() as session:
+        for event_type in every[1:]:
+            session.add(
+                OutboxEvent(
+                    event_id=uuid.uuid4(),
+                    type=event_type,
+                    referral_id=uuid.UUID(rid),
+                    facility_code=facility,
+                    sentra_code=None,
+                    data={
+                        "referral_id": rid,
+                        "status": "received",
+                        "previous_status": "received",
+                        "custody_status": "released",
+                        "version": 1,
+                        "occurred_at": utcnow().isoformat(),
+                        "record_id": str(uuid.uuid4()),
+                    },
+                    occurred_at=utcnow(),
+                )
+            )
+    try:
+        async with running_relay(services):
+            assert await eventually(
+                lambda: len(receiver.accepted("/every")) == len(every), within=20
+            )
+    finally:
+        await unsubscribe(http, prison, sub["id"])
+    assert sorted(t for _, t in received(receiver, "/every")) == sorted(every)
+    # The prison's feed holds its own facility's events: this referral's alone.
+    items: list[dict[str, Any]] = []
+    after: str | None = None
+    for _ in range(100):
+        params: dict[str, Any] = {"limit": 500} if after is None else {"after": after}
+        page = await http.get("/v1/referral-events", params=params, headers=prison.headers)
+        assert page.status_code == 200, page.text
+        items += [e for e in page.json()["items"] if e["subject"] == rid]
+        after = page.json()["next_cursor"]
+        if len(items) >= len(every):
+            break
+        await eventually(lambda: False, within=0.05)
+    assert [e["type"] for e in items] == every
+    assert all("record_id" in e["data"] for e in items[1:])

@@ -613,7 +613,7 @@ async def test_a_crashed_attempt_is_retried_after_its_lease(
         crashed = Deliverer(
             services.db,
             services.cipher,
-            fast_settings(services.settings, webhook_lease_seconds=1.0),
+            fast_settings(services.settings, webhook_lease_seconds=3.0),
         )
         try:
             await Fanout(services.db).fan_out()
