@@ -208,6 +208,9 @@ async def test_private_targets_are_refused(
     [
         ({"url": "ftp://93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
         ({"url": "https://user:pw@93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
+        ({"url": "https://user@93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
+        ({"url": "file:///etc/passwd", "event_types": ["referral.created"]}, "/url"),
+        ({"url": "gopher://93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
         ({"url": "not a url", "event_types": ["referral.created"]}, "/url"),
         ({"url": "https://93.184.216.34/x", "event_types": []}, "/event_types"),
         ({"url": "https://93.184.216.34/x", "event_types": ["referral.deleted"]}, "/event_types/0"),
@@ -727,3 +730,48 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
     finally:
         await unsubscribe(http, prison, sub["id"])
     assert receiver.snapshot("/private") == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_not_followed(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    facility: str,
+    services: Runtime,
+    receiver: Receiver,
+    allow_private: None,
+    status: int,
+) -> None:
+    """A 3xx is a failed attempt: the relay never goes where `Location` points (it could be
+    anywhere, a private address too)."""
+    receiver.policy = lambda path, webhook_id, attempt: (
+        (status, {"Location": receiver.url("/elsewhere")}) if path == "/moved" else (200, {})
+    )
+    prison = await clients.prison(facility)
+    sub = await subscribe(http, prison, receiver.url("/moved"), "referral.created")
+    receiver.secrets["/moved"] = [sub["secret"]]
+    receiver.secrets["/elsewhere"] = [sub["secret"]]
+    try:
+        async with running_relay(services):
+            await post_event(http, prison)
+            assert await eventually(lambda: len(receiver.snapshot("/moved")) >= 2, within=20)
+            log: list[dict[str, Any]] = []
+            for _ in range(200):
+                log = (
+                    await http.get(
+                        f"/v1/webhook-subscriptions/{sub['id']}/deliveries",
+                        headers=prison.headers,
+                    )
+                ).json()["items"]
+                if log and log[0]["last_status_code"] is not None:
+                    break
+                await eventually(lambda: False, within=0.05)
+    finally:
+        await unsubscribe(http, prison, sub["id"])
+    assert receiver.snapshot("/elsewhere") == []
+    assert {d.answered for d in receiver.snapshot("/moved")} == {status}
+    assert (log[0]["status"], log[0]["last_status_code"], log[0]["last_error"]) == (
+        "pending",
+        status,
+        "http_status",
+    )
