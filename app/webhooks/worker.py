@@ -16,7 +16,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from app.core.clock import utcnow
 from app.core.config import Settings
@@ -26,10 +26,16 @@ from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DUE
 from app.webhooks import fanout
 from app.webhooks.delivery import Deliverer, count_due
 from app.webhooks.fanout import FANOUT_BATCH, Fanout
+from app.webhooks.wakeup import OutboxListener
 
 log = logging.getLogger("rujukan.webhooks")
 
 GAUGE_INTERVAL_SECONDS = 5.0
+# After a wake-up finds nothing to fan out yet (on PostgreSQL an older transaction still
+# open holds the commit horizon back), look again this soon, a few times, before the poll.
+RECHECK_SECONDS = 0.01
+RECHECKS = 5
+OUTBOX_TABLE = "outbox_events"
 
 
 class Worker:
@@ -39,6 +45,10 @@ class Worker:
         self.concurrency = settings.webhook_concurrency
         self.fanout = Fanout(db)
         self.deliverer = Deliverer(db, cipher, settings)
+        self.wake = asyncio.Event()
+        self.listener: OutboxListener | None = None
+        if settings.webhook_wakeups and not db.is_sqlite:
+            self.listener = OutboxListener(settings, self.wake)
 
     async def aclose(self) -> None:
         await self.deliverer.aclose()
@@ -53,28 +63,44 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: fan out, keep up to `webhook_concurrency` attempts in flight.
 
-        The database is asked for new events and due retries once per poll interval (at
-        once again while a fan-out batch comes back full), and for more due deliveries
-        whenever a quarter of the attempt slots is free and the last claim was not short.
+        The database is asked for new events and due retries when an event commits (the
+        wake-up, `app/webhooks/wakeup.py`) and otherwise once per poll interval (at once
+        again while a fan-out batch comes back full), and for more due deliveries whenever
+        a quarter of the attempt slots is free and the last claim was not short.
         """
         poll = self.settings.webhook_poll_interval_seconds
         low_water = max(1, self.concurrency // 4)
         inflight: set[asyncio.Task[str]] = set()
         stopping = asyncio.create_task(stop.wait())
+        waking = asyncio.create_task(self.wake.wait())
+        unwatch: Callable[[], None] | None = None
+        listening: asyncio.Task[None] | None = None
+        if self.settings.webhook_wakeups and self.db.is_sqlite:
+            unwatch = self.db.watch_commits(OUTBOX_TABLE, self.wake.set)
+        if self.listener is not None:
+            listening = asyncio.create_task(self.listener.run(stop))
         failures = 0
+        rechecks = 0
         next_tick = next_gauges = 0.0
         maybe_due = True
         log.info("webhook relay started", extra={"fields": {"concurrency": self.concurrency}})
         try:
             while not stop.is_set():
                 now = time.monotonic()
+                if waking.done():
+                    self.wake.clear()
+                    waking = asyncio.create_task(self.wake.wait())
+                    next_tick, rechecks = now, RECHECKS
                 try:
-                    if now >= next_gauges:
-                        next_gauges = now + GAUGE_INTERVAL_SECONDS
-                        await self.update_gauges()
                     if now >= next_tick:
                         fanned = await self.fanout.fan_out()
-                        next_tick = now if fanned >= FANOUT_BATCH else now + poll
+                        if fanned >= FANOUT_BATCH:
+                            next_tick = now
+                        elif fanned == 0 and rechecks > 0:
+                            rechecks -= 1
+                            next_tick = now + RECHECK_SECONDS
+                        else:
+                            next_tick, rechecks = now + poll, 0
                         maybe_due = True
                     free = self.concurrency - len(inflight)
                     if maybe_due and (free >= low_water or not inflight):
@@ -84,18 +110,27 @@ class Worker:
                             task = asyncio.create_task(self.deliverer.attempt(item))
                             inflight.add(task)
                             task.add_done_callback(inflight.discard)
+                    if now >= next_gauges:  # after the urgent work: a wake-up is not kept waiting
+                        next_gauges = now + GAUGE_INTERVAL_SECONDS
+                        await self.update_gauges()
                     failures = 0
                 except Exception:
                     failures += 1
                     log.error("webhook relay cycle failed", exc_info=True)
                     next_tick = now + min(30.0, poll * 2**failures)
                 await asyncio.wait(
-                    {stopping, *inflight},
+                    {stopping, waking, *inflight},
                     timeout=max(0.0, next_tick - time.monotonic()),
                     return_when="FIRST_COMPLETED",
                 )
         finally:
             stopping.cancel()
+            waking.cancel()
+            if unwatch is not None:
+                unwatch()
+            if listening is not None:  # it may be waiting on a connect: no need to finish
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
             if inflight:  # let attempts finish; an abandoned one is retried after its lease
                 _, pending = await asyncio.wait(inflight, timeout=self.deliverer.timeout + 1)
                 for task in pending:
