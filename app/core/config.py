@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         description="Days after a referral ended (closed, rejected, cancelled) before "
         "`rujukan retention` anonymises it.",
     )
+    event_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days outbox events and webhook delivery logs are kept; the worker prunes "
+        "older ones (never an event not yet delivered). A feed cursor older than that is a "
+        "410 CURSOR_EXPIRED.",
+    )
     timezone: str = "Asia/Jakarta"
     triage_days: int = Field(default=14, ge=0, le=365)
     rate_limit_per_second: float = Field(default=100.0, gt=0)

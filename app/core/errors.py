@@ -107,6 +107,12 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     "VERSION_MISMATCH": CatalogueEntry(
         412, "Version mismatch", "The referral changed since that ETag; read it again."
     ),
+    "CURSOR_EXPIRED": CatalogueEntry(
+        410,
+        "Cursor expired",
+        "Events after this feed cursor were pruned (older than RUJUKAN_EVENT_RETENTION_DAYS); "
+        "start again without `after`, and reconcile with the referral list.",
+    ),
     "INVALID_CURSOR": CatalogueEntry(
         400, "Invalid cursor", "The cursor is unknown, tampered with or from another query."
     ),

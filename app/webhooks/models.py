@@ -141,12 +141,15 @@ class RelayState(Base):
 
 
 class OutboxPruneState(Base):
-    """How far pruning has gone: every outbox row at or before this `(txid, id)` position is
-    gone, so a feed cursor before it is expired (410 `CURSOR_EXPIRED`). One row."""
+    """How far pruning has gone: the furthest `(txid, id)` position pruned, and a count of
+    the batches that pruned anything (`generation`), which feed cursors carry: a cursor
+    before that position whose generation has changed since is expired (410
+    `CURSOR_EXPIRED`). One row."""
 
     __tablename__ = "outbox_prune_state"
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     txid: Mapped[int] = mapped_column(BigInteger, default=0)
     outbox_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

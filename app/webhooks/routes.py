@@ -202,8 +202,10 @@ async def redeliver(delivery_id: str, principal: ReaderDep, session: SessionDep)
     "open. Open to every role that reads referrals; each sees the events of the referrals "
     "it may read, as of each change: a sentra sees a referral's events from its assignment "
     "on, and not the event of a reassignment to another sentra or of a return (nor any "
-    "after).",
+    "after). Events older than `RUJUKAN_EVENT_RETENTION_DAYS` (default 90) are pruned: a "
+    "cursor from before them is a 410 `CURSOR_EXPIRED` (start again without `after`).",
     response_model=FeedPage,
+    responses={410: {**PROBLEM_RESPONSES[400], "description": "CURSOR_EXPIRED"}},
 )
 async def read_feed(
     principal: ReaderDep,

@@ -23,7 +23,7 @@ from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DUE
-from app.webhooks import fanout
+from app.webhooks import fanout, pruning
 from app.webhooks.delivery import Deliverer, count_due
 from app.webhooks.fanout import FANOUT_BATCH, Fanout
 from app.webhooks.wakeup import OutboxListener
@@ -31,11 +31,12 @@ from app.webhooks.wakeup import OutboxListener
 log = logging.getLogger("rujukan.webhooks")
 
 GAUGE_INTERVAL_SECONDS = 5.0
-# After a wake-up finds nothing to fan out yet (on PostgreSQL an older transaction still
-# open holds the commit horizon back), look again this soon, a few times, before the poll.
+# After a wake-up finds nothing to fan out yet (on PostgreSQL a transaction still open
+# anywhere on the server holds the commit horizon back), look again this soon, then twice
+# as late each time, until the poll interval would come first.
 RECHECK_SECONDS = 0.01
-RECHECKS = 5
 OUTBOX_TABLE = "outbox_events"
+PRUNE_INTERVAL_SECONDS = 600.0
 
 
 class Worker:
@@ -60,6 +61,24 @@ class Worker:
         OUTBOX_BACKLOG.set(backlog)
         WEBHOOK_DUE.set(due)
 
+    async def prune_now_and_then(self, stop: asyncio.Event) -> None:
+        """Pruning (`app/webhooks/pruning.py`) beside the relay: at start, then every
+        `PRUNE_INTERVAL_SECONDS`; a failure is logged and tried again next time."""
+        while not stop.is_set():
+            try:
+                pruned, deliveries = await pruning.prune(
+                    self.db, self.settings.event_retention_days
+                )
+                if pruned or deliveries:
+                    log.info(
+                        "pruned old events",
+                        extra={"fields": {"outbox_events": pruned, "deliveries": deliveries}},
+                    )
+            except Exception:
+                log.error("pruning failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=PRUNE_INTERVAL_SECONDS)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: fan out, keep up to `webhook_concurrency` attempts in flight.
 
@@ -79,8 +98,9 @@ class Worker:
             unwatch = self.db.watch_commits(OUTBOX_TABLE, self.wake.set)
         if self.listener is not None:
             listening = asyncio.create_task(self.listener.run(stop))
+        pruner = asyncio.create_task(self.prune_now_and_then(stop))
         failures = 0
-        rechecks = 0
+        recheck: float | None = None  # the next recheck's delay, after a wake-up
         next_tick = next_gauges = 0.0
         maybe_due = True
         log.info("webhook relay started", extra={"fields": {"concurrency": self.concurrency}})
@@ -90,17 +110,16 @@ class Worker:
                 if waking.done():
                     self.wake.clear()
                     waking = asyncio.create_task(self.wake.wait())
-                    next_tick, rechecks = now, RECHECKS
+                    next_tick, recheck = now, RECHECK_SECONDS
                 try:
                     if now >= next_tick:
                         fanned = await self.fanout.fan_out()
                         if fanned >= FANOUT_BATCH:
                             next_tick = now
-                        elif fanned == 0 and rechecks > 0:
-                            rechecks -= 1
-                            next_tick = now + RECHECK_SECONDS
+                        elif fanned == 0 and recheck is not None and recheck < poll:
+                            next_tick, recheck = now + recheck, recheck * 2
                         else:
-                            next_tick, rechecks = now + poll, 0
+                            next_tick, recheck = now + poll, None
                         maybe_due = True
                     free = self.concurrency - len(inflight)
                     if maybe_due and (free >= low_water or not inflight):
@@ -128,9 +147,12 @@ class Worker:
             waking.cancel()
             if unwatch is not None:
                 unwatch()
-            if listening is not None:  # it may be waiting on a connect: no need to finish
-                listening.cancel()
-                await asyncio.gather(listening, return_exceptions=True)
+            # The listener may be waiting on a connect, the pruner mid-batch (a transaction
+            # that rolls back): neither needs to finish.
+            for helper in (listening, pruner):
+                if helper is not None:
+                    helper.cancel()
+                    await asyncio.gather(helper, return_exceptions=True)
             if inflight:  # let attempts finish; an abandoned one is retried after its lease
                 _, pending = await asyncio.wait(inflight, timeout=self.deliverer.timeout + 1)
                 for task in pending:

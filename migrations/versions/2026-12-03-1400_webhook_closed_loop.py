@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("id", sa.SmallInteger(), nullable=False),
         sa.Column("txid", sa.BigInteger(), nullable=False),
         sa.Column("outbox_id", sa.BigInteger(), nullable=False),
+        sa.Column("generation", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_prune_state")),
     )
