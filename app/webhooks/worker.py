@@ -31,9 +31,10 @@ from app.webhooks.wakeup import OutboxListener
 log = logging.getLogger("rujukan.webhooks")
 
 GAUGE_INTERVAL_SECONDS = 5.0
-# After a wake-up finds nothing to fan out yet (on PostgreSQL a transaction still open
-# anywhere on the server holds the commit horizon back), look again this soon, then twice
-# as late each time, until the poll interval would come first.
+# After a wake-up finds events held back by the commit horizon (on PostgreSQL a transaction
+# still open anywhere on the server), look again this soon, then twice as late each time,
+# until the poll interval would come first. (Nothing new, or another worker fanning out:
+# no recheck.)
 RECHECK_SECONDS = 0.01
 OUTBOX_TABLE = "outbox_events"
 PRUNE_INTERVAL_SECONDS = 600.0
@@ -116,7 +117,7 @@ class Worker:
                         fanned = await self.fanout.fan_out()
                         if fanned >= FANOUT_BATCH:
                             next_tick = now
-                        elif fanned == 0 and recheck is not None and recheck < poll:
+                        elif self.fanout.held_back and recheck is not None and recheck < poll:
                             next_tick, recheck = now + recheck, recheck * 2
                         else:
                             next_tick, recheck = now + poll, None
