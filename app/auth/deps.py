@@ -31,6 +31,7 @@ from app.core.clock import utcnow
 from app.core.db import Database
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.http import JsonRequest
+from app.core.i18n import msg
 from app.core.ratelimit import RateLimiter, retry_after_header
 
 _ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
@@ -46,7 +47,7 @@ async def authenticate(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not key.startswith("rjk_") or len(key) > 200:
         raise ProblemError(
             "UNAUTHENTICATED",
-            "Send `Authorization: Bearer <api key>`.",
+            msg("Send `Authorization: Bearer <api key>`."),
             headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
     state = request.app.state
@@ -60,7 +61,7 @@ async def authenticate(request: Request) -> Principal:
     if principal is None:
         raise ProblemError(
             "UNAUTHENTICATED",
-            "The API key is unknown, revoked or expired.",
+            msg("The API key is unknown, revoked or expired."),
             headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'},
         )
     limiter: RateLimiter = state.rate_limiter
@@ -74,7 +75,7 @@ async def authenticate(request: Request) -> Principal:
                 [
                     FieldError(
                         "INVALID_TEXT",
-                        "X-Actor: 1-128 characters, no control characters",
+                        msg("X-Actor: 1-128 characters, no control characters"),
                         parameter="X-Actor",
                     )
                 ]
@@ -147,7 +148,7 @@ class ApiRoute(APIRoute):
                 if roles is not None and principal.role not in roles:
                     raise ProblemError(
                         "ROLE_NOT_PERMITTED",
-                        f"This operation is open to: {', '.join(sorted(roles))}.",
+                        msg("This operation is open to: {roles}.", roles=", ".join(sorted(roles))),
                     )
                 if takes_body:
                     await request.json()

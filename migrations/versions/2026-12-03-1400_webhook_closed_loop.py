@@ -10,7 +10,7 @@
   when (and only if) it commits.
 
 Revision ID: 0004_closed_loop
-Revises: 0003
+Revises: 0004_aftercare
 Create Date: 2026-12-03 14:00:00
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_closed_loop"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004_aftercare"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

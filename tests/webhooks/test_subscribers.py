@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from app.core.audit import AuditEvent
 from app.core.clock import utcnow
+from app.referrals.changes import outbox_row
 from app.referrals.domain import ChangeType
-from app.referrals.models import OutboxEvent
+from app.referrals.models import OutboxEvent, Referral
 from app.runtime import Runtime
 from app.webhooks.models import SubscriptionStatus, WebhookSubscription
 from app.webhooks.signing import new_secret, seal_secret
@@ -382,27 +383,15 @@ async def test_every_event_type_is_subscribed_relayed_and_in_the_feed(
     assert sub["event_types"] == every
     receiver.secrets["/every"] = [sub["secret"]]
     rid = await post(http, prison, make_event(facility))
+    # The producers' own row builder (`changes.outbox_row`), with the id of a record.
     async with services.db.transaction() as session:
+        referral = await session.get(Referral, uuid.UUID(rid))
+        assert referral is not None
         for event_type in every[1:]:
-            session.add(
-                OutboxEvent(
-                    event_id=uuid.uuid4(),
-                    type=event_type,
-                    referral_id=uuid.UUID(rid),
-                    facility_code=facility,
-                    sentra_code=None,
-                    data={
-                        "referral_id": rid,
-                        "status": "received",
-                        "previous_status": "received",
-                        "custody_status": "released",
-                        "version": 1,
-                        "occurred_at": utcnow().isoformat(),
-                        "record_id": str(uuid.uuid4()),
-                    },
-                    occurred_at=utcnow(),
-                )
+            row = outbox_row(
+                referral, event_type, utcnow(), referral.status, record_id=str(uuid.uuid4())
             )
+            session.add(OutboxEvent(**row))
     try:
         async with running_relay(services):
             assert await eventually(
