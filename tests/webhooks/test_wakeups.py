@@ -4,6 +4,7 @@ else is), an in-process signal on the embedded database, polling as the fallback
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,10 +13,11 @@ from sqlalchemy import text
 from app.core.config import Settings
 from app.runtime import Runtime
 from app.webhooks.wakeup import APPLICATION_NAME, asyncpg_dsn
+from app.webhooks.worker import in_process
 from tests.conftest import Clients
 from tests.factories import make_event, unique
 from tests.webhooks.receiver import Receiver, eventually
-from tests.webhooks.support import running_relay, subscribe, unsubscribe
+from tests.webhooks.support import fast_settings, running_relay, subscribe, unsubscribe
 
 
 @pytest.fixture
@@ -30,10 +32,12 @@ def allow_private(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def post_events(
-    http: httpx.AsyncClient, headers: dict[str, str], facility: str, n: int
+    http: httpx.AsyncClient, headers: dict[str, str], facility: str, n: int, **event: Any
 ) -> None:
     for _ in range(n):
-        response = await http.post("/v1/release-events", json=make_event(facility), headers=headers)
+        response = await http.post(
+            "/v1/release-events", json=make_event(facility, **event), headers=headers
+        )
         assert response.status_code == 201, response.text
 
 
@@ -148,5 +152,37 @@ async def test_a_killed_listener_connection_loses_no_delivery(
                 lambda: len({d.webhook_id for d in receiver.accepted("/dropped")}) == total,
                 within=30,
             )
+    finally:
+        await unsubscribe(http, prison, sub["id"])
+
+
+async def test_the_scheduler_beside_the_relay_wakes_it_for_a_moment(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: Runtime,
+    receiver: Receiver,
+    allow_private: None,
+) -> None:
+    """The worker as `serve` and `rujukan worker` run it (`in_process`: the relay and the
+    moment scheduler side by side): a moment the scheduler fires wakes the relay like any
+    other writer's event (the trigger on PostgreSQL, the commit watch on SQLite), so with a
+    poll interval of a minute it is still delivered within the test (without wake-ups it
+    is not: checked by hand)."""
+    facility = unique("LP")
+    prison = await clients.prison(facility)
+    sub = await subscribe(http, prison, receiver.url("/moment"), "referral.handover_reached")
+    receiver.secrets["/moment"] = [sub["secret"]]
+    settings = fast_settings(
+        services.settings,
+        run_worker_in_process=True,
+        webhook_poll_interval_seconds=60,
+        moment_interval_seconds=1.0,
+    )
+    try:
+        async with in_process(services.db, services.cipher, settings):
+            await eventually(lambda: False, within=1.5)  # the startup cycles are done
+            # Released twenty days ago: its handover is due at the scheduler's next pass.
+            await post_events(http, prison.headers, facility, 1, release_days=-20)
+            assert await eventually(lambda: len(receiver.accepted("/moment")) == 1, within=30)
     finally:
         await unsubscribe(http, prison, sub["id"])
