@@ -15,7 +15,12 @@ from app.referrals.models import (
     ReferralPasCategory,
 )
 from app.rights.models import RectificationRequest
-from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
+from app.webhooks.models import (
+    OutboxPruneState,
+    RelayState,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "AuditEvent",
@@ -24,6 +29,7 @@ __all__ = [
     "Client",
     "IntakeRecord",
     "OutboxEvent",
+    "OutboxPruneState",
     "RectificationRequest",
     "Referral",
     "ReferralFollowUp",

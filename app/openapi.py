@@ -468,7 +468,11 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ("pending", "Waiting for its next attempt (`next_attempt_at`)."),
         ("delivered", "The endpoint answered 2xx."),
         ("failed", "Given up (410, or retries exhausted); `redeliver` queues it again."),
-        ("cancelled", "Not sent: the subscription was disabled or deleted (`last_error`)."),
+        (
+            "cancelled",
+            "Not sent: the subscription was disabled or deleted, or its client may no longer "
+            "read the referral (`last_error`).",
+        ),
     ],
     [
         ("referral.created", "A new referral (only this event for it)."),
@@ -482,11 +486,39 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "Its case data or custody status changed, or its `sentra_code` did without a "
             "status change: a reassignment (`assign` while `assigned`).",
         ),
+        ("referral.assessment_recorded", "An assessment was recorded (`assessment_id`)."),
+        ("referral.plan_updated", "The service plan was created or changed."),
+        ("referral.appointment_scheduled", "An appointment was made (`appointment_id`)."),
+        (
+            "referral.attendance_recorded",
+            "An appointment's attendance was recorded (`missed` emits "
+            "`referral.appointment_missed` instead).",
+        ),
+        ("referral.appointment_missed", "The person missed an appointment (`appointment_id`)."),
+        ("referral.service_recorded", "A service was delivered (`service_id`)."),
+        (
+            "referral.note_added",
+            "A note was written (`note_id`); only subscribers who may read the note get it.",
+        ),
+        ("referral.report_published", "The end-of-service report, at every `close`."),
+        ("referral.follow_up_recorded", "An aftercare follow-up was recorded (`follow_up_id`)."),
         (
             "referral.rectification_requested",
             "Kemensos or the sentra asked the prison to correct case data (SPEC §12); "
             "`data.rectification_request_id` names the request.",
         ),
+        ("referral.consent_withdrawn", "The person withdrew consent (SPEC §12)."),
+        (
+            "referral.handover_reached",
+            "Moment: responsibility passed to Kemensos (the handover date, or "
+            "`supervision.ended`).",
+        ),
+        ("referral.triage_overdue", "Moment: a `received` referral passed `triage_due_at`."),
+        (
+            "referral.stalled",
+            "Moment: no transition or record for `RUJUKAN_STALL_DAYS` (again each period).",
+        ),
+        ("referral.follow_up_due", "Moment: an aftercare follow-up fell due."),
     ],
 ]
 ENUM_MEANINGS: dict[frozenset[str], list[tuple[str, str]]] = {

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         description="Days after a referral ended (closed, rejected, cancelled) before "
         "`rujukan retention` anonymises it.",
     )
+    event_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days outbox events and webhook delivery logs are kept; the worker prunes "
+        "older ones (never an event not yet delivered). A feed cursor older than that is a "
+        "410 CURSOR_EXPIRED.",
+    )
     timezone: str = "Asia/Jakarta"
     triage_days: int = Field(default=14, ge=0, le=365)
     stall_days: int = Field(
@@ -129,7 +136,18 @@ class Settings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     webhook_retry_window_seconds: float = Field(default=3 * 86_400.0, gt=0)
     webhook_secret_overlap_seconds: int = Field(default=86_400, ge=0)
-    webhook_poll_interval_seconds: float = Field(default=0.25, gt=0, le=60)
+    webhook_poll_interval_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often the relay looks for new events and due retries when nothing "
+        "woke it (a fallback while wake-ups are on).",
+    )
+    webhook_wakeups: bool = Field(
+        default=True,
+        description="Wake the relay when an event commits: LISTEN/NOTIFY on PostgreSQL, an "
+        "in-process signal on the embedded database. false: polling only.",
+    )
     webhook_concurrency: int = Field(default=16, ge=1, le=512)
     worker_metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve /metrics from `rujukan worker`."

@@ -152,11 +152,11 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     "SUBSCRIPTION_DISABLED": CatalogueEntry(
         409,
         "Subscription disabled",
-        "The subscription was disabled (410 from the endpoint, or retries exhausted); create "
-        "a new one.",
+        "The subscription was disabled (410 from the endpoint, or retries exhausted); "
+        "`POST /v1/webhook-subscriptions/{id}/enable` makes it active again.",
         "Langganan dinonaktifkan",
         "Langganan ini telah dinonaktifkan (endpoint menjawab 410, atau percobaan ulang habis); "
-        "buat langganan baru.",
+        "`POST /v1/webhook-subscriptions/{id}/enable` mengaktifkannya kembali.",
     ),
     "CLIENT_INACTIVE": CatalogueEntry(
         409,
@@ -264,6 +264,16 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "The referral changed since that ETag; read it again.",
         "Versi tidak cocok",
         "Rujukan telah berubah sejak ETag itu; baca ulang rujukan.",
+    ),
+    "CURSOR_EXPIRED": CatalogueEntry(
+        410,
+        "Cursor expired",
+        "Events after this feed cursor were pruned (older than RUJUKAN_EVENT_RETENTION_DAYS); "
+        "start again without `after`, and reconcile with the referral list.",
+        "Cursor kedaluwarsa",
+        "Event setelah cursor feed ini telah dihapus (lebih lama dari "
+        "RUJUKAN_EVENT_RETENTION_DAYS); mulai lagi tanpa `after`, lalu cocokkan dengan daftar "
+        "rujukan.",
     ),
     "INVALID_CURSOR": CatalogueEntry(
         400,

@@ -41,22 +41,14 @@ class CustodyStatus(StrEnum):
 
 
 class ChangeType(StrEnum):
-    """The change events of a referral (SPEC §7), the CloudEvent `type` of each."""
+    """The events of a referral (SPEC §7), the CloudEvent `type` of each: every one a
+    subscription may ask for and the relay and the feed carry (their producers are the
+    lifecycle, the §10-12 records and the moment scheduler)."""
 
     created = "referral.created"
     status_changed = "referral.status_changed"
     updated = "referral.updated"
-    follow_up_recorded = "referral.follow_up_recorded"
-    rectification_requested = "referral.rectification_requested"
-
-
-class EventType(StrEnum):
-    """Every event type of SPEC §7: what the feed carries and subscriptions name. The
-    producers name theirs (`ChangeType`, `moments.Moment`, the records of §10-12)."""
-
-    created = "referral.created"
-    status_changed = "referral.status_changed"
-    updated = "referral.updated"
+    # The rehabilitation record (SPEC §10)
     assessment_recorded = "referral.assessment_recorded"
     plan_updated = "referral.plan_updated"
     appointment_scheduled = "referral.appointment_scheduled"
@@ -65,9 +57,11 @@ class EventType(StrEnum):
     service_recorded = "referral.service_recorded"
     note_added = "referral.note_added"
     report_published = "referral.report_published"
+    # Aftercare (SPEC §11) and the person's rights (SPEC §12)
     follow_up_recorded = "referral.follow_up_recorded"
     rectification_requested = "referral.rectification_requested"
     consent_withdrawn = "referral.consent_withdrawn"
+    # Moments: emitted by the service when the time comes (SPEC §7)
     handover_reached = "referral.handover_reached"
     triage_overdue = "referral.triage_overdue"
     stalled = "referral.stalled"

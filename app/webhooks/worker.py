@@ -18,7 +18,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from app.audit.seals import Sealer
 from app.core.clock import utcnow
@@ -27,13 +27,21 @@ from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DUE
 from app.referrals import scheduler
-from app.webhooks import fanout
+from app.webhooks import fanout, pruning
 from app.webhooks.delivery import Deliverer, count_due
 from app.webhooks.fanout import FANOUT_BATCH, Fanout
+from app.webhooks.wakeup import OutboxListener
 
 log = logging.getLogger("rujukan.webhooks")
 
 GAUGE_INTERVAL_SECONDS = 5.0
+# After a wake-up finds events held back by the commit horizon (on PostgreSQL a transaction
+# still open anywhere on the server), look again this soon, then twice as late each time,
+# until the poll interval would come first. (Nothing new, or another worker fanning out:
+# no recheck.)
+RECHECK_SECONDS = 0.01
+OUTBOX_TABLE = "outbox_events"
+PRUNE_INTERVAL_SECONDS = 600.0
 
 
 class Worker:
@@ -51,6 +59,10 @@ class Worker:
         self.concurrency = settings.webhook_concurrency
         self.fanout = Fanout(db)
         self.deliverer = Deliverer(db, cipher, settings)
+        self.wake = asyncio.Event()
+        self.listener: OutboxListener | None = None
+        if settings.webhook_wakeups and not db.is_sqlite:
+            self.listener = OutboxListener(settings, self.wake)
 
     async def aclose(self) -> None:
         await self.deliverer.aclose()
@@ -75,34 +87,65 @@ class Worker:
         if sealed:
             log.info("audit rows sealed", extra={"fields": {"rows": sealed}})
 
+    async def prune_now_and_then(self, stop: asyncio.Event) -> None:
+        """Pruning (`app/webhooks/pruning.py`) beside the relay: at start, then every
+        `PRUNE_INTERVAL_SECONDS`; a failure is logged and tried again next time."""
+        while not stop.is_set():
+            try:
+                pruned, deliveries = await pruning.prune(
+                    self.db, self.settings.event_retention_days
+                )
+                if pruned or deliveries:
+                    log.info(
+                        "pruned old events",
+                        extra={"fields": {"outbox_events": pruned, "deliveries": deliveries}},
+                    )
+            except Exception:
+                log.error("pruning failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=PRUNE_INTERVAL_SECONDS)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: fan out, keep up to `webhook_concurrency` attempts in flight.
 
-        The database is asked for new events and due retries once per poll interval (at
-        once again while a fan-out batch comes back full), and for more due deliveries
-        whenever a quarter of the attempt slots is free and the last claim was not short.
+        The database is asked for new events and due retries when an event commits (the
+        wake-up, `app/webhooks/wakeup.py`) and otherwise once per poll interval (at once
+        again while a fan-out batch comes back full), and for more due deliveries whenever
+        a quarter of the attempt slots is free and the last claim was not short.
         """
         poll = self.settings.webhook_poll_interval_seconds
         low_water = max(1, self.concurrency // 4)
         inflight: set[asyncio.Task[str]] = set()
         stopping = asyncio.create_task(stop.wait())
+        waking = asyncio.create_task(self.wake.wait())
+        unwatch: Callable[[], None] | None = None
+        listening: asyncio.Task[None] | None = None
+        if self.settings.webhook_wakeups and self.db.is_sqlite:
+            unwatch = self.db.watch_commits(OUTBOX_TABLE, self.wake.set)
+        if self.listener is not None:
+            listening = asyncio.create_task(self.listener.run(stop))
+        pruner = asyncio.create_task(self.prune_now_and_then(stop))
         failures = 0
+        recheck: float | None = None  # the next recheck's delay, after a wake-up
         next_tick = next_gauges = next_seal = 0.0
         maybe_due = True
         log.info("webhook relay started", extra={"fields": {"concurrency": self.concurrency}})
         try:
             while not stop.is_set():
                 now = time.monotonic()
+                if waking.done():
+                    self.wake.clear()
+                    waking = asyncio.create_task(self.wake.wait())
+                    next_tick, recheck = now, RECHECK_SECONDS
                 try:
-                    if now >= next_seal:
-                        next_seal = now + self.settings.audit_seal_interval_seconds
-                        await self.seal()
-                    if now >= next_gauges:
-                        next_gauges = now + GAUGE_INTERVAL_SECONDS
-                        await self.update_gauges()
                     if now >= next_tick:
                         fanned = await self.fanout.fan_out()
-                        next_tick = now if fanned >= FANOUT_BATCH else now + poll
+                        if fanned >= FANOUT_BATCH:
+                            next_tick = now
+                        elif self.fanout.held_back and recheck is not None and recheck < poll:
+                            next_tick, recheck = now + recheck, recheck * 2
+                        else:
+                            next_tick, recheck = now + poll, None
                         maybe_due = True
                     free = self.concurrency - len(inflight)
                     if maybe_due and (free >= low_water or not inflight):
@@ -112,18 +155,33 @@ class Worker:
                             task = asyncio.create_task(self.deliverer.attempt(item))
                             inflight.add(task)
                             task.add_done_callback(inflight.discard)
+                    if now >= next_gauges:  # after the urgent work: a wake-up is not kept waiting
+                        next_gauges = now + GAUGE_INTERVAL_SECONDS
+                        await self.update_gauges()
+                    if now >= next_seal:  # the audit seals, also after the urgent work
+                        next_seal = now + self.settings.audit_seal_interval_seconds
+                        await self.seal()
                     failures = 0
                 except Exception:
                     failures += 1
                     log.error("webhook relay cycle failed", exc_info=True)
                     next_tick = now + min(30.0, poll * 2**failures)
                 await asyncio.wait(
-                    {stopping, *inflight},
+                    {stopping, waking, *inflight},
                     timeout=max(0.0, next_tick - time.monotonic()),
                     return_when="FIRST_COMPLETED",
                 )
         finally:
             stopping.cancel()
+            waking.cancel()
+            if unwatch is not None:
+                unwatch()
+            # The listener may be waiting on a connect, the pruner mid-batch (a transaction
+            # that rolls back): neither needs to finish.
+            for helper in (listening, pruner):
+                if helper is not None:
+                    helper.cancel()
+                    await asyncio.gather(helper, return_exceptions=True)
             if inflight:  # let attempts finish; an abandoned one is retried after its lease
                 _, pending = await asyncio.wait(inflight, timeout=self.deliverer.timeout + 1)
                 for task in pending:

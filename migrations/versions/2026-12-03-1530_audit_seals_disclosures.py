@@ -11,7 +11,7 @@ Adding the columns rewrites no row (a constant default), so the append-only trig
 `audit_events` are not involved.
 
 Revision ID: 0005_audit_seals
-Revises: 0004_aftercare
+Revises: 0004_closed_loop
 Create Date: 2026-12-03 15:00:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_audit_seals"
-down_revision: str | None = "0004_aftercare"
+down_revision: str | None = "0004_closed_loop"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
