@@ -194,9 +194,10 @@ async def transition(
         raise ProblemError(
             "ROLE_NOT_PERMITTED", f"The {principal.role.value} role may not `{action.value}`."
         )
-    if if_match is None:
+    # SPEC §1: `*` names no version (it would skip the check): like a missing If-Match.
+    if if_match is None or if_match.strip() in ("", "*"):
         raise ProblemError("PRECONDITION_REQUIRED")
-    if if_match.strip() not in (etag(referral), f"W/{etag(referral)}", "*"):
+    if if_match.strip() not in (etag(referral), f"W/{etag(referral)}"):
         raise ProblemError(
             "VERSION_MISMATCH",
             f"The referral is at version {referral.version}.",
