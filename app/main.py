@@ -19,7 +19,7 @@ from app.audit.routes import router as audit_router
 from app.auth.deps import audit_refusal
 from app.clients.routes import router as clients_router
 from app.core.config import Settings, get_settings
-from app.core.errors import FieldError, ProblemError
+from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.http import problem_response
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -61,12 +61,8 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     await audit_refusal(request, "VALIDATION_FAILED")
     errors = request_errors(exc.errors())
-    return _problem_response(
-        request,
-        code="VALIDATION_FAILED",
-        detail=f"{len(errors)} validation error(s); see errors[].",
-        errors=errors,
-    )
+    omitted: int = getattr(request.state, "errors_omitted", 0)
+    return _problem_response(request, validation_failed(errors, omitted=omitted))
 
 
 def _allowed_methods(request: Request) -> str:
@@ -136,6 +132,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         strict_content_type=False,
         # Operation ids are the route functions' names (`post_event`, `get_referral`).
         generate_unique_id_function=lambda route: route.name,
+        # SPEC §1: no redirects. Starlette's slash redirect builds its `Location` from the
+        # caller's `Host` header (an open redirect, before authentication).
+        redirect_slashes=False,
     )
     state = app.state
     state.settings = settings

@@ -30,7 +30,11 @@ keeps one **referral** per custody episode, which Kemensos moves through its lif
 (≤128 chars) names the person behind a portal call. Every response carries `X-Request-ID`.
 
 **Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
-a JSON `pointer` into the body (or `parameter` for a query parameter).
+a JSON `pointer` into the body (or `parameter` for a query parameter). A problem lists at
+most 50 `errors` (then `errors_omitted: <n>`, how many more there were), pointers and
+parameter names cut at 256 characters: an answer is never much larger than its request.
+A query parameter holding a control character (NUL included) is a 422; a path segment
+holding one names nothing (404). There are no redirects: `/v1/referrals/` is a 404.
 
 **Retries**: release events are idempotent by `event_id`. On a timeout, a connection error,
 a 5xx or a 429, resend the *same body* under the *same* `event_id` with exponential backoff

@@ -29,11 +29,15 @@ from app.auth.service import cached_principal, principal_for_key
 from app.core import audit
 from app.core.clock import utcnow
 from app.core.db import Database
-from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.errors import MAX_ERRORS, FieldError, ProblemError, validation_failed
 from app.core.http import JsonRequest
 from app.core.ratelimit import RateLimiter, retry_after_header
+from app.core.validation import body_model, prune_unknown
 
 _ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+# C0 controls, DEL and C1 controls: no identifier, code or search term holds one, and a NUL
+# reaching PostgreSQL is a driver error, not an answer.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 WWW_AUTHENTICATE = 'Bearer realm="rujukan"'
 
 
@@ -138,6 +142,11 @@ class ApiRoute(APIRoute):
         handler = super().get_route_handler()
         roles = _declared_roles(self.dependant)
         takes_body = self.body_field is not None
+        strict_model = (
+            body_model(self.body_field.field_info.annotation, self.body_field.field_info.metadata)
+            if self.body_field is not None
+            else None
+        )
 
         async def app(request: Request) -> Response:
             request = JsonRequest(request.scope, request.receive, limit=self.body_limit)
@@ -149,8 +158,15 @@ class ApiRoute(APIRoute):
                         "ROLE_NOT_PERMITTED",
                         f"This operation is open to: {', '.join(sorted(roles))}.",
                     )
+                _check_parameters(request)
                 if takes_body:
-                    await request.json()
+                    parsed = await request.json()
+                    if strict_model is not None:
+                        # Bounded work for a body of many unknown members (SPEC §1).
+                        pruned, omitted = prune_unknown(parsed, strict_model)
+                        if omitted:
+                            request.prune(pruned)
+                            request.state.errors_omitted = omitted
                 return await handler(request)
             except (ProblemError, RequestValidationError):
                 action = self.refusal_action(request.parsed)
@@ -159,6 +175,24 @@ class ApiRoute(APIRoute):
                 raise
 
         return app
+
+
+def _check_parameters(request: Request) -> None:
+    """SPEC §1: a path segment with a control character names nothing (404); a query
+    parameter with one is malformed (422, each such parameter named once)."""
+    if any(_CONTROL.search(value) for value in request.path_params.values()):
+        raise ProblemError("NOT_FOUND", "No resource has this identifier.")
+    named: list[str] = []
+    for name, value in request.query_params.multi_items():
+        if (_CONTROL.search(name) or _CONTROL.search(value)) and name not in named:
+            named.append(name)
+    if named:
+        raise validation_failed(
+            [
+                FieldError("INVALID_TEXT", "control characters are not allowed", parameter=name)
+                for name in named[:MAX_ERRORS]
+            ]
+        )
 
 
 async def audit_refusal(request: Request, code: str) -> None:

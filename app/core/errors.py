@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROBLEM_JSON = "application/problem+json"
+# SPEC §1: a problem lists at most this many `errors` (then `errors_omitted`), so that it
+# is never much larger than the request that caused it.
+MAX_ERRORS = 50
+# An entry's pointer or parameter name comes from the request (a member's name): cut, so
+# that fifty entries stay small whatever the names.
+MAX_LOCATION = 256
+MAX_DETAIL = 300
+# A 207 lists at most this many errors over all its items (still at least one per failed
+# item): 500 items of 50 errors each would be a 207 many times the size of its batch.
+MAX_BATCH_ERRORS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +51,12 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     "FACILITY_NOT_PERMITTED": CatalogueEntry(
         403, "Facility not permitted", "The event's `facility.code` is not bound to the caller."
     ),
-    "NOT_FOUND": CatalogueEntry(404, "Not found", "No such route."),
+    "NOT_FOUND": CatalogueEntry(
+        404,
+        "Not found",
+        "No such route (a trailing slash included: no redirects), or a path segment that "
+        "names nothing (a control character).",
+    ),
     "REFERRAL_NOT_FOUND": CatalogueEntry(
         404, "Referral not found", "No referral with this id is visible to the caller."
     ),
@@ -268,12 +283,16 @@ class FieldError:
     def as_dict(self) -> dict[str, str]:
         out: dict[str, str] = {}
         if self.parameter is not None:
-            out["parameter"] = self.parameter
+            out["parameter"] = _cut(self.parameter, MAX_LOCATION)
         else:
-            out["pointer"] = self.pointer or ""
+            out["pointer"] = _cut(self.pointer or "", MAX_LOCATION)
         out["code"] = self.code
-        out["detail"] = self.detail
+        out["detail"] = _cut(self.detail, MAX_DETAIL)
         return out
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 @dataclass(slots=True)
@@ -286,6 +305,8 @@ class ProblemError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
     extensions: dict[str, Any] = field(default_factory=dict)
     status: int = 0
+    # Errors found but never built (unknown members past the cap: app/core/validation.py).
+    omitted: int = 0
 
     def __post_init__(self) -> None:
         entry = CATALOGUE[self.code]
@@ -294,7 +315,7 @@ class ProblemError(Exception):
                 raise ValueError(f"{self.code} is not a problem code")
             self.status = entry.status
 
-    def body(self, request_id: str | None) -> dict[str, Any]:
+    def body(self, request_id: str | None, *, max_errors: int = MAX_ERRORS) -> dict[str, Any]:
         return problem_body(
             self.code,
             self.status,
@@ -302,6 +323,8 @@ class ProblemError(Exception):
             request_id,
             errors=self.errors,
             extensions=self.extensions,
+            omitted=self.omitted,
+            max_errors=max_errors,
         )
 
 
@@ -313,6 +336,8 @@ def problem_body(
     *,
     errors: list[FieldError] | None = None,
     extensions: dict[str, Any] | None = None,
+    omitted: int = 0,
+    max_errors: int = MAX_ERRORS,
 ) -> dict[str, Any]:
     entry = CATALOGUE[code]
     body: dict[str, Any] = {
@@ -324,17 +349,23 @@ def problem_body(
         "request_id": request_id,
     }
     if errors:
-        body["errors"] = [e.as_dict() for e in errors]
+        body["errors"] = [e.as_dict() for e in errors[:max_errors]]
+        omitted += max(0, len(errors) - max_errors)
+    if omitted:
+        body["errors_omitted"] = omitted
     if extensions:
         body.update(extensions)
     return body
 
 
-def validation_failed(errors: list[FieldError], detail: str | None = None) -> ProblemError:
+def validation_failed(
+    errors: list[FieldError], detail: str | None = None, *, omitted: int = 0
+) -> ProblemError:
     return ProblemError(
         "VALIDATION_FAILED",
-        detail or f"{len(errors)} validation error(s); see errors[].",
+        detail or f"{len(errors) + omitted} validation error(s); see errors[].",
         errors=errors,
+        omitted=omitted,
     )
 
 

@@ -154,6 +154,10 @@ class JsonRequest(Request):
             self._parsed = parse_json(await self.body())
         return self._parsed
 
+    def prune(self, value: Any) -> None:
+        """Replace the parsed body (by one with fewer unknown members: app/auth/deps.py)."""
+        self._parsed = value
+
     @property
     def parsed(self) -> Any:
         """The body as parsed so far; None when it was not read or is not JSON."""

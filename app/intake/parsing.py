@@ -11,7 +11,7 @@ import orjson
 from pydantic import ValidationError
 
 from app.core.errors import FieldError, json_pointer, validation_failed
-from app.core.validation import body_errors
+from app.core.validation import body_errors, prune_unknown
 from app.intake.schemas import ReleaseEvent
 
 
@@ -66,8 +66,10 @@ def parse_event(
     """The validated event, or its 422. `canonical` is `raw` as canonical JSON when the
     caller has it (it is what the idempotency hash is taken of): validated directly."""
     bad: list[FieldError] = []
-    if canonical is None:
-        clean = _surrogate_free(raw, (), bad)
+    # At most MAX_ERRORS unknown members reach the validator; the rest are only counted.
+    pruned, omitted = prune_unknown(raw, ReleaseEvent)
+    if canonical is None or pruned is not raw:
+        clean = _surrogate_free(pruned, (), bad)
         canonical = json.dumps(clean).encode()
     try:
         event = ReleaseEvent.model_validate_json(canonical)
@@ -83,5 +85,5 @@ def parse_event(
         base = json_pointer(prefix)
         for error in errors:
             error.pointer = base + (error.pointer or "")
-        raise validation_failed(errors)
+        raise validation_failed(errors, omitted=omitted)
     return event
