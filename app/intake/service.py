@@ -52,7 +52,7 @@ from app.referrals.changes import Change
 from app.referrals.domain import TERMINAL, LifecycleState
 from app.referrals.models import Referral
 from app.referrals.records import CASE_FIELDS, read_case, write_case
-from app.referrals.service import set_state, state_of
+from app.referrals.service import OPEN_FLAG, set_state, state_of
 
 log = logging.getLogger("rujukan.intake")
 ATTEMPTS = 3
@@ -398,30 +398,33 @@ class _Batch:
 
 
 class _OpenByNik:
-    """Open (non-terminal) referrals per NIK blind index, kept current as events apply."""
+    """Open (non-terminal) referrals per NIK blind index, with their facilities, kept
+    current as events apply."""
 
-    def __init__(self, rows: Sequence[tuple[uuid.UUID, str]]) -> None:
-        self._open: dict[str, set[uuid.UUID]] = {}
-        for referral_id, nik_index in rows:
-            self._open.setdefault(nik_index, set()).add(referral_id)
+    def __init__(self, rows: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+        self._open: dict[str, dict[uuid.UUID, str]] = {}
+        for referral_id, nik_index, facility_code in rows:
+            self._open.setdefault(nik_index, {})[referral_id] = facility_code
 
     def note(self, referral: Referral) -> None:
         if referral.nik_index is None:
             return
-        ids = self._open.setdefault(referral.nik_index, set())
+        ids = self._open.setdefault(referral.nik_index, {})
         if referral.status in TERMINAL_STATUSES:
-            ids.discard(referral.id)
+            ids.pop(referral.id, None)
         else:
-            ids.add(referral.id)
+            ids[referral.id] = referral.facility_code
 
     def forget(self, referral: Referral) -> None:
         if referral.nik_index is not None:
-            self._open.get(referral.nik_index, set()).discard(referral.id)
+            self._open.get(referral.nik_index, {}).pop(referral.id, None)
 
-    def others(self, referral: Referral) -> bool:
+    def others(self, referral: Referral) -> list[str]:
+        """The facilities of the other open referrals of the referral's NIK."""
         if referral.nik_index is None:
-            return False
-        return bool(self._open.get(referral.nik_index, set()) - {referral.id})
+            return []
+        found = self._open.get(referral.nik_index, {})
+        return [facility for rid, facility in found.items() if rid != referral.id]
 
 
 def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
@@ -476,8 +479,12 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
     applied = decided.applied or before is None
     flags = sorted({w.code for w in item.warnings})
     extra: list[FieldError] = []
-    if batch.open_by_nik.others(referral):
-        flags.append("OPEN_REFERRAL_EXISTS_FOR_NIK")
+    others = batch.open_by_nik.others(referral)
+    if others:
+        flags.append(OPEN_FLAG)
+    # SPEC §3: the sender learns of another open case only where it may read it (a prison
+    # must not learn that another prison holds the person); the stored flag is the truth.
+    if any(principal.may_read(facility, None) for facility in others):
         extra.append(
             FieldError(
                 "OPEN_REFERRAL_EXISTS_FOR_NIK",
