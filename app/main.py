@@ -142,6 +142,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     state.cipher = runtime.cipher
     state.cursors = runtime.cursors
     state.rate_limiter = runtime.rate_limiter
+    state.auth_failures = runtime.auth_failures
     state.sentra_coverage = runtime.sentra_coverage
     state.intake = Intake(runtime.db, runtime.cipher, runtime.intake_groups)
     # The last added runs first: the request context wraps the body limit, so a 413 carries

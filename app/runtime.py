@@ -26,6 +26,8 @@ class Runtime:
     db: Database
     cipher: DataCipher
     rate_limiter: RateLimiter
+    # Failed authentications per source address (SPEC §1).
+    auth_failures: RateLimiter
     cursors: CursorCodec
     # Single-event intake requests applied together (app/intake/groups.py).
     intake_groups: GroupCommit[Any] = field(default_factory=GroupCommit)
@@ -40,6 +42,7 @@ def build_runtime(settings: Settings) -> Runtime:
         db=Database(settings),
         cipher=cipher,
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        auth_failures=RateLimiter(settings.auth_failures_per_second, settings.auth_failure_burst),
         cursors=CursorCodec(*cipher.cursor_keys),
         intake_groups=GroupCommit(
             max_events=settings.intake_group_max_events,

@@ -43,25 +43,40 @@ WWW_AUTHENTICATE = 'Bearer realm="rujukan"'
 
 async def authenticate(request: Request) -> Principal:
     """The caller of the request's API key (401 without a usable one, 429 over its rate
-    limit), with its `X-Actor` (422 when malformed)."""
+    limit or when its address failed too often), with its `X-Actor` (422 when malformed)."""
+    state = request.app.state
+    failures: RateLimiter = state.auth_failures
+    address = request.client.host if request.client is not None else ""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
-    if scheme.lower() != "bearer" or not key.startswith("rjk_") or len(key) > 200:
+    usable = scheme.lower() == "bearer" and key.startswith("rjk_") and len(key) <= 200
+    ttl: float = state.settings.auth_cache_seconds
+    principal = cached_principal(key) if usable and ttl > 0 else None
+    if principal is None:
+        # SPEC §1: an address that failed too often is refused before its key costs a
+        # lookup; a key this process knows (cached) still passes.
+        wait = failures.wait(address)
+        if wait is not None:
+            raise ProblemError(
+                "RATE_LIMITED",
+                "Too many failed authentications from this address.",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+    if not usable:
+        failures.acquire(address)
         raise ProblemError(
             "UNAUTHENTICATED",
             "Send `Authorization: Bearer <api key>`.",
             headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
-    state = request.app.state
-    ttl: float = state.settings.auth_cache_seconds
-    principal = cached_principal(key) if ttl > 0 else None
     if principal is None:
         db: Database = state.db
         # Before the request's unit of work exists: a short read of its own.
         async with db.read_session() as session:
             principal = await principal_for_key(session, key, utcnow(), cache_seconds=ttl)
     if principal is None:
+        failures.acquire(address)
         raise ProblemError(
             "UNAUTHENTICATED",
             "The API key is unknown, revoked or expired.",
