@@ -61,16 +61,24 @@ def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError
 
 
 def parse_event(
-    raw: Any, prefix: tuple[str | int, ...] = (), canonical: bytes | None = None
+    raw: Any,
+    prefix: tuple[str | int, ...] = (),
+    canonical: bytes | None = None,
+    *,
+    omitted: int = 0,
 ) -> ReleaseEvent:
     """The validated event, or its 422. `canonical` is `raw` as canonical JSON when the
-    caller has it (it is what the idempotency hash is taken of): validated directly."""
+    caller has it (it is what the idempotency hash is taken of): validated directly.
+    `omitted`: unknown members the caller already pruned from `raw` (counted, not listed)."""
     bad: list[FieldError] = []
     # At most MAX_ERRORS unknown members reach the validator; the rest are only counted.
-    pruned, omitted = prune_unknown(raw, ReleaseEvent)
+    pruned, more = prune_unknown(raw, ReleaseEvent)
+    omitted += more
     if canonical is None or pruned is not raw:
-        clean = _surrogate_free(pruned, (), bad)
-        canonical = json.dumps(clean).encode()
+        try:
+            canonical = canonical_json(pruned)
+        except UnicodeEncodeError:  # a lone surrogate: each one an INVALID_TEXT
+            canonical = json.dumps(_surrogate_free(pruned, (), bad)).encode()
     try:
         event = ReleaseEvent.model_validate_json(canonical)
     except ValidationError as exc:

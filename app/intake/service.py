@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -39,6 +40,7 @@ from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.core.errors import FieldError, ProblemError, json_pointer, validation_failed
+from app.core.validation import prune_unknown
 from app.intake import store as claims
 from app.intake.groups import GroupCommit
 from app.intake.parsing import canonical_json, parse_event
@@ -131,10 +133,16 @@ async def receive_events(
     if prefixes is None:
         prefixes = [("events", i) for i in range(len(raws))]
     principal, intake = sender.principal, sender.intake
-    items = [
-        _check(principal, raw, prefix, sender.clock)
-        for raw, prefix in zip(raws, prefixes, strict=True)
-    ]
+
+    def check_all() -> list[_Item]:
+        return [
+            _check(principal, raw, prefix, sender.clock)
+            for raw, prefix in zip(raws, prefixes, strict=True)
+        ]
+
+    # A batch's checks (no database) run in a worker thread, so that the event loop keeps
+    # answering other requests; a lone event's are too small to be worth the hop.
+    items = await anyio.to_thread.run_sync(check_all) if len(raws) > 1 else check_all()
     todo = [i for i in items if i.result is None and i.event is not None]
     if len(items) == 1 and todo:
         # A request of one event: applied with those of concurrent requests of the same
@@ -160,14 +168,19 @@ async def receive_events(
 def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock: Clock) -> _Item:
     """Schema, facility binding and the rules: everything that needs no database."""
     item = _Item(raw, prefix, request_id_var.get())
+    # An event with more unknown members than a problem lists fails its schema: only the
+    # first ones are kept for the validator, and its hash is never needed (SPEC §1).
+    pruned, omitted = prune_unknown(raw, ReleaseEvent)
+    canonical: bytes | None = None
+    if not omitted:
+        try:
+            # One serialisation for both the body hash and the validation; a body with a
+            # lone surrogate (no Unicode text) cannot be encoded: the slow path to its 422.
+            canonical = canonical_json(raw)
+        except UnicodeEncodeError:
+            canonical = None
     try:
-        # One serialisation for both the body hash and the validation; a body with a lone
-        # surrogate (no Unicode text) cannot be encoded and takes the slow path to its 422.
-        canonical: bytes | None = canonical_json(raw)
-    except UnicodeEncodeError:
-        canonical = None
-    try:
-        event = parse_event(raw, prefix, canonical)
+        event = parse_event(pruned, prefix, canonical, omitted=omitted)
     except ProblemError as problem:
         item.result = problem
         return item
