@@ -591,12 +591,19 @@ EVENT_RULES = (
         )
     ),
 )
-_FILTER_DATES = (
+_FILTERS: tuple[tuple[str, str | None, str], ...] = (
     (
         "INVALID_DATE",
         None,
         "a day that does not exist, `release_date_to` before `release_date_from`, or a "
         "`created_` bound UTC cannot hold",
+    ),
+)
+_FILTERS += (
+    (
+        "INVALID_VALUE",
+        "q",
+        "no letter or digit to search for (a pattern cannot name Unicode letters)",
     ),
 )
 _CURSOR = (("INVALID_CURSOR", None, "a cursor the service did not issue for this query"),)
@@ -606,9 +613,9 @@ _SENTRA = (
 )
 BEYOND_SCHEMA: dict[str, tuple[tuple[str, str | None, str], ...]] = {
     "post_event": EVENT_RULES,
-    "list_referrals": _FILTER_DATES + _CURSOR,
-    "referral_stats": _FILTER_DATES,
-    "export_referrals": _FILTER_DATES,
+    "list_referrals": _FILTERS + _CURSOR,
+    "referral_stats": _FILTERS,
+    "export_referrals": _FILTERS,
     "post_transition": (
         ("FIELD_REQUIRED", None, "a field the action needs (SPEC §4)"),
         ("INVALID_VALUE", None, "a reason or outcome that is not the action's"),

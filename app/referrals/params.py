@@ -134,8 +134,10 @@ class FilterParams(BaseModel):
         default=None,
         min_length=1,
         max_length=200,
-        # At least one letter or digit to search for, and no control characters.
-        json_schema_extra={"pattern": rf"^{_TEXT}*[^\W_]{_TEXT}*$"},
+        # No control characters. "At least one letter or digit" is the service's own check
+        # (INVALID_VALUE): ECMA patterns name Unicode letters only with a flag JSON Schema
+        # does not give.
+        json_schema_extra={"pattern": rf"^{_TEXT}*$"},
         description="Name search: every word of `q` starts a word of the name; case and "
         "accents are ignored (`nurhalíza` finds Nurhaliza).",
     )
