@@ -55,11 +55,13 @@ async def _keys(settings: Settings) -> dict[str, str]:
     return {role: client.api_key for role, client in made.items()}
 
 
-def _run(base_url: str, key: str, max_examples: int, *, beyond_documented: bool) -> str:
+def _run(
+    base_url: str, key: str, max_examples: int, *, beyond_documented: bool, all_checks: bool
+) -> str:
     st = Path(sys.executable).with_name("st")
     env = dict(os.environ)
     check = "positive_data_acceptance"
-    if beyond_documented:
+    if beyond_documented or all_checks:
         # The fuzz suite's wrapper: refusals the operation documents pass (app/openapi.py).
         check = "positive_data_acceptance_beyond_schema"
         env["SCHEMATHESIS_HOOKS"] = "tests.fuzz.hooks"
@@ -68,8 +70,11 @@ def _run(base_url: str, key: str, max_examples: int, *, beyond_documented: bool)
         str(st),
         "run",
         f"{base_url}/openapi.json",
-        "--checks",
-        check,
+        *(
+            ["--checks", "all", "--exclude-checks", "positive_data_acceptance"]
+            if all_checks
+            else ["--checks", check]
+        ),
         "--header",
         f"Authorization: Bearer {key}",
         "--max-examples",
@@ -110,6 +115,11 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=10)
     parser.add_argument("--full", action="store_true", help="print each role's whole report")
     parser.add_argument(
+        "--all-checks",
+        action="store_true",
+        help="every check, as tests/fuzz/test_schemathesis.py runs them (one role at a time)",
+    )
+    parser.add_argument(
         "--beyond-documented",
         action="store_true",
         help="fail only on refusals the operation does not document (tests/fuzz/hooks.py)",
@@ -137,6 +147,7 @@ def main() -> None:
                     keys[role],
                     args.max_examples,
                     beyond_documented=args.beyond_documented,
+                    all_checks=args.all_checks,
                 )
                 print(f"== {role}")
                 if args.full:

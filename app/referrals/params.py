@@ -196,7 +196,8 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         ("created_from", params.created_from, False),
         ("created_to", params.created_to, True),
     ):
-        parsed = _instant(given, tz, end=end) if given else None
+        # An empty value is no date (the pattern says so), not an absent bound.
+        parsed = _instant(given, tz, end=end) if given is not None else None
         if isinstance(parsed, str):
             errors.append(FieldError("INVALID_DATE", parsed, parameter=name))
             parsed = None
