@@ -179,7 +179,7 @@ def _client_usage_error(errors: list[FieldError]) -> UsageError:
     for error in errors:
         field = (error.pointer or "").strip("/").split("/", 1)[0]
         flag = _CLIENT_FLAGS.get(field)
-        parts.append(f"{flag}: {error.detail}" if flag else error.detail)
+        parts.append(f"{flag}: {error.detail}" if flag else str(error.detail))
     return UsageError("clients create", "; ".join(parts) or "invalid arguments")
 
 
@@ -215,7 +215,7 @@ async def _create_client(settings: Settings, body: ClientCreate) -> dict[str, An
             except ProblemError as exc:  # role and bindings disagree
                 if exc.errors:
                     raise _client_usage_error(exc.errors) from None
-                raise UsageError("clients create", exc.detail or exc.code) from None
+                raise UsageError("clients create", str(exc.detail or exc.code)) from None
             known = set(
                 (
                     await session.execute(
@@ -487,7 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     _command(
         sub,
         "worker",
-        "run the webhook relay until SIGTERM/SIGINT (several may run at once)",
+        "run the webhook relay and the moment scheduler until SIGTERM/SIGINT (several "
+        "may run at once)",
         cmd_worker,
     )
 

@@ -15,18 +15,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from app import __version__
+from app.aftercare.routes import router as aftercare_router
 from app.audit.routes import router as audit_router
 from app.auth.deps import audit_refusal
 from app.clients.routes import router as clients_router
 from app.core.config import Settings, get_settings
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.http import problem_response
+from app.core.i18n import msg
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.validation import request_errors
 from app.intake.routes import router as intake_router
 from app.intake.service import Intake
 from app.openapi import build_openapi
+from app.ops.guides import router as guides_router
 from app.ops.routes import router as ops_router
 from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
@@ -82,7 +85,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        return _problem_response(request, code="NOT_FOUND", detail="No such route.")
+        return _problem_response(request, code="NOT_FOUND", detail=msg("No such route."))
     if exc.status_code == 405:
         return _problem_response(
             request,
@@ -93,7 +96,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         return _problem_response(
             request,
             code="MALFORMED_JSON",
-            errors=[FieldError("MALFORMED_JSON", "the body could not be parsed", pointer="")],
+            errors=[FieldError("MALFORMED_JSON", msg("the body could not be parsed"), pointer="")],
         )
     if exc.status_code == 413:
         return _problem_response(request, code="PAYLOAD_TOO_LARGE")
@@ -154,6 +157,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for router in (
         intake_router,
+        aftercare_router,  # before /v1/referrals/{referral_id}: /v1/referrals/durations
         referrals_router,
         reference_router,
         sentra_router,
@@ -163,6 +167,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         webhook_deliveries_router,
         feed_router,
         ops_router,
+        guides_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

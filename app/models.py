@@ -5,7 +5,14 @@ from app.core.audit import AuditEvent
 from app.core.db import Base
 from app.intake.models import IntakeRecord
 from app.reference.models import Sentra
-from app.referrals.models import OutboxEvent, Referral, ReferralHistory, ReferralPasCategory
+from app.referrals.models import (
+    OutboxEvent,
+    Referral,
+    ReferralFollowUp,
+    ReferralHistory,
+    ReferralMoment,
+    ReferralPasCategory,
+)
 from app.webhooks.models import RelayState, WebhookDelivery, WebhookSubscription
 
 __all__ = [
@@ -15,7 +22,9 @@ __all__ = [
     "IntakeRecord",
     "OutboxEvent",
     "Referral",
+    "ReferralFollowUp",
     "ReferralHistory",
+    "ReferralMoment",
     "ReferralPasCategory",
     "RelayState",
     "Sentra",

@@ -22,7 +22,21 @@ from app.core.openapi import Problem
 from app.core.schemas import UNIT_CODE
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
 
+# info.description: what a reader of /docs needs before the Authorize button and the first
+# operation. The introduction, the conventions and the error catalogue are the last tag's.
 DESCRIPTION = """\
+The referral service between Indonesia's prisons (Imipas) and the Ministry of Social
+Affairs (Kemensos). **Authorize** with your API key (`rjk_…`), then try any `/v1` operation.
+
+Guides, served by this service: [integration guide for prison systems](/guides/integration-guide)
+([Bahasa Indonesia](/guides/integration-guide.id)), [portal guide](/guides/portal-guide),
+[operations guide](/guides/operations), [data dictionary](/guides/data-dictionary),
+[all guides](/guides). Authentication, errors, retries, limits and the catalogue of every
+error `code`: the last section, **Conventions and errors**
+(also [as a page](/guides/conventions)).
+"""
+
+INTRODUCTION = """\
 Rujukan is the interagency referral service between the prisons of the Directorate General
 of Corrections (Imipas) and the Ministry of Social Affairs (Kemensos). Prison systems post
 **release events**; Rujukan validates each handover against the 12 PAS target categories and
@@ -36,16 +50,23 @@ a JSON `pointer` into the body (or `parameter` for a query parameter). A problem
 most 50 `errors` (then `errors_omitted: <n>`, how many more there were), pointers and
 parameter names cut at 256 characters: an answer is never much larger than its request.
 A query parameter holding a control character (NUL included) is a 422; a path segment
-holding one names nothing (404). There are no redirects: `/v1/referrals/` is a 404.
+holding one names nothing (404). There are no redirects: `/v1/referrals/` is a 404. With
+`Accept-Language: id` (or `id-ID`; q-values honoured) a problem's `title`, `detail` and
+`errors[].detail` are in Bahasa Indonesia (`Content-Language: id`); codes and pointers
+never change. Program against `code`, not the texts.
 
 **Retries**: release events are idempotent by `event_id`. On a timeout, a connection error,
 a 5xx or a 429, resend the *same body* under the *same* `event_id` with exponential backoff
 (honour `Retry-After`); never change the body under an id that may have been answered.
+"The same body" is the same JSON once parsed: key order, whitespace and escapes do not
+matter; a field sent as `null` once and left out the next time, or a list in another order,
+is another body (409 `EVENT_ID_CONFLICT`). A replayed answer carries
+`Idempotent-Replayed: true` (in a batch, its result `replayed: true`).
 
 **Concurrent edits**: a referral's `ETag` is its version; lifecycle transitions need
 `If-Match` (428 without it, 412 when the referral changed since it was read).
 
-Guides for prison systems, the portal and operators are in the repository's `docs/`.
+Guides for prison systems, the portal and operators are served at [/guides](/guides).
 """
 
 
@@ -116,12 +137,16 @@ TAGS: list[dict[str, str]] = [
         "description": "Health, readiness and Prometheus metrics; outside `/v1`, no "
         "authentication.",
     },
+    # Last: the long text that once stood above the Authorize button (build_openapi fills
+    # in its description); its operations serve the guides.
+    {"name": "Conventions and errors", "description": ""},
 ]
 
 # Operations whose route declares no description of its own ("METHOD /path" → text).
 OPERATION_DESCRIPTIONS: dict[str, str] = {
     "GET /v1/referrals/{referral_id}/history": "Every applied release event and every "
-    "transition of the referral, oldest first: who (`client`, `actor`), when, the status "
+    "transition of the referral, oldest first: who (`client_id` and `client_name`, `actor`), "
+    "when, the status "
     "before and after, reason codes, outcome and, for events, the top-level fields that "
     "changed. History is append-only. Reading it is audited.",
     "GET /v1/reference/pas-categories": "The 12 PAS (Pemerlu Atensi Sosial) target "
@@ -197,7 +222,7 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ),
         (
             "not_convicted",
-            "**Bukan terpidana**: never convicted (a *tahanan* released, acquitted, "
+            "**Tidak pernah dipidana**: never convicted (a *tahanan* released, acquitted, "
             "discharged, abolisi, or a child's diversi): never labelled `warga_binaan`.",
         ),
     ],
@@ -489,7 +514,8 @@ def used_tags(schema: dict[str, Any]) -> list[dict[str, str]]:
         for operation in operations.values()
         for tag in operation.get("tags", [])
     }
-    return [t for t in TAGS if t["name"] in used]
+    tags: list[dict[str, str]] = schema.get("tags", TAGS)
+    return [t for t in tags if t["name"] in used]
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -680,16 +706,29 @@ def _catalogue_markdown() -> str:
     return "\n".join(lines)
 
 
+CONVENTIONS_TAG = "Conventions and errors"
+
+
+def conventions_markdown() -> str:
+    """The introduction, the conventions of every operation and the error catalogue: the
+    last tag's description, and the page /guides/conventions."""
+    return INTRODUCTION + "\n" + CONVENTIONS + "\n" + _catalogue_markdown()
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The document `/openapi.json` serves (and `openapi/openapi.json` holds)."""
     if app.openapi_schema:
         return app.openapi_schema
+    tags = [
+        {**tag, "description": conventions_markdown()} if tag["name"] == CONVENTIONS_TAG else tag
+        for tag in TAGS
+    ]
     schema = get_openapi(
         title="Rujukan",
         version=__version__,
-        description=DESCRIPTION + "\n" + CONVENTIONS + "\n" + _catalogue_markdown(),
+        description=DESCRIPTION,
         routes=app.routes,
-        tags=TAGS,
+        tags=tags,
     )
     components = schema.setdefault("components", {})
     # Every problem response refers to it (app/core/openapi.py); no route returns it.

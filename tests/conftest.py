@@ -116,6 +116,24 @@ def backend(database_url: str) -> str:
     return "postgres" if database_url.startswith("postgresql") else "sqlite"
 
 
+@pytest.fixture
+def own_settings(settings: Settings, backend: str, tmp_path: Any) -> Iterator[Settings]:
+    """A database of this test alone: key rotation re-encrypts every row it holds."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        _run(lambda: upgrade(url))
+        yield settings.model_copy(update={"database_url": url})
+        return
+    name = f"rujukan_test_own_{uuid.uuid4().hex[:8]}"
+    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        _run(lambda: upgrade(url))
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(

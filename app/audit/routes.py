@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AfterValidator, BeforeValidator, Field
-from pydantic_core import PydanticCustomError
 
 from app.audit import service
 from app.auth.deps import ApiRoute, require_role
@@ -17,6 +16,7 @@ from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core.cursor import MAX_CURSOR_LENGTH
 from app.core.deps import CursorsDep, ReadSessionDep
+from app.core.i18n import msg, pydantic_error
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import ResponseModel
 
@@ -26,7 +26,7 @@ _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ].+")
 def _date_time(value: object) -> object:
     """An RFC 3339 time only: pydantic alone reads `0.5` as a Unix timestamp."""
     if isinstance(value, str) and not _DATE_TIME.fullmatch(value):
-        raise PydanticCustomError("datetime_parsing", "Input should be an RFC 3339 date-time")
+        raise pydantic_error("datetime_parsing", msg("Input should be an RFC 3339 date-time"))
     return value
 
 
@@ -34,12 +34,12 @@ def _instant(value: dt.datetime) -> dt.datetime:
     """With an offset (RFC 3339 requires one), and a time UTC can hold: `0001-01-01T00:00
     +14:00` is a valid string for a moment before year 1 in UTC, which no column stores."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise PydanticCustomError("INVALID_DATE", "an RFC 3339 time needs an offset (Z or +07:00)")
+        raise pydantic_error("INVALID_DATE", msg("an RFC 3339 time needs an offset (Z or +07:00)"))
     try:
         return value.astimezone(dt.UTC)
     except OverflowError:
-        raise PydanticCustomError(
-            "INVALID_DATE", "out of range: not between years 1 and 9999 in UTC"
+        raise pydantic_error(
+            "INVALID_DATE", msg("out of range: not between years 1 and 9999 in UTC")
         ) from None
 
 

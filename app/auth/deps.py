@@ -31,6 +31,7 @@ from app.core.clock import utcnow
 from app.core.db import Database
 from app.core.errors import MAX_ERRORS, FieldError, ProblemError, validation_failed
 from app.core.http import JsonRequest
+from app.core.i18n import msg
 from app.core.ratelimit import RateLimiter, retry_after_header
 from app.core.validation import body_model, prune_unknown
 
@@ -60,14 +61,14 @@ async def authenticate(request: Request) -> Principal:
         if wait is not None:
             raise ProblemError(
                 "RATE_LIMITED",
-                "Too many failed authentications from this address.",
+                msg("Too many failed authentications from this address."),
                 headers={"Retry-After": retry_after_header(wait)},
             )
     if not usable:
         failures.acquire(address)
         raise ProblemError(
             "UNAUTHENTICATED",
-            "Send `Authorization: Bearer <api key>`.",
+            msg("Send `Authorization: Bearer <api key>`."),
             headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
     if principal is None:
@@ -79,7 +80,7 @@ async def authenticate(request: Request) -> Principal:
         failures.acquire(address)
         raise ProblemError(
             "UNAUTHENTICATED",
-            "The API key is unknown, revoked or expired.",
+            msg("The API key is unknown, revoked or expired."),
             headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'},
         )
     limiter: RateLimiter = state.rate_limiter
@@ -93,7 +94,7 @@ async def authenticate(request: Request) -> Principal:
                 [
                     FieldError(
                         "INVALID_TEXT",
-                        "X-Actor: 1-128 characters, no control characters",
+                        msg("X-Actor: 1-128 characters, no control characters"),
                         parameter="X-Actor",
                     )
                 ]
@@ -171,7 +172,7 @@ class ApiRoute(APIRoute):
                 if roles is not None and principal.role not in roles:
                     raise ProblemError(
                         "ROLE_NOT_PERMITTED",
-                        f"This operation is open to: {', '.join(sorted(roles))}.",
+                        msg("This operation is open to: {roles}.", roles=", ".join(sorted(roles))),
                     )
                 _check_parameters(request)
                 if takes_body:
@@ -196,7 +197,7 @@ def _check_parameters(request: Request) -> None:
     """SPEC §1: a path segment with a control character names nothing (404); a query
     parameter with one is malformed (422, each such parameter named once)."""
     if any(_CONTROL.search(value) for value in request.path_params.values()):
-        raise ProblemError("NOT_FOUND", "No resource has this identifier.")
+        raise ProblemError("NOT_FOUND", msg("No resource has this identifier."))
     named: list[str] = []
     for name, value in request.query_params.multi_items():
         if (_CONTROL.search(name) or _CONTROL.search(value)) and name not in named:
@@ -204,7 +205,9 @@ def _check_parameters(request: Request) -> None:
     if named:
         raise validation_failed(
             [
-                FieldError("INVALID_TEXT", "control characters are not allowed", parameter=name)
+                FieldError(
+                    "INVALID_TEXT", msg("control characters are not allowed"), parameter=name
+                )
                 for name in named[:MAX_ERRORS]
             ]
         )

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     )
     timezone: str = "Asia/Jakarta"
     triage_days: int = Field(default=14, ge=0, le=365)
+    stall_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days without a transition or a record (notes aside) before an "
+        "assigned, in-service or held referral is `referral.stalled`, and again after each "
+        "further period.",
+    )
+    moment_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How often the moment scheduler looks for moments that came due.",
+    )
     rate_limit_per_second: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
     auth_failures_per_second: float = Field(

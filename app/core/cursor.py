@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from app.core.errors import FieldError, ProblemError
+from app.core.i18n import msg
 
 T = TypeVar("T")
 
@@ -35,7 +36,9 @@ def _as_is(position: Any) -> Any:
 def invalid_cursor(parameter: str = "cursor") -> ProblemError:
     return ProblemError(
         "INVALID_CURSOR",
-        errors=[FieldError("INVALID_CURSOR", "not a cursor of this query", parameter=parameter)],
+        errors=[
+            FieldError("INVALID_CURSOR", msg("not a cursor of this query"), parameter=parameter)
+        ],
     )
 
 

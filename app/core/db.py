@@ -120,7 +120,11 @@ class Database:
                 # small (a new database, before the first ANALYZE), the case lookup of
                 # intake walked every referral of a facility (8 s for a batch of 500;
                 # docs/benchmarks.md). Custom plans cost ~0.2 ms of planning a statement.
-                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+                # JIT compilation: the dashboards' aggregates over a million referrals
+                # spent 10 s compiling to save milliseconds (docs/benchmarks.md).
+                connect_args={
+                    "server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+                },
             )
         self.engine: AsyncEngine = create_async_engine(settings.database_url, **kwargs)
         if self.is_sqlite:

@@ -9,7 +9,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from pydantic_core import CoreSchema, core_schema
+
+from app.core.i18n import Msg, msg, pydantic_error
 
 T = TypeVar("T")
 
@@ -80,16 +82,16 @@ class TextRule:
     def by_rules(self) -> TextRule:
         return replace(self, enforced=False)
 
-    def fault(self, value: str) -> str | None:
+    def fault(self, value: str) -> Msg | None:
         """Why `value` breaks the rule, or None."""
         if len(value) > self.max_length:
-            return f"at most {self.max_length} characters"
+            return msg("at most {max_length} characters", max_length=self.max_length)
         if self.printable and not value.isprintable():
-            return "printable characters only"
+            return msg("printable characters only")
         if has_control(value, multiline=self.multiline):
-            return "control characters are not allowed"
+            return msg("control characters are not allowed")
         if self.name and (not value.strip() or any(unicodedata.category(c) == "Cf" for c in value)):
-            return "a name of visible characters: no format characters, not blank"
+            return msg("a name of visible characters: no format characters, not blank")
         return None
 
     @property
@@ -107,7 +109,7 @@ class TextRule:
     def _validate(self, value: str) -> str:
         fault = self.fault(value)
         if fault is not None:
-            raise PydanticCustomError("INVALID_TEXT", fault)
+            raise pydantic_error("INVALID_TEXT", fault)
         return value
 
     def __get_pydantic_core_schema__(

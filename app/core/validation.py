@@ -1,17 +1,21 @@
-"""Pydantic validation errors as `errors[]` entries with stable codes and JSON pointers."""
+"""Pydantic validation errors as `errors[]` entries with stable codes and JSON pointers,
+their detail in English (pydantic's) and in Indonesian (app/core/details.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, WrapValidator
 
+from app.core.details import PYDANTIC
 from app.core.errors import CATALOGUE, MAX_ERRORS, FieldError, json_pointer
+from app.core.i18n import MSG_CONTEXT_KEY, Msg, msg
 
 _TYPE_CODES: dict[str, str] = {
     "missing": "FIELD_REQUIRED",
@@ -41,12 +45,38 @@ def code_for(error_type: str) -> str:
     return "INVALID_VALUE"
 
 
+def _indonesian_ctx(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    # Pydantic joins the last of the expected values with " or " ("'a', 'b' or 'c'").
+    return {
+        key: value.replace(" or ", " atau ") if isinstance(value, str) else value
+        for key, value in ctx.items()
+    }
+
+
+def detail_of(err: Mapping[str, Any], code: str) -> Msg:
+    """The detail of one pydantic error: ours (raised with `pydantic_error`) as it was
+    given; pydantic's own with its Indonesian by type, else the code's Indonesian meaning."""
+    ctx: Mapping[str, Any] = err.get("ctx") or {}
+    ours = ctx.get(MSG_CONTEXT_KEY)
+    if isinstance(ours, Msg):
+        return ours
+    english = str(err.get("msg", "invalid"))
+    template = PYDANTIC.get(str(err.get("type", "")))
+    indonesian = CATALOGUE[code].meaning_id
+    if template is not None:
+        # A context without the fields the template names keeps the code's meaning.
+        with contextlib.suppress(KeyError, IndexError, ValueError):
+            indonesian = template.format_map(_indonesian_ctx(ctx))
+    return Msg(english, indonesian=indonesian)
+
+
 def body_errors(errors: Iterable[Any], prefix: Sequence[str | int] = ()) -> list[FieldError]:
     """From `ValidationError.errors()` of a body model: pointers into the body."""
     out: list[FieldError] = []
     for err in errors:
         loc = tuple(prefix) + tuple(err["loc"])
-        out.append(FieldError(code_for(err["type"]), str(err["msg"]), pointer=json_pointer(loc)))
+        code = code_for(err["type"])
+        out.append(FieldError(code, detail_of(err, code), pointer=json_pointer(loc)))
     return out
 
 
@@ -56,16 +86,16 @@ def request_errors(errors: Iterable[Any]) -> list[FieldError]:
     for err in errors:
         loc = tuple(err.get("loc", ()))
         code = code_for(str(err.get("type", "")))
-        msg = str(err.get("msg", "invalid"))
+        detail = detail_of(err, code)
         if loc and loc[0] == "body":
-            out.append(FieldError(code, msg, pointer=json_pointer(loc[1:])))
+            out.append(FieldError(code, detail, pointer=json_pointer(loc[1:])))
         elif loc and loc[0] in ("query", "path", "header", "cookie"):
             name = str(loc[1]) if len(loc) > 1 else str(loc[0])
             if code == "UNKNOWN_FIELD":  # an extra key of a query parameter model
-                msg = "not a parameter of this query"
-            out.append(FieldError(code, msg, parameter=name))
+                detail = msg("not a parameter of this query")
+            out.append(FieldError(code, detail, parameter=name))
         else:
-            out.append(FieldError(code, msg, pointer=json_pointer(loc)))
+            out.append(FieldError(code, detail, pointer=json_pointer(loc)))
     return out
 
 

@@ -11,6 +11,7 @@ import orjson
 from pydantic import ValidationError
 
 from app.core.errors import FieldError, json_pointer, validation_failed
+from app.core.i18n import msg
 from app.core.validation import body_errors, prune_unknown
 from app.intake.schemas import ReleaseEvent
 
@@ -40,7 +41,7 @@ def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            bad.append(FieldError("INVALID_TEXT", "not valid Unicode text", json_pointer(loc)))
+            bad.append(FieldError("INVALID_TEXT", msg("not valid Unicode text"), json_pointer(loc)))
             return value.encode("utf-8", "replace").decode("utf-8")
         return value
     if isinstance(value, list):
@@ -52,7 +53,7 @@ def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError
             if clean != key:
                 bad.append(
                     FieldError(
-                        "INVALID_TEXT", "not valid Unicode text", json_pointer((*loc, clean))
+                        "INVALID_TEXT", msg("not valid Unicode text"), json_pointer((*loc, clean))
                     )
                 )
             out[clean] = _surrogate_free(child, (*loc, clean), bad)

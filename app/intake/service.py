@@ -40,6 +40,7 @@ from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.core.errors import FieldError, ProblemError, json_pointer, validation_failed
+from app.core.i18n import msg
 from app.core.validation import prune_unknown
 from app.intake import store as claims
 from app.intake.groups import GroupCommit
@@ -78,6 +79,8 @@ class Sender:
     principal: Principal
     intake: Intake
     clock: Clock
+    # `rujukan import`: a backlog's referrals fire no moment already past (SPEC §7).
+    backfill: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,11 +190,11 @@ def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock:
     if not principal.may_post_for(event.facility.code):
         item.result = ProblemError(
             "FACILITY_NOT_PERMITTED",
-            "This client may not post events for that facility.",
+            msg("This client may not post events for that facility."),
             errors=[
                 FieldError(
                     "FACILITY_NOT_PERMITTED",
-                    "not bound to this client",
+                    msg("not bound to this client"),
                     pointer=json_pointer(prefix) + "/facility/code",
                 )
             ],
@@ -248,7 +251,7 @@ async def _settle_all(sender: Sender, items: list[_Item]) -> None:
                     raise
                 log.error("an event could not be applied", exc_info=True)
                 item.result = ProblemError(
-                    "INTERNAL_ERROR", "This event could not be stored; nothing of it was."
+                    "INTERNAL_ERROR", msg("This event could not be stored; nothing of it was.")
                 )
     for copy, first in copies:
         copy.result = _answer_of_copy(first, copy)
@@ -344,7 +347,7 @@ async def _settle(sender: Sender, part: list[_Item]) -> None:
     for item in todo:
         item.result = ProblemError(
             "SERVICE_UNAVAILABLE",
-            "Concurrent requests kept changing these cases; retry the event.",
+            msg("Concurrent requests kept changing these cases; retry the event."),
             headers={"Retry-After": "1"},
         )
 
@@ -358,7 +361,8 @@ async def _replay(db: Database, principal: Principal, items: list[_Item]) -> Non
         item = by_id[row.event_id]
         if row.body_sha256 != item.digest:
             item.result = ProblemError(
-                "EVENT_ID_CONFLICT", "This event_id was already used for a different event body."
+                "EVENT_ID_CONFLICT",
+                msg("This event_id was already used for a different event body."),
             )
         else:
             item.result = IntakeResult(row.status_code, row.response, replayed=True)
@@ -518,7 +522,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             return validation_failed([FieldError(decided.code, decided.detail, pointer=pointer)])
         return ProblemError(decided.code, decided.detail)
     if referral is None:
-        referral = _new_referral(event, principal, now)
+        referral = _new_referral(event, principal, now, sender.backfill)
         batch.cases[key] = referral
         batch.new[referral.id] = referral
         batch.new_keys.add(key)
@@ -540,7 +544,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         extra.append(
             FieldError(
                 "OPEN_REFERRAL_EXISTS_FOR_NIK",
-                "another open referral exists for this NIK; see related_referral_ids",
+                msg("another open referral exists for this NIK; see related_referral_ids"),
                 pointer="/person/nik",
             )
         )
@@ -557,6 +561,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             event_outcome=decided.outcome.value,
             reason_code=referral.reason_code if referral.status != from_status else None,
             changed_fields=tuple(changed) if applied else (),
+            backfill=sender.backfill,
         ),
         principal,
         now,
@@ -574,7 +579,9 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             "version": referral.version,
         },
         "warnings": [
-            {"code": w.code, "detail": w.detail, "pointer": w.pointer}
+            # Stored with the answer and replayed as stored: English whatever the language
+            # of the request (SPEC §9 translates problems, not answers).
+            {"code": w.code, "detail": w.detail.render("en"), "pointer": w.pointer}
             for w in [*item.warnings, *extra]
         ],
     }
@@ -608,7 +615,7 @@ def _apply_effect(
         referral.last_event_at = max(referral.last_event_at, event.occurred_at)
 
 
-def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referral:
+def _new_referral(event: ReleaseEvent, principal: Principal, now: Any, backfill: bool) -> Referral:
     """A referral of the event's episode, its every column set (inserted by the store at
     the end of the transaction); `_apply_effect` gives it its case data and state.
 
@@ -629,6 +636,8 @@ def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referr
         anonymised_at=None,
         supervision_ended=False,
         closed_at=None,
+        follow_ups_done=0,
+        moments_from=now if backfill else None,
         data_quality_flags=[],
         last_event_at=event.occurred_at,
         created_at=now,

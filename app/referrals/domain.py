@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from app.auth.roles import Role
 from app.core.errors import FieldError
+from app.core.i18n import Msg, msg
 
 
 class Status(StrEnum):
@@ -45,6 +46,31 @@ class ChangeType(StrEnum):
     created = "referral.created"
     status_changed = "referral.status_changed"
     updated = "referral.updated"
+    follow_up_recorded = "referral.follow_up_recorded"
+
+
+class EventType(StrEnum):
+    """Every event type of SPEC §7: what the feed carries and subscriptions name. The
+    producers name theirs (`ChangeType`, `moments.Moment`, the records of §10-12)."""
+
+    created = "referral.created"
+    status_changed = "referral.status_changed"
+    updated = "referral.updated"
+    assessment_recorded = "referral.assessment_recorded"
+    plan_updated = "referral.plan_updated"
+    appointment_scheduled = "referral.appointment_scheduled"
+    attendance_recorded = "referral.attendance_recorded"
+    appointment_missed = "referral.appointment_missed"
+    service_recorded = "referral.service_recorded"
+    note_added = "referral.note_added"
+    report_published = "referral.report_published"
+    follow_up_recorded = "referral.follow_up_recorded"
+    rectification_requested = "referral.rectification_requested"
+    consent_withdrawn = "referral.consent_withdrawn"
+    handover_reached = "referral.handover_reached"
+    triage_overdue = "referral.triage_overdue"
+    stalled = "referral.stalled"
+    follow_up_due = "referral.follow_up_due"
 
 
 class Action(StrEnum):
@@ -151,7 +177,7 @@ class Refusal:
     """Why an action cannot be taken now: a 409 code, with the actions that could be."""
 
     code: str  # INVALID_TRANSITION
-    detail: str
+    detail: Msg
     allowed_actions: list[str] = field(default_factory=list)
 
 
@@ -173,7 +199,11 @@ def refusal(state: LifecycleState, action: Action, role: Role) -> Refusal | None
     if state.status not in rule.sources:
         return Refusal(
             "INVALID_TRANSITION",
-            f"`{action.value}` is not allowed from `{state.status.value}`",
+            msg(
+                "`{action}` is not allowed from `{status}`",
+                action=action.value,
+                status=state.status.value,
+            ),
             allowed_actions(state, role),
         )
     return None
@@ -189,16 +219,26 @@ def command_errors(command: Command, active_sentra: Iterable[str]) -> list[Field
             if value is not None:
                 errors.append(
                     FieldError(
-                        "INVALID_VALUE", f"`{command.action.value}` takes no {name}", f"/{name}"
+                        "INVALID_VALUE",
+                        msg("`{action}` takes no {field}", action=command.action.value, field=name),
+                        f"/{name}",
                     )
                 )
         elif value is None:
             errors.append(
-                FieldError("FIELD_REQUIRED", f"`{command.action.value}` needs {name}", f"/{name}")
+                FieldError(
+                    "FIELD_REQUIRED",
+                    msg("`{action}` needs {field}", action=command.action.value, field=name),
+                    f"/{name}",
+                )
             )
         elif value not in allowed:
             errors.append(
-                FieldError("INVALID_VALUE", f"one of: {', '.join(sorted(allowed))}", f"/{name}")
+                FieldError(
+                    "INVALID_VALUE",
+                    msg("one of: {values}", values=", ".join(sorted(allowed))),
+                    f"/{name}",
+                )
             )
 
     check("reason_code", command.reason_code, rule.reason_codes)
@@ -206,16 +246,20 @@ def command_errors(command: Command, active_sentra: Iterable[str]) -> list[Field
     if rule.needs_sentra:
         if command.sentra_code is None:
             errors.append(
-                FieldError("FIELD_REQUIRED", "`assign` needs sentra_code", "/sentra_code")
+                FieldError("FIELD_REQUIRED", msg("`assign` needs sentra_code"), "/sentra_code")
             )
         elif command.sentra_code not in set(active_sentra):
             errors.append(
-                FieldError("UNKNOWN_SENTRA", "not an active sentra of the registry", "/sentra_code")
+                FieldError(
+                    "UNKNOWN_SENTRA", msg("not an active sentra of the registry"), "/sentra_code"
+                )
             )
     elif command.sentra_code is not None:
         errors.append(
             FieldError(
-                "INVALID_VALUE", f"`{command.action.value}` takes no sentra_code", "/sentra_code"
+                "INVALID_VALUE",
+                msg("`{action}` takes no sentra_code", action=command.action.value),
+                "/sentra_code",
             )
         )
     return errors

@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
-from pydantic_core import PydanticCustomError
 
 from app.core.deps import SettingsDep
 from app.core.errors import FieldError, validation_failed
+from app.core.i18n import Msg, msg, pydantic_error
 from app.core.schemas import UnitCode
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.reference.regions import ProvinceCode, RegencyCode
@@ -45,14 +45,14 @@ _TEXT = r"[^\x00-\x1f\x7f-\x9f]"
 def _iso_date(value: object) -> object:
     """Only `YYYY-MM-DD`: pydantic alone reads `0` as a Unix timestamp (1970-01-01)."""
     if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
-        raise PydanticCustomError("date_parsing", "Input should be a date as YYYY-MM-DD")
+        raise pydantic_error("date_parsing", msg("Input should be a date as YYYY-MM-DD"))
     return value
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
-def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | str:
+def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | Msg:
     """RFC 3339 with offset, or a date meaning that local day, as a UTC time; else why not.
 
     Both ends are inclusive for the caller; the returned end bound is exclusive. A value
@@ -60,7 +60,7 @@ def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | str:
     after 9999-12-31) is refused like a malformed one: no column can be compared with it.
     """
     if not _INSTANT.fullmatch(value):
-        return "a date (YYYY-MM-DD) or an RFC 3339 time with offset"
+        return msg("a date (YYYY-MM-DD) or an RFC 3339 time with offset")
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
@@ -70,14 +70,14 @@ def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | str:
         else:
             instant = dt.datetime.fromisoformat(value)
             if instant.tzinfo is None:
-                return "a date (YYYY-MM-DD) or an RFC 3339 time with offset"
+                return msg("a date (YYYY-MM-DD) or an RFC 3339 time with offset")
             if end:
                 instant += dt.timedelta(microseconds=1)
         return instant.astimezone(dt.UTC)
     except ValueError:
-        return "a date (YYYY-MM-DD) or an RFC 3339 time with offset"
+        return msg("a date (YYYY-MM-DD) or an RFC 3339 time with offset")
     except OverflowError:
-        return "out of range: not between years 1 and 9999 in UTC"
+        return msg("out of range: not between years 1 and 9999 in UTC")
 
 
 class FilterParams(BaseModel):
@@ -126,6 +126,11 @@ class FilterParams(BaseModel):
     )
     overdue: bool | None = Field(
         default=None, description="`received` and past `triage_due_at`, as of today."
+    )
+    follow_up_due: bool | None = Field(
+        default=None,
+        description="A follow-up is due on or before today (`next_follow_up_due`); "
+        "`false`: none is.",
     )
     nik: str | None = Field(
         default=None, pattern=r"^[0-9]{16}$", description="Exact NIK (16 digits)."
@@ -182,14 +187,14 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
             errors.append(
                 FieldError(
                     "UNKNOWN_PAS_CATEGORY",
-                    f"not a PAS category code (#{i + 1})",
+                    msg("not a PAS category code (#{number})", number=i + 1),
                     parameter="pas_category",
                 )
             )
     release_date_from, release_date_to = params.release_date_from, params.release_date_to
     if release_date_from and release_date_to and release_date_to < release_date_from:
         errors.append(
-            FieldError("INVALID_DATE", "before release_date_from", parameter="release_date_to")
+            FieldError("INVALID_DATE", msg("before release_date_from"), parameter="release_date_to")
         )
     bounds: dict[str, dt.datetime | None] = {}
     for name, given, end in (
@@ -198,7 +203,7 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
     ):
         # An empty value is no date (the pattern says so), not an absent bound.
         parsed = _instant(given, tz, end=end) if given is not None else None
-        if isinstance(parsed, str):
+        if isinstance(parsed, Msg):
             errors.append(FieldError("INVALID_DATE", parsed, parameter=name))
             parsed = None
         bounds[name] = parsed
@@ -207,7 +212,9 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         words = tuple(normalise_name(params.q).split())
         if not words:
             errors.append(
-                FieldError("INVALID_VALUE", "no letters or digits to search for", parameter="q")
+                FieldError(
+                    "INVALID_VALUE", msg("no letters or digits to search for"), parameter="q"
+                )
             )
     if errors:
         raise validation_failed(errors)
@@ -228,6 +235,7 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         created_from=bounds["created_from"],
         created_until=bounds["created_to"],
         overdue=params.overdue,
+        follow_up_due=params.follow_up_due,
         nik=params.nik,
         name_words=words,
     )

@@ -109,6 +109,7 @@ def list_item(row: Row[Any], ctx: QueryContext) -> ReferralListItem:
         overdue=domain.is_overdue(
             Status(row.status), row.handover_date, ctx.triage_days, ctx.today
         ),
+        next_follow_up_due=row.next_follow_up_due,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -246,7 +247,7 @@ def export_row(row: Row[Any], ctx: QueryContext) -> list[str]:
         "reason_code": row.reason_code,
         "outcome": row.outcome,
         "closed_at": local(row.closed_at),
-        "next_follow_up_due": None,
+        "next_follow_up_due": row.next_follow_up_due,
         "created_at": local(row.created_at),
         "updated_at": local(row.updated_at),
     }

@@ -169,6 +169,8 @@ async def get_history(
                 from_status=r.from_status,
                 to_status=r.to_status,
                 custody_status=r.custody_status,
+                client_id=r.client_id,
+                client_name=client_name,
                 client=r.client_id,
                 actor=r.actor,
                 reason_code=r.reason_code,
@@ -177,7 +179,7 @@ async def get_history(
                 sentra_code=r.sentra_code,
                 changed_fields=r.changed_fields,
             )
-            for r in rows
+            for r, client_name in rows
         ]
     )
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from app.core.schemas import ResponseModel, StrictBody, Text500
-from app.referrals.domain import ChangeType
+from app.referrals.domain import EventType
 from app.webhooks.models import DeliveryStatus, SubscriptionStatus
 
 SUBSCRIPTION_EXAMPLES: dict[str, Any] = {
@@ -52,8 +52,8 @@ class SubscriptionCreate(StrictBody):
         "fragment.",
     )
     # strict=False: FastAPI validates parsed JSON in Python mode (see StrictBody).
-    event_types: list[Annotated[ChangeType, Field(strict=False)]] = Field(
-        min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}
+    event_types: list[Annotated[EventType, Field(strict=False)]] = Field(
+        min_length=1, max_length=len(EventType), json_schema_extra={"uniqueItems": True}
     )
     description: Text500 | None = None
 
@@ -131,7 +131,7 @@ class CloudEvent(ResponseModel):
     specversion: Literal["1.0"]
     id: str
     source: str = Field(description="`/v1/referrals`; `source` + `/` + `subject` is the path.")
-    type: ChangeType
+    type: EventType
     time: str = Field(description="RFC 3339")
     subject: str = Field(description="The referral id.")
     datacontenttype: Literal["application/json"]

@@ -15,6 +15,7 @@ from app.core.clock import utcnow
 from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
 from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.i18n import msg
 from app.webhooks import outbox
 from app.webhooks.models import (
     DeliveryStatus,
@@ -128,7 +129,7 @@ async def create_subscription(
     for index, event_type in enumerate(body.event_types):
         if event_type in body.event_types[:index]:
             errors.append(
-                FieldError("INVALID_VALUE", "listed twice", pointer=f"/event_types/{index}")
+                FieldError("INVALID_VALUE", msg("listed twice"), pointer=f"/event_types/{index}")
             )
     if errors:
         raise validation_failed(errors)

@@ -22,6 +22,7 @@ import httpcore
 import httpx
 
 from app.core.errors import FieldError
+from app.core.i18n import Msg, msg
 
 MAX_URL_LENGTH = 2048
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
@@ -103,34 +104,38 @@ async def check_url(url: str, *, allow_private: bool) -> list[FieldError]:
     A name that does not resolve now is accepted: it is checked again at every delivery.
     """
 
-    def problem(code: str, detail: str) -> list[FieldError]:
+    def problem(code: str, detail: Msg) -> list[FieldError]:
         return [FieldError(code, detail, pointer="/url")]
 
     if len(url) > MAX_URL_LENGTH:
-        return problem("INVALID_VALUE", f"at most {MAX_URL_LENGTH} characters")
+        return problem(
+            "INVALID_VALUE", msg("at most {max_length} characters", max_length=MAX_URL_LENGTH)
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return problem("INVALID_VALUE", "not a valid URL")
+        return problem("INVALID_VALUE", msg("not a valid URL"))
     if parts.scheme not in ("https", "http"):
-        return problem("INVALID_VALUE", "the scheme must be https or http")
+        return problem("INVALID_VALUE", msg("the scheme must be https or http"))
     host = parts.hostname
     if not host:
-        return problem("INVALID_VALUE", "the URL has no host")
+        return problem("INVALID_VALUE", msg("the URL has no host"))
     if parts.username is not None or parts.password is not None:
         return problem(
-            "INVALID_VALUE", "credentials in the URL are not accepted; verify the signature"
+            "INVALID_VALUE", msg("credentials in the URL are not accepted; verify the signature")
         )
     if parts.fragment:
-        return problem("INVALID_VALUE", "the URL must not have a fragment")
+        return problem("INVALID_VALUE", msg("the URL must not have a fragment"))
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        return problem("INVALID_VALUE", "the URL must not contain spaces or control characters")
+        return problem(
+            "INVALID_VALUE", msg("the URL must not contain spaces or control characters")
+        )
     if allow_private:
         return []
     refused = problem(
         "URL_NOT_ALLOWED",
-        "the target is a loopback, private, link-local or otherwise non-public address",
+        msg("the target is a loopback, private, link-local or otherwise non-public address"),
     )
     literal = _literal_address(host)
     if literal is not None:

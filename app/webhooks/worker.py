@@ -1,4 +1,5 @@
-"""The webhook relay's loop: fan-out (`fanout.py`) and attempts (`delivery.py`) in one task.
+"""The webhook relay's loop: fan-out (`fanout.py`) and attempts (`delivery.py`) in one task;
+the worker runs the moment scheduler (`app/referrals/scheduler.py`) beside it.
 
 It runs as `rujukan worker` (any number of processes on PostgreSQL: the fan-out's row lock
 and the attempts' leases share the work out) or, on the embedded SQLite default, inside
@@ -23,6 +24,7 @@ from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DUE
+from app.referrals import scheduler
 from app.webhooks import fanout
 from app.webhooks.delivery import Deliverer, count_due
 from app.webhooks.fanout import FANOUT_BATCH, Fanout
@@ -112,7 +114,7 @@ async def in_process(db: Database, cipher: DataCipher, settings: Settings) -> As
         return
     worker = Worker(db, cipher, settings)
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
+    task = asyncio.gather(worker.run(stop), scheduler.run(db, settings, stop))
     try:
         yield
     finally:
@@ -139,7 +141,7 @@ async def run_worker(
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:
-        await worker.run(stop)
+        await asyncio.gather(worker.run(stop), scheduler.run(db, settings, stop))
     finally:
         await worker.aclose()
         await db.dispose()

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from app.core.errors import MAX_ERRORS, FieldError, validation_failed
+from app.core.i18n import Lang, Msg, msg
 from tests.conftest import Clients
 from tests.support.checks import assert_problem
 
@@ -73,19 +74,24 @@ async def test_a_trailing_slash_is_a_404_and_never_a_redirect(
         assert "location" not in response.headers
 
 
-def test_a_problem_lists_at_most_fifty_errors_and_counts_the_rest() -> None:
-    errors = [FieldError("UNKNOWN_FIELD", "x", pointer=f"/m{i}") for i in range(85_000)]
-    body = validation_failed(errors).body("rid")
+@pytest.mark.parametrize("lang", ["en", "id"])
+def test_a_problem_lists_at_most_fifty_errors_and_counts_the_rest(lang: Lang) -> None:
+    errors = [FieldError("UNKNOWN_FIELD", msg("x"), pointer=f"/m{i}") for i in range(85_000)]
+    body = validation_failed(errors).body("rid", lang)
     assert len(body["errors"]) == MAX_ERRORS == 50
     assert body["errors_omitted"] == 84_950
     assert body["errors"][0]["pointer"] == "/m0"
+    # The count in the detail is of every error, listed or not, in either language.
+    assert "85000" in body["detail"]
+    assert ("kesalahan validasi" in body["detail"]) is (lang == "id")
 
 
-def test_an_entry_is_small_whatever_the_member_name() -> None:
-    body = validation_failed(
-        [FieldError("UNKNOWN_FIELD", "x" * 10_000, pointer="/" + "a" * 20_000)]
-    )
-    entry = body.body(None)["errors"][0]
+@pytest.mark.parametrize("lang", ["en", "id"])
+def test_an_entry_is_small_whatever_the_member_name(lang: Lang) -> None:
+    long = Msg("x" * 10_000, indonesian="y" * 10_000)
+    body = validation_failed([FieldError("UNKNOWN_FIELD", long, pointer="/" + "a" * 20_000)])
+    entry = body.body(None, lang)["errors"][0]
     assert len(entry["pointer"]) <= 256
     assert len(entry["detail"]) <= 300
+    assert entry["detail"].startswith("y" if lang == "id" else "x")
     assert entry["pointer"].startswith("/aaaa")

@@ -33,6 +33,7 @@ ITEM_FIELDS = {
     "responsible_agency",
     "pas_categories",
     "ppks_types",
+    "next_follow_up_due",
     "facility",
     "case_ref",
     "full_name",
