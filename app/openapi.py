@@ -559,6 +559,8 @@ PARAMETER_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("query", "after"): {"type": "string", **CURSOR_SCHEMA},
     # `*` is no version (428), nor is anything but an ETag the service issued (412).
     ("header", "If-Match"): {"type": "string", "pattern": r'^(W/)?"[0-9]+"$'},
+    # A guide's name as app/ops/guides.py serves it (`_NAME`; a test holds them equal).
+    ("path", "name"): {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{0,63}$"},
 }
 # Parameters the service needs though the route declares them optional (to answer their
 # absence with its own code: `If-Match` missing is a 428, not a 422).
@@ -642,6 +644,14 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, str | None, str], ...]] = {
     "list_referrals": _FILTERS + _CURSOR,
     "referral_stats": _FILTERS,
     "export_referrals": _FILTERS,
+    "get_durations": _FILTERS,
+    "post_follow_up": (
+        (
+            "INVALID_DATE",
+            "/done_on",
+            "a `done_on` in the future or before the referral's close (in RUJUKAN_TIMEZONE)",
+        ),
+    ),
     "post_transition": (
         ("FIELD_REQUIRED", None, "a field the action needs (SPEC §4)"),
         ("INVALID_VALUE", None, "a reason or outcome that is not the action's"),

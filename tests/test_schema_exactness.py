@@ -164,3 +164,61 @@ async def test_a_whole_number_written_as_a_float_is_an_integer(
     assert assert_problem(response, 422, "VALIDATION_FAILED")["errors"][0]["code"] == (
         "INVALID_TYPE"
     )
+
+
+def test_main_s_new_paths_have_exact_parameters(app: Any) -> None:
+    """Aftercare's and the guides' paths (merged after the exactness work) say their forms."""
+    from app.ops.guides import _NAME
+
+    for path, method in (
+        ("/v1/referrals/{referral_id}/follow-ups", "get"),
+        ("/v1/referrals/{referral_id}/follow-ups", "post"),
+    ):
+        assert _parameter(app, path, method, "referral_id")["schema"]["format"] == "uuid"
+    code = _parameter(app, "/v1/sentra/{code}/forecast", "get", "code")["schema"]
+    assert _schema_accepts(code, "HANDAYANI") and not _schema_accepts(code, "0")
+    name = _parameter(app, "/guides/{name}", "get", "name")["schema"]
+    assert name["pattern"] == _NAME.pattern
+    assert _schema_accepts(name, "integration-guide.id") and not _schema_accepts(name, "../x")
+    for filter_name in ("created_from", "created_to", "q", "nik"):
+        listed = _parameter(app, "/v1/referrals", "get", filter_name)["schema"]
+        assert _parameter(app, "/v1/referrals/durations", "get", filter_name)["schema"] == listed
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/guides/integration-guide.id", 200), ("/guides/no-such-guide", 404), ("/guides/A", 404)],
+)
+async def test_a_guide_name_outside_its_pattern_names_nothing(
+    http: httpx.AsyncClient, path: str, status: int
+) -> None:
+    response = await http.get(path)
+    assert response.status_code == status
+    if status == 404:
+        assert_problem(response, 404, "NOT_FOUND")
+
+
+def test_the_new_operations_document_their_refusals_beyond_schema(app: Any) -> None:
+    from app.openapi import BEYOND_SCHEMA
+
+    paths = app.openapi()["paths"]
+    durations = paths["/v1/referrals/durations"]["get"]
+    follow_up = paths["/v1/referrals/{referral_id}/follow-ups"]["post"]
+    assert BEYOND_SCHEMA["get_durations"] == BEYOND_SCHEMA["referral_stats"]
+    assert "`INVALID_DATE`" in durations["description"]
+    assert "`INVALID_VALUE` (`q`)" in durations["description"]
+    assert "`INVALID_DATE` (`/done_on`)" in follow_up["description"]
+
+
+def test_the_fuzz_hook_lets_through_exactly_the_follow_up_s_documented_refusal() -> None:
+    """Schema-valid, refused for what the schema cannot say: exactly the documented pair
+    (tests/fuzz/hooks.py lets it through by code and pointer)."""
+    from tests.fuzz.hooks import _semantic_rejection
+
+    body = {
+        "errors": [{"pointer": "/done_on", "code": "INVALID_DATE", "detail": "x"}],
+        "code": "VALIDATION_FAILED",
+    }
+    assert _semantic_rejection("post_follow_up", 422, body)
+    body["errors"][0]["pointer"] = "/note"
+    assert not _semantic_rejection("post_follow_up", 422, body)
