@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from app.core.errors import MAX_ERRORS
 from app.core.validation import prune_unknown
@@ -71,8 +72,9 @@ def test_values_that_are_not_objects_are_left_to_the_validator() -> None:
 # -- through HTTP -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("lang", ["en", "id"])
 async def test_a_transition_with_85000_unknown_members_is_a_small_problem(
-    http: httpx.AsyncClient, clients: Clients
+    http: httpx.AsyncClient, clients: Clients, lang: str
 ) -> None:
     kemensos = await clients.kemensos()
     body = orjson.dumps({"action": "accept", **unknown_members(85_000)})
@@ -80,9 +82,21 @@ async def test_a_transition_with_85000_unknown_members_is_a_small_problem(
     response = await http.post(
         f"/v1/referrals/{uuid.uuid4()}/transitions",
         content=body,
-        headers={**kemensos.headers, "Content-Type": "application/json", "If-Match": '"1"'},
+        headers={
+            **kemensos.headers,
+            "Content-Type": "application/json",
+            "If-Match": '"1"',
+            "Accept-Language": lang,
+        },
     )
     problem = assert_problem(response, 422, "VALIDATION_FAILED")
+    assert response.headers["content-language"] == lang
+    # The bound holds in either language; the detail counts every error, listed or not.
+    assert problem["detail"] == (
+        "85000 kesalahan validasi; lihat errors[]."
+        if lang == "id"
+        else "85000 validation error(s); see errors[]."
+    )
     assert len(response.content) < 100 * KB
     assert len(problem["errors"]) == MAX_ERRORS
     assert problem["errors"][0] == {
