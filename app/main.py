@@ -67,7 +67,9 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     await audit_refusal(request, "VALIDATION_FAILED")
-    return _problem_response(request, validation_failed(request_errors(exc.errors())))
+    errors = request_errors(exc.errors())
+    omitted: int = getattr(request.state, "errors_omitted", 0)
+    return _problem_response(request, validation_failed(errors, omitted=omitted))
 
 
 def _allowed_methods(request: Request) -> str:
@@ -140,6 +142,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         strict_content_type=False,
         # Operation ids are the route functions' names (`post_event`, `get_referral`).
         generate_unique_id_function=lambda route: route.name,
+        # SPEC §1: no redirects. Starlette's slash redirect builds its `Location` from the
+        # caller's `Host` header (an open redirect, before authentication).
+        redirect_slashes=False,
     )
     state = app.state
     state.settings = settings
@@ -148,6 +153,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     state.cursors = runtime.cursors
     state.audit_public_key = public_key_text(runtime.audit_key.public_key())
     state.rate_limiter = runtime.rate_limiter
+    state.auth_failures = runtime.auth_failures
     state.sentra_coverage = runtime.sentra_coverage
     state.intake = Intake(runtime.db, runtime.cipher, runtime.intake_groups)
     # The last added runs first: the request context wraps the body limit, so a 413 carries

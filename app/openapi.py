@@ -16,8 +16,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
+from app.core.cursor import CURSOR_SCHEMA
 from app.core.errors import CATALOGUE
 from app.core.openapi import Problem
+from app.core.schemas import UNIT_CODE
 from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
 
 # info.description: what a reader of /docs needs before the Authorize button and the first
@@ -44,7 +46,11 @@ keeps one **referral** per custody episode, which Kemensos moves through its lif
 (≤128 chars) names the person behind a portal call. Every response carries `X-Request-ID`.
 
 **Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
-a JSON `pointer` into the body (or `parameter` for a query parameter). With
+a JSON `pointer` into the body (or `parameter` for a query parameter). A problem lists at
+most 50 `errors` (then `errors_omitted: <n>`, how many more there were), pointers and
+parameter names cut at 256 characters: an answer is never much larger than its request.
+A query parameter holding a control character (NUL included) is a 422; a path segment
+holding one names nothing (404). There are no redirects: `/v1/referrals/` is a 404. With
 `Accept-Language: id` (or `id-ID`; q-values honoured) a problem's `title`, `detail` and
 `errors[].detail` are in Bahasa Indonesia (`Content-Language: id`); codes and pointers
 never change. Program against `code`, not the texts.
@@ -619,10 +625,161 @@ def declare_problems(schema: dict[str, Any]) -> None:
                 responses.setdefault("500", _problem("INTERNAL_ERROR: nothing was written"))
 
 
+# Path and query parameters whose exact form the routes do not declare in their types:
+# the service refuses anything else (a path segment with a 404, a cursor with a 400
+# `INVALID_CURSOR`), so the schema says it, and a generated client can check it first.
+_UUID = {"type": "string", "format": "uuid"}
+PARAMETER_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("path", "referral_id"): _UUID,
+    ("path", "client_id"): _UUID,
+    ("path", "subscription_id"): _UUID,
+    ("path", "delivery_id"): _UUID,
+    ("path", "code"): {"type": "string", "pattern": rf"^{UNIT_CODE}$"},
+    ("query", "cursor"): {"type": "string", **CURSOR_SCHEMA},
+    ("query", "after"): {"type": "string", **CURSOR_SCHEMA},
+    # `*` is no version (428), nor is anything but an ETag the service issued (412).
+    ("header", "If-Match"): {"type": "string", "pattern": r'^(W/)?"[0-9]+"$'},
+    # A guide's name as app/ops/guides.py serves it (`_NAME`; a test holds them equal).
+    ("path", "name"): {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{0,63}$"},
+}
+# Parameters the service needs though the route declares them optional (to answer their
+# absence with its own code: `If-Match` missing is a 428, not a 422).
+REQUIRED_PARAMETERS = frozenset({("header", "If-Match")})
+
+
+def exact_parameters(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                key = (parameter.get("in", ""), parameter.get("name", ""))
+                exact = PARAMETER_SCHEMAS.get(key)
+                if exact is not None:
+                    title = parameter.get("schema", {}).get("title")
+                    parameter["schema"] = {**exact, **({"title": title} if title else {})}
+                if key in REQUIRED_PARAMETERS:
+                    parameter["required"] = True
+
+
+# SPEC §1: the reasons a request valid against its operation's schema may still be refused
+# (400/422), per operation id: what no schema here can say. Each is listed in the
+# operation's description; the fuzz suite (tests/fuzz/hooks.py) lets through exactly these.
+# A location (a pointer, or a parameter's name) narrows the code to that place.
+EVENT_RULES = (
+    ("UNKNOWN_REGION", None, "a well-formed region code that is not in the 2025 table"),
+    ("REGION_MISMATCH", None, "region codes that do not nest"),
+    (
+        "INVALID_DATE",
+        None,
+        "a date that does not exist, or out of its range (SPEC §3) relative to today "
+        "or to another date",
+    ),
+    ("INVALID_NIK", None, "16 digits without a real DDMMYY, or of an unknown province"),
+    ("INVALID_TEXT", None, "a blank name, format characters, or a non-printable reference"),
+    *(
+        (code, None, "a rule across fields (SPEC §3)")
+        for code in (
+            "NIK_OR_REASON_REQUIRED",
+            "PAS_WARGA_BINAAN_REQUIRED",
+            "PAS_WARGA_BINAAN_NOT_CONVICTED",
+            "PAS_CHILD_REQUIRES_ANAK_RENTAN",
+            "GUARDIAN_REQUIRED",
+            "GUARDIAN_CONSENT_REQUIRED",
+            "CONSENT_DETAIL_REQUIRED",
+            "CONSENT_NOT_RECORDED",
+            "CONSENT_EVIDENCE_REQUIRED",
+            "PAS_LANSIA_AGE",
+            "PAS_PEREMPUAN_SEX",
+            "PAS_NAPZA_HIV_DETAIL_REQUIRED",
+            "PAS_DISABILITY_DETAIL_REQUIRED",
+            "PPKS_TYPE_MISMATCH",
+            "SUPERVISION_END_REQUIRED",
+            "SUPERVISION_END_NOT_ALLOWED",
+            "BAPAS_REQUIRED",
+            "BAPAS_NOT_ALLOWED",
+        )
+    ),
+)
+_FILTERS: tuple[tuple[str, str | None, str], ...] = (
+    (
+        "INVALID_DATE",
+        None,
+        "a day that does not exist, `release_date_to` before `release_date_from`, or a "
+        "`created_` bound UTC cannot hold",
+    ),
+)
+_FILTERS += (
+    (
+        "INVALID_VALUE",
+        "q",
+        "no letter or digit to search for (a pattern cannot name Unicode letters)",
+    ),
+)
+_CURSOR = (("INVALID_CURSOR", None, "a cursor the service did not issue for this query"),)
+_SENTRA = (
+    ("UNKNOWN_REGION", None, "a well-formed region code that is not in the 2025 table"),
+    ("REGION_MISMATCH", None, "a regency outside the sentra's province"),
+)
+BEYOND_SCHEMA: dict[str, tuple[tuple[str, str | None, str], ...]] = {
+    "post_event": EVENT_RULES,
+    "list_referrals": _FILTERS + _CURSOR,
+    "referral_stats": _FILTERS,
+    "export_referrals": _FILTERS,
+    "get_durations": _FILTERS,
+    "post_follow_up": (
+        (
+            "INVALID_DATE",
+            "/done_on",
+            "a `done_on` in the future or before the referral's close (in RUJUKAN_TIMEZONE)",
+        ),
+    ),
+    "post_transition": (
+        ("FIELD_REQUIRED", None, "a field the action needs (SPEC §4)"),
+        ("INVALID_VALUE", None, "a reason or outcome that is not the action's"),
+        ("UNKNOWN_SENTRA", None, "a sentra that is not active in the registry"),
+    ),
+    "regencies": (("UNKNOWN_REGION", "province_code", "not a 2025 province code"),),
+    "create_sentra": _SENTRA,
+    "replace_sentra": (
+        *_SENTRA,
+        ("INVALID_VALUE", "/code", "the body's code differs from the path's"),
+    ),
+    "create_client": tuple(
+        (code, f"/{field}", "each role is bound to its own kind of code, and to one at least")
+        for code in ("INVALID_VALUE", "FIELD_REQUIRED")
+        for field in ("facility_codes", "sentra_codes", "bapas_codes")
+    ),
+    "list_audit_events": _CURSOR,
+    "create_subscription": (
+        ("URL_NOT_ALLOWED", "/url", "a target on a loopback, private or non-public address"),
+    ),
+    "list_deliveries": _CURSOR,
+    "read_feed": _CURSOR,
+}
+
+
+def document_refusals(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            reasons = BEYOND_SCHEMA.get(operation.get("operationId", ""))
+            if not reasons:
+                continue
+            lines = [
+                f"- `{code}`{f' (`{where}`)' if where else ''}: {why}"
+                for code, where, why in reasons
+            ]
+            operation["description"] = (
+                operation.get("description", "").rstrip()
+                + "\n\n**Refused though valid against this schema** (what no schema can say; "
+                "400/422 with these codes):\n" + "\n".join(lines)
+            ).lstrip()
+
+
 def enrich(schema: dict[str, Any]) -> None:
     schema["tags"] = used_tags(schema)
     describe_operations(schema)
     describe_enums(schema)
+    exact_parameters(schema)
+    document_refusals(schema)
     declare_problems(schema)
 
 

@@ -29,6 +29,8 @@ class Runtime:
     db: Database
     cipher: DataCipher
     rate_limiter: RateLimiter
+    # Failed authentications per source address (SPEC §1).
+    auth_failures: RateLimiter
     cursors: CursorCodec
     # Signs the audit log's seals (SPEC §8); never stored in the database.
     audit_key: Ed25519PrivateKey
@@ -45,6 +47,7 @@ def build_runtime(settings: Settings) -> Runtime:
         db=Database(settings),
         cipher=cipher,
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        auth_failures=RateLimiter(settings.auth_failures_per_second, settings.auth_failure_burst),
         cursors=CursorCodec(*cipher.cursor_keys),
         audit_key=signing_key(settings.resolve_audit_signing_key()),
         intake_groups=GroupCommit(

@@ -156,6 +156,9 @@ def settings(database_url: str) -> Settings:
         audit_signing_key=TEST_AUDIT_KEY,  # type: ignore[arg-type]
         rate_limit_per_second=100_000,
         rate_limit_burst=100_000,
+        # Tests share one process and one client address: their 401s must not add up.
+        auth_failures_per_second=100_000,
+        auth_failure_burst=100_000,
         db_pool_size=20,
         db_max_overflow=60,
         run_worker_in_process=False,  # webhook tests run their own relay when they want one

@@ -87,7 +87,10 @@ async def list_audit_events(
     cursors: CursorsDep,
     referral_id: uuid.UUID | None = None,
     client_id: uuid.UUID | None = None,
-    action: Annotated[str | None, Query(max_length=48)] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=48, json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}),
+    ] = None,
     from_: Annotated[
         Rfc3339 | None,
         Query(alias="from", description="Rows at or after this RFC 3339 time (with offset)."),

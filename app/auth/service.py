@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import hash_api_key, new_api_key
 from app.auth.models import Client
 from app.auth.principal import Principal
-from app.auth.roles import Role
+from app.auth.roles import ANY, Role
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.i18n import msg
 
@@ -48,7 +48,15 @@ def binding_errors(
     own = _BINDINGS.get(role)
     for field, codes in given.items():
         if field == own:
-            if not codes:
+            if field == "sentra_codes" and ANY in codes:
+                errors.append(
+                    FieldError(
+                        "INVALID_VALUE",
+                        msg("a sentra client names its sentra, never `*`"),
+                        f"/{field}",
+                    )
+                )
+            elif not codes:
                 errors.append(
                     FieldError(
                         "FIELD_REQUIRED",

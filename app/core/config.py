@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     )
     rate_limit_per_second: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
+    auth_failures_per_second: float = Field(
+        default=0.5,
+        gt=0,
+        description="Failed authentications a source address may make per second, after "
+        "`auth_failure_burst`; past them its requests are 429 before any key is looked up "
+        "(a key this process authenticated recently still passes).",
+    )
+    auth_failure_burst: int = Field(default=30, ge=1)
     key_grace_seconds: int = Field(default=86_400, ge=0)
     auth_cache_seconds: float = Field(
         default=5.0,

@@ -20,6 +20,13 @@ T = TypeVar("T")
 
 
 MAX_CURSOR_LENGTH = 512  # characters; a longer one is no cursor of ours
+# What every cursor the service issues looks like (unpadded base64url), for the OpenAPI
+# schema of the parameters that carry one; anything else is a 400 `INVALID_CURSOR`.
+CURSOR_SCHEMA: dict[str, object] = {
+    "minLength": 22,  # the 16-byte tag alone
+    "maxLength": MAX_CURSOR_LENGTH,
+    "pattern": "^[A-Za-z0-9_-]+$",
+}
 
 
 def _as_is(position: Any) -> Any:

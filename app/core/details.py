@@ -39,6 +39,13 @@ INDONESIAN: dict[str, str] = {
     "a {role} client is bound to {field}": "klien API berperan {role} wajib terikat pada {field}",
     "a {role} client has no {field}": "klien API berperan {role} tidak memiliki {field}",
     "not a cursor of this query": "bukan cursor dari kueri ini",
+    "a sentra client names its sentra, never `*`": (
+        "klien API berperan sentra wajib menyebut sentranya sendiri, tidak pernah `*`"
+    ),
+    "Too many failed authentications from this address.": (
+        "Terlalu banyak autentikasi yang gagal dari alamat ini."
+    ),
+    "No resource has this identifier.": "Tidak ada sumber daya dengan pengenal ini.",
     "The database is unreachable.": "Basis data tidak dapat dihubungi.",
     "The database is unreachable. Retry the same request after Retry-After; a release event "
     "may already have been applied, and its retry replays the answer.": (

@@ -15,6 +15,16 @@ from typing import Any
 from app.core.i18n import Lang, Msg, language_var, msg
 
 PROBLEM_JSON = "application/problem+json"
+# SPEC §1: a problem lists at most this many `errors` (then `errors_omitted`), so that it
+# is never much larger than the request that caused it.
+MAX_ERRORS = 50
+# An entry's pointer or parameter name comes from the request (a member's name): cut, so
+# that fifty entries stay small whatever the names.
+MAX_LOCATION = 256
+MAX_DETAIL = 300
+# A 207 lists at most this many errors over all its items (still at least one per failed
+# item): 500 items of 50 errors each would be a 207 many times the size of its batch.
+MAX_BATCH_ERRORS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +83,13 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "`facility.code` pada event tidak terikat pada klien API pemanggil.",
     ),
     "NOT_FOUND": CatalogueEntry(
-        404, "Not found", "No such route.", "Tidak ditemukan", "Rute ini tidak ada."
+        404,
+        "Not found",
+        "No such route (a trailing slash included: no redirects), or a path segment that "
+        "names nothing (a control character).",
+        "Tidak ditemukan",
+        "Rute ini tidak ada (termasuk rute dengan garis miring di akhir: tidak ada "
+        "pengalihan), atau segmen path yang tidak menunjuk apa pun (berisi karakter kontrol).",
     ),
     "REFERRAL_NOT_FOUND": CatalogueEntry(
         404,
@@ -576,12 +592,16 @@ class FieldError:
     def as_dict(self, lang: Lang | None = None) -> dict[str, str]:
         out: dict[str, str] = {}
         if self.parameter is not None:
-            out["parameter"] = self.parameter
+            out["parameter"] = _cut(self.parameter, MAX_LOCATION)
         else:
-            out["pointer"] = self.pointer or ""
+            out["pointer"] = _cut(self.pointer or "", MAX_LOCATION)
         out["code"] = self.code
-        out["detail"] = self.detail.render(lang)
+        out["detail"] = _cut(self.detail.render(lang), MAX_DETAIL)
         return out
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 @dataclass(slots=True)
@@ -594,6 +614,8 @@ class ProblemError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
     extensions: dict[str, Any] = field(default_factory=dict)
     status: int = 0
+    # Errors found but never built (unknown members past the cap: app/core/validation.py).
+    omitted: int = 0
 
     def __post_init__(self) -> None:
         entry = CATALOGUE[self.code]
@@ -602,7 +624,9 @@ class ProblemError(Exception):
                 raise ValueError(f"{self.code} is not a problem code")
             self.status = entry.status
 
-    def body(self, request_id: str | None, lang: Lang | None = None) -> dict[str, Any]:
+    def body(
+        self, request_id: str | None, lang: Lang | None = None, *, max_errors: int = MAX_ERRORS
+    ) -> dict[str, Any]:
         return problem_body(
             self.code,
             self.status,
@@ -610,6 +634,8 @@ class ProblemError(Exception):
             request_id,
             errors=self.errors,
             extensions=self.extensions,
+            omitted=self.omitted,
+            max_errors=max_errors,
             lang=lang,
         )
 
@@ -622,6 +648,8 @@ def problem_body(
     *,
     errors: list[FieldError] | None = None,
     extensions: dict[str, Any] | None = None,
+    omitted: int = 0,
+    max_errors: int = MAX_ERRORS,
     lang: Lang | None = None,
 ) -> dict[str, Any]:
     """The body in `lang` (by default the language of the request being answered)."""
@@ -639,17 +667,23 @@ def problem_body(
         "request_id": request_id,
     }
     if errors:
-        body["errors"] = [e.as_dict(lang) for e in errors]
+        body["errors"] = [e.as_dict(lang) for e in errors[:max_errors]]
+        omitted += max(0, len(errors) - max_errors)
+    if omitted:
+        body["errors_omitted"] = omitted
     if extensions:
         body.update(extensions)
     return body
 
 
-def validation_failed(errors: list[FieldError], detail: Msg | None = None) -> ProblemError:
+def validation_failed(
+    errors: list[FieldError], detail: Msg | None = None, *, omitted: int = 0
+) -> ProblemError:
     return ProblemError(
         "VALIDATION_FAILED",
-        detail or msg("{count} validation error(s); see errors[].", count=len(errors)),
+        detail or msg("{count} validation error(s); see errors[].", count=len(errors) + omitted),
         errors=errors,
+        omitted=omitted,
     )
 
 

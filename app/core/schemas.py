@@ -27,6 +27,32 @@ def has_control(value: str, *, multiline: bool = False) -> bool:
     return CONTROL_CHARACTERS.search(value) is not None
 
 
+# The same rules as JSON Schema patterns (SPEC §1: a schema says exactly what is accepted).
+# Python `re` syntax, which is also ECMA's for these classes; format characters are listed
+# from this Python's Unicode database (astral ones as literal characters).
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_LINE_CONTROLS = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\r"  # tab and LF allowed
+
+
+def _format_characters() -> str:
+    """A character class body of every Unicode format character (category Cf)."""
+    ranges: list[tuple[int, int]] = []
+    for point in range(0x110000):
+        if unicodedata.category(chr(point)) == "Cf":
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1] = (ranges[-1][0], point)
+            else:
+                ranges.append((point, point))
+
+    def char(point: int) -> str:
+        return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)
+
+    return "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
+
+
+_FORMAT = _format_characters()
+
+
 # Unit codes: a prison facility's, a Bapas's, a sentra's. Upper-case letters, digits and `-`,
 # 2 to 32 characters. `UNIT_CODE` is the bare pattern, to build variants from.
 UNIT_CODE = r"[A-Z0-9][A-Z0-9-]{1,31}"
@@ -68,6 +94,18 @@ class TextRule:
             return msg("a name of visible characters: no format characters, not blank")
         return None
 
+    @property
+    def pattern(self) -> str:
+        """The rule's characters as a JSON Schema pattern (not its length: `maxLength`).
+        Not the `printable` rule's (Unicode's printable set is no short class)."""
+        if self.multiline:
+            return rf"^([^{_LINE_CONTROLS}]|\r\n)*$"
+        if self.name:
+            # No control or format character, and one at least that is not a space.
+            allowed = f"[^{_CONTROLS}{_FORMAT}]"
+            return rf"^{allowed}*[^{_CONTROLS}{_FORMAT}\s]{allowed}*$"
+        return rf"^[^{_CONTROLS}]*$"
+
     def _validate(self, value: str) -> str:
         fault = self.fault(value)
         if fault is not None:
@@ -87,6 +125,7 @@ class TextRule:
     ) -> JsonSchemaValue:
         out: dict[str, Any] = handler(schema)
         out["maxLength"] = self.max_length
+        out["pattern"] = self.pattern
         return out
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from app.auth.deps import ApiRoute, current_principal, require_role
 from app.auth.roles import Role
 from app.core.deps import ClockDep
-from app.core.errors import ProblemError
+from app.core.errors import MAX_BATCH_ERRORS, MAX_ERRORS, ProblemError
 from app.core.http import MIB, problem_response
 from app.core.i18n import language_var
 from app.core.metrics import INTAKE_OUTCOMES
@@ -176,6 +176,7 @@ async def post_batch(
     outcomes = await service.receive_events(sender, events)
     request_id = getattr(request.state, "request_id", None)
     results: list[dict[str, Any]] = []
+    budget = MAX_BATCH_ERRORS
     for index, (item, result) in enumerate(zip(events, outcomes, strict=True)):
         event_id = item.get("event_id") if isinstance(item, dict) else None
         entry: dict[str, Any] = {
@@ -184,7 +185,9 @@ async def post_batch(
         }
         if isinstance(result, ProblemError):
             entry["status"] = result.status
-            entry["problem"] = result.body(request_id)
+            problem = result.body(request_id, max_errors=max(1, min(MAX_ERRORS, budget)))
+            budget -= len(problem.get("errors", ()))
+            entry["problem"] = problem
         else:
             entry["status"] = result.status_code
             entry["outcome"] = result.body["outcome"]

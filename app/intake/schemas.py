@@ -68,6 +68,16 @@ def _representable(value: dt.datetime) -> dt.datetime:
 
 
 NoControl = BeforeValidator(_no_control_before)
+
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's `integer` includes `9.0`; strict validation alone would refuse it."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+PpksNumber = Annotated[int, Field(ge=1, le=26), BeforeValidator(_whole_number)]
 Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
 # NoControl comes after the constraints so that they stay on the string schema (with their
 # own error types); as a "before" validator it still runs first.
@@ -109,12 +119,21 @@ class Facility(StrictBody):
 
 
 class Domicile(StrictBody):
-    province_code: Code = Field(description="2-digit province code (Kepmendagri 2025).")
+    # The patterns are the schema's; the rules refuse a code that breaks one with its §3
+    # code (UNKNOWN_REGION, INVALID_NIK), like one that matches but does not exist.
+    province_code: Code = Field(
+        description="2-digit province code (Kepmendagri 2025).",
+        json_schema_extra={"pattern": "^[0-9]{2}$"},
+    )
     regency_code: Code | None = Field(
-        default=None, description="4-digit regency/city code, inside the province."
+        default=None,
+        description="4-digit regency/city code, inside the province.",
+        json_schema_extra={"pattern": "^[0-9]{4}$"},
     )
     district_code: Code | None = Field(
-        default=None, description="6-digit district (kecamatan) code, inside the regency."
+        default=None,
+        description="6-digit district (kecamatan) code, inside the regency.",
+        json_schema_extra={"pattern": "^[0-9]{6}$"},
     )
     address: RuleText500 | None = None
 
@@ -128,7 +147,9 @@ class Guardian(StrictBody):
 class Person(StrictBody):
     full_name: RuleName
     nik: Annotated[str, TEXT32.by_rules] | None = Field(
-        default=None, description="16-digit NIK; null when unavailable (give the reason)."
+        default=None,
+        description="16-digit NIK; null when unavailable (give the reason).",
+        json_schema_extra={"pattern": "^[0-9]{16}$"},
     )
     nik_unavailable_reason: Annotated[str, TEXT32.by_rules] | None = Field(
         default=None,
@@ -243,9 +264,9 @@ class ReleaseEvent(StrictBody):
         description="PAS target categories (SPEC §6). `warga_binaan` with a convicted or "
         "supervised release (PAS_WARGA_BINAAN_REQUIRED), never with a not_convicted one "
         "(PAS_WARGA_BINAAN_NOT_CONVICTED).",
-        json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
+        json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}, "uniqueItems": True},
     )
-    ppks_types: Annotated[list[Annotated[int, Field(ge=1, le=26)]], Field(max_length=26)] = Field(
+    ppks_types: Annotated[list[PpksNumber], Field(max_length=26)] = Field(
         default_factory=list,
         json_schema_extra={"uniqueItems": True},
         description="PPKS-26 type numbers (1-26, `/v1/reference/ppks-types`) that refine "

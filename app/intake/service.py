@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -40,6 +41,7 @@ from app.core.db import Database
 from app.core.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.core.errors import FieldError, ProblemError, json_pointer, validation_failed
 from app.core.i18n import msg
+from app.core.validation import prune_unknown
 from app.intake import store as claims
 from app.intake.groups import GroupCommit
 from app.intake.parsing import canonical_json, parse_event
@@ -53,7 +55,7 @@ from app.referrals.changes import Change
 from app.referrals.domain import TERMINAL, LifecycleState
 from app.referrals.models import Referral
 from app.referrals.records import CASE_FIELDS, read_case, write_case
-from app.referrals.service import set_state, state_of
+from app.referrals.service import OPEN_FLAG, set_state, state_of
 from app.rights.rectification import changed_pointers
 from app.rights.service import settle_rectifications
 
@@ -136,10 +138,16 @@ async def receive_events(
     if prefixes is None:
         prefixes = [("events", i) for i in range(len(raws))]
     principal, intake = sender.principal, sender.intake
-    items = [
-        _check(principal, raw, prefix, sender.clock)
-        for raw, prefix in zip(raws, prefixes, strict=True)
-    ]
+
+    def check_all() -> list[_Item]:
+        return [
+            _check(principal, raw, prefix, sender.clock)
+            for raw, prefix in zip(raws, prefixes, strict=True)
+        ]
+
+    # A batch's checks (no database) run in a worker thread, so that the event loop keeps
+    # answering other requests; a lone event's are too small to be worth the hop.
+    items = await anyio.to_thread.run_sync(check_all) if len(raws) > 1 else check_all()
     todo = [i for i in items if i.result is None and i.event is not None]
     if len(items) == 1 and todo:
         # A request of one event: applied with those of concurrent requests of the same
@@ -165,14 +173,19 @@ async def receive_events(
 def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock: Clock) -> _Item:
     """Schema, facility binding and the rules: everything that needs no database."""
     item = _Item(raw, prefix, request_id_var.get())
+    # An event with more unknown members than a problem lists fails its schema: only the
+    # first ones are kept for the validator, and its hash is never needed (SPEC §1).
+    pruned, omitted = prune_unknown(raw, ReleaseEvent)
+    canonical: bytes | None = None
+    if not omitted:
+        try:
+            # One serialisation for both the body hash and the validation; a body with a
+            # lone surrogate (no Unicode text) cannot be encoded: the slow path to its 422.
+            canonical = canonical_json(raw)
+        except UnicodeEncodeError:
+            canonical = None
     try:
-        # One serialisation for both the body hash and the validation; a body with a lone
-        # surrogate (no Unicode text) cannot be encoded and takes the slow path to its 422.
-        canonical: bytes | None = canonical_json(raw)
-    except UnicodeEncodeError:
-        canonical = None
-    try:
-        event = parse_event(raw, prefix, canonical)
+        event = parse_event(pruned, prefix, canonical, omitted=omitted)
     except ProblemError as problem:
         item.result = problem
         return item
@@ -223,8 +236,9 @@ async def _settle_all(sender: Sender, items: list[_Item]) -> None:
     of them for a reason no check foresaw (a bug): the transaction fails whole, so the
     events it held are tried again one by one, and only the one the database refuses is
     answered 500. A database that is away fails them all (503, retried by the sender)."""
+    todo, copies = _copies(items)
     try:
-        for part in _parts(items):
+        for part in _parts(todo):
             await _settle(sender, part)
     except Exception as exc:
         left = [i for i in items if i.result is None]
@@ -241,6 +255,44 @@ async def _settle_all(sender: Sender, items: list[_Item]) -> None:
                 item.result = ProblemError(
                     "INTERNAL_ERROR", msg("This event could not be stored; nothing of it was.")
                 )
+    for copy, first in copies:
+        copy.result = _answer_of_copy(first, copy)
+
+
+def _answer_of_copy(first: _Item, copy: _Item) -> Outcome:
+    result = first.result
+    if isinstance(result, IntakeResult):
+        return dataclasses.replace(result, replayed=True)
+    if result is None:  # pragma: no cover - the original was settled first
+        raise AssertionError("a copy of an unanswered event")
+    # The same refusal, its pointers moved to the copy's place in the batch.
+    old, new = json_pointer(first.prefix), json_pointer(copy.prefix)
+    errors = [
+        dataclasses.replace(e, pointer=new + e.pointer[len(old) :])
+        if e.pointer is not None and e.pointer.startswith(old)
+        else e
+        for e in result.errors
+    ]
+    return dataclasses.replace(result, errors=errors)
+
+
+def _copies(items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+    """(the items to settle, (copy, original) pairs). A copy repeats the event_id and body
+    of the item just before it with that id: posted after it, it gets the same answer (its
+    replay, or the same refusal), so it needs no transaction of its own; 500 copies of one
+    event were 500 transactions (SPEC §3: "as if posted after it")."""
+    todo: list[_Item] = []
+    copies: list[tuple[_Item, _Item]] = []
+    last: dict[str, _Item] = {}
+    for item in items:
+        event_id = item.checked.event_id
+        previous = last.get(event_id)
+        if previous is not None and previous.digest == item.digest:
+            copies.append((item, previous))
+        else:
+            todo.append(item)
+        last[event_id] = item
+    return todo, copies
 
 
 def _parts(items: list[_Item]) -> list[list[_Item]]:
@@ -408,30 +460,33 @@ class _Batch:
 
 
 class _OpenByNik:
-    """Open (non-terminal) referrals per NIK blind index, kept current as events apply."""
+    """Open (non-terminal) referrals per NIK blind index, with their facilities, kept
+    current as events apply."""
 
-    def __init__(self, rows: Sequence[tuple[uuid.UUID, str]]) -> None:
-        self._open: dict[str, set[uuid.UUID]] = {}
-        for referral_id, nik_index in rows:
-            self._open.setdefault(nik_index, set()).add(referral_id)
+    def __init__(self, rows: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+        self._open: dict[str, dict[uuid.UUID, str]] = {}
+        for referral_id, nik_index, facility_code in rows:
+            self._open.setdefault(nik_index, {})[referral_id] = facility_code
 
     def note(self, referral: Referral) -> None:
         if referral.nik_index is None:
             return
-        ids = self._open.setdefault(referral.nik_index, set())
+        ids = self._open.setdefault(referral.nik_index, {})
         if referral.status in TERMINAL_STATUSES:
-            ids.discard(referral.id)
+            ids.pop(referral.id, None)
         else:
-            ids.add(referral.id)
+            ids[referral.id] = referral.facility_code
 
     def forget(self, referral: Referral) -> None:
         if referral.nik_index is not None:
-            self._open.get(referral.nik_index, set()).discard(referral.id)
+            self._open.get(referral.nik_index, {}).pop(referral.id, None)
 
-    def others(self, referral: Referral) -> bool:
+    def others(self, referral: Referral) -> list[str]:
+        """The facilities of the other open referrals of the referral's NIK."""
         if referral.nik_index is None:
-            return False
-        return bool(self._open.get(referral.nik_index, set()) - {referral.id})
+            return []
+        found = self._open.get(referral.nik_index, {})
+        return [facility for rid, facility in found.items() if rid != referral.id]
 
 
 def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
@@ -492,8 +547,12 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
     applied = decided.applied or before is None
     flags = sorted({w.code for w in item.warnings})
     extra: list[FieldError] = []
-    if batch.open_by_nik.others(referral):
-        flags.append("OPEN_REFERRAL_EXISTS_FOR_NIK")
+    others = batch.open_by_nik.others(referral)
+    if others:
+        flags.append(OPEN_FLAG)
+    # SPEC §3: the sender learns of another open case only where it may read it (a prison
+    # must not learn that another prison holds the person); the stored flag is the truth.
+    if any(principal.may_read(facility, None) for facility in others):
         extra.append(
             FieldError(
                 "OPEN_REFERRAL_EXISTS_FOR_NIK",

@@ -130,7 +130,8 @@ async def provinces(_: PrincipalDep) -> Items[RegionOut]:
 async def regencies(
     _: PrincipalDep,
     province_code: Annotated[
-        str | None, Query(max_length=2, description="Only the regencies of this province.")
+        str | None,
+        Query(pattern=r"^[0-9]{2}$", description="Only the regencies of this province."),
     ] = None,
 ) -> Items[RegencyOut]:
     regions = load_regions()

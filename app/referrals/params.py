@@ -28,6 +28,18 @@ from app.referrals.records import normalise_name
 
 _PAS_ENUM: list[JsonValue] = list(sorted(PAS_CODES))
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# `created_from`/`created_to`: a date, or an RFC 3339 time with offset. The schema carries
+# the pattern (months 01-12, days 01-31, years 0001-9999); a day that does not exist
+# (2026-02-30) or a bound UTC cannot hold is still the service's 422 `INVALID_DATE`.
+_DAY = (
+    r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+)
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+INSTANT_PATTERN = rf"^{_DAY}(T{_CLOCK}{_OFFSET})?$"
+_INSTANT = re.compile(INSTANT_PATTERN)
+# A character of a free-text parameter: anything but a control character (SPEC §1).
+_TEXT = r"[^\x00-\x1f\x7f-\x9f]"
 
 
 def _iso_date(value: object) -> object:
@@ -47,6 +59,8 @@ def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | Msg:
     whose bound UTC cannot hold (before year 1 or after year 9999 once in UTC, or the day
     after 9999-12-31) is refused like a malformed one: no column can be compared with it.
     """
+    if not _INSTANT.fullmatch(value):
+        return msg("a date (YYYY-MM-DD) or an RFC 3339 time with offset")
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
@@ -98,6 +112,7 @@ class FilterParams(BaseModel):
     created_from: str | None = Field(
         default=None,
         max_length=40,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
         description="Inclusive: an RFC 3339 time with offset, or a date (that local day "
         "in RUJUKAN_TIMEZONE). A bound UTC cannot hold (before year 1 or after 9999 once "
         "in UTC) is a 422 `INVALID_DATE`.",
@@ -105,6 +120,7 @@ class FilterParams(BaseModel):
     created_to: str | None = Field(
         default=None,
         max_length=40,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
         description="Inclusive, like `created_from` (a date: its whole day, so the last "
         "one is 9999-12-30).",
     )
@@ -123,6 +139,10 @@ class FilterParams(BaseModel):
         default=None,
         min_length=1,
         max_length=200,
+        # No control characters. "At least one letter or digit" is the service's own check
+        # (INVALID_VALUE): ECMA patterns name Unicode letters only with a flag JSON Schema
+        # does not give.
+        json_schema_extra={"pattern": rf"^{_TEXT}*$"},
         description="Name search: every word of `q` starts a word of the name; case and "
         "accents are ignored (`nurhalíza` finds Nurhaliza).",
     )
@@ -181,7 +201,8 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         ("created_from", params.created_from, False),
         ("created_to", params.created_to, True),
     ):
-        parsed = _instant(given, tz, end=end) if given else None
+        # An empty value is no date (the pattern says so), not an absent bound.
+        parsed = _instant(given, tz, end=end) if given is not None else None
         if isinstance(parsed, Msg):
             errors.append(FieldError("INVALID_DATE", parsed, parameter=name))
             parsed = None

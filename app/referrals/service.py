@@ -27,6 +27,9 @@ from app.referrals.models import Referral, ReferralHistory
 from app.referrals.records import read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
 
+# The flag of a referral whose NIK has another open referral (SPEC §3).
+OPEN_FLAG = "OPEN_REFERRAL_EXISTS_FOR_NIK"
+
 
 @dataclass(frozen=True, slots=True)
 class DetailView:
@@ -104,10 +107,14 @@ async def detail(
     case = read_case(referral, view.cipher)
     person, needs, withheld = disclosed(principal, referral, case)
     others = siblings if siblings is not None else await store.siblings_of(session, referral)
-    related: list[uuid.UUID] = sorted(
-        (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code, r.bapas_code)),
-        key=str,
-    )
+    readable = [
+        r for r in others if principal.may_read(r.facility_code, r.sentra_code, r.bapas_code)
+    ]
+    related: list[uuid.UUID] = sorted((r.id for r in readable), key=str)
+    flags = list(referral.data_quality_flags)
+    # SPEC §3: the open-case flag only where the caller may read an open one of them.
+    if OPEN_FLAG in flags and not any(r.status not in store.TERMINAL_CODES for r in readable):
+        flags.remove(OPEN_FLAG)
     state = state_of(referral)
     age = domain.age_on(referral.birth_date, referral.release_date)
     today = clock.today
@@ -145,7 +152,7 @@ async def detail(
         ),
         age_at_release=age,
         is_child=domain.is_child(age),
-        data_quality_flags=referral.data_quality_flags,
+        data_quality_flags=flags,
         related_referral_ids=related,
         allowed_actions=domain.allowed_actions(state, principal.role),
         created_at=referral.created_at,
@@ -205,9 +212,10 @@ async def transition(
                 action=action.value,
             ),
         )
-    if if_match is None:
+    # SPEC §1: `*` names no version (it would skip the check): like a missing If-Match.
+    if if_match is None or if_match.strip() in ("", "*"):
         raise ProblemError("PRECONDITION_REQUIRED")
-    if if_match.strip() not in (etag(referral), f"W/{etag(referral)}", "*"):
+    if if_match.strip() not in (etag(referral), f"W/{etag(referral)}"):
         raise ProblemError(
             "VERSION_MISMATCH",
             msg("The referral is at version {version}.", version=referral.version),

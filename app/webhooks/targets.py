@@ -33,13 +33,48 @@ class TargetRefusedError(Exception):
     """The target resolves to a loopback, private, link-local or otherwise non-public address."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their low 32 bits: a packet to them reaches
+# that IPv4 address (through a translator or a tunnel), so it is judged by it. Python 3.11
+# calls `::ffff:0:7f00:1` or `64:ff9b::a9fe:a9fe` global.
+_EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # NAT64 local-use prefix (RFC 8215)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291)
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: mapped, 6to4, Teredo's client,
+    translated, NAT64 or IPv4-compatible."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in network for network in _EMBEDDING_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
+    """Whether `address` is a public unicast address, judging an IPv6 address that embeds
+    an IPv4 one (see `_embedded_ipv4`) by both."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            # `::ffff:a.b.c.d` is a.b.c.d itself; the other forms are routed prefixes
+            # whose own range is not global either (6to4, Teredo, NAT64 are special use).
+            return _is_public(embedded) and (ip.ipv4_mapped is not None or _is_public(ip))
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
