@@ -101,7 +101,9 @@ _EXAMPLE = {
         "summary": "The person moved before release",
         "value": {
             "fields": ["/person/domicile/address", "/person/domicile/district_code"],
-            "detail": "Alamat sudah pindah sebelum keluar dari UPT; mohon diperbarui.",
+            "detail": (
+                "Yang bersangkutan sudah pindah domisili sebelum keluar dari UPT; mohon diperbarui."
+            ),
         },
     }
 }
@@ -154,7 +156,7 @@ async def list_rectifications(
 _DECLINE_EXAMPLE = {
     "right": {
         "summary": "The prison's record is right",
-        "value": {"reason": "Data sesuai dokumen putusan dan register."},
+        "value": {"reason": "Data sudah sesuai dengan salinan putusan dan register UPT."},
     }
 }
 
