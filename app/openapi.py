@@ -749,6 +749,8 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, str | None, str], ...]] = {
         for field in ("facility_codes", "sentra_codes", "bapas_codes")
     ),
     "list_audit_events": _CURSOR,
+    "list_disclosures": _CURSOR,
+    "list_audit_seals": _CURSOR,
     "create_subscription": (
         ("URL_NOT_ALLOWED", "/url", "a target on a loopback, private or non-public address"),
     ),
