@@ -105,7 +105,15 @@ async def stored_intake(fault_db: FaultDatabase) -> dict[str, Any]:
                 " WHERE type = 'referral.created'"
             )
         )
-        outbox = {r["id"] for r in await conn.fetch("SELECT id FROM outbox_events")}
+        # The events the subscription asked for: the workers' moment scheduler also writes
+        # moments (handover_reached, triage_overdue) that no subscription here wants.
+        outbox = {
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM outbox_events WHERE type IN"
+                " ('referral.created', 'referral.status_changed', 'referral.updated')"
+            )
+        }
         fanned = Counter(
             r["outbox_event_id"]
             for r in await conn.fetch("SELECT outbox_event_id FROM webhook_deliveries")
