@@ -414,6 +414,31 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "Its case data or custody status changed, or its `sentra_code` did without a "
             "status change: a reassignment (`assign` while `assigned`).",
         ),
+        ("referral.assessment_recorded", "An assessment (*asesmen*) was recorded (§10)."),
+        (
+            "referral.plan_updated",
+            "The service plan (*rencana intervensi*) changed (§10); `data.plan_version`.",
+        ),
+        ("referral.appointment_scheduled", "An appointment was made; `data.appointment_id`."),
+        (
+            "referral.attendance_recorded",
+            "Attendance was recorded (attended, late or cancelled); `data.appointment_id`.",
+        ),
+        (
+            "referral.appointment_missed",
+            "The person missed an appointment (instead of `attendance_recorded`).",
+        ),
+        ("referral.service_recorded", "A service delivered was recorded; `data.service_id`."),
+        (
+            "referral.note_added",
+            "A note was written; `data.note_id`. Only to subscribers who may read the note "
+            "(a `kemensos` note: Kemensos and the assigned sentra). Never the body.",
+        ),
+        (
+            "referral.report_published",
+            "The referral was closed and its end-of-service report (*laporan akhir "
+            "layanan*) can be read; after the close's `status_changed`.",
+        ),
     ],
 ]
 ENUM_MEANINGS: dict[frozenset[str], list[tuple[str, str]]] = {

@@ -45,6 +45,15 @@ class ChangeType(StrEnum):
     created = "referral.created"
     status_changed = "referral.status_changed"
     updated = "referral.updated"
+    # The rehabilitation record (SPEC §10)
+    assessment_recorded = "referral.assessment_recorded"
+    plan_updated = "referral.plan_updated"
+    appointment_scheduled = "referral.appointment_scheduled"
+    attendance_recorded = "referral.attendance_recorded"
+    appointment_missed = "referral.appointment_missed"
+    service_recorded = "referral.service_recorded"
+    note_added = "referral.note_added"
+    report_published = "referral.report_published"
 
 
 class Action(StrEnum):
