@@ -32,6 +32,7 @@ from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
+from app.rehab.routes import router as rehab_router
 from app.runtime import Runtime, build_runtime
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for router in (
         intake_router,
         referrals_router,
+        rehab_router,
         reference_router,
         sentra_router,
         clients_router,

@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.core.errors import CATALOGUE
 from app.core.openapi import Problem
-from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
+from app.reference.catalogue import ATENSI_COMPONENTS, PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
 
 DESCRIPTION = """\
 Rujukan is the interagency referral service between the prisons of the Directorate General
@@ -71,6 +71,15 @@ TAGS: list[dict[str, str]] = [
         "description": "The Kemensos portal, sentra and prisons: list, filter, count, export, "
         "read one referral with its `ETag`, its history, and move it through its lifecycle "
         "with `If-Match`.",
+    },
+    {
+        "name": "Rehabilitation record",
+        "description": "What Kemensos does after the handover (ATENSI, Permensos 7/2021): "
+        "assessments (*asesmen*), the service plan (*rencana intervensi*) with its own "
+        "`ETag`, appointments (*jadwal*) and attendance (*kehadiran*), services delivered "
+        "(*layanan*), notes (*catatan*) between the agencies and the end-of-service report "
+        "(*laporan akhir layanan*) that `close` publishes. The prison and the Bapas read the "
+        "appointments, the report and the notes meant for them.",
     },
     {
         "name": "Reference data",
@@ -439,6 +448,39 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "The referral was closed and its end-of-service report (*laporan akhir "
             "layanan*) can be read; after the close's `status_changed`.",
         ),
+    ],
+    [(c.code.value, f"**{c.name_id}**: {c.name_en}.") for c in ATENSI_COMPONENTS],
+    [
+        ("low", "**Rendah**: a low need."),
+        ("medium", "**Sedang**: a moderate need."),
+        ("high", "**Tinggi**: a high need, to address first."),
+    ],
+    [
+        ("has", "**Ada**: the person holds the document."),
+        ("missing", "**Tidak ada**: the person has none (to be issued by Dukcapil)."),
+        ("unknown", "**Tidak diketahui**: not known yet."),
+    ],
+    [
+        ("sentra", "**Di sentra**: at the sentra."),
+        ("facility", "**Di UPT**: at the prison (before release) or another facility."),
+        ("home", "**Kunjungan rumah**: a home visit."),
+        ("online", "**Daring**: by video or phone."),
+        ("other", "**Lainnya**: elsewhere (`location.detail` says where)."),
+    ],
+    [
+        ("attended", "**Hadir**: the person came."),
+        ("late", "**Terlambat**: the person came late."),
+        ("missed", "**Tidak hadir**: the person did not come (`referral.appointment_missed`)."),
+        ("cancelled", "**Dibatalkan**: called off; may be recorded before `starts_at`."),
+    ],
+    [
+        ("all", "**Semua pihak**: every party that reads the referral (keep health out)."),
+        ("kemensos", "**Internal Kemensos**: Kemensos and the assigned sentra only."),
+    ],
+    [
+        ("achieved", "**Tercapai**: the goal was reached."),
+        ("partially_achieved", "**Tercapai sebagian**: partly reached."),
+        ("not_achieved", "**Tidak tercapai**: not reached."),
     ],
 ]
 ENUM_MEANINGS: dict[frozenset[str], list[tuple[str, str]]] = {

@@ -101,6 +101,33 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "`supervision.ended` for a person still inside: supervision starts at release.",
     ),
     "SENTRA_EXISTS": CatalogueEntry(409, "Sentra exists", "A sentra with this code exists."),
+    # The rehabilitation record (SPEC §10)
+    "REFERRAL_ENDED": CatalogueEntry(
+        409,
+        "Referral ended",
+        "The referral is closed, rejected or cancelled: its record takes notes only.",
+    ),
+    "INVALID_STATE": CatalogueEntry(
+        409,
+        "Invalid state",
+        "Not recorded in the referral's current status (assessments, plan and appointments: "
+        "accepted, assigned, in_service, on_hold; services: in_service).",
+    ),
+    "ATTENDANCE_RECORDED": CatalogueEntry(
+        409, "Attendance recorded", "The appointment's attendance was recorded already (once)."
+    ),
+    "APPOINTMENT_NOT_DUE": CatalogueEntry(
+        409,
+        "Appointment not due",
+        "The appointment has not started: only `cancelled` is recorded before `starts_at`.",
+    ),
+    "NO_PLAN": CatalogueEntry(404, "No plan", "The referral has no service plan yet."),
+    "NO_REPORT": CatalogueEntry(
+        404, "No report", "The referral has not been closed: no end-of-service report yet."
+    ),
+    "APPOINTMENT_NOT_FOUND": CatalogueEntry(
+        404, "Appointment not found", "The referral has no appointment with this id."
+    ),
     "PRECONDITION_REQUIRED": CatalogueEntry(
         428, "Precondition required", "Send `If-Match` with the referral's current ETag."
     ),
@@ -235,6 +262,19 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     ),
     "UNKNOWN_SENTRA": CatalogueEntry(
         None, "Unknown sentra", "Not an active sentra of the registry."
+    ),
+    "UNKNOWN_GOAL": CatalogueEntry(
+        None, "Unknown goal", "Not the id of a goal of the referral's service plan."
+    ),
+    "REPORT_REQUIRED": CatalogueEntry(
+        None,
+        "Report required",
+        "`close` with outcome `completed` or `ended_early` carries the end-of-service `report`.",
+    ),
+    "REPORT_INCOMPLETE": CatalogueEntry(
+        None,
+        "Report incomplete",
+        "The report gives a `result` for every goal of the plan (`completed`, `ended_early`).",
     ),
     "NIK_BIRTHDATE_MISMATCH": CatalogueEntry(
         None, "NIK birth date mismatch", "Warning: the NIK's DDMMYY differs from `birth_date`."

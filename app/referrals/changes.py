@@ -34,6 +34,10 @@ class Change:
     outcome: str | None = None
     note: str | None = None
     changed_fields: tuple[str, ...] = ()
+    # A §10 record's id in the events' `data` (`appointment_id`, `note_id`, ...), and the
+    # audience of an event about a note (`kemensos`: only those who may read the note).
+    record_ids: tuple[tuple[str, str], ...] = ()
+    audience: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,7 +82,10 @@ class ChangeLog:
             }
         )
         for event_type in change.emits:
-            self.outbox.append(outbox_row(referral, event_type, at, change.from_status))
+            row = outbox_row(referral, event_type, at, change.from_status)
+            row["data"].update(change.record_ids)
+            row["audience"] = change.audience
+            self.outbox.append(row)
         self.audit.append(
             audit.row(
                 principal,
@@ -110,6 +117,7 @@ def outbox_row(
         "facility_code": referral.facility_code,
         "sentra_code": referral.sentra_code,
         "bapas_code": referral.bapas_code,
+        "audience": None,
         "data": data,
         "occurred_at": at,
     }

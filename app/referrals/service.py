@@ -15,14 +15,15 @@ from app.auth.roles import REFERRAL_READERS
 from app.core import audit
 from app.core.clock import Clock
 from app.core.crypto import DataCipher
-from app.core.errors import ProblemError, validation_failed
+from app.core.errors import FieldError, ProblemError, validation_failed
 from app.reference.coverage import CoverageCache, suggest_sentra
 from app.referrals import domain, store
 from app.referrals.changes import Change, ChangeLog
-from app.referrals.domain import ChangeType, Command, CustodyStatus, LifecycleState, Status
+from app.referrals.domain import Action, ChangeType, Command, CustodyStatus, LifecycleState, Status
 from app.referrals.models import Referral, ReferralHistory
 from app.referrals.records import read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
+from app.rehab import service as rehab
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,9 @@ async def detail(
         key=str,
     )
     state = state_of(referral)
+    assessment, next_appointment = await rehab.detail_fields(
+        session, principal, referral.id, clock.now, view.cipher
+    )
     age = domain.age_on(referral.birth_date, referral.release_date)
     today = clock.today
     return ReferralDetail(
@@ -143,6 +147,8 @@ async def detail(
         is_child=domain.is_child(age),
         data_quality_flags=referral.data_quality_flags,
         related_referral_ids=related,
+        assessment=assessment,
+        next_appointment=next_appointment,
         allowed_actions=domain.allowed_actions(state, principal.role),
         created_at=referral.created_at,
         updated_at=referral.updated_at,
@@ -217,6 +223,14 @@ async def transition(
     )
     sentra = await store.active_sentra(session) if command.sentra_code is not None else []
     errors = domain.command_errors(command, (s.code for s in sentra))
+    report = None
+    if action is Action.close:
+        report_errors, report = await rehab.check_close_report(
+            session, referral, command.outcome, request.report
+        )
+        errors += report_errors
+    elif request.report is not None:
+        errors.append(FieldError("INVALID_VALUE", f"`{action.value}` takes no report", "/report"))
     if errors:
         raise validation_failed(errors)
     after = domain.apply(before, command)
@@ -228,6 +242,10 @@ async def transition(
     # A transition always changes the detail: assigning the sentra it already has is an
     # `updated` too.
     emits = domain.change_events(before, after) or (ChangeType.updated,)
+    if report is not None:
+        # Every close publishes its report (SPEC §10), after its `status_changed`.
+        rehab.write_report(session, referral, report, principal, view.clock, view.cipher)
+        emits = (*emits, ChangeType.report_published)
     log = ChangeLog()
     log.record(
         referral,
