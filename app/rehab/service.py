@@ -778,19 +778,53 @@ async def detail_fields(
     return assessment, _appointment_out(upcoming, cipher) if upcoming is not None else None
 
 
-# Erasure (retention, SPEC §12's consent withdrawal)
+# Erasure (retention, SPEC §12's consent withdrawal) and key rotation
 
-_WITH_TEXTS = (Assessment, Appointment, ServiceDelivered)
+# Every sealed column of the record: (model, column, the kind its associated data names,
+# the column that is the record's id in that associated data).
+SEALED: tuple[tuple[type[Any], str, RecordKind, str], ...] = (
+    (Assessment, "texts", RecordKind.assessment, "id"),
+    (Plan, "texts", RecordKind.plan, "referral_id"),
+    (Appointment, "texts", RecordKind.appointment, "id"),
+    (ServiceDelivered, "texts", RecordKind.service, "id"),
+    (Note, "body", RecordKind.note, "id"),
+    (Report, "texts", RecordKind.report, "referral_id"),
+)
 
 
 async def erase_texts(session: AsyncSession, referral_ids: Sequence[uuid.UUID]) -> None:
     """Every free text of these referrals' records becomes unreadable: the ciphertexts are
-    cleared, the records' structure (components, dates, attendance, results) stays."""
+    cleared (a statement per table), the records' structure (components, dates,
+    attendance, results) stays for the statistics. Retention calls it, and so must
+    §12's consent withdrawal."""
     if not referral_ids:
         return
-    ids = list(referral_ids)
-    for model in _WITH_TEXTS:
-        await session.execute(update(model).where(model.referral_id.in_(ids)).values(texts=None))
-    await session.execute(update(Plan).where(Plan.referral_id.in_(ids)).values(texts=None))
-    await session.execute(update(Report).where(Report.referral_id.in_(ids)).values(texts=None))
-    await session.execute(update(Note).where(Note.referral_id.in_(ids)).values(body=None))
+    ids = sorted(set(referral_ids))
+    for model, column, _, _ in SEALED:
+        await session.execute(
+            update(model).where(model.referral_id.in_(ids)).values({column: None})
+        )
+
+
+async def reseal_texts(session: AsyncSession, cipher: DataCipher, batch: int) -> int:
+    """Re-encrypt up to `batch` sealed texts per table still under a previous key (`rujukan
+    keys rotate`); how many it re-encrypted (0: none left, bar rows a request held)."""
+    prefix = f"v1.{cipher.key_id}.%"
+    changed = 0
+    for model, column, kind, id_column in SEALED:
+        sealed = getattr(model, column)
+        rows = (
+            await session.execute(
+                select(model)
+                .where(sealed.is_not(None), sealed.not_like(prefix))
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+        for row in rows:
+            record_id = getattr(row, id_column)
+            token: str = getattr(row, column)
+            associated = texts.associated(kind, record_id)
+            setattr(row, column, cipher.encrypt(cipher.decrypt(token, associated), associated))
+            changed += 1
+    return changed

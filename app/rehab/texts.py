@@ -14,7 +14,7 @@ from typing import Any
 from app.core.crypto import DataCipher
 
 
-def _associated(kind: str, record_id: uuid.UUID) -> bytes:
+def associated(kind: str, record_id: uuid.UUID) -> bytes:
     return b"rujukan/rehab/" + kind.encode() + b"/" + record_id.bytes
 
 
@@ -23,7 +23,7 @@ def seal(cipher: DataCipher, kind: str, record_id: uuid.UUID, texts: dict[str, A
     kept = {k: v for k, v in texts.items() if v is not None}
     if not kept:
         return None
-    return cipher.encrypt_json(kept, _associated(kind, record_id))
+    return cipher.encrypt_json(kept, associated(kind, record_id))
 
 
 def open_(
@@ -31,11 +31,11 @@ def open_(
 ) -> dict[str, Any]:
     if sealed is None:
         return {}
-    return cipher.decrypt_json(sealed, _associated(kind, record_id))
+    return cipher.decrypt_json(sealed, associated(kind, record_id))
 
 
 def seal_text(cipher: DataCipher, kind: str, record_id: uuid.UUID, text: str) -> str:
-    return cipher.encrypt(text.encode(), _associated(kind, record_id))
+    return cipher.encrypt(text.encode(), associated(kind, record_id))
 
 
 def open_text(
@@ -43,4 +43,4 @@ def open_text(
 ) -> str | None:
     if sealed is None:
         return None
-    return cipher.decrypt(sealed, _associated(kind, record_id)).decode()
+    return cipher.decrypt(sealed, associated(kind, record_id)).decode()
