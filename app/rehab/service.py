@@ -762,20 +762,32 @@ async def detail_fields(
     cipher: DataCipher,
 ) -> tuple[AssessmentOut | None, AppointmentOut | None]:
     """The latest assessment (null for those who may not read assessments) and the next
-    appointment, in one round trip each."""
-    assessment = None
-    if domain.may_read(RecordKind.assessment, principal.role):
-        latest = (
-            await session.execute(
-                select(Assessment)
-                .where(Assessment.referral_id == referral_id)
-                .order_by(Assessment.recorded_at.desc(), Assessment.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        assessment = _assessment_out(latest, cipher) if latest is not None else None
-    upcoming = (await session.execute(_upcoming(referral_id, now))).scalar_one_or_none()
-    return assessment, _appointment_out(upcoming, cipher) if upcoming is not None else None
+    appointment, in one round trip (the detail is the portal's hot read): each picked by
+    a subquery on its (referral_id, time) index, both outer-joined to the referral."""
+    latest = (
+        select(Assessment.id)
+        .where(Assessment.referral_id == referral_id)
+        .order_by(Assessment.recorded_at.desc(), Assessment.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    upcoming = _upcoming(referral_id, now).with_only_columns(Appointment.id).scalar_subquery()
+    row = (
+        await session.execute(
+            select(Assessment, Appointment)
+            .select_from(Referral)
+            .outerjoin(Assessment, Assessment.id == latest)
+            .outerjoin(Appointment, Appointment.id == upcoming)
+            .where(Referral.id == referral_id)
+        )
+    ).one()
+    assessment: Assessment | None = row[0]
+    appointment: Appointment | None = row[1]
+    shown = assessment is not None and domain.may_read(RecordKind.assessment, principal.role)
+    return (
+        _assessment_out(assessment, cipher) if shown and assessment is not None else None,
+        _appointment_out(appointment, cipher) if appointment is not None else None,
+    )
 
 
 # Erasure (retention, SPEC §12's consent withdrawal) and key rotation
