@@ -71,7 +71,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get(
     "RUJUKAN_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-DB_NAME = "rujukan_bench"
+# RUJUKAN_BENCH_DB: another name, for runs beside another worktree's benchmark database.
+DB_NAME = os.environ.get("RUJUKAN_BENCH_DB", "rujukan_bench")
 # Fixed, so a reused database decrypts; a benchmark key, never a real one.
 DATA_KEY = base64.b64encode(b"rujukan-bench-data-key-000000000").decode()
 TODAY = dt.date.today()
@@ -312,6 +313,10 @@ class Generator:
             "supervision_end_date": supervision_end,
             "handover_date": handover_date(release, supervision_end),
             "pas_mask": pas_mask(categories),
+            "ppks_mask": 1 << 14,  # PPKS 15, bekas warga binaan
+            "bapas_code": "BAPAS-01" if supervised else None,
+            "supervision_ended": False,
+            "closed_at": updated if status == "closed" else None,
             "case_data": json.dumps(case, separators=(",", ":")),
             "sensitive_data": self.cipher.encrypt_json(sensitive, referral_id.bytes),
             "data_quality_flags": "[]",

@@ -14,10 +14,14 @@ from app.rehab import service
 from app.rehab.domain import RecordKind
 from app.rehab.schemas import (
     APPOINTMENT_EXAMPLES,
+    APPOINTMENTS_ANSWER,
     ASSESSMENT_EXAMPLES,
     ATTENDANCE_EXAMPLES,
     NOTE_EXAMPLES,
+    NOTES_ANSWER,
+    PLAN_ANSWER,
     PLAN_EXAMPLES,
+    REPORT_ANSWER,
     SERVICE_EXAMPLES,
     AppointmentOut,
     AppointmentRequest,
@@ -31,6 +35,7 @@ from app.rehab.schemas import (
     ReportOut,
     ServiceOut,
     ServiceRequest,
+    answer,
 )
 
 
@@ -123,6 +128,7 @@ async def get_assessments(
     "not the referral's). 404 `NO_PLAN` before the first PUT. "
     + _READ_FIELD_WORKERS.format(action="referral.plan.read"),
     response_model=PlanOut,
+    responses=answer(PLAN_ANSWER),
 )
 async def get_plan(
     referral_id: str, principal: PrincipalDep, session: SessionDep, cipher: CipherDep
@@ -143,6 +149,7 @@ async def get_plan(
     + _write_text(RecordKind.plan, "referral.plan_updated")
     + " Checks: ended (409) comes before `If-Match` (428/412), then the status.",
     response_model=PlanOut,
+    responses=answer(PLAN_ANSWER),
 )
 async def put_plan(
     referral_id: str,
@@ -185,6 +192,7 @@ async def post_appointment(
     "/{referral_id}/appointments",
     summary="The referral's appointments, newest first",
     description=_READ_ALL.format(action="referral.appointments.read"),
+    responses=answer(APPOINTMENTS_ANSWER),
 )
 async def get_appointments(
     referral_id: str, principal: PrincipalDep, session: SessionDep, cipher: CipherDep
@@ -279,6 +287,7 @@ async def post_note(
     description="The prison and the Bapas read the `all` notes; Kemensos and the assigned "
     "sentra read every note (a sentra assigned later reads the earlier ones). "
     + _READ_ALL.format(action="referral.notes.read"),
+    responses=answer(NOTES_ANSWER),
 )
 async def get_notes(
     referral_id: str, principal: PrincipalDep, session: SessionDep, cipher: CipherDep
@@ -295,6 +304,7 @@ async def get_notes(
     "component. 404 `NO_REPORT` before a `close`; after a close without a report "
     "`summary` is null and `goals` is `[]`; a goal the report gave no result has `result` "
     "null. " + _READ_ALL.format(action="referral.report.read"),
+    responses=answer(REPORT_ANSWER),
 )
 async def get_report(
     referral_id: str, principal: PrincipalDep, session: SessionDep, cipher: CipherDep

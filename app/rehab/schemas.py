@@ -283,3 +283,90 @@ NOTE_EXAMPLES: dict[str, Any] = {
         "value": {"body": "Perlu rujukan ke psikolog.", "audience": "kemensos"},
     },
 }
+
+_GOAL_KTP = "0b6f2a4e-2d0c-4c55-9a55-3c1f0e2b7d11"
+_GOAL_MONTIR = "5d1c9e7a-8f3b-4a2e-b6c4-1e9f0a7d3b22"
+_SENTRA_CLIENT = "7f0c1d2e-3a4b-4c5d-8e6f-9a0b1c2d3e4f"
+
+
+def answer(example: Any, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI `responses` entry with an example of the answer."""
+    return {status: {"content": {"application/json": {"example": example}}}}
+
+
+PLAN_ANSWER = {
+    "version": 2,
+    "goals": [
+        {
+            "id": _GOAL_KTP,
+            "component": "hidup_layak",
+            "description": "KTP-el dan KK terbit",
+            "due_on": "2027-01-31",
+        },
+        {
+            "id": _GOAL_MONTIR,
+            "component": "vokasional_kewirausahaan",
+            "description": "Pelatihan montir sepeda motor selesai",
+            "due_on": "2027-03-31",
+        },
+    ],
+    "created_at": "2026-12-01T03:00:00Z",
+    "updated_at": "2026-12-08T04:30:00Z",
+}
+APPOINTMENTS_ANSWER = {
+    "items": [
+        {
+            "id": "2c8e4b1a-6d3f-4e2a-9b7c-5f1e0d9c8a44",
+            "starts_at": "2026-12-15T02:00:00Z",
+            "location": {"kind": "sentra", "detail": "Sentra Handayani, ruang layanan 2"},
+            "purpose": "Asesmen lanjutan dan penyusunan rencana intervensi",
+            "attendance": "attended",
+            "attendance_note": None,
+            "attendance_recorded_at": "2026-12-15T04:00:00Z",
+            "recorded_at": "2026-12-08T04:30:00Z",
+            "client": _SENTRA_CLIENT,
+            "actor": "sari@handayani",
+        }
+    ]
+}
+NOTES_ANSWER = {
+    "items": [
+        {
+            "id": "9a7b6c5d-4e3f-4a1b-8c2d-0e1f2a3b4c55",
+            "at": "2026-12-15T05:00:00Z",
+            "client": _SENTRA_CLIENT,
+            "client_name": "Sentra Handayani",
+            "actor": "sari@handayani",
+            "audience": "all",
+            "body": "Klien sudah lapor diri ke sentra pada 15 Desember.",
+        }
+    ]
+}
+REPORT_ANSWER = {
+    "outcome": "completed",
+    "closed_at": "2027-03-30T08:00:00Z",
+    "summary": "KTP-el dan KK terbit; klien bekerja di bengkel.",
+    "goals": [
+        {
+            "goal_id": _GOAL_KTP,
+            "component": "hidup_layak",
+            "description": "KTP-el dan KK terbit",
+            "result": "achieved",
+        },
+        {
+            "goal_id": _GOAL_MONTIR,
+            "component": "vokasional_kewirausahaan",
+            "description": "Pelatihan montir sepeda motor selesai",
+            "result": "partially_achieved",
+        },
+    ],
+    "services": {
+        "hidup_layak": 2,
+        "perawatan_pengasuhan": 0,
+        "dukungan_keluarga": 1,
+        "terapi": 0,
+        "vokasional_kewirausahaan": 6,
+        "bantuan_sosial": 0,
+        "aksesibilitas": 0,
+    },
+}
