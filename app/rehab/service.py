@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Uuid, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Client
@@ -26,6 +26,7 @@ from app.auth.roles import REFERRAL_READERS
 from app.core import audit
 from app.core.clock import Clock
 from app.core.crypto import DataCipher
+from app.core.db import UTCDateTime
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.reference.catalogue import AtensiComponent
 from app.referrals import store
@@ -754,6 +755,42 @@ def write_report(
 # What the detail shows (SPEC §4): the latest assessment, the next appointment.
 
 
+def _detail_fields_query() -> Any:
+    """The latest assessment and the next appointment of `:referral_id` as of `:now`, each
+    picked by a subquery on its (referral_id, time) index, both outer-joined to the
+    referral. Built once: building it per request cost more than running it."""
+    rid = bindparam("referral_id", type_=Uuid())
+    now = bindparam("now", type_=UTCDateTime())
+    latest = (
+        select(Assessment.id)
+        .where(Assessment.referral_id == rid)
+        .order_by(Assessment.recorded_at.desc(), Assessment.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    upcoming = (
+        select(Appointment.id)
+        .where(
+            Appointment.referral_id == rid,
+            Appointment.starts_at > now,
+            func.coalesce(Appointment.attendance, "") != Attendance.cancelled.value,
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(Assessment, Appointment)
+        .select_from(Referral)
+        .outerjoin(Assessment, Assessment.id == latest)
+        .outerjoin(Appointment, Appointment.id == upcoming)
+        .where(Referral.id == rid)
+    )
+
+
+_DETAIL_FIELDS = _detail_fields_query()
+
+
 async def detail_fields(
     session: AsyncSession,
     principal: Principal,
@@ -762,24 +799,9 @@ async def detail_fields(
     cipher: DataCipher,
 ) -> tuple[AssessmentOut | None, AppointmentOut | None]:
     """The latest assessment (null for those who may not read assessments) and the next
-    appointment, in one round trip (the detail is the portal's hot read): each picked by
-    a subquery on its (referral_id, time) index, both outer-joined to the referral."""
-    latest = (
-        select(Assessment.id)
-        .where(Assessment.referral_id == referral_id)
-        .order_by(Assessment.recorded_at.desc(), Assessment.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    upcoming = _upcoming(referral_id, now).with_only_columns(Appointment.id).scalar_subquery()
+    appointment, in one round trip (the detail is the portal's hot read)."""
     row = (
-        await session.execute(
-            select(Assessment, Appointment)
-            .select_from(Referral)
-            .outerjoin(Assessment, Assessment.id == latest)
-            .outerjoin(Appointment, Appointment.id == upcoming)
-            .where(Referral.id == referral_id)
-        )
+        await session.execute(_DETAIL_FIELDS, {"referral_id": referral_id, "now": now})
     ).one()
     assessment: Assessment | None = row[0]
     appointment: Appointment | None = row[1]
