@@ -4,11 +4,11 @@
 
 Runs on the database `bench.queries` seeded (whose measured referrals carry a record: an
 assessment, a plan of 5 goals, 3 appointments, 5 services). Interleaves, round after
-round on one connection, the detail's own read of the referral and its siblings
-(`store.load_with_siblings`) and the statement the record adds to it
-(`rehab.service.detail_fields`: the latest assessment and the next appointment, with
-their decryption), so that the machine's load falls on both alike; prints p50/p95 of each
-in ms. A machine shared with other work gives slower figures; the ratio is what travels.
+round on one connection, the detail's read as it was before the record (the referral and
+the other referrals of its NIK) and as it is (`store.load_for_detail`: the same statement
+with the latest assessment and the next appointment outer-joined to the referral's row,
+and their decryption), so that the machine's load falls on both alike; prints p50/p95 of
+each in ms. A machine shared with other work gives slower figures; the ratio travels.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 import uuid
 
 import asyncpg
+from sqlalchemy import or_, select
 
 from app.auth.principal import Principal
 from app.auth.roles import Role
@@ -29,6 +30,7 @@ from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.referrals import store
+from app.referrals.models import Referral
 from app.rehab import service as rehab
 from bench.queries import DATA_KEY, DB_NAME, pg_dsn, sa_url
 
@@ -56,10 +58,14 @@ async def main_async(rounds: int) -> None:
             for i in range(rounds + 50):
                 rid = ids[i % len(ids)]
                 started = time.perf_counter()
-                await store.load_with_siblings(session, kemensos, str(rid))
+                same_nik = select(Referral.nik_index).where(Referral.id == rid).scalar_subquery()
+                await session.execute(
+                    select(Referral).where(or_(Referral.id == rid, Referral.nik_index == same_nik))
+                )
                 middle = time.perf_counter()
-                assessment, upcoming = await rehab.detail_fields(
-                    session, kemensos, rid, utcnow(), cipher
+                rows = await store.load_for_detail(session, kemensos, str(rid), utcnow())
+                assessment, upcoming = rehab.detail_view(
+                    kemensos, rows.assessment, rows.next_appointment, cipher
                 )
                 done = time.perf_counter()
                 session.expunge_all()
@@ -70,7 +76,10 @@ async def main_async(rounds: int) -> None:
     finally:
         await db.dispose()
     assert found == rounds, "every measured referral shows its assessment and next appointment"
-    for name, values in (("referral + siblings", referral_ms), ("record fields", record_ms)):
+    for name, values in (
+        ("before: referral + siblings", referral_ms),
+        ("now: referral + siblings + record fields", record_ms),
+    ):
         print(
             f"{name}: p50 {statistics.median(values):.2f} ms, p95 {pct(values, 0.95):.2f} ms "
             f"({len(values)} rounds)"

@@ -24,6 +24,7 @@ from app.referrals.models import Referral, ReferralHistory
 from app.referrals.records import read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
 from app.rehab import service as rehab
+from app.rehab.schemas import AppointmentOut, AssessmentOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +96,10 @@ async def detail(
     referral: Referral,
     view: DetailView,
     siblings: Sequence[Any] | None = None,
+    record: tuple[AssessmentOut | None, AppointmentOut | None] | None = None,
 ) -> ReferralDetail:
-    """The detail of `referral`; `siblings` are the other referrals of its NIK when the
-    caller has read them already."""
+    """The detail of `referral`; `siblings` are the other referrals of its NIK, and `record`
+    its latest assessment and next appointment, when the caller has read them already."""
     clock = view.clock
     case = read_case(referral, view.cipher)
     person, needs, withheld = disclosed(principal, referral, case)
@@ -107,7 +109,7 @@ async def detail(
         key=str,
     )
     state = state_of(referral)
-    assessment, next_appointment = await rehab.detail_fields(
+    assessment, next_appointment = record or await rehab.detail_fields(
         session, principal, referral.id, clock.now, view.cipher
     )
     age = domain.age_on(referral.birth_date, referral.release_date)
@@ -158,8 +160,10 @@ async def detail(
 async def read_detail(
     session: AsyncSession, principal: Principal, referral_id: str, view: DetailView
 ) -> tuple[ReferralDetail, str]:
-    referral, siblings = await store.load_with_siblings(session, principal, referral_id)
-    out = await detail(session, principal, referral, view, siblings)
+    rows = await store.load_for_detail(session, principal, referral_id, view.clock.now)
+    referral = rows.referral
+    record = rehab.detail_view(principal, rows.assessment, rows.next_appointment, view.cipher)
+    out = await detail(session, principal, referral, view, rows.siblings, record)
     audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
     return out, etag(referral)
 

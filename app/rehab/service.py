@@ -36,6 +36,7 @@ from app.referrals.models import Referral
 from app.rehab import domain, texts
 from app.rehab.domain import Attendance, Audience, Goal, GoalRequest, RecordKind
 from app.rehab.models import Appointment, Assessment, Note, Plan, Report, ServiceDelivered
+from app.rehab.queries import record_subqueries
 from app.rehab.schemas import (
     AppointmentOut,
     AppointmentRequest,
@@ -756,29 +757,10 @@ def write_report(
 
 
 def _detail_fields_query() -> Any:
-    """The latest assessment and the next appointment of `:referral_id` as of `:now`, each
-    picked by a subquery on its (referral_id, time) index, both outer-joined to the
-    referral. Built once: building it per request cost more than running it."""
+    """Both rows, outer-joined to the referral. Built once: building it per request cost
+    more than running it."""
     rid = bindparam("referral_id", type_=Uuid())
-    now = bindparam("now", type_=UTCDateTime())
-    latest = (
-        select(Assessment.id)
-        .where(Assessment.referral_id == rid)
-        .order_by(Assessment.recorded_at.desc(), Assessment.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    upcoming = (
-        select(Appointment.id)
-        .where(
-            Appointment.referral_id == rid,
-            Appointment.starts_at > now,
-            func.coalesce(Appointment.attendance, "") != Attendance.cancelled.value,
-        )
-        .order_by(Appointment.starts_at, Appointment.id)
-        .limit(1)
-        .scalar_subquery()
-    )
+    latest, upcoming = record_subqueries(rid, bindparam("now", type_=UTCDateTime()))
     return (
         select(Assessment, Appointment)
         .select_from(Referral)
@@ -791,6 +773,21 @@ def _detail_fields_query() -> Any:
 _DETAIL_FIELDS = _detail_fields_query()
 
 
+def detail_view(
+    principal: Principal,
+    assessment: Assessment | None,
+    appointment: Appointment | None,
+    cipher: DataCipher,
+) -> tuple[AssessmentOut | None, AppointmentOut | None]:
+    """The detail's `assessment` (null for those who may not read assessments) and
+    `next_appointment`, from their rows."""
+    shown = assessment is not None and domain.may_read(RecordKind.assessment, principal.role)
+    return (
+        _assessment_out(assessment, cipher) if shown and assessment is not None else None,
+        _appointment_out(appointment, cipher) if appointment is not None else None,
+    )
+
+
 async def detail_fields(
     session: AsyncSession,
     principal: Principal,
@@ -798,18 +795,10 @@ async def detail_fields(
     now: dt.datetime,
     cipher: DataCipher,
 ) -> tuple[AssessmentOut | None, AppointmentOut | None]:
-    """The latest assessment (null for those who may not read assessments) and the next
-    appointment, in one round trip (the detail is the portal's hot read)."""
-    row = (
-        await session.execute(_DETAIL_FIELDS, {"referral_id": referral_id, "now": now})
-    ).one()
-    assessment: Assessment | None = row[0]
-    appointment: Appointment | None = row[1]
-    shown = assessment is not None and domain.may_read(RecordKind.assessment, principal.role)
-    return (
-        _assessment_out(assessment, cipher) if shown and assessment is not None else None,
-        _appointment_out(appointment, cipher) if appointment is not None else None,
-    )
+    """The latest assessment and the next appointment, in one round trip (after a write;
+    a read of the detail gets them with the referral: `store.load_for_detail`)."""
+    row = (await session.execute(_DETAIL_FIELDS, {"referral_id": referral_id, "now": now})).one()
+    return detail_view(principal, row[0], row[1], cipher)
 
 
 # Erasure (retention, SPEC §12's consent withdrawal) and key rotation
