@@ -147,6 +147,13 @@ def attendance_event(attendance: Attendance) -> ChangeType:
     return ChangeType.attendance_recorded
 
 
+def record_events(kind: RecordKind, attendance: Attendance | None = None) -> tuple[ChangeType, ...]:
+    """The events a write of the record emits (SPEC §7)."""
+    if kind is RecordKind.attendance and attendance is not None:
+        return (attendance_event(attendance),)
+    return (EMITS[kind],)
+
+
 # Rules of the bodies (422), each failure with its pointer.
 
 

@@ -31,7 +31,7 @@ from app.core.errors import FieldError, ProblemError, validation_failed
 from app.reference.catalogue import AtensiComponent
 from app.referrals import store
 from app.referrals.changes import Change, ChangeLog
-from app.referrals.domain import ChangeType, Status
+from app.referrals.domain import Status
 from app.referrals.models import Referral
 from app.rehab import domain, texts
 from app.rehab.domain import Attendance, Audience, Goal, GoalRequest, RecordKind
@@ -114,24 +114,28 @@ def _check_state(kind: RecordKind, referral: Referral) -> None:
         )
 
 
-def _log(
-    session_log: ChangeLog,
+async def _record_write(
+    session: AsyncSession,
     referral: Referral,
     principal: Principal,
     clock: Clock,
     kind: RecordKind,
-    emits: tuple[ChangeType, ...],
-    record_ids: tuple[tuple[str, str], ...],
+    record_id: tuple[str, str],
+    *,
+    attendance: Attendance | None = None,
     audience: str | None = None,
 ) -> None:
-    """History entry (`action` = the record kind, no free text), event(s), audit row."""
-    session_log.record(
+    """The one write path of the record: its history entry (`action` = the record kind, no
+    free text), the events the domain says it emits (with the record's id), its audit
+    row, all in the request's transaction."""
+    log = ChangeLog()
+    log.record(
         referral,
         Change(
             from_status=referral.status,
-            emits=emits,
+            emits=domain.record_events(kind, attendance),
             action=kind.value,
-            record_ids=record_ids,
+            record_ids=(record_id,),
             audience=audience,
         ),
         principal,
@@ -139,6 +143,7 @@ def _log(
         audit_action=write_action(kind),
         audit_outcome="success",
     )
+    await store.write_changes(session, log)
 
 
 def _touch(referral: Referral, clock: Clock) -> None:
@@ -206,17 +211,7 @@ async def record_assessment(
     )
     session.add(row)
     _touch(referral, clock)
-    log = ChangeLog()
-    _log(
-        log,
-        referral,
-        principal,
-        clock,
-        kind,
-        (ChangeType.assessment_recorded,),
-        (("assessment_id", str(row.id)),),
-    )
-    await store.write_changes(session, log)
+    await _record_write(session, referral, principal, clock, kind, ("assessment_id", str(row.id)))
     return _assessment_out(row, cipher)
 
 
@@ -319,7 +314,6 @@ async def put_plan(
     )
     if errors:
         raise validation_failed(errors)
-    log = ChangeLog()
     if plan is not None and goals == current:
         audit.record(session, principal, write_action(kind), "unchanged", referral_id=referral.id)
         return _plan_out(plan, current), plan_etag(plan)
@@ -339,16 +333,9 @@ async def put_plan(
     plan.goals = stored
     plan.updated_at = clock.now
     plan.texts = texts.seal(cipher, kind, referral.id, {str(g.id): g.description for g in goals})
-    _log(
-        log,
-        referral,
-        principal,
-        clock,
-        kind,
-        (ChangeType.plan_updated,),
-        (("plan_version", str(plan.version)),),
+    await _record_write(
+        session, referral, principal, clock, kind, ("plan_version", str(plan.version))
     )
-    await store.write_changes(session, log)
     return _plan_out(plan, goals), plan_etag(plan)
 
 
@@ -414,17 +401,7 @@ async def schedule_appointment(
         following is None or row.starts_at < following.starts_at
     ):
         _touch(referral, clock)  # it is the detail's new `next_appointment`
-    log = ChangeLog()
-    _log(
-        log,
-        referral,
-        principal,
-        clock,
-        kind,
-        (ChangeType.appointment_scheduled,),
-        (("appointment_id", str(row.id)),),
-    )
-    await store.write_changes(session, log)
+    await _record_write(session, referral, principal, clock, kind, ("appointment_id", str(row.id)))
     return _appointment_out(row, cipher)
 
 
@@ -476,17 +453,15 @@ async def record_attendance(
     row.texts = texts.seal(cipher, RecordKind.appointment, row.id, words)
     if was_next:
         _touch(referral, clock)
-    log = ChangeLog()
-    _log(
-        log,
+    await _record_write(
+        session,
         referral,
         principal,
         clock,
         kind,
-        (domain.attendance_event(body.attendance),),
-        (("appointment_id", str(row.id)),),
+        ("appointment_id", str(row.id)),
+        attendance=body.attendance,
     )
-    await store.write_changes(session, log)
     return _appointment_out(row, cipher)
 
 
@@ -556,17 +531,7 @@ async def record_service(
     )
     row.texts = texts.seal(cipher, kind, row.id, {"description": body.description})
     session.add(row)
-    log = ChangeLog()
-    _log(
-        log,
-        referral,
-        principal,
-        clock,
-        kind,
-        (ChangeType.service_recorded,),
-        (("service_id", str(row.id)),),
-    )
-    await store.write_changes(session, log)
+    await _record_write(session, referral, principal, clock, kind, ("service_id", str(row.id)))
     return _service_out(row, cipher)
 
 
@@ -634,19 +599,10 @@ async def write_note(
     )
     row.body = texts.seal_text(cipher, kind, row.id, body.body)
     session.add(row)
-    log = ChangeLog()
     audience = Audience.kemensos.value if body.audience is Audience.kemensos else None
-    _log(
-        log,
-        referral,
-        principal,
-        clock,
-        kind,
-        (ChangeType.note_added,),
-        (("note_id", str(row.id)),),
-        audience,
+    await _record_write(
+        session, referral, principal, clock, kind, ("note_id", str(row.id)), audience=audience
     )
-    await store.write_changes(session, log)
     return _note_out(row, principal.name, cipher)
 
 

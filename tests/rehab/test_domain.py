@@ -30,6 +30,7 @@ from app.rehab.domain import (
     may_read,
     may_write,
     plan_goals,
+    record_events,
     report_errors,
     report_goals,
     service_counts,
@@ -207,3 +208,17 @@ def test_texts_are_bound_to_their_record() -> None:
     body = texts.seal_text(cipher, "note", rid, "isi catatan")
     assert texts.open_text(cipher, "note", rid, body) == "isi catatan"
     assert texts.open_text(cipher, "note", rid, None) is None
+
+
+def test_each_write_names_its_event() -> None:
+    assert record_events(RecordKind.assessment) == (ChangeType.assessment_recorded,)
+    assert record_events(RecordKind.plan) == (ChangeType.plan_updated,)
+    assert record_events(RecordKind.appointment) == (ChangeType.appointment_scheduled,)
+    assert record_events(RecordKind.service) == (ChangeType.service_recorded,)
+    assert record_events(RecordKind.note) == (ChangeType.note_added,)
+    assert record_events(RecordKind.attendance, Attendance.missed) == (
+        ChangeType.appointment_missed,
+    )
+    assert record_events(RecordKind.attendance, Attendance.cancelled) == (
+        ChangeType.attendance_recorded,
+    )
