@@ -10,6 +10,7 @@ still fails the run. A stale `If-Match` (412) is a conflict with current state, 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import schemathesis
@@ -46,6 +47,10 @@ SEMANTIC_CODES = frozenset(
         "INVALID_TEXT",
         "INVALID_CURSOR",
         "URL_NOT_ALLOWED",
+        # The rehabilitation record (SPEC §10): goals the plan holds, the close's report.
+        "UNKNOWN_GOAL",
+        "REPORT_REQUIRED",
+        "REPORT_INCOMPLETE",
     }
 )
 # Rules across fields or with the path, which no schema here says:
@@ -60,8 +65,13 @@ CROSS_FIELD = frozenset(
         ("FIELD_REQUIRED", "/facility_codes"),
         ("FIELD_REQUIRED", "/sentra_codes"),
         ("FIELD_REQUIRED", "/bapas_codes"),
+        # `POST …/notes`: only Kemensos and the sentra write `audience: kemensos` (SPEC §10).
+        ("INVALID_VALUE", "/audience"),
     }
 )
+# Items listed once (`uniqueItems` cannot say "each component once"): SPEC §10's
+# assessments (`/needs/<i>/component`), plan goals and report goals (`…/<i>/id`, `goal_id`).
+REPEATED_ITEM = re.compile(r"^/(needs/\d+/component|goals/\d+/id|report/goals/\d+/goal_id)$")
 # Answers about current state, not about the request's shape.
 STATE_STATUSES = frozenset({409, 412})
 
@@ -78,7 +88,11 @@ def _semantic_rejection(status: int, body: Any) -> bool:
         return False
     return all(
         isinstance(e, dict)
-        and (e.get("code") in SEMANTIC_CODES or (e.get("code"), e.get("pointer")) in CROSS_FIELD)
+        and (
+            e.get("code") in SEMANTIC_CODES
+            or (e.get("code"), e.get("pointer")) in CROSS_FIELD
+            or (e.get("code") == "INVALID_VALUE" and REPEATED_ITEM.match(str(e.get("pointer"))))
+        )
         for e in errors
     )
 
