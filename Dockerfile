@@ -20,6 +20,8 @@ WORKDIR /srv/rujukan
 COPY --from=build /wheels /wheels
 RUN python -m pip install /wheels/*.whl && rm -rf /wheels
 COPY --chown=rujukan:rujukan migrations ./migrations
+# Served at /guides (app/ops/guides.py).
+COPY --chown=rujukan:rujukan docs ./docs
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \

@@ -29,6 +29,7 @@ from app.core.validation import body_errors
 
 EXIT_CONFIG = 1
 EXIT_USAGE = 2
+EXIT_TAMPERED = 3
 
 
 class UsageError(Exception):
@@ -89,6 +90,7 @@ def preflight(settings: Settings, *, key: bool = True) -> None:
     if key:
         settings.resolve_data_key()
         settings.resolve_previous_keys()
+        settings.resolve_audit_signing_key()
     try:
         asyncio.run(_reach(settings))
     except Exception as exc:
@@ -129,6 +131,24 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_app_role(args: argparse.Namespace) -> int:
+    from app.ops.app_role import AppRoleError, check_name, ensure_app_role
+
+    try:
+        check_name(args.name)
+    except AppRoleError as exc:
+        raise UsageError("db app-role", str(exc)) from None
+    settings = _settings()
+    if settings.is_sqlite:
+        raise CommandError(
+            "RUJUKAN_DATABASE_URL: database roles exist only on PostgreSQL (the embedded "
+            "database has none to grant)"
+        )
+    preflight(settings, key=False)
+    _print_json(asyncio.run(ensure_app_role(settings.database_url, args.name)))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -152,7 +172,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from app.runtime import build_runtime
+    from app.runtime import build_runtime, sealer_of
     from app.webhooks.worker import run_worker
 
     settings = _settings()
@@ -160,7 +180,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if settings.is_sqlite:
         _upgrade(settings)
     runtime = build_runtime(settings)
-    asyncio.run(run_worker(runtime.db, runtime.cipher, settings))
+    asyncio.run(run_worker(runtime.db, runtime.cipher, settings, sealer=sealer_of(runtime)))
     return 0
 
 
@@ -179,7 +199,7 @@ def _client_usage_error(errors: list[FieldError]) -> UsageError:
     for error in errors:
         field = (error.pointer or "").strip("/").split("/", 1)[0]
         flag = _CLIENT_FLAGS.get(field)
-        parts.append(f"{flag}: {error.detail}" if flag else error.detail)
+        parts.append(f"{flag}: {error.detail}" if flag else str(error.detail))
     return UsageError("clients create", "; ".join(parts) or "invalid arguments")
 
 
@@ -215,7 +235,7 @@ async def _create_client(settings: Settings, body: ClientCreate) -> dict[str, An
             except ProblemError as exc:  # role and bindings disagree
                 if exc.errors:
                     raise _client_usage_error(exc.errors) from None
-                raise UsageError("clients create", exc.detail or exc.code) from None
+                raise UsageError("clients create", str(exc.detail or exc.code)) from None
             known = set(
                 (
                     await session.execute(
@@ -314,6 +334,7 @@ def openapi_document() -> dict[str, Any]:
     settings = get_settings().model_copy(
         update={
             "data_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
+            "audit_signing_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
             "database_url": "sqlite+aiosqlite:///:memory:",
         }
     )
@@ -440,6 +461,47 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _verify_audit(settings: Settings, public_keys: str | None) -> dict[str, Any]:
+    from app.audit.seals import parse_public_keys, signing_key, verify
+    from app.core.db import Database
+
+    if public_keys is None:
+        keys = [signing_key(settings.resolve_audit_signing_key()).public_key()]
+    else:
+        keys = parse_public_keys(public_keys)
+    db = Database(settings)
+    try:
+        report = await verify(db, keys)
+    finally:
+        await db.dispose()
+    return report.as_json()
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    settings = _settings()
+    public_keys = None
+    if args.public_key is not None:
+        try:
+            public_keys = Path(args.public_key).read_text(encoding="utf-8")
+            from app.audit.seals import parse_public_keys
+
+            if not parse_public_keys(public_keys):
+                raise ValueError("no key in it")
+        except (OSError, ValueError) as exc:
+            raise UsageError(
+                "audit verify",
+                f"--public-key {args.public_key}: not a file of base64 Ed25519 public keys "
+                f"({type(exc).__name__})",
+            ) from None
+    preflight(settings, key=False)
+    report = asyncio.run(_verify_audit(settings, public_keys))
+    _print_json(report)
+    if report["problem"] is not None:
+        print(f"rujukan audit verify: {report['problem']['detail']}", file=sys.stderr)
+        return EXIT_TAMPERED
+    return 0
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 
@@ -487,13 +549,23 @@ def build_parser() -> argparse.ArgumentParser:
     _command(
         sub,
         "worker",
-        "run the webhook relay until SIGTERM/SIGINT (several may run at once)",
+        "run the webhook relay and the moment scheduler until SIGTERM/SIGINT (several "
+        "may run at once)",
         cmd_worker,
     )
 
     db = sub.add_parser("db", help="the database schema", formatter_class=_Formatter)
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     _command(db_sub, "upgrade", "migrate the database to this release's schema", cmd_db_upgrade)
+    app_role = _command(
+        db_sub,
+        "app-role",
+        "PostgreSQL, as the schema owner: create the role the service runs as (if missing) "
+        "and grant it row access only: no DDL, no UPDATE/DELETE on audit rows, seals and "
+        "history; rerun after every db upgrade",
+        cmd_db_app_role,
+    )
+    app_role.add_argument("name", metavar="NAME", help="the role, e.g. rujukan_app")
 
     clients = sub.add_parser("clients", help="API clients", formatter_class=_Formatter)
     clients_sub = clients.add_subparsers(dest="clients_command", required=True, metavar="COMMAND")
@@ -543,6 +615,22 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument(
         "--client", required=True, metavar="UUID",
         help="the prison client the events are posted as (its facilities bound)",
+    )  # fmt: skip
+
+    audit = sub.add_parser("audit", help="the audit log", formatter_class=_Formatter)
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    verify = _command(
+        audit_sub,
+        "verify",
+        "recompute every audit seal from the rows and check its signature; exit 3 naming "
+        "the first row or seal changed, removed or inserted (rows newer than the last seal "
+        "are reported as unsealed)",
+        cmd_audit_verify,
+    )
+    verify.add_argument(
+        "--public-key", default=None, metavar="FILE",
+        help="base64 Ed25519 public keys, one a line (GET /v1/audit-seals' public_key, and "
+        "the keys before a rotation); default: the key of RUJUKAN_AUDIT_SIGNING_KEY",
     )  # fmt: skip
 
     keys = sub.add_parser("keys", help="data encryption keys", formatter_class=_Formatter)

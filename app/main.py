@@ -15,25 +15,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from app import __version__
+from app.aftercare.routes import router as aftercare_router
 from app.audit.routes import router as audit_router
+from app.audit.routes import seals_router as audit_seals_router
+from app.audit.seals import public_key_text
 from app.auth.deps import audit_refusal
 from app.clients.routes import router as clients_router
 from app.core.config import Settings, get_settings
-from app.core.errors import FieldError, ProblemError
+from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.http import problem_response
+from app.core.i18n import msg
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.validation import request_errors
 from app.intake.routes import router as intake_router
 from app.intake.service import Intake
 from app.openapi import build_openapi
+from app.ops.guides import router as guides_router
 from app.ops.routes import router as ops_router
 from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
 from app.rehab.routes import router as rehab_router
-from app.runtime import Runtime, build_runtime
+from app.rights.routes import rectifications as rectifications_router
+from app.rights.routes import subjects as subjects_router
+from app.runtime import Runtime, build_runtime, sealer_of
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router
 from app.webhooks.routes import subscriptions as webhook_subscriptions_router
@@ -62,12 +69,8 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     await audit_refusal(request, "VALIDATION_FAILED")
     errors = request_errors(exc.errors())
-    return _problem_response(
-        request,
-        code="VALIDATION_FAILED",
-        detail=f"{len(errors)} validation error(s); see errors[].",
-        errors=errors,
-    )
+    omitted: int = getattr(request.state, "errors_omitted", 0)
+    return _problem_response(request, validation_failed(errors, omitted=omitted))
 
 
 def _allowed_methods(request: Request) -> str:
@@ -87,7 +90,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
-        return _problem_response(request, code="NOT_FOUND", detail="No such route.")
+        return _problem_response(request, code="NOT_FOUND", detail=msg("No such route."))
     if exc.status_code == 405:
         return _problem_response(
             request,
@@ -98,7 +101,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         return _problem_response(
             request,
             code="MALFORMED_JSON",
-            errors=[FieldError("MALFORMED_JSON", "the body could not be parsed", pointer="")],
+            errors=[FieldError("MALFORMED_JSON", msg("the body could not be parsed"), pointer="")],
         )
     if exc.status_code == 413:
         return _problem_response(request, code="PAYLOAD_TOO_LARGE")
@@ -121,8 +124,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.openapi()
         gc.freeze()
         try:
-            # The webhook relay, if settings say so (the embedded default).
-            async with relay_in_process(runtime.db, runtime.cipher, settings):
+            # The worker (webhook relay, audit seals), if settings say so (the embedded
+            # default).
+            async with relay_in_process(
+                runtime.db, runtime.cipher, settings, sealer=sealer_of(runtime)
+            ):
                 yield
         finally:
             await runtime.intake_groups.wait_idle(grace_seconds=SHUTDOWN_GROUPS_SECONDS)
@@ -137,13 +143,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         strict_content_type=False,
         # Operation ids are the route functions' names (`post_event`, `get_referral`).
         generate_unique_id_function=lambda route: route.name,
+        # SPEC §1: no redirects. Starlette's slash redirect builds its `Location` from the
+        # caller's `Host` header (an open redirect, before authentication).
+        redirect_slashes=False,
     )
     state = app.state
     state.settings = settings
     state.db = runtime.db
     state.cipher = runtime.cipher
     state.cursors = runtime.cursors
+    state.audit_public_key = public_key_text(runtime.audit_key.public_key())
     state.rate_limiter = runtime.rate_limiter
+    state.auth_failures = runtime.auth_failures
     state.sentra_coverage = runtime.sentra_coverage
     state.intake = Intake(runtime.db, runtime.cipher, runtime.intake_groups)
     # The last added runs first: the request context wraps the body limit, so a 413 carries
@@ -155,16 +166,21 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_exception_handler(StarletteHTTPException, _on_http)
     for router in (
         intake_router,
+        aftercare_router,  # before /v1/referrals/{referral_id}: /v1/referrals/durations
         referrals_router,
         rehab_router,
         reference_router,
         sentra_router,
         clients_router,
         audit_router,
+        audit_seals_router,
+        subjects_router,
+        rectifications_router,
         webhook_subscriptions_router,
         webhook_deliveries_router,
         feed_router,
         ops_router,
+        guides_router,
     ):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -16,11 +16,27 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
+from app.core.cursor import CURSOR_SCHEMA
 from app.core.errors import CATALOGUE
 from app.core.openapi import Problem
+from app.core.schemas import UNIT_CODE
 from app.reference.catalogue import ATENSI_COMPONENTS, PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
 
+# info.description: what a reader of /docs needs before the Authorize button and the first
+# operation. The introduction, the conventions and the error catalogue are the last tag's.
 DESCRIPTION = """\
+The referral service between Indonesia's prisons (Imipas) and the Ministry of Social
+Affairs (Kemensos). **Authorize** with your API key (`rjk_…`), then try any `/v1` operation.
+
+Guides, served by this service: [integration guide for prison systems](/guides/integration-guide)
+([Bahasa Indonesia](/guides/integration-guide.id)), [portal guide](/guides/portal-guide),
+[operations guide](/guides/operations), [data dictionary](/guides/data-dictionary),
+[all guides](/guides). Authentication, errors, retries, limits and the catalogue of every
+error `code`: the last section, **Conventions and errors**
+(also [as a page](/guides/conventions)).
+"""
+
+INTRODUCTION = """\
 Rujukan is the interagency referral service between the prisons of the Directorate General
 of Corrections (Imipas) and the Ministry of Social Affairs (Kemensos). Prison systems post
 **release events**; Rujukan validates each handover against the 12 PAS target categories and
@@ -30,16 +46,27 @@ keeps one **referral** per custody episode, which Kemensos moves through its lif
 (≤128 chars) names the person behind a portal call. Every response carries `X-Request-ID`.
 
 **Errors** are RFC 9457 `application/problem+json` with a stable `code`; field errors carry
-a JSON `pointer` into the body (or `parameter` for a query parameter).
+a JSON `pointer` into the body (or `parameter` for a query parameter). A problem lists at
+most 50 `errors` (then `errors_omitted: <n>`, how many more there were), pointers and
+parameter names cut at 256 characters: an answer is never much larger than its request.
+A query parameter holding a control character (NUL included) is a 422; a path segment
+holding one names nothing (404). There are no redirects: `/v1/referrals/` is a 404. With
+`Accept-Language: id` (or `id-ID`; q-values honoured) a problem's `title`, `detail` and
+`errors[].detail` are in Bahasa Indonesia (`Content-Language: id`); codes and pointers
+never change. Program against `code`, not the texts.
 
 **Retries**: release events are idempotent by `event_id`. On a timeout, a connection error,
 a 5xx or a 429, resend the *same body* under the *same* `event_id` with exponential backoff
 (honour `Retry-After`); never change the body under an id that may have been answered.
+"The same body" is the same JSON once parsed: key order, whitespace and escapes do not
+matter; a field sent as `null` once and left out the next time, or a list in another order,
+is another body (409 `EVENT_ID_CONFLICT`). A replayed answer carries
+`Idempotent-Replayed: true` (in a batch, its result `replayed: true`).
 
 **Concurrent edits**: a referral's `ETag` is its version; lifecycle transitions need
 `If-Match` (428 without it, 412 when the referral changed since it was read).
 
-Guides for prison systems, the portal and operators are in the repository's `docs/`.
+Guides for prison systems, the portal and operators are served at [/guides](/guides).
 """
 
 
@@ -92,6 +119,12 @@ TAGS: list[dict[str, str]] = [
         "regencies they cover; used to suggest and assign a sentra.",
     },
     {
+        "name": "Aftercare",
+        "description": "Bimbingan lanjut (SPEC §11): follow-ups 3, 6 and 12 months after a "
+        "`completed` close, and the dashboards' figures: how long each step takes, and the "
+        "arrivals ahead for a sentra.",
+    },
+    {
         "name": "Clients",
         "description": "API clients, their roles and bindings, and their keys (admin).",
     },
@@ -112,19 +145,30 @@ TAGS: list[dict[str, str]] = [
         "name": "Audit",
         "description": "Who read or changed what, and when (auditor, admin). Append-only. "
         "Refused lifecycle transitions are recorded too, with the problem `code` as "
-        "`outcome`.",
+        "`outcome`. Seals make a rewrite of the log visible; disclosures answer which "
+        "referrals a client was shown (the scope of a breach notice).",
+    },
+    {
+        "name": "Rights",
+        "description": "The rights of the person in a referral (UU 27/2022, SPEC §12): "
+        "access to everything held about them and who was shown it, and rectification at "
+        "the source.",
     },
     {
         "name": "Operations",
         "description": "Health, readiness and Prometheus metrics; outside `/v1`, no "
         "authentication.",
     },
+    # Last: the long text that once stood above the Authorize button (build_openapi fills
+    # in its description); its operations serve the guides.
+    {"name": "Conventions and errors", "description": ""},
 ]
 
 # Operations whose route declares no description of its own ("METHOD /path" → text).
 OPERATION_DESCRIPTIONS: dict[str, str] = {
     "GET /v1/referrals/{referral_id}/history": "Every applied release event and every "
-    "transition of the referral, oldest first: who (`client`, `actor`), when, the status "
+    "transition of the referral, oldest first: who (`client_id` and `client_name`, `actor`), "
+    "when, the status "
     "before and after, reason codes, outcome and, for events, the top-level fields that "
     "changed. History is append-only. Reading it is audited.",
     "GET /v1/reference/pas-categories": "The 12 PAS (Pemerlu Atensi Sosial) target "
@@ -173,7 +217,37 @@ def _bullets(rows: list[tuple[str, str]]) -> str:
 
 
 # Each enumeration, keyed by its set of values: value → meaning (Indonesian term: English).
+_UNKNOWN = ("unknown", "**Tidak diketahui**: not known")
 _ENUMS: list[list[tuple[str, str]]] = [
+    # Aftercare follow-ups (SPEC §11)
+    [
+        ("reached", "**Berhasil dihubungi**: the person was reached"),
+        ("unreachable", "**Tidak dapat dihubungi**: the person could not be reached"),
+    ],
+    [
+        ("stable", "**Tempat tinggal tetap**: stable housing"),
+        ("unstable", "**Tempat tinggal tidak tetap**: unstable housing"),
+        ("homeless", "**Tidak memiliki tempat tinggal**: homeless"),
+        _UNKNOWN,
+    ],
+    [
+        ("employed", "**Bekerja**: employed"),
+        ("self_employed", "**Berwirausaha**: self-employed"),
+        ("in_training", "**Mengikuti pelatihan**: in vocational training"),
+        ("unemployed", "**Tidak bekerja**: unemployed"),
+        _UNKNOWN,
+    ],
+    [
+        ("living_with", "**Tinggal bersama keluarga**: lives with family"),
+        ("in_contact", "**Berhubungan dengan keluarga**: in contact with family"),
+        ("no_contact", "**Tidak berhubungan dengan keluarga**: no contact with family"),
+        _UNKNOWN,
+    ],
+    [
+        ("sentra_code", "one group per sentra (null: never assigned)"),
+        ("province_code", "one group per domicile province"),
+        ("pas_category", "one group per PAS category (a referral in each of its categories)"),
+    ],
     [
         (
             c.code,
@@ -200,7 +274,7 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ),
         (
             "not_convicted",
-            "**Bukan terpidana**: never convicted (a *tahanan* released, acquitted, "
+            "**Tidak pernah dipidana**: never convicted (a *tahanan* released, acquitted, "
             "discharged, abolisi, or a child's diversi): never labelled `warga_binaan`.",
         ),
     ],
@@ -409,7 +483,11 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ("pending", "Waiting for its next attempt (`next_attempt_at`)."),
         ("delivered", "The endpoint answered 2xx."),
         ("failed", "Given up (410, or retries exhausted); `redeliver` queues it again."),
-        ("cancelled", "Not sent: the subscription was disabled or deleted (`last_error`)."),
+        (
+            "cancelled",
+            "Not sent: the subscription was disabled or deleted, or its client may no longer "
+            "read the referral (`last_error`).",
+        ),
     ],
     [
         ("referral.created", "A new referral (only this event for it)."),
@@ -448,6 +526,24 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "The referral was closed and its end-of-service report (*laporan akhir "
             "layanan*) can be read; after the close's `status_changed`.",
         ),
+        ("referral.follow_up_recorded", "An aftercare follow-up was recorded (`follow_up_id`)."),
+        (
+            "referral.rectification_requested",
+            "Kemensos or the sentra asked the prison to correct case data (SPEC §12); "
+            "`data.rectification_request_id` names the request.",
+        ),
+        ("referral.consent_withdrawn", "The person withdrew consent (SPEC §12)."),
+        (
+            "referral.handover_reached",
+            "Moment: responsibility passed to Kemensos (the handover date, or "
+            "`supervision.ended`).",
+        ),
+        ("referral.triage_overdue", "Moment: a `received` referral passed `triage_due_at`."),
+        (
+            "referral.stalled",
+            "Moment: no transition or record for `RUJUKAN_STALL_DAYS` (again each period).",
+        ),
+        ("referral.follow_up_due", "Moment: an aftercare follow-up fell due."),
     ],
     [(c.code.value, f"**{c.name_id}**: {c.name_en}.") for c in ATENSI_COMPONENTS],
     [
@@ -550,7 +646,8 @@ def used_tags(schema: dict[str, Any]) -> list[dict[str, str]]:
         for operation in operations.values()
         for tag in operation.get("tags", [])
     }
-    return [t for t in TAGS if t["name"] in used]
+    tags: list[dict[str, str]] = schema.get("tags", TAGS)
+    return [t for t in tags if t["name"] in used]
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -580,10 +677,190 @@ def declare_problems(schema: dict[str, Any]) -> None:
                 responses.setdefault("500", _problem("INTERNAL_ERROR: nothing was written"))
 
 
+# Path and query parameters whose exact form the routes do not declare in their types:
+# the service refuses anything else (a path segment with a 404, a cursor with a 400
+# `INVALID_CURSOR`), so the schema says it, and a generated client can check it first.
+_UUID = {"type": "string", "format": "uuid"}
+PARAMETER_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("path", "referral_id"): _UUID,
+    ("path", "client_id"): _UUID,
+    ("path", "subscription_id"): _UUID,
+    ("path", "delivery_id"): _UUID,
+    ("path", "code"): {"type": "string", "pattern": rf"^{UNIT_CODE}$"},
+    ("query", "cursor"): {"type": "string", **CURSOR_SCHEMA},
+    ("query", "after"): {"type": "string", **CURSOR_SCHEMA},
+    # `*` is no version (428), nor is anything but an ETag the service issued (412).
+    ("header", "If-Match"): {"type": "string", "pattern": r'^(W/)?"[0-9]+"$'},
+    # A guide's name as app/ops/guides.py serves it (`_NAME`; a test holds them equal).
+    ("path", "name"): {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{0,63}$"},
+}
+# Parameters the service needs though the route declares them optional (to answer their
+# absence with its own code: `If-Match` missing is a 428, not a 422).
+REQUIRED_PARAMETERS = frozenset({("header", "If-Match")})
+
+
+def exact_parameters(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                key = (parameter.get("in", ""), parameter.get("name", ""))
+                exact = PARAMETER_SCHEMAS.get(key)
+                if exact is not None:
+                    title = parameter.get("schema", {}).get("title")
+                    parameter["schema"] = {**exact, **({"title": title} if title else {})}
+                if key in REQUIRED_PARAMETERS:
+                    parameter["required"] = True
+
+
+# SPEC §1: the reasons a request valid against its operation's schema may still be refused
+# (400/422), per operation id: what no schema here can say. Each is listed in the
+# operation's description; the fuzz suite (tests/fuzz/hooks.py) lets through exactly these.
+# A location (a pointer, or a parameter's name) narrows the code to that place.
+EVENT_RULES = (
+    ("UNKNOWN_REGION", None, "a well-formed region code that is not in the 2025 table"),
+    ("REGION_MISMATCH", None, "region codes that do not nest"),
+    (
+        "INVALID_DATE",
+        None,
+        "a date that does not exist, or out of its range (SPEC §3) relative to today "
+        "or to another date",
+    ),
+    ("INVALID_NIK", None, "16 digits without a real DDMMYY, or of an unknown province"),
+    ("INVALID_TEXT", None, "a blank name, format characters, or a non-printable reference"),
+    *(
+        (code, None, "a rule across fields (SPEC §3)")
+        for code in (
+            "NIK_OR_REASON_REQUIRED",
+            "PAS_WARGA_BINAAN_REQUIRED",
+            "PAS_WARGA_BINAAN_NOT_CONVICTED",
+            "PAS_CHILD_REQUIRES_ANAK_RENTAN",
+            "GUARDIAN_REQUIRED",
+            "GUARDIAN_CONSENT_REQUIRED",
+            "CONSENT_DETAIL_REQUIRED",
+            "CONSENT_NOT_RECORDED",
+            "CONSENT_EVIDENCE_REQUIRED",
+            "PAS_LANSIA_AGE",
+            "PAS_PEREMPUAN_SEX",
+            "PAS_NAPZA_HIV_DETAIL_REQUIRED",
+            "PAS_DISABILITY_DETAIL_REQUIRED",
+            "PPKS_TYPE_MISMATCH",
+            "SUPERVISION_END_REQUIRED",
+            "SUPERVISION_END_NOT_ALLOWED",
+            "BAPAS_REQUIRED",
+            "BAPAS_NOT_ALLOWED",
+        )
+    ),
+)
+_FILTERS: tuple[tuple[str, str | None, str], ...] = (
+    (
+        "INVALID_DATE",
+        None,
+        "a day that does not exist, `release_date_to` before `release_date_from`, or a "
+        "`created_` bound UTC cannot hold",
+    ),
+)
+_FILTERS += (
+    (
+        "INVALID_VALUE",
+        "q",
+        "no letter or digit to search for (a pattern cannot name Unicode letters)",
+    ),
+)
+_CURSOR = (("INVALID_CURSOR", None, "a cursor the service did not issue for this query"),)
+_SENTRA = (
+    ("UNKNOWN_REGION", None, "a well-formed region code that is not in the 2025 table"),
+    ("REGION_MISMATCH", None, "a regency outside the sentra's province"),
+)
+BEYOND_SCHEMA: dict[str, tuple[tuple[str, str | None, str], ...]] = {
+    "post_event": EVENT_RULES,
+    "list_referrals": _FILTERS + _CURSOR,
+    "referral_stats": _FILTERS,
+    "export_referrals": _FILTERS,
+    "get_durations": _FILTERS,
+    "post_follow_up": (
+        (
+            "INVALID_DATE",
+            "/done_on",
+            "a `done_on` in the future or before the referral's close (in RUJUKAN_TIMEZONE)",
+        ),
+    ),
+    "post_transition": (
+        ("FIELD_REQUIRED", None, "a field the action needs (SPEC §4)"),
+        ("INVALID_VALUE", None, "a reason or outcome that is not the action's"),
+        ("UNKNOWN_SENTRA", None, "a sentra that is not active in the registry"),
+        ("UNKNOWN_GOAL", None, "a report goal that is not a goal of the plan"),
+        ("REPORT_REQUIRED", "/report", "`completed` or `ended_early` without the report"),
+        ("REPORT_INCOMPLETE", "/report/goals", "a goal of the plan without its result"),
+    ),
+    "post_assessment": (
+        ("INVALID_DATE", "/assessed_on", "an assessment dated in the future"),
+        *(
+            ("INVALID_VALUE", f"/needs/{i}/component", "a component listed twice")
+            for i in range(len(ATENSI_COMPONENTS))
+        ),
+    ),
+    "put_plan": (
+        ("UNKNOWN_GOAL", None, "a goal `id` that is not a goal of the plan"),
+        ("INVALID_VALUE", None, "a goal `id` listed twice"),
+    ),
+    "post_service": (
+        (
+            "INVALID_DATE",
+            "/delivered_on",
+            "a day in the future, or before the referral was created",
+        ),
+        ("UNKNOWN_GOAL", "/goal_id", "a goal that is not a goal of the plan"),
+    ),
+    "post_note": (
+        (
+            "INVALID_VALUE",
+            "/audience",
+            "`kemensos` from a prison or a Bapas: only Kemensos and the sentra write it",
+        ),
+    ),
+    "regencies": (("UNKNOWN_REGION", "province_code", "not a 2025 province code"),),
+    "create_sentra": _SENTRA,
+    "replace_sentra": (
+        *_SENTRA,
+        ("INVALID_VALUE", "/code", "the body's code differs from the path's"),
+    ),
+    "create_client": tuple(
+        (code, f"/{field}", "each role is bound to its own kind of code, and to one at least")
+        for code in ("INVALID_VALUE", "FIELD_REQUIRED")
+        for field in ("facility_codes", "sentra_codes", "bapas_codes")
+    ),
+    "list_audit_events": _CURSOR,
+    "create_subscription": (
+        ("URL_NOT_ALLOWED", "/url", "a target on a loopback, private or non-public address"),
+    ),
+    "list_deliveries": _CURSOR,
+    "read_feed": _CURSOR,
+}
+
+
+def document_refusals(schema: dict[str, Any]) -> None:
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            reasons = BEYOND_SCHEMA.get(operation.get("operationId", ""))
+            if not reasons:
+                continue
+            lines = [
+                f"- `{code}`{f' (`{where}`)' if where else ''}: {why}"
+                for code, where, why in reasons
+            ]
+            operation["description"] = (
+                operation.get("description", "").rstrip()
+                + "\n\n**Refused though valid against this schema** (what no schema can say; "
+                "400/422 with these codes):\n" + "\n".join(lines)
+            ).lstrip()
+
+
 def enrich(schema: dict[str, Any]) -> None:
     schema["tags"] = used_tags(schema)
     describe_operations(schema)
     describe_enums(schema)
+    exact_parameters(schema)
+    document_refusals(schema)
     declare_problems(schema)
 
 
@@ -600,16 +877,29 @@ def _catalogue_markdown() -> str:
     return "\n".join(lines)
 
 
+CONVENTIONS_TAG = "Conventions and errors"
+
+
+def conventions_markdown() -> str:
+    """The introduction, the conventions of every operation and the error catalogue: the
+    last tag's description, and the page /guides/conventions."""
+    return INTRODUCTION + "\n" + CONVENTIONS + "\n" + _catalogue_markdown()
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The document `/openapi.json` serves (and `openapi/openapi.json` holds)."""
     if app.openapi_schema:
         return app.openapi_schema
+    tags = [
+        {**tag, "description": conventions_markdown()} if tag["name"] == CONVENTIONS_TAG else tag
+        for tag in TAGS
+    ]
     schema = get_openapi(
         title="Rujukan",
         version=__version__,
-        description=DESCRIPTION + "\n" + CONVENTIONS + "\n" + _catalogue_markdown(),
+        description=DESCRIPTION,
         routes=app.routes,
-        tags=TAGS,
+        tags=tags,
     )
     components = schema.setdefault("components", {})
     # Every problem response refers to it (app/core/openapi.py); no route returns it.

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from app.audit.seals import Sealer, signing_key
 from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
@@ -26,7 +29,11 @@ class Runtime:
     db: Database
     cipher: DataCipher
     rate_limiter: RateLimiter
+    # Failed authentications per source address (SPEC §1).
+    auth_failures: RateLimiter
     cursors: CursorCodec
+    # Signs the audit log's seals (SPEC §8); never stored in the database.
+    audit_key: Ed25519PrivateKey
     # Single-event intake requests applied together (app/intake/groups.py).
     intake_groups: GroupCommit[Any] = field(default_factory=GroupCommit)
     # The active sentra for the detail's suggestion (app/reference/coverage.py).
@@ -40,9 +47,15 @@ def build_runtime(settings: Settings) -> Runtime:
         db=Database(settings),
         cipher=cipher,
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        auth_failures=RateLimiter(settings.auth_failures_per_second, settings.auth_failure_burst),
         cursors=CursorCodec(*cipher.cursor_keys),
+        audit_key=signing_key(settings.resolve_audit_signing_key()),
         intake_groups=GroupCommit(
             max_events=settings.intake_group_max_events,
             max_in_flight=settings.intake_group_in_flight,
         ),
     )
+
+
+def sealer_of(runtime: Runtime) -> Sealer:
+    return Sealer(runtime.db, runtime.audit_key)

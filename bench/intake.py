@@ -231,6 +231,7 @@ def start_service(port: int, log: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "RUJUKAN_DATABASE_URL": queries.sa_url(SERVICE_DB),
         "RUJUKAN_DATA_KEY": queries.DATA_KEY,
+        "RUJUKAN_AUDIT_SIGNING_KEY": queries.AUDIT_KEY,
         "RUJUKAN_RATE_LIMIT_PER_SECOND": "1000000",
         "RUJUKAN_RATE_LIMIT_BURST": "1000000",
         "RUJUKAN_LOG_LEVEL": "WARNING",

@@ -43,7 +43,11 @@ def clock() -> Clock:
 
 async def main_async(args: argparse.Namespace) -> int:
     await recreate(DB_NAME)
-    settings = Settings(database_url=queries.sa_url(DB_NAME), data_key=queries.DATA_KEY)  # type: ignore[arg-type,unused-ignore]
+    settings = Settings(
+        database_url=queries.sa_url(DB_NAME),
+        data_key=queries.DATA_KEY,  # type: ignore[arg-type,unused-ignore]
+        audit_signing_key=queries.AUDIT_KEY,  # type: ignore[arg-type,unused-ignore]
+    )
     services = build_runtime(settings)
     try:
         async with services.db.transaction() as session:

@@ -44,6 +44,7 @@ import httpx
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 
+from app.aftercare.analytics import durations_query
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.auth.service import create_client
@@ -65,6 +66,7 @@ from app.referrals.queries import (
     stats_query,
 )
 from app.referrals.records import mask_nik, normalise_name, pas_mask
+from app.referrals.scheduler import due_query
 from bench.http1 import Answer, Connection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +77,7 @@ PG_URL = os.environ.get(
 DB_NAME = os.environ.get("RUJUKAN_BENCH_DB", "rujukan_bench")
 # Fixed, so a reused database decrypts; a benchmark key, never a real one.
 DATA_KEY = base64.b64encode(b"rujukan-bench-data-key-000000000").decode()
+AUDIT_KEY = base64.b64encode(b"rujukan-bench-audit-key-00000000").decode()
 TODAY = dt.date.today()
 NOW = dt.datetime.now(dt.UTC)
 
@@ -311,6 +314,7 @@ class Generator:
             "release_type": release_type,
             "release_date": release,
             "supervision_end_date": supervision_end,
+            "open_rectifications": 0,
             "handover_date": handover_date(release, supervision_end),
             "pas_mask": pas_mask(categories),
             "ppks_mask": 1 << 14,  # PPKS 15, bekas warga binaan
@@ -324,11 +328,44 @@ class Generator:
             "created_at": created,
             "updated_at": updated,
         }
+        row.update(self.timeline(status, created, updated))
         if index % 997 == 0:
             self.sample_ids.append(referral_id)
             self.sample_niks.append(nik)
         record = tuple(row.get(c) for c in self.columns)
         return record, [(referral_id, c) for c in categories]
+
+    def timeline(self, status: str, created: dt.datetime, updated: dt.datetime) -> dict[str, Any]:
+        """When the referral first entered each state it passed (SPEC §11 durations) and
+        its place in the moment scheduler's queue: referrals not ended have a moment
+        ahead (a triage deadline, a stall period), a few have one due now; a completed
+        close has its next follow-up."""
+        rng = self.rng
+        stamps: dict[str, Any] = {"follow_ups_done": 0, "moments_from": created}
+        order = ["accepted", "assigned", "in_service", "closed"]
+        reached = {
+            "received": 0,
+            "rejected": rng.choice((0, 1)),
+            "cancelled": rng.choice((0, 0, 1, 2)),
+            "accepted": 1,
+            "assigned": 2,
+            "in_service": 3,
+            "on_hold": 3,
+            "closed": 4,
+        }[status]
+        at = created
+        for state, days in zip(order[:reached], (14, 7, 30, 200), strict=False):
+            at = at + dt.timedelta(days=rng.random() * days)
+            stamps[f"{state}_at"] = at
+        stamps["last_activity_at"] = at if reached else None
+        if status not in ("closed", "rejected", "cancelled"):
+            ahead = dt.timedelta(days=rng.random() * 30)
+            stamps["next_moment_at"] = NOW - ahead if rng.random() < 0.001 else NOW + ahead
+        elif status == "closed" and rng.random() < 0.5:
+            due = (NOW + dt.timedelta(days=rng.randint(-30, 365))).date()
+            stamps["next_follow_up_due"] = due
+            stamps["next_moment_at"] = dt.datetime.combine(due, dt.time(0), tzinfo=dt.UTC)
+        return stamps
 
     def batches(self, total: int, size: int) -> Iterator[tuple[list[tuple[Any, ...]], list[Any]]]:
         self.total = total
@@ -643,6 +680,7 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         **os.environ,
         "RUJUKAN_DATABASE_URL": sa_url(DB_NAME),
         "RUJUKAN_DATA_KEY": DATA_KEY,
+        "RUJUKAN_AUDIT_SIGNING_KEY": AUDIT_KEY,
         "RUJUKAN_RATE_LIMIT_PER_SECOND": "1000000",
         "RUJUKAN_RATE_LIMIT_BURST": "1000000",
         "RUJUKAN_LOG_LEVEL": "WARNING",
@@ -1062,6 +1100,18 @@ async def explain_all(names: list[str], niks: list[str]) -> list[tuple[str, str]
             (
                 "stats group_by status, province_code",
                 stats_query(ReferralFilters(), ctx, [GroupBy.status, GroupBy.province_code]),
+            )
+        )
+        cases.append(
+            (
+                "moment scheduler: the referrals whose next moment has come",
+                due_query(NOW, postgresql=True),
+            )
+        )
+        cases.append(
+            (
+                "durations: every step, one group",
+                durations_query(ReferralFilters(), ctx, None, "postgresql"),
             )
         )
         for title, query in cases:

@@ -1,6 +1,7 @@
 """Webhook relay benchmark: event-to-delivery latency and deliveries/s with two workers.
 
     .venv/bin/python -m bench.webhooks [--events 2000] [--steady 500] [--rate 20] [--workers 2]
+        [--poll 0.25]
 
 Needs PostgreSQL (RUJUKAN_BENCH_POSTGRES_URL, default the local server, trust auth). It
 creates a scratch database, migrates it, subscribes a prison client to a receiver on
@@ -10,10 +11,14 @@ phases:
 
 - burst: `--events` changes committed while no worker runs; the workers then drain the
   backlog, and first-to-last delivery gives their sustained deliveries/s;
-- steady: `--steady` more, one event per request at `--rate` events/s (or as fast as the
-  API takes them, reported as achieved); latency is the receiver's clock minus the
-  CloudEvent `time` (when the API began the change): the intake transaction, commit,
-  fan-out, claim, signing and the HTTP round trip.
+- steady, twice in the same run: `--steady` more, one event per request at `--rate`
+  events/s (or as fast as the API takes them, reported as achieved), first with the
+  workers woken by each commit (LISTEN/NOTIFY, the default), then with new workers that
+  only poll (`RUJUKAN_WEBHOOK_WAKEUPS=false`, every `--poll` seconds); latency is the
+  receiver's clock minus the CloudEvent `time` (when the API began the change): the
+  intake transaction, commit, notification or poll, fan-out, claim, signing and the HTTP
+  round trip; `after_answer_*` is measured from the API's answer instead (after the
+  commit: a lower bound of commit-to-delivery, negative when the delivery came first).
 
 The scratch database is dropped at the end.
 """
@@ -55,14 +60,17 @@ PG_URL = os.environ.get(
     "RUJUKAN_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 DATA_KEY = base64.b64encode(os.urandom(32)).decode()
+AUDIT_KEY = base64.b64encode(os.urandom(32)).decode()
 
 
 class Receiver:
-    """Records (webhook-id, arrival wall time, CloudEvent time) per verified delivery."""
+    """Records (webhook-id, arrival wall time, CloudEvent time) per verified delivery, and
+    the arrival time by subject (the referral id)."""
 
     def __init__(self) -> None:
         self.secret = ""
         self.arrivals: list[tuple[str, float, float]] = []
+        self.by_subject: dict[str, float] = {}
         self.bad = 0
         self.lock = threading.Lock()
         receiver = self
@@ -78,6 +86,7 @@ class Receiver:
                     made = datetime.fromisoformat(event["time"]).timestamp()
                     with receiver.lock:
                         receiver.arrivals.append((event["id"], arrived, made))
+                        receiver.by_subject.setdefault(event["subject"], arrived)
                     status = 204
                 except Exception:
                     with receiver.lock:
@@ -91,7 +100,12 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # The default listen backlog (5) overflows under two workers' connections: a
+            # refused SYN is retried after a second or more, which is not the relay's time.
+            request_queue_size = 256
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -132,8 +146,15 @@ async def wait_for(receiver: Receiver, count: int, within: float) -> None:
         await asyncio.sleep(0.01)
 
 
+async def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        await asyncio.to_thread(proc.wait, 30)
+
+
 async def start_workers(
-    count: int, env: dict[str, str], logs: Path
+    count: int, env: dict[str, str], logs: Path, *, first: int = 0
 ) -> list[subprocess.Popen[bytes]]:
     """`rujukan worker` processes, started from a thread (Popen blocks while it forks)."""
 
@@ -147,7 +168,7 @@ async def start_workers(
                 stderr=log,
             )
 
-    return [await asyncio.to_thread(start, index) for index in range(count)]
+    return [await asyncio.to_thread(start, index) for index in range(first, first + count)]
 
 
 async def post(http: httpx.AsyncClient, headers: dict[str, str], events: list[Any]) -> None:
@@ -159,6 +180,7 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
     settings = Settings(
         database_url=url,
         data_key=DATA_KEY,  # type: ignore[arg-type]
+        audit_signing_key=AUDIT_KEY,  # type: ignore[arg-type]
         webhook_allow_private=True,
         rate_limit_per_second=1_000_000,
         rate_limit_burst=1_000_000,
@@ -177,6 +199,7 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
     env.update(
         RUJUKAN_DATABASE_URL=url,
         RUJUKAN_DATA_KEY=DATA_KEY,
+        RUJUKAN_AUDIT_SIGNING_KEY=AUDIT_KEY,
         RUJUKAN_WEBHOOK_ALLOW_PRIVATE="true",
         RUJUKAN_WEBHOOK_POLL_INTERVAL_SECONDS=str(args.poll),
         RUJUKAN_WEBHOOK_CONCURRENCY=str(args.concurrency),
@@ -204,24 +227,46 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
             burst = list(receiver.arrivals)
             span = max(a for _, a, _ in burst) - min(a for _, a, _ in burst)
 
-            # Steady: latency at a rate the API sustains beside the workers.
+            # Steady: latency at a rate the API sustains beside the workers, woken by each
+            # commit, then polling only.
             steady = args.steady
-            steady_events = [make_event(facility) for _ in range(steady)]
-            began = time.monotonic()
-            for sent, event in enumerate(steady_events, 1):
-                response = await http.post("/v1/release-events", json=event, headers=headers)
-                assert response.status_code == 201, response.text
-                lag = began + sent / args.rate - time.monotonic()
-                if lag > 0:
-                    await asyncio.sleep(lag)
-            achieved = steady / (time.monotonic() - began)
-            await wait_for(receiver, args.events + steady, 60)
-            latencies = [arrived - made for _, arrived, made in receiver.arrivals[args.events :]]
+            results: dict[str, dict[str, float]] = {}
+            for mode in ("wakeups", "polling_only"):
+                if mode == "polling_only":
+                    await stop_workers(procs)
+                    polling = {**env, "RUJUKAN_WEBHOOK_WAKEUPS": "false"}
+                    procs = await start_workers(args.workers, polling, logs, first=args.workers)
+                await asyncio.sleep(2.0)  # the workers are up (and listening)
+                already = receiver.count()
+                steady_events = [make_event(facility) for _ in range(steady)]
+                began = time.monotonic()
+                answered: dict[str, float] = {}
+                for sent, event in enumerate(steady_events, 1):
+                    response = await http.post("/v1/release-events", json=event, headers=headers)
+                    assert response.status_code == 201, response.text
+                    answered[response.json()["referral"]["id"]] = time.time()
+                    lag = began + sent / args.rate - time.monotonic()
+                    if lag > 0:
+                        await asyncio.sleep(lag)
+                achieved = steady / (time.monotonic() - began)
+                await wait_for(receiver, already + steady, 60)
+                latencies = [arrived - made for _, arrived, made in receiver.arrivals[already:]]
+                # The commit lies between the change's start (`time`) and the API's answer:
+                # from the answer is a lower bound of commit-to-delivery, from `time` an
+                # upper bound (it includes the intake's own transaction).
+                after_answer = [receiver.by_subject[rid] - at for rid, at in answered.items()]
+                results[mode] = {
+                    "events": steady,
+                    "target_rate_per_s": args.rate,
+                    "achieved_rate_per_s": round(achieved, 1),
+                    "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
+                    "latency_p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+                    "latency_max_ms": round(max(latencies) * 1000, 1),
+                    "after_answer_p50_ms": round(statistics.median(after_answer) * 1000, 1),
+                    "after_answer_p95_ms": round(percentile(after_answer, 0.95) * 1000, 1),
+                }
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+        await stop_workers(procs)
         receiver.server.shutdown()
         await services.db.dispose()
     ids = [i for i, _, _ in receiver.arrivals]
@@ -229,14 +274,7 @@ async def bench(args: argparse.Namespace, url: str, logs: Path) -> dict[str, Any
         "workers": args.workers,
         "concurrency_per_worker": args.concurrency,
         "poll_interval_s": args.poll,
-        "steady": {
-            "events": steady,
-            "target_rate_per_s": args.rate,
-            "achieved_rate_per_s": round(achieved, 1),
-            "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "latency_p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
-            "latency_max_ms": round(max(latencies) * 1000, 1),
-        },
+        "steady": results,
         "burst": {
             "events": args.events,
             "api_post_seconds": round(posted_for, 2),

@@ -27,6 +27,7 @@ from app.auth.service import create_client
 from app.core.config import Settings
 from app.core.migrate import upgrade
 from app.main import create_app
+from app.ops.app_role import ensure_app_role
 from app.reference.models import Sentra
 from app.runtime import Runtime, build_runtime
 
@@ -34,7 +35,12 @@ PG_URL = os.environ.get(
     "RUJUKAN_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 TEST_DATA_KEY = base64.b64encode(b"rujukan-test-data-key-0123456789").decode()
+TEST_AUDIT_KEY = base64.b64encode(b"rujukan-test-audit-key-012345678").decode()
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# RUJUKAN_TEST_AS_APP_ROLE=true: the PostgreSQL API tests run the service as the role
+# `rujukan db app-role` makes (row access only), as production does.
+AS_APP_ROLE = os.environ.get("RUJUKAN_TEST_AS_APP_ROLE", "").lower() == "true"
+APP_ROLE = "rujukan_test_app"
 _postgres_passed = 0
 
 
@@ -106,9 +112,17 @@ def database_url(
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     try:
         _run(lambda: upgrade(url))
+        if AS_APP_ROLE:
+            _run(ensure_app_role(url, APP_ROLE))
+            url = as_role(url, APP_ROLE)
         yield url
     finally:
         _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def as_role(url: str, role: str) -> str:
+    """The same database, logged in as `role` (trust authentication: no password)."""
+    return make_url(url).set(username=role, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -116,13 +130,35 @@ def backend(database_url: str) -> str:
     return "postgres" if database_url.startswith("postgresql") else "sqlite"
 
 
+@pytest.fixture
+def own_settings(settings: Settings, backend: str, tmp_path: Any) -> Iterator[Settings]:
+    """A database of this test alone: key rotation re-encrypts every row it holds."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        _run(lambda: upgrade(url))
+        yield settings.model_copy(update={"database_url": url})
+        return
+    name = f"rujukan_test_own_{uuid.uuid4().hex[:8]}"
+    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        _run(lambda: upgrade(url))
+        yield settings.model_copy(update={"database_url": url})
+    finally:
+        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         data_key=TEST_DATA_KEY,  # type: ignore[arg-type]
+        audit_signing_key=TEST_AUDIT_KEY,  # type: ignore[arg-type]
         rate_limit_per_second=100_000,
         rate_limit_burst=100_000,
+        # Tests share one process and one client address: their 401s must not add up.
+        auth_failures_per_second=100_000,
+        auth_failure_burst=100_000,
         db_pool_size=20,
         db_max_overflow=60,
         run_worker_in_process=False,  # webhook tests run their own relay when they want one

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.seals import AuditSeal
 from app.core.audit import AuditEvent
 from app.core.cursor import CursorCodec
 
@@ -56,3 +57,23 @@ async def search(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, codec.encode(scope, rows[-1].id) if more else None
+
+
+async def seals(
+    session: AsyncSession, codec: CursorCodec, *, cursor: str | None, limit: int
+) -> tuple[list[AuditSeal], str | None]:
+    """Seals in order, without their entries (the verifier reads those)."""
+    after = codec.decode("audit-seals", cursor, read=int) if cursor else 0
+    rows = list(
+        (
+            await session.execute(
+                select(AuditSeal)
+                .where(AuditSeal.seq > after)
+                .order_by(AuditSeal.seq)
+                .limit(limit + 1)
+            )
+        ).scalars()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, codec.encode("audit-seals", rows[-1].seq) if more else None

@@ -29,38 +29,58 @@ from app.auth.service import cached_principal, principal_for_key
 from app.core import audit
 from app.core.clock import utcnow
 from app.core.db import Database
-from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.errors import MAX_ERRORS, FieldError, ProblemError, validation_failed
 from app.core.http import JsonRequest
+from app.core.i18n import msg
 from app.core.ratelimit import RateLimiter, retry_after_header
+from app.core.validation import body_model, prune_unknown
 
 _ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+# C0 controls, DEL and C1 controls: no identifier, code or search term holds one, and a NUL
+# reaching PostgreSQL is a driver error, not an answer.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 WWW_AUTHENTICATE = 'Bearer realm="rujukan"'
 
 
 async def authenticate(request: Request) -> Principal:
     """The caller of the request's API key (401 without a usable one, 429 over its rate
-    limit), with its `X-Actor` (422 when malformed)."""
+    limit or when its address failed too often), with its `X-Actor` (422 when malformed)."""
+    state = request.app.state
+    failures: RateLimiter = state.auth_failures
+    address = request.client.host if request.client is not None else ""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
-    if scheme.lower() != "bearer" or not key.startswith("rjk_") or len(key) > 200:
+    usable = scheme.lower() == "bearer" and key.startswith("rjk_") and len(key) <= 200
+    ttl: float = state.settings.auth_cache_seconds
+    principal = cached_principal(key) if usable and ttl > 0 else None
+    if principal is None:
+        # SPEC §1: an address that failed too often is refused before its key costs a
+        # lookup; a key this process knows (cached) still passes.
+        wait = failures.wait(address)
+        if wait is not None:
+            raise ProblemError(
+                "RATE_LIMITED",
+                msg("Too many failed authentications from this address."),
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+    if not usable:
+        failures.acquire(address)
         raise ProblemError(
             "UNAUTHENTICATED",
-            "Send `Authorization: Bearer <api key>`.",
+            msg("Send `Authorization: Bearer <api key>`."),
             headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
-    state = request.app.state
-    ttl: float = state.settings.auth_cache_seconds
-    principal = cached_principal(key) if ttl > 0 else None
     if principal is None:
         db: Database = state.db
         # Before the request's unit of work exists: a short read of its own.
         async with db.read_session() as session:
             principal = await principal_for_key(session, key, utcnow(), cache_seconds=ttl)
     if principal is None:
+        failures.acquire(address)
         raise ProblemError(
             "UNAUTHENTICATED",
-            "The API key is unknown, revoked or expired.",
+            msg("The API key is unknown, revoked or expired."),
             headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'},
         )
     limiter: RateLimiter = state.rate_limiter
@@ -74,7 +94,7 @@ async def authenticate(request: Request) -> Principal:
                 [
                     FieldError(
                         "INVALID_TEXT",
-                        "X-Actor: 1-128 characters, no control characters",
+                        msg("X-Actor: 1-128 characters, no control characters"),
                         parameter="X-Actor",
                     )
                 ]
@@ -138,6 +158,11 @@ class ApiRoute(APIRoute):
         handler = super().get_route_handler()
         roles = _declared_roles(self.dependant)
         takes_body = self.body_field is not None
+        strict_model = (
+            body_model(self.body_field.field_info.annotation, self.body_field.field_info.metadata)
+            if self.body_field is not None
+            else None
+        )
 
         async def app(request: Request) -> Response:
             request = JsonRequest(request.scope, request.receive, limit=self.body_limit)
@@ -147,10 +172,17 @@ class ApiRoute(APIRoute):
                 if roles is not None and principal.role not in roles:
                     raise ProblemError(
                         "ROLE_NOT_PERMITTED",
-                        f"This operation is open to: {', '.join(sorted(roles))}.",
+                        msg("This operation is open to: {roles}.", roles=", ".join(sorted(roles))),
                     )
+                _check_parameters(request)
                 if takes_body:
-                    await request.json()
+                    parsed = await request.json()
+                    if strict_model is not None:
+                        # Bounded work for a body of many unknown members (SPEC §1).
+                        pruned, omitted = prune_unknown(parsed, strict_model)
+                        if omitted:
+                            request.prune(pruned)
+                            request.state.errors_omitted = omitted
                 return await handler(request)
             except (ProblemError, RequestValidationError):
                 action = self.refusal_action(request.parsed)
@@ -159,6 +191,26 @@ class ApiRoute(APIRoute):
                 raise
 
         return app
+
+
+def _check_parameters(request: Request) -> None:
+    """SPEC §1: a path segment with a control character names nothing (404); a query
+    parameter with one is malformed (422, each such parameter named once)."""
+    if any(_CONTROL.search(value) for value in request.path_params.values()):
+        raise ProblemError("NOT_FOUND", msg("No resource has this identifier."))
+    named: list[str] = []
+    for name, value in request.query_params.multi_items():
+        if (_CONTROL.search(name) or _CONTROL.search(value)) and name not in named:
+            named.append(name)
+    if named:
+        raise validation_failed(
+            [
+                FieldError(
+                    "INVALID_TEXT", msg("control characters are not allowed"), parameter=name
+                )
+                for name in named[:MAX_ERRORS]
+            ]
+        )
 
 
 async def audit_refusal(request: Request, code: str) -> None:

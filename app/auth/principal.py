@@ -38,9 +38,8 @@ class Principal:
         if self.role is Role.prison:
             return ANY in self.facility_codes or facility_code in self.facility_codes
         if self.role is Role.sentra:
-            return sentra_code is not None and (
-                ANY in self.sentra_codes or sentra_code in self.sentra_codes
-            )
+            # Never `*` (SPEC §2): a sentra reads the referrals assigned to its own codes.
+            return sentra_code is not None and sentra_code in self.sentra_codes
         if self.role is Role.bapas:
             return bapas_code is not None and (
                 ANY in self.bapas_codes or bapas_code in self.bapas_codes

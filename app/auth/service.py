@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.keys import hash_api_key, new_api_key
 from app.auth.models import Client
 from app.auth.principal import Principal
-from app.auth.roles import Role
+from app.auth.roles import ANY, Role
 from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.i18n import msg
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +48,29 @@ def binding_errors(
     own = _BINDINGS.get(role)
     for field, codes in given.items():
         if field == own:
-            if not codes:
+            if field == "sentra_codes" and ANY in codes:
                 errors.append(
                     FieldError(
-                        "FIELD_REQUIRED", f"a {role.value} client is bound to {field}", f"/{field}"
+                        "INVALID_VALUE",
+                        msg("a sentra client names its sentra, never `*`"),
+                        f"/{field}",
+                    )
+                )
+            elif not codes:
+                errors.append(
+                    FieldError(
+                        "FIELD_REQUIRED",
+                        msg("a {role} client is bound to {field}", role=role.value, field=field),
+                        f"/{field}",
                     )
                 )
         elif codes:
             errors.append(
-                FieldError("INVALID_VALUE", f"a {role.value} client has no {field}", f"/{field}")
+                FieldError(
+                    "INVALID_VALUE",
+                    msg("a {role} client has no {field}", role=role.value, field=field),
+                    f"/{field}",
+                )
             )
     return errors
 

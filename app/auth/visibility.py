@@ -25,8 +25,7 @@ def visible_where(
             return false()
         return facility_code.in_(sorted(principal.facility_codes))
     if principal.role is Role.sentra:
-        if ANY in principal.sentra_codes:
-            return sentra_code.is_not(None)
+        # Never `*` (SPEC §2): a stored `*` matches no sentra code (UNIT_CODE has none).
         if not principal.sentra_codes:
             return false()
         return sentra_code.in_(sorted(principal.sentra_codes))

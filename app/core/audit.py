@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Index, String, Table
+from sqlalchemy import BigInteger, FetchedValue, Index, LargeBinary, String, Table
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from app.core.clock import utcnow
 from app.core.context import request_id_var
@@ -29,6 +30,7 @@ class AuditEvent(Base):
         Index(None, "referral_id", "id"),
         Index(None, "client_id", "id"),
         Index(None, "at"),
+        Index(None, "txid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -41,9 +43,25 @@ class AuditEvent(Base):
     target_id: Mapped[uuid.UUID | None] = mapped_column()
     request_id: Mapped[str | None] = mapped_column(String(128))
     outcome: Mapped[str] = mapped_column(String(32))
+    # The writing transaction's id (`pg_current_xact_id()`; 0 on SQLite, whose writers are
+    # serialised): rows are sealed in (txid, id) order below the commit horizon, so a row
+    # that commits after a seal never lands inside a sealed range (app/audit/seals.py).
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
+    # The referrals a list page or an export batch disclosed, as 16-byte UUIDs back to back:
+    # one row per page, not one per referral (SPEC §8; app/audit/disclosures.py).
+    disclosed: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
 
 
 AUDIT_TABLE = cast(Table, AuditEvent.__table__)
+
+# Audit rows are numbered by the database (their order); the API names them by UUIDs
+# (SPEC §1), derived from that number: stable, unique, and no second key to store.
+AUDIT_ID_NAMESPACE = uuid.UUID("6f0a3c52-8c1e-5b7a-9d1e-3a41f2b6c0d7")
+
+
+def public_id(row_id: int) -> uuid.UUID:
+    """The id the API shows for audit row `row_id`."""
+    return uuid.uuid5(AUDIT_ID_NAMESPACE, f"audit-event:{row_id}")
 
 
 class Caller(Protocol):
@@ -64,6 +82,7 @@ def row(
     referral_id: uuid.UUID | None = None,
     target_id: uuid.UUID | None = None,
     request_id: str | None = None,
+    disclosed: bytes | None = None,
 ) -> dict[str, Any]:
     """An audit row's column values, for writers that insert many at once. `request_id`
     defaults to the current request's (a row written for another request names its own).
@@ -77,6 +96,7 @@ def row(
         "target_id": target_id,
         "request_id": request_id or request_id_var.get(),
         "outcome": outcome,
+        "disclosed": disclosed,
     }
 
 
@@ -88,11 +108,30 @@ def record(
     *,
     referral_id: uuid.UUID | None = None,
     target_id: uuid.UUID | None = None,
+    disclosed: bytes | None = None,
 ) -> None:
     """An audit row in the caller's transaction: if it cannot be written, nothing is."""
     session.add(
-        AuditEvent(**row(caller, action, outcome, referral_id=referral_id, target_id=target_id))
+        AuditEvent(
+            **row(
+                caller,
+                action,
+                outcome,
+                referral_id=referral_id,
+                target_id=target_id,
+                disclosed=disclosed,
+            )
+        )
     )
+
+
+def pack_ids(ids: Iterable[uuid.UUID]) -> bytes:
+    """Referral ids as 16 bytes each, back to back: a page of 50 in 800 bytes."""
+    return b"".join(i.bytes for i in ids)
+
+
+def unpack_ids(packed: bytes) -> list[uuid.UUID]:
+    return [uuid.UUID(bytes=packed[n : n + 16]) for n in range(0, len(packed), 16)]
 
 
 async def record_apart(db: Database, rows: list[dict[str, Any]]) -> bool:

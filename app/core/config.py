@@ -38,16 +38,56 @@ class Settings(BaseSettings):
         description="Comma-separated base64 keys still accepted for decryption during a "
         "key rotation (`rujukan keys rotate` moves every row to RUJUKAN_DATA_KEY).",
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 of a 32-byte Ed25519 seed that signs the audit log's seals "
+        "(SPEC §8); required with PostgreSQL, generated beside the embedded database.",
+    )
+    audit_seal_interval_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=60,
+        description="How often the worker seals new audit rows (at most a minute apart).",
+    )
     retention_days: int = Field(
         default=1825,
         ge=1,
         description="Days after a referral ended (closed, rejected, cancelled) before "
         "`rujukan retention` anonymises it.",
     )
+    event_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days outbox events and webhook delivery logs are kept; the worker prunes "
+        "older ones (never an event not yet delivered). A feed cursor older than that is a "
+        "410 CURSOR_EXPIRED.",
+    )
     timezone: str = "Asia/Jakarta"
     triage_days: int = Field(default=14, ge=0, le=365)
+    stall_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days without a transition or a record (notes aside) before an "
+        "assigned, in-service or held referral is `referral.stalled`, and again after each "
+        "further period.",
+    )
+    moment_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How often the moment scheduler looks for moments that came due.",
+    )
     rate_limit_per_second: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=200, ge=1)
+    auth_failures_per_second: float = Field(
+        default=0.5,
+        gt=0,
+        description="Failed authentications a source address may make per second, after "
+        "`auth_failure_burst`; past them its requests are 429 before any key is looked up "
+        "(a key this process authenticated recently still passes).",
+    )
+    auth_failure_burst: int = Field(default=30, ge=1)
     key_grace_seconds: int = Field(default=86_400, ge=0)
     auth_cache_seconds: float = Field(
         default=5.0,
@@ -104,7 +144,18 @@ class Settings(BaseSettings):
     webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     webhook_retry_window_seconds: float = Field(default=3 * 86_400.0, gt=0)
     webhook_secret_overlap_seconds: int = Field(default=86_400, ge=0)
-    webhook_poll_interval_seconds: float = Field(default=0.25, gt=0, le=60)
+    webhook_poll_interval_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often the relay looks for new events and due retries when nothing "
+        "woke it (a fallback while wake-ups are on).",
+    )
+    webhook_wakeups: bool = Field(
+        default=True,
+        description="Wake the relay when an event commits: LISTEN/NOTIFY on PostgreSQL, an "
+        "in-process signal on the embedded database. false: polling only.",
+    )
     webhook_concurrency: int = Field(default=16, ge=1, le=512)
     worker_metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve /metrics from `rujukan worker`."
@@ -147,7 +198,7 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
-    @field_validator("data_key")
+    @field_validator("data_key", "audit_signing_key")
     @classmethod
     def _key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
@@ -199,20 +250,27 @@ class Settings(BaseSettings):
         return Path(path) if path and path != ":memory:" else None
 
     def resolve_data_key(self) -> bytes:
-        """The data key: configured, or (embedded default only) a key file beside the DB.
+        return self._resolve_key(self.data_key, "RUJUKAN_DATA_KEY", ".key")
+
+    def resolve_audit_signing_key(self) -> bytes:
+        """The Ed25519 seed that signs audit seals: configured, or (embedded default only)
+        a key file beside the database, like the data key."""
+        return self._resolve_key(self.audit_signing_key, "RUJUKAN_AUDIT_SIGNING_KEY", ".audit-key")
+
+    def _resolve_key(self, configured: SecretStr | None, variable: str, suffix: str) -> bytes:
+        """A key: configured, or (embedded default only) a key file beside the DB.
 
         PostgreSQL is the production database: there a missing key is a start-up error,
         never a silently generated key that a restart on another host would not know.
         """
-        if self.data_key is not None:
-            return base64.b64decode(self.data_key.get_secret_value())
+        if configured is not None:
+            return base64.b64decode(configured.get_secret_value())
         db_path = self.sqlite_path
         if db_path is None:
             raise ConfigError(
-                "RUJUKAN_DATA_KEY: required with PostgreSQL, base64 of 32 random bytes "
-                f"({_MAKE_KEY})"
+                f"{variable}: required with PostgreSQL, base64 of 32 random bytes ({_MAKE_KEY})"
             )
-        key_file = db_path.with_name(db_path.name + ".key")
+        key_file = db_path.with_name(db_path.name + suffix)
         if key_file.exists():
             raw = base64.b64decode(key_file.read_text().strip())
             if len(raw) != 32:

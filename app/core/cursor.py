@@ -14,11 +14,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from app.core.errors import FieldError, ProblemError
+from app.core.i18n import msg
 
 T = TypeVar("T")
 
 
 MAX_CURSOR_LENGTH = 512  # characters; a longer one is no cursor of ours
+# What every cursor the service issues looks like (unpadded base64url), for the OpenAPI
+# schema of the parameters that carry one; anything else is a 400 `INVALID_CURSOR`.
+CURSOR_SCHEMA: dict[str, object] = {
+    "minLength": 22,  # the 16-byte tag alone
+    "maxLength": MAX_CURSOR_LENGTH,
+    "pattern": "^[A-Za-z0-9_-]+$",
+}
 
 
 def _as_is(position: Any) -> Any:
@@ -28,7 +36,9 @@ def _as_is(position: Any) -> Any:
 def invalid_cursor(parameter: str = "cursor") -> ProblemError:
     return ProblemError(
         "INVALID_CURSOR",
-        errors=[FieldError("INVALID_CURSOR", "not a cursor of this query", parameter=parameter)],
+        errors=[
+            FieldError("INVALID_CURSOR", msg("not a cursor of this query"), parameter=parameter)
+        ],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -120,7 +120,11 @@ class Database:
                 # small (a new database, before the first ANALYZE), the case lookup of
                 # intake walked every referral of a facility (8 s for a batch of 500;
                 # docs/benchmarks.md). Custom plans cost ~0.2 ms of planning a statement.
-                connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+                # JIT compilation: the dashboards' aggregates over a million referrals
+                # spent 10 s compiling to save milliseconds (docs/benchmarks.md).
+                connect_args={
+                    "server_settings": {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+                },
             )
         self.engine: AsyncEngine = create_async_engine(settings.database_url, **kwargs)
         if self.is_sqlite:
@@ -137,8 +141,58 @@ class Database:
             event.listen(pool, "connect", _note_idle)
             event.listen(pool, "checkin", _note_idle)
             event.listen(pool, "checkout", _ping_if_idle)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._commit_watchers: dict[str, list[Callable[[], None]]] = {}
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self._session_class()
+        )
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+
+    def watch_commits(self, table: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (on the event loop's thread) after every commit of this process
+        that inserted rows into `table`; returns the function that stops watching. The
+        in-process wake-up of the webhook relay on the embedded database."""
+        self._commit_watchers.setdefault(table, []).append(callback)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._commit_watchers.get(table, []).remove(callback)
+
+        return stop
+
+    def _session_class(self) -> type[Session]:
+        """A Session class of this database alone, whose events note the watched tables a
+        transaction inserted into and tell their watchers once it has committed."""
+        watchers = self._commit_watchers
+
+        class WatchedSession(Session):
+            pass
+
+        def note(session: Session, table: str | None) -> None:
+            if table is not None and table in watchers:
+                session.info.setdefault("inserted_into", set()).add(table)
+
+        def on_execute(state: ORMExecuteState) -> None:
+            if watchers and state.is_insert:
+                note(state.session, getattr(getattr(state.statement, "table", None), "name", None))
+
+        def on_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+            if watchers:
+                for obj in session.new:
+                    note(session, getattr(obj, "__tablename__", None))
+
+        def on_commit(session: Session) -> None:
+            for table in session.info.pop("inserted_into", ()):
+                for callback in list(watchers.get(table, ())):
+                    callback()
+
+        def on_rollback(session: Session) -> None:
+            session.info.pop("inserted_into", None)
+
+        event.listen(WatchedSession, "do_orm_execute", on_execute)
+        event.listen(WatchedSession, "before_flush", on_flush)
+        event.listen(WatchedSession, "after_commit", on_commit)
+        event.listen(WatchedSession, "after_rollback", on_rollback)
+        return WatchedSession
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -18,6 +18,7 @@ from app.core.context import request_id_var
 from app.core.dbfaults import RETRY_AFTER_SECONDS, is_database_unavailable, is_schema_missing
 from app.core.errors import PROBLEM_JSON, problem_body
 from app.core.http import MIB
+from app.core.i18n import Msg, language_var, msg, negotiate
 from app.core.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("rujukan.http")
@@ -35,11 +36,11 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Strict-Transport-Security": "max-age=31536000",
 }
-_DB_UNAVAILABLE = (
+_DB_UNAVAILABLE = msg(
     "The database is unreachable. Retry the same request after Retry-After; a release event "
     "may already have been applied, and its retry replays the answer."
 )
-_SCHEMA_MISSING = (
+_SCHEMA_MISSING = msg(
     "The database is not migrated to this release's schema: the operator runs `rujukan db "
     "upgrade` (see /readyz). Retry the same request later."
 )
@@ -57,6 +58,21 @@ def _encoded(headers: dict[str, str]) -> tuple[tuple[bytes, bytes], ...]:
 # Added to every response that does not set them itself (encoded once, not per response).
 _API_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": _API_CSP})
 _DOCS_HEADERS = _encoded({**SECURITY_HEADERS, "Content-Security-Policy": _DOCS_CSP})
+
+
+_PROBLEM_TYPE = PROBLEM_JSON.encode()
+
+
+def _language_headers(lang: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A problem's texts are in the negotiated language (SPEC §9): say which, and that a
+    cache must key it by `Accept-Language`. A batch's 207 sets these itself."""
+    if any(name == b"content-language" for name, _ in headers):
+        return []
+    vary = [value for name, value in headers if name == b"vary"]
+    out = [(b"content-language", lang.encode())]
+    if not any(b"accept-language" in value.lower() for value in vary):
+        out.append((b"vary", b"Accept-Language"))
+    return out
 
 
 # Ours: asgi-correlation-id is one more layer and contextvar, and logs a warning per bad id.
@@ -85,9 +101,12 @@ class RequestContextMiddleware:
         sent = dict(scope.get("headers") or [])
         request_id = request_id_from(sent.get(b"x-request-id"))
         token = request_id_var.set(request_id)
+        # The language of problem texts (SPEC §9); read by `problem_body` when it renders.
+        lang = negotiate(sent.get(b"accept-language", b"").decode("latin-1"))
+        lang_token = language_var.set(lang)
         scope.setdefault("state", {})["request_id"] = request_id
         path: str = scope.get("path", "")
-        docs = path in ("/docs", "/redoc") or path.startswith("/static-offline-docs")
+        docs = path in ("/docs", "/redoc") or path.startswith(("/static-offline-docs", "/guides"))
         status = 500
         started = False
         began = time.perf_counter()
@@ -106,13 +125,16 @@ class RequestContextMiddleware:
                 raw.append((b"x-request-id", request_id.encode()))
                 defaults = _DOCS_HEADERS if docs else _API_HEADERS
                 raw.extend(pair for pair in defaults if pair[0] not in present)
+                if (b"content-type", _PROBLEM_TYPE) in raw:
+                    raw.extend(_language_headers(lang, raw))
                 message["headers"] = raw
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            code, status, detail, headers = "INTERNAL_ERROR", 500, None, []
+            code, status, headers = "INTERNAL_ERROR", 500, []
+            detail: Msg | None = None
             if is_schema_missing(exc):
                 log.warning("database schema missing: %s", type(exc).__name__)
                 code, status, detail = "SERVICE_UNAVAILABLE", 503, _SCHEMA_MISSING
@@ -160,6 +182,7 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+            language_var.reset(lang_token)
 
 
 class _BodyTooLarge(HTTPException):
@@ -171,7 +194,7 @@ class _BodyTooLarge(HTTPException):
 
 async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
     request_id = scope.get("state", {}).get("request_id") or request_id_var.get()
-    detail = f"The body is limited to {limit // MIB} MiB."
+    detail = msg("The body is limited to {mib} MiB.", mib=limit // MIB)
     body = json.dumps(problem_body("PAYLOAD_TOO_LARGE", 413, detail, request_id)).encode()
     await send(
         {

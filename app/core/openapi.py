@@ -23,7 +23,12 @@ class Problem(BaseModel):
     detail: str
     code: str = Field(description="Stable UPPER_SNAKE_CASE reason; see the error catalogue.")
     request_id: str | None
-    errors: list[ProblemItem] | None = None
+    errors: list[ProblemItem] | None = Field(
+        default=None, max_length=50, description="At most 50 entries (then `errors_omitted`)."
+    )
+    errors_omitted: int | None = Field(
+        default=None, ge=1, description="How many errors past the first 50 are not listed."
+    )
     allowed_actions: list[str] | None = Field(
         default=None, description="With INVALID_TRANSITION: the actions open to the caller now."
     )

@@ -9,7 +9,9 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from pydantic_core import CoreSchema, core_schema
+
+from app.core.i18n import Msg, msg, pydantic_error
 
 T = TypeVar("T")
 
@@ -23,6 +25,32 @@ def has_control(value: str, *, multiline: bool = False) -> bool:
     if multiline:
         value = value.replace("\r\n", "").replace("\n", "").replace("\t", "")
     return CONTROL_CHARACTERS.search(value) is not None
+
+
+# The same rules as JSON Schema patterns (SPEC §1: a schema says exactly what is accepted).
+# Python `re` syntax, which is also ECMA's for these classes; format characters are listed
+# from this Python's Unicode database (astral ones as literal characters).
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_LINE_CONTROLS = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\r"  # tab and LF allowed
+
+
+def _format_characters() -> str:
+    """A character class body of every Unicode format character (category Cf)."""
+    ranges: list[tuple[int, int]] = []
+    for point in range(0x110000):
+        if unicodedata.category(chr(point)) == "Cf":
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1] = (ranges[-1][0], point)
+            else:
+                ranges.append((point, point))
+
+    def char(point: int) -> str:
+        return f"\\u{point:04x}" if point <= 0xFFFF else chr(point)
+
+    return "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
+
+
+_FORMAT = _format_characters()
 
 
 # Unit codes: a prison facility's, a Bapas's, a sentra's. Upper-case letters, digits and `-`,
@@ -54,22 +82,34 @@ class TextRule:
     def by_rules(self) -> TextRule:
         return replace(self, enforced=False)
 
-    def fault(self, value: str) -> str | None:
+    def fault(self, value: str) -> Msg | None:
         """Why `value` breaks the rule, or None."""
         if len(value) > self.max_length:
-            return f"at most {self.max_length} characters"
+            return msg("at most {max_length} characters", max_length=self.max_length)
         if self.printable and not value.isprintable():
-            return "printable characters only"
+            return msg("printable characters only")
         if has_control(value, multiline=self.multiline):
-            return "control characters are not allowed"
+            return msg("control characters are not allowed")
         if self.name and (not value.strip() or any(unicodedata.category(c) == "Cf" for c in value)):
-            return "a name of visible characters: no format characters, not blank"
+            return msg("a name of visible characters: no format characters, not blank")
         return None
+
+    @property
+    def pattern(self) -> str:
+        """The rule's characters as a JSON Schema pattern (not its length: `maxLength`).
+        Not the `printable` rule's (Unicode's printable set is no short class)."""
+        if self.multiline:
+            return rf"^([^{_LINE_CONTROLS}]|\r\n)*$"
+        if self.name:
+            # No control or format character, and one at least that is not a space.
+            allowed = f"[^{_CONTROLS}{_FORMAT}]"
+            return rf"^{allowed}*[^{_CONTROLS}{_FORMAT}\s]{allowed}*$"
+        return rf"^[^{_CONTROLS}]*$"
 
     def _validate(self, value: str) -> str:
         fault = self.fault(value)
         if fault is not None:
-            raise PydanticCustomError("INVALID_TEXT", fault)
+            raise pydantic_error("INVALID_TEXT", fault)
         return value
 
     def __get_pydantic_core_schema__(
@@ -85,6 +125,7 @@ class TextRule:
     ) -> JsonSchemaValue:
         out: dict[str, Any] = handler(schema)
         out["maxLength"] = self.max_length
+        out["pattern"] = self.pattern
         return out
 
 

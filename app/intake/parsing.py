@@ -11,7 +11,8 @@ import orjson
 from pydantic import ValidationError
 
 from app.core.errors import FieldError, json_pointer, validation_failed
-from app.core.validation import body_errors
+from app.core.i18n import msg
+from app.core.validation import body_errors, prune_unknown
 from app.intake.schemas import ReleaseEvent
 
 
@@ -40,7 +41,7 @@ def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            bad.append(FieldError("INVALID_TEXT", "not valid Unicode text", json_pointer(loc)))
+            bad.append(FieldError("INVALID_TEXT", msg("not valid Unicode text"), json_pointer(loc)))
             return value.encode("utf-8", "replace").decode("utf-8")
         return value
     if isinstance(value, list):
@@ -52,7 +53,7 @@ def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError
             if clean != key:
                 bad.append(
                     FieldError(
-                        "INVALID_TEXT", "not valid Unicode text", json_pointer((*loc, clean))
+                        "INVALID_TEXT", msg("not valid Unicode text"), json_pointer((*loc, clean))
                     )
                 )
             out[clean] = _surrogate_free(child, (*loc, clean), bad)
@@ -61,14 +62,24 @@ def _surrogate_free(value: Any, loc: tuple[str | int, ...], bad: list[FieldError
 
 
 def parse_event(
-    raw: Any, prefix: tuple[str | int, ...] = (), canonical: bytes | None = None
+    raw: Any,
+    prefix: tuple[str | int, ...] = (),
+    canonical: bytes | None = None,
+    *,
+    omitted: int = 0,
 ) -> ReleaseEvent:
     """The validated event, or its 422. `canonical` is `raw` as canonical JSON when the
-    caller has it (it is what the idempotency hash is taken of): validated directly."""
+    caller has it (it is what the idempotency hash is taken of): validated directly.
+    `omitted`: unknown members the caller already pruned from `raw` (counted, not listed)."""
     bad: list[FieldError] = []
-    if canonical is None:
-        clean = _surrogate_free(raw, (), bad)
-        canonical = json.dumps(clean).encode()
+    # At most MAX_ERRORS unknown members reach the validator; the rest are only counted.
+    pruned, more = prune_unknown(raw, ReleaseEvent)
+    omitted += more
+    if canonical is None or pruned is not raw:
+        try:
+            canonical = canonical_json(pruned)
+        except UnicodeEncodeError:  # a lone surrogate: each one an INVALID_TEXT
+            canonical = json.dumps(_surrogate_free(pruned, (), bad)).encode()
     try:
         event = ReleaseEvent.model_validate_json(canonical)
     except ValidationError as exc:
@@ -83,5 +94,5 @@ def parse_event(
         base = json_pointer(prefix)
         for error in errors:
             error.pointer = base + (error.pointer or "")
-        raise validation_failed(errors)
+        raise validation_failed(errors, omitted=omitted)
     return event

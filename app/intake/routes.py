@@ -10,12 +10,19 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from app.auth.deps import ApiRoute, current_principal, require_role
 from app.auth.roles import Role
 from app.core.deps import ClockDep
-from app.core.errors import ProblemError
+from app.core.errors import MAX_BATCH_ERRORS, MAX_ERRORS, ProblemError
 from app.core.http import MIB, problem_response
+from app.core.i18n import language_var
 from app.core.metrics import INTAKE_OUTCOMES
 from app.core.openapi import PROBLEM_RESPONSES
 from app.intake import service
-from app.intake.schemas import EXAMPLE_EVENT, EventAccepted, RawReleaseEvent, ReleaseEventBatch
+from app.intake.schemas import (
+    EXAMPLE_EVENT,
+    BatchResults,
+    EventAccepted,
+    RawReleaseEvent,
+    ReleaseEventBatch,
+)
 
 
 class IntakeRoute(ApiRoute):
@@ -107,6 +114,54 @@ def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> Resp
 
 
 _BATCH_EXAMPLES = {"batch": {"summary": "One event", "value": {"events": [EXAMPLE_EVENT]}}}
+_BATCH_ANSWER: dict[str, Any] = {
+    "description": "One result per event, in request order",
+    "content": {
+        "application/json": {
+            "example": {
+                "results": [
+                    {
+                        "index": 0,
+                        "event_id": "SDP-2026-000123",
+                        "status": 201,
+                        "outcome": "created",
+                        "referral_id": "0d5c9f1e-8a8e-4c1f-9d5e-3b1f2a7c6e10",
+                        "warnings": [],
+                    },
+                    {
+                        "index": 1,
+                        "event_id": "SDP-2026-000098",
+                        "status": 200,
+                        "outcome": "updated",
+                        "referral_id": "5b0e6a2c-1f3d-4e8a-b7c9-2d4f6a8b0c1e",
+                        "warnings": [],
+                        "replayed": True,
+                    },
+                    {
+                        "index": 2,
+                        "event_id": "SDP-2026-000124",
+                        "status": 422,
+                        "problem": {
+                            "type": "urn:rujukan:problem:validation-failed",
+                            "title": "Validation failed",
+                            "status": 422,
+                            "detail": "1 validation error(s); see errors[].",
+                            "code": "VALIDATION_FAILED",
+                            "request_id": "9fd8c8a91970433480a9fb9f90dc192d",
+                            "errors": [
+                                {
+                                    "pointer": "/events/2/pas_categories/1",
+                                    "code": "PAS_LANSIA_AGE",
+                                    "detail": "age at release under 60",
+                                }
+                            ],
+                        },
+                    },
+                ]
+            }
+        }
+    },
+}
 
 
 async def post_batch(
@@ -121,6 +176,7 @@ async def post_batch(
     outcomes = await service.receive_events(sender, events)
     request_id = getattr(request.state, "request_id", None)
     results: list[dict[str, Any]] = []
+    budget = MAX_BATCH_ERRORS
     for index, (item, result) in enumerate(zip(events, outcomes, strict=True)):
         event_id = item.get("event_id") if isinstance(item, dict) else None
         entry: dict[str, Any] = {
@@ -129,7 +185,9 @@ async def post_batch(
         }
         if isinstance(result, ProblemError):
             entry["status"] = result.status
-            entry["problem"] = result.body(request_id)
+            problem = result.body(request_id, max_errors=max(1, min(MAX_ERRORS, budget)))
+            budget -= len(problem.get("errors", ()))
+            entry["problem"] = problem
         else:
             entry["status"] = result.status_code
             entry["outcome"] = result.body["outcome"]
@@ -143,7 +201,9 @@ async def post_batch(
             if result.replayed:
                 entry["replayed"] = True
         results.append(entry)
-    return _json({"results": results}, 207)
+    # Its problems are in the negotiated language (SPEC §9), like a problem response's.
+    language = {"Content-Language": language_var.get(), "Vary": "Accept-Language"}
+    return _json({"results": results}, 207, language)
 
 
 router.add_api_route(
@@ -155,9 +215,13 @@ router.add_api_route(
         "Each event succeeds or fails on its own, in request order. `results[].status` is the "
         "status the event would get on its own and `problem` its problem body; pointers are "
         "prefixed with `/events/<index>`. A body that is no batch (no `events`, an unknown "
-        "member, 0 or more than 500 events) is refused as a whole (422)."
+        "member, 0 or more than 500 events) is refused as a whole (422). A result that "
+        "replays the first answer to its `event_id` and body carries `replayed: true` (the "
+        "batch's `Idempotent-Replayed` header); a 4xx stores nothing, so a corrected event "
+        "may be resent under the same id."
     ),
     status_code=207,
-    responses=PROBLEM_RESPONSES,
+    response_model=BatchResults,
+    responses={207: _BATCH_ANSWER, **PROBLEM_RESPONSES},
     route_class_override=BatchRoute,
 )

@@ -18,6 +18,7 @@ from stdnum.id import nik as stdnum_nik
 
 from app.core.clock import Clock
 from app.core.errors import FieldError
+from app.core.i18n import Msg, msg
 from app.core.schemas import TextRule
 from app.intake.schemas import ReleaseEvent
 from app.reference.catalogue import (
@@ -41,10 +42,10 @@ class RuleResult:
     errors: list[FieldError] = field(default_factory=list)
     warnings: list[FieldError] = field(default_factory=list)
 
-    def error(self, code: str, pointer: str, detail: str) -> None:
+    def error(self, code: str, pointer: str, detail: Msg) -> None:
         self.errors.append(FieldError(code=code, pointer=pointer, detail=detail))
 
-    def warn(self, code: str, pointer: str, detail: str) -> None:
+    def warn(self, code: str, pointer: str, detail: Msg) -> None:
         self.warnings.append(FieldError(code=code, pointer=pointer, detail=detail))
 
 
@@ -84,16 +85,18 @@ def _check_pas(event: ReleaseEvent, age: int | None, result: RuleResult) -> None
     seen: set[str] = set()
     for i, code in enumerate(codes):
         if code not in PAS_CODES:
-            result.error("UNKNOWN_PAS_CATEGORY", f"/pas_categories/{i}", "not a PAS category code")
+            result.error(
+                "UNKNOWN_PAS_CATEGORY", f"/pas_categories/{i}", msg("not a PAS category code")
+            )
         elif code in seen:
-            result.error("DUPLICATE_PAS_CATEGORY", f"/pas_categories/{i}", "listed twice")
+            result.error("DUPLICATE_PAS_CATEGORY", f"/pas_categories/{i}", msg("listed twice"))
         seen.add(code)
     if event.release.type in CONVICTED_RELEASES:
         if "warga_binaan" not in seen:
             result.error(
                 "PAS_WARGA_BINAAN_REQUIRED",
                 "/pas_categories",
-                "a convicted person's release carries `warga_binaan`",
+                msg("a convicted person's release carries `warga_binaan`"),
             )
     else:
         for i, code in enumerate(codes):
@@ -101,7 +104,7 @@ def _check_pas(event: ReleaseEvent, age: int | None, result: RuleResult) -> None
                 result.error(
                     "PAS_WARGA_BINAAN_NOT_CONVICTED",
                     f"/pas_categories/{i}",
-                    "never convicted: not a (former) warga binaan",
+                    msg("never convicted: not a (former) warga binaan"),
                 )
     _check_ppks(event.ppks_types, seen, result)
     child = age is not None and is_child(age)
@@ -110,35 +113,35 @@ def _check_pas(event: ReleaseEvent, age: int | None, result: RuleResult) -> None
             result.error(
                 "PAS_CHILD_REQUIRES_ANAK_RENTAN",
                 "/pas_categories",
-                "under 18 at release: `anak_rentan` is required",
+                msg("under 18 at release: `anak_rentan` is required"),
             )
         if event.person.guardian is None:
-            result.error("GUARDIAN_REQUIRED", "/person/guardian", "under 18 at release")
+            result.error("GUARDIAN_REQUIRED", "/person/guardian", msg("under 18 at release"))
         if event.consent.basis == "consent" and event.consent.given_by != "guardian":
             result.error(
                 "GUARDIAN_CONSENT_REQUIRED",
                 "/consent/given_by",
-                "a child's consent is given by the guardian",
+                msg("a child's consent is given by the guardian"),
             )
     health = event.needs.health if event.needs else None
     for i, code in enumerate(codes):
         if code == "lansia_terlantar" and age is not None and age < 60:
-            result.error("PAS_LANSIA_AGE", f"/pas_categories/{i}", "age at release under 60")
+            result.error("PAS_LANSIA_AGE", f"/pas_categories/{i}", msg("age at release under 60"))
         elif code == "perempuan_rentan" and event.person.sex != "female":
-            result.error("PAS_PEREMPUAN_SEX", f"/pas_categories/{i}", "`sex` is not female")
+            result.error("PAS_PEREMPUAN_SEX", f"/pas_categories/{i}", msg("`sex` is not female"))
     if "korban_napza_hiv" in seen and not (
         health is not None and (health.napza_history is True or health.hiv_positive is True)
     ):
         result.error(
             "PAS_NAPZA_HIV_DETAIL_REQUIRED",
             "/needs/health",
-            "`napza_history` or `hiv_positive` must be true",
+            msg("`napza_history` or `hiv_positive` must be true"),
         )
     if "penyandang_disabilitas" in seen and not (health is not None and health.disability_types):
         result.error(
             "PAS_DISABILITY_DETAIL_REQUIRED",
             "/needs/health/disability_types",
-            "list at least one disability type",
+            msg("list at least one disability type"),
         )
 
 
@@ -149,7 +152,7 @@ def _check_nik(event: ReleaseEvent, regions: Regions, result: RuleResult) -> Non
             result.error(
                 "NIK_OR_REASON_REQUIRED",
                 "/person/nik_unavailable_reason",
-                "without a NIK give foreign_national, not_registered or unknown",
+                msg("without a NIK give foreign_national, not_registered or unknown"),
             )
         return
     parts = parse_nik(person.nik, regions)
@@ -157,7 +160,9 @@ def _check_nik(event: ReleaseEvent, regions: Regions, result: RuleResult) -> Non
         result.error(
             "INVALID_NIK",
             "/person/nik",
-            "16 digits with a real DDMMYY birth date (day + 40 for women) and a known province",
+            msg(
+                "16 digits with a real DDMMYY birth date (day + 40 for women) and a known province"
+            ),
         )
         return
     birth = person.birth_date
@@ -165,11 +170,11 @@ def _check_nik(event: ReleaseEvent, regions: Regions, result: RuleResult) -> Non
         result.warn(
             "NIK_BIRTHDATE_MISMATCH",
             "/person/nik",
-            "the birth date embedded in the NIK differs from `birth_date`",
+            msg("the birth date embedded in the NIK differs from `birth_date`"),
         )
     if parts.female != (person.sex == "female"):
         result.warn(
-            "NIK_SEX_MISMATCH", "/person/nik", "the sex embedded in the NIK differs from `sex`"
+            "NIK_SEX_MISMATCH", "/person/nik", msg("the sex embedded in the NIK differs from `sex`")
         )
 
 
@@ -177,20 +182,22 @@ def _check_regions(event: ReleaseEvent, regions: Regions, result: RuleResult) ->
     dom = event.person.domicile
     base = "/person/domicile/"
     if dom.province_code not in regions.provinces:
-        result.error("UNKNOWN_REGION", base + "province_code", "not a 2025 province code")
+        result.error("UNKNOWN_REGION", base + "province_code", msg("not a 2025 province code"))
     regency = regions.regencies.get(dom.regency_code) if dom.regency_code else None
     if dom.regency_code is not None:
         if regency is None:
-            result.error("UNKNOWN_REGION", base + "regency_code", "not a 2025 regency code")
+            result.error("UNKNOWN_REGION", base + "regency_code", msg("not a 2025 regency code"))
         elif regency.parent_code != dom.province_code:
-            result.error("REGION_MISMATCH", base + "regency_code", "regency is not in the province")
+            result.error(
+                "REGION_MISMATCH", base + "regency_code", msg("regency is not in the province")
+            )
     if dom.district_code is not None:
         district = regions.districts.get(dom.district_code)
         if district is None:
-            result.error("UNKNOWN_REGION", base + "district_code", "not a 2025 district code")
+            result.error("UNKNOWN_REGION", base + "district_code", msg("not a 2025 district code"))
         elif dom.regency_code is None or district.parent_code != dom.regency_code:
             result.error(
-                "REGION_MISMATCH", base + "district_code", "district is not in the regency"
+                "REGION_MISMATCH", base + "district_code", msg("district is not in the regency")
             )
 
 
@@ -199,50 +206,58 @@ def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: Rul
     release = event.release
     person = event.person
     if person.birth_date >= today:
-        result.error("INVALID_DATE", "/person/birth_date", "birth date must be in the past")
+        result.error("INVALID_DATE", "/person/birth_date", msg("birth date must be in the past"))
     elif age is not None and age > MAX_AGE:
-        result.error("INVALID_DATE", "/person/birth_date", f"age at release over {MAX_AGE}")
+        result.error(
+            "INVALID_DATE",
+            "/person/birth_date",
+            msg("age at release over {max_age}", max_age=MAX_AGE),
+        )
     elif age is not None and age < 0:
-        result.error("INVALID_DATE", "/person/birth_date", "birth date after the release date")
+        result.error("INVALID_DATE", "/person/birth_date", msg("birth date after the release date"))
     earliest = _add_years(today, -10)
     latest = _add_years(today, 1)
     if not earliest <= release.date <= latest:
         result.error(
-            "INVALID_DATE", "/release/date", "release date must be within 10 years back, 1 ahead"
+            "INVALID_DATE",
+            "/release/date",
+            msg("release date must be within 10 years back, 1 ahead"),
         )
     elif (
         event.event_type is ReleaseEventType.completed
         and release.date > event.occurred_at.astimezone(clock.tz).date()
     ):
         result.error(
-            "INVALID_DATE", "/release/date", "a completed release cannot be dated after the event"
+            "INVALID_DATE",
+            "/release/date",
+            msg("a completed release cannot be dated after the event"),
         )
     supervised = release.type in SUPERVISED_RELEASES
     if supervised and release.bapas_code is None:
         result.error(
-            "BAPAS_REQUIRED", "/release/bapas_code", "a supervised release names its Bapas"
+            "BAPAS_REQUIRED", "/release/bapas_code", msg("a supervised release names its Bapas")
         )
     elif not supervised and release.bapas_code is not None:
         result.error(
-            "BAPAS_NOT_ALLOWED", "/release/bapas_code", "only a supervised release has a Bapas"
+            "BAPAS_NOT_ALLOWED", "/release/bapas_code", msg("only a supervised release has a Bapas")
         )
     if supervised and release.supervision_end_date is None:
         result.error(
             "SUPERVISION_END_REQUIRED",
             "/release/supervision_end_date",
-            "a supervised release needs its supervision end date",
+            msg("a supervised release needs its supervision end date"),
         )
     elif not supervised and release.supervision_end_date is not None:
         result.error(
             "SUPERVISION_END_NOT_ALLOWED",
             "/release/supervision_end_date",
-            "an unsupervised release has no supervision end date",
+            msg("an unsupervised release has no supervision end date"),
         )
     elif release.supervision_end_date is not None and release.supervision_end_date <= release.date:
         result.error(
             "INVALID_DATE",
             "/release/supervision_end_date",
-            "supervision must end after the release date",
+            msg("supervision must end after the release date"),
         )
     elif release.supervision_end_date is not None and release.supervision_end_date > _add_years(
         release.date, MAX_SUPERVISION_YEARS
@@ -252,12 +267,15 @@ def _check_dates(event: ReleaseEvent, age: int | None, clock: Clock, result: Rul
         result.error(
             "INVALID_DATE",
             "/release/supervision_end_date",
-            f"supervision must end within {MAX_SUPERVISION_YEARS} years of the release date",
+            msg(
+                "supervision must end within {years} years of the release date",
+                years=MAX_SUPERVISION_YEARS,
+            ),
         )
     if event.occurred_at > clock.now + CLOCK_SKEW:
-        result.error("INVALID_DATE", "/occurred_at", "`occurred_at` is in the future")
+        result.error("INVALID_DATE", "/occurred_at", msg("`occurred_at` is in the future"))
     if event.consent.recorded_at > clock.now + CLOCK_SKEW:
-        result.error("INVALID_DATE", "/consent/recorded_at", "consent recorded in the future")
+        result.error("INVALID_DATE", "/consent/recorded_at", msg("consent recorded in the future"))
 
 
 def _check_ppks(numbers: list[int], categories: set[str], result: RuleResult) -> None:
@@ -265,13 +283,16 @@ def _check_ppks(numbers: list[int], categories: set[str], result: RuleResult) ->
     seen: set[int] = set()
     for i, number in enumerate(numbers):
         if number in seen:
-            result.error("DUPLICATE_PPKS_TYPE", f"/ppks_types/{i}", "listed twice")
+            result.error("DUPLICATE_PPKS_TYPE", f"/ppks_types/{i}", msg("listed twice"))
         elif PPKS_CATEGORY.get(number) not in categories:
             result.error(
                 "PPKS_TYPE_MISMATCH",
                 f"/ppks_types/{i}",
-                f"type {number} belongs to `{PPKS_CATEGORY.get(number)}`, not among "
-                "`pas_categories`",
+                msg(
+                    "type {number} belongs to `{category}`, not among `pas_categories`",
+                    number=number,
+                    category=PPKS_CATEGORY.get(number),
+                ),
             )
         seen.add(number)
 
@@ -280,20 +301,20 @@ def _check_consent(event: ReleaseEvent, result: RuleResult) -> None:
     consent = event.consent
     if consent.basis == "consent":
         if consent.given_by is None:
-            result.error("CONSENT_DETAIL_REQUIRED", "/consent/given_by", "who gave consent")
+            result.error("CONSENT_DETAIL_REQUIRED", "/consent/given_by", msg("who gave consent"))
         if consent.method is None:
-            result.error("CONSENT_DETAIL_REQUIRED", "/consent/method", "how consent was given")
+            result.error("CONSENT_DETAIL_REQUIRED", "/consent/method", msg("how consent was given"))
         elif consent.method == "verbal_witnessed":
             result.error(
                 "CONSENT_NOT_RECORDED",
                 "/consent/method",
-                "consent is written or recorded (UU 27/2022 art. 22)",
+                msg("consent is written or recorded (UU 27/2022 art. 22)"),
             )
         if consent.evidence_ref is None:
             result.error(
                 "CONSENT_EVIDENCE_REQUIRED",
                 "/consent/evidence_ref",
-                "the reference of the signed form or the recording (UU 27/2022 art. 24)",
+                msg("the reference of the signed form or the recording (UU 27/2022 art. 24)"),
             )
 
 

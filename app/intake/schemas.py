@@ -23,8 +23,10 @@ from pydantic import (
     WithJsonSchema,
     WrapValidator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import SkipJsonSchema
 
+from app.core.i18n import msg, pydantic_error
+from app.core.openapi import Problem
 from app.core.schemas import (
     FREE_TEXT,
     NAME200,
@@ -51,7 +53,7 @@ def _no_control_before(value: object) -> object:
     """Control characters (NUL included) are INVALID_TEXT, before any pattern or enum
     check could call them INVALID_VALUE (SPEC §3: text fields)."""
     if isinstance(value, str) and has_control(value):
-        raise PydanticCustomError("INVALID_TEXT", "control characters are not allowed")
+        raise pydantic_error("INVALID_TEXT", msg("control characters are not allowed"))
     return value
 
 
@@ -61,11 +63,21 @@ def _representable(value: dt.datetime) -> dt.datetime:
     except OverflowError:
         utc = None
     if utc is None or not _EARLIEST <= utc <= _LATEST:
-        raise PydanticCustomError("INVALID_DATE", "timestamp out of range")
+        raise pydantic_error("INVALID_DATE", msg("timestamp out of range"))
     return value
 
 
 NoControl = BeforeValidator(_no_control_before)
+
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's `integer` includes `9.0`; strict validation alone would refuse it."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+PpksNumber = Annotated[int, Field(ge=1, le=26), BeforeValidator(_whole_number)]
 Timestamp = Annotated[AwareDatetime, AfterValidator(_representable)]
 # NoControl comes after the constraints so that they stay on the string schema (with their
 # own error types); as a "before" validator it still runs first.
@@ -107,12 +119,21 @@ class Facility(StrictBody):
 
 
 class Domicile(StrictBody):
-    province_code: Code = Field(description="2-digit province code (Kepmendagri 2025).")
+    # The patterns are the schema's; the rules refuse a code that breaks one with its §3
+    # code (UNKNOWN_REGION, INVALID_NIK), like one that matches but does not exist.
+    province_code: Code = Field(
+        description="2-digit province code (Kepmendagri 2025).",
+        json_schema_extra={"pattern": "^[0-9]{2}$"},
+    )
     regency_code: Code | None = Field(
-        default=None, description="4-digit regency/city code, inside the province."
+        default=None,
+        description="4-digit regency/city code, inside the province.",
+        json_schema_extra={"pattern": "^[0-9]{4}$"},
     )
     district_code: Code | None = Field(
-        default=None, description="6-digit district (kecamatan) code, inside the regency."
+        default=None,
+        description="6-digit district (kecamatan) code, inside the regency.",
+        json_schema_extra={"pattern": "^[0-9]{6}$"},
     )
     address: RuleText500 | None = None
 
@@ -126,7 +147,9 @@ class Guardian(StrictBody):
 class Person(StrictBody):
     full_name: RuleName
     nik: Annotated[str, TEXT32.by_rules] | None = Field(
-        default=None, description="16-digit NIK; null when unavailable (give the reason)."
+        default=None,
+        description="16-digit NIK; null when unavailable (give the reason).",
+        json_schema_extra={"pattern": "^[0-9]{16}$"},
     )
     nik_unavailable_reason: Annotated[str, TEXT32.by_rules] | None = Field(
         default=None,
@@ -188,7 +211,7 @@ ConsentScope = Literal["health", "contact"]
 
 def _no_repeats(values: list[Any]) -> list[Any]:
     if len(set(values)) != len(values):
-        raise PydanticCustomError("INVALID_VALUE", "each value at most once")
+        raise pydantic_error("INVALID_VALUE", msg("each value at most once"))
     return values
 
 
@@ -241,9 +264,9 @@ class ReleaseEvent(StrictBody):
         description="PAS target categories (SPEC §6). `warga_binaan` with a convicted or "
         "supervised release (PAS_WARGA_BINAAN_REQUIRED), never with a not_convicted one "
         "(PAS_WARGA_BINAAN_NOT_CONVICTED).",
-        json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}},
+        json_schema_extra={"items": {"type": "string", "enum": _PAS_ENUM}, "uniqueItems": True},
     )
-    ppks_types: Annotated[list[Annotated[int, Field(ge=1, le=26)]], Field(max_length=26)] = Field(
+    ppks_types: Annotated[list[PpksNumber], Field(max_length=26)] = Field(
         default_factory=list,
         json_schema_extra={"uniqueItems": True},
         description="PPKS-26 type numbers (1-26, `/v1/reference/ppks-types`) that refine "
@@ -272,13 +295,13 @@ MAX_BATCH = 500
 
 def _not_null(value: Any) -> Any:
     if value is None:  # `"events": null` is a batch without its events
-        raise PydanticCustomError("FIELD_REQUIRED", "a list of events")
+        raise pydantic_error("FIELD_REQUIRED", msg("a list of events"))
     return value
 
 
 def _batch_size(events: list[Any]) -> list[Any]:
     if not 1 <= len(events) <= MAX_BATCH:
-        raise PydanticCustomError("BATCH_SIZE", f"1 to {MAX_BATCH} events")
+        raise pydantic_error("BATCH_SIZE", msg("1 to {max_batch} events", max_batch=MAX_BATCH))
     return events
 
 
@@ -369,8 +392,45 @@ class ReferralRef(ResponseModel):
     version: int
 
 
+Outcome = Literal["created", "updated", "unchanged", "cancelled", "revoked", "stale"]
+
+
 class EventAccepted(ResponseModel):
     event_id: str
-    outcome: Literal["created", "updated", "unchanged", "cancelled", "revoked", "stale"]
+    outcome: Outcome
     referral: ReferralRef
     warnings: list[WarningOut]
+
+
+class BatchResult(ResponseModel):
+    """One event's answer in a batch: what it would have got on its own (SPEC §3). The
+    members of the other kind of answer are absent, never null."""
+
+    index: int = Field(description="The event's position in `events`.")
+    event_id: str | None = Field(description="The event's `event_id`, null when it had none.")
+    status: int = Field(
+        description="The HTTP status the event would get on its own: 201, 200, or a 4xx "
+        "with `problem`."
+    )
+    outcome: Outcome | SkipJsonSchema[None] = Field(
+        default=None, description="With a 2xx, as `outcome`."
+    )
+    referral_id: str | SkipJsonSchema[None] = Field(default=None, description="With a 2xx.")
+    warnings: list[WarningOut] | SkipJsonSchema[None] = Field(
+        default=None, description="With a 2xx; pointers prefixed with `/events/<index>`."
+    )
+    replayed: bool | SkipJsonSchema[None] = Field(
+        default=None,
+        description="`true` when this answer is the replay of the first answer to the same "
+        "`event_id` and body (sent before, or earlier in this batch): the batch's "
+        "`Idempotent-Replayed: true`. Absent otherwise; never `false`.",
+    )
+    problem: Problem | SkipJsonSchema[None] = Field(
+        default=None,
+        description="With a 4xx: the problem the event would get on its own, pointers "
+        "prefixed with `/events/<index>`.",
+    )
+
+
+class BatchResults(ResponseModel):
+    results: list[BatchResult] = Field(description="One per event, in request order.")

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -39,6 +40,8 @@ from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.dbfaults import is_database_unavailable, is_retryable_conflict
 from app.core.errors import FieldError, ProblemError, json_pointer, validation_failed
+from app.core.i18n import msg
+from app.core.validation import prune_unknown
 from app.intake import store as claims
 from app.intake.groups import GroupCommit
 from app.intake.parsing import canonical_json, parse_event
@@ -52,7 +55,9 @@ from app.referrals.changes import Change
 from app.referrals.domain import TERMINAL, LifecycleState
 from app.referrals.models import Referral
 from app.referrals.records import CASE_FIELDS, read_case, write_case
-from app.referrals.service import set_state, state_of
+from app.referrals.service import OPEN_FLAG, set_state, state_of
+from app.rights.rectification import changed_pointers
+from app.rights.service import settle_rectifications
 
 log = logging.getLogger("rujukan.intake")
 ATTEMPTS = 3
@@ -76,6 +81,8 @@ class Sender:
     principal: Principal
     intake: Intake
     clock: Clock
+    # `rujukan import`: a backlog's referrals fire no moment already past (SPEC §7).
+    backfill: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +138,16 @@ async def receive_events(
     if prefixes is None:
         prefixes = [("events", i) for i in range(len(raws))]
     principal, intake = sender.principal, sender.intake
-    items = [
-        _check(principal, raw, prefix, sender.clock)
-        for raw, prefix in zip(raws, prefixes, strict=True)
-    ]
+
+    def check_all() -> list[_Item]:
+        return [
+            _check(principal, raw, prefix, sender.clock)
+            for raw, prefix in zip(raws, prefixes, strict=True)
+        ]
+
+    # A batch's checks (no database) run in a worker thread, so that the event loop keeps
+    # answering other requests; a lone event's are too small to be worth the hop.
+    items = await anyio.to_thread.run_sync(check_all) if len(raws) > 1 else check_all()
     todo = [i for i in items if i.result is None and i.event is not None]
     if len(items) == 1 and todo:
         # A request of one event: applied with those of concurrent requests of the same
@@ -160,25 +173,30 @@ async def receive_events(
 def _check(principal: Principal, raw: Any, prefix: tuple[str | int, ...], clock: Clock) -> _Item:
     """Schema, facility binding and the rules: everything that needs no database."""
     item = _Item(raw, prefix, request_id_var.get())
+    # An event with more unknown members than a problem lists fails its schema: only the
+    # first ones are kept for the validator, and its hash is never needed (SPEC §1).
+    pruned, omitted = prune_unknown(raw, ReleaseEvent)
+    canonical: bytes | None = None
+    if not omitted:
+        try:
+            # One serialisation for both the body hash and the validation; a body with a
+            # lone surrogate (no Unicode text) cannot be encoded: the slow path to its 422.
+            canonical = canonical_json(raw)
+        except UnicodeEncodeError:
+            canonical = None
     try:
-        # One serialisation for both the body hash and the validation; a body with a lone
-        # surrogate (no Unicode text) cannot be encoded and takes the slow path to its 422.
-        canonical: bytes | None = canonical_json(raw)
-    except UnicodeEncodeError:
-        canonical = None
-    try:
-        event = parse_event(raw, prefix, canonical)
+        event = parse_event(pruned, prefix, canonical, omitted=omitted)
     except ProblemError as problem:
         item.result = problem
         return item
     if not principal.may_post_for(event.facility.code):
         item.result = ProblemError(
             "FACILITY_NOT_PERMITTED",
-            "This client may not post events for that facility.",
+            msg("This client may not post events for that facility."),
             errors=[
                 FieldError(
                     "FACILITY_NOT_PERMITTED",
-                    "not bound to this client",
+                    msg("not bound to this client"),
                     pointer=json_pointer(prefix) + "/facility/code",
                 )
             ],
@@ -218,8 +236,9 @@ async def _settle_all(sender: Sender, items: list[_Item]) -> None:
     of them for a reason no check foresaw (a bug): the transaction fails whole, so the
     events it held are tried again one by one, and only the one the database refuses is
     answered 500. A database that is away fails them all (503, retried by the sender)."""
+    todo, copies = _copies(items)
     try:
-        for part in _parts(items):
+        for part in _parts(todo):
             await _settle(sender, part)
     except Exception as exc:
         left = [i for i in items if i.result is None]
@@ -234,8 +253,46 @@ async def _settle_all(sender: Sender, items: list[_Item]) -> None:
                     raise
                 log.error("an event could not be applied", exc_info=True)
                 item.result = ProblemError(
-                    "INTERNAL_ERROR", "This event could not be stored; nothing of it was."
+                    "INTERNAL_ERROR", msg("This event could not be stored; nothing of it was.")
                 )
+    for copy, first in copies:
+        copy.result = _answer_of_copy(first, copy)
+
+
+def _answer_of_copy(first: _Item, copy: _Item) -> Outcome:
+    result = first.result
+    if isinstance(result, IntakeResult):
+        return dataclasses.replace(result, replayed=True)
+    if result is None:  # pragma: no cover - the original was settled first
+        raise AssertionError("a copy of an unanswered event")
+    # The same refusal, its pointers moved to the copy's place in the batch.
+    old, new = json_pointer(first.prefix), json_pointer(copy.prefix)
+    errors = [
+        dataclasses.replace(e, pointer=new + e.pointer[len(old) :])
+        if e.pointer is not None and e.pointer.startswith(old)
+        else e
+        for e in result.errors
+    ]
+    return dataclasses.replace(result, errors=errors)
+
+
+def _copies(items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+    """(the items to settle, (copy, original) pairs). A copy repeats the event_id and body
+    of the item just before it with that id: posted after it, it gets the same answer (its
+    replay, or the same refusal), so it needs no transaction of its own; 500 copies of one
+    event were 500 transactions (SPEC §3: "as if posted after it")."""
+    todo: list[_Item] = []
+    copies: list[tuple[_Item, _Item]] = []
+    last: dict[str, _Item] = {}
+    for item in items:
+        event_id = item.checked.event_id
+        previous = last.get(event_id)
+        if previous is not None and previous.digest == item.digest:
+            copies.append((item, previous))
+        else:
+            todo.append(item)
+        last[event_id] = item
+    return todo, copies
 
 
 def _parts(items: list[_Item]) -> list[list[_Item]]:
@@ -292,7 +349,7 @@ async def _settle(sender: Sender, part: list[_Item]) -> None:
     for item in todo:
         item.result = ProblemError(
             "SERVICE_UNAVAILABLE",
-            "Concurrent requests kept changing these cases; retry the event.",
+            msg("Concurrent requests kept changing these cases; retry the event."),
             headers={"Retry-After": "1"},
         )
 
@@ -306,7 +363,8 @@ async def _replay(db: Database, principal: Principal, items: list[_Item]) -> Non
         item = by_id[row.event_id]
         if row.body_sha256 != item.digest:
             item.result = ProblemError(
-                "EVENT_ID_CONFLICT", "This event_id was already used for a different event body."
+                "EVENT_ID_CONFLICT",
+                msg("This event_id was already used for a different event body."),
             )
         else:
             item.result = IntakeResult(row.status_code, row.response, replayed=True)
@@ -376,6 +434,8 @@ async def _apply(
                 }
             )
         answers.append((item, outcome))
+    if batch.rectified:
+        await settle_rectifications(session, batch.rectified, batch.cases.values(), now)
     writes = batch.writes
     writes.new = list(batch.new.values())
     writes.changed = [r for k, r in batch.cases.items() if k in batch.changed]
@@ -394,34 +454,39 @@ class _Batch:
     new_keys: set[tuple[str, str]] = field(default_factory=set)
     changed: set[tuple[str, str]] = field(default_factory=set)  # existing referrals
     pas_rewrite: set[tuple[str, str]] = field(default_factory=set)
+    # Referral → the case-data pointers applied events changed (open rectifications only).
+    rectified: dict[uuid.UUID, set[str]] = field(default_factory=dict)
     writes: claims.Writes = field(default_factory=claims.Writes)
 
 
 class _OpenByNik:
-    """Open (non-terminal) referrals per NIK blind index, kept current as events apply."""
+    """Open (non-terminal) referrals per NIK blind index, with their facilities, kept
+    current as events apply."""
 
-    def __init__(self, rows: Sequence[tuple[uuid.UUID, str]]) -> None:
-        self._open: dict[str, set[uuid.UUID]] = {}
-        for referral_id, nik_index in rows:
-            self._open.setdefault(nik_index, set()).add(referral_id)
+    def __init__(self, rows: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+        self._open: dict[str, dict[uuid.UUID, str]] = {}
+        for referral_id, nik_index, facility_code in rows:
+            self._open.setdefault(nik_index, {})[referral_id] = facility_code
 
     def note(self, referral: Referral) -> None:
         if referral.nik_index is None:
             return
-        ids = self._open.setdefault(referral.nik_index, set())
+        ids = self._open.setdefault(referral.nik_index, {})
         if referral.status in TERMINAL_STATUSES:
-            ids.discard(referral.id)
+            ids.pop(referral.id, None)
         else:
-            ids.add(referral.id)
+            ids[referral.id] = referral.facility_code
 
     def forget(self, referral: Referral) -> None:
         if referral.nik_index is not None:
-            self._open.get(referral.nik_index, set()).discard(referral.id)
+            self._open.get(referral.nik_index, {}).pop(referral.id, None)
 
-    def others(self, referral: Referral) -> bool:
+    def others(self, referral: Referral) -> list[str]:
+        """The facilities of the other open referrals of the referral's NIK."""
         if referral.nik_index is None:
-            return False
-        return bool(self._open.get(referral.nik_index, set()) - {referral.id})
+            return []
+        found = self._open.get(referral.nik_index, {})
+        return [facility for rid, facility in found.items() if rid != referral.id]
 
 
 def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
@@ -463,7 +528,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             return validation_failed([FieldError(decided.code, decided.detail, pointer=pointer)])
         return ProblemError(decided.code, decided.detail)
     if referral is None:
-        referral = _new_referral(event, principal, now)
+        referral = _new_referral(event, principal, now, sender.backfill)
         batch.cases[key] = referral
         batch.new[referral.id] = referral
         batch.new_keys.add(key)
@@ -471,17 +536,27 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         batch.open_by_nik.forget(referral)
         if decided.outcome != "stale":
             batch.changed.add(key)
+    if before is not None and decided.applied and changed and referral.open_rectifications:
+        # SPEC §12: the fields this event changed, for the referral's open requests.
+        fields = [f for f in CASE_FIELDS if f in changed]
+        batch.rectified.setdefault(referral.id, set()).update(
+            changed_pointers({f: old_case.get(f) for f in fields}, {f: case.get(f) for f in fields})
+        )
     _apply_effect(referral, decided, event, case, changed, cipher, batch, now)
     batch.open_by_nik.note(referral)
     applied = decided.applied or before is None
     flags = sorted({w.code for w in item.warnings})
     extra: list[FieldError] = []
-    if batch.open_by_nik.others(referral):
-        flags.append("OPEN_REFERRAL_EXISTS_FOR_NIK")
+    others = batch.open_by_nik.others(referral)
+    if others:
+        flags.append(OPEN_FLAG)
+    # SPEC §3: the sender learns of another open case only where it may read it (a prison
+    # must not learn that another prison holds the person); the stored flag is the truth.
+    if any(principal.may_read(facility, None) for facility in others):
         extra.append(
             FieldError(
                 "OPEN_REFERRAL_EXISTS_FOR_NIK",
-                "another open referral exists for this NIK; see related_referral_ids",
+                msg("another open referral exists for this NIK; see related_referral_ids"),
                 pointer="/person/nik",
             )
         )
@@ -498,6 +573,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             event_outcome=decided.outcome.value,
             reason_code=referral.reason_code if referral.status != from_status else None,
             changed_fields=tuple(changed) if applied else (),
+            backfill=sender.backfill,
         ),
         principal,
         now,
@@ -515,7 +591,9 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             "version": referral.version,
         },
         "warnings": [
-            {"code": w.code, "detail": w.detail, "pointer": w.pointer}
+            # Stored with the answer and replayed as stored: English whatever the language
+            # of the request (SPEC §9 translates problems, not answers).
+            {"code": w.code, "detail": w.detail.render("en"), "pointer": w.pointer}
             for w in [*item.warnings, *extra]
         ],
     }
@@ -549,7 +627,7 @@ def _apply_effect(
         referral.last_event_at = max(referral.last_event_at, event.occurred_at)
 
 
-def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referral:
+def _new_referral(event: ReleaseEvent, principal: Principal, now: Any, backfill: bool) -> Referral:
     """A referral of the event's episode, its every column set (inserted by the store at
     the end of the transaction); `_apply_effect` gives it its case data and state.
 
@@ -569,7 +647,10 @@ def _new_referral(event: ReleaseEvent, principal: Principal, now: Any) -> Referr
         held_from_status=None,
         anonymised_at=None,
         supervision_ended=False,
+        open_rectifications=0,
         closed_at=None,
+        follow_ups_done=0,
+        moments_from=now if backfill else None,
         data_quality_flags=[],
         last_event_at=event.occurred_at,
         created_at=now,

@@ -90,7 +90,8 @@ async def store_answers(
 class Read:
     claimed: dict[str, int]  # event_id → claim id, for the events this transaction holds
     cases: dict[tuple[str, str], Referral]  # the events' episodes that have a referral
-    open_by_nik: list[tuple[uuid.UUID, str]]  # (id, nik_index) of non-terminal referrals
+    # (id, nik_index, facility_code) of non-terminal referrals
+    open_by_nik: list[tuple[uuid.UUID, str, str]]
 
 
 @dataclass(slots=True)
@@ -134,7 +135,7 @@ async def read(
         if row.kind == "c":
             result.claimed[row.event_id] = row.id
         elif row.kind == "n":
-            result.open_by_nik.append((row.referral_id, row.nik_index))
+            result.open_by_nik.append((row.referral_id, row.nik_index, row.facility_code))
         else:
             values = row.referral if isinstance(row.referral, dict) else orjson.loads(row.referral)
             referral = Referral(**from_json(REFERRAL_TABLE, values))
@@ -198,7 +199,7 @@ _CHANGED = RecordSet("changed", REFERRAL_TABLE, ("id", *_without(REFERRAL_TABLE,
 _PAS = RecordSet("pas", referral_store.PAS)
 _HISTORY = RecordSet("history", referral_store.HISTORY, _without(referral_store.HISTORY, "id"))
 _OUTBOX = RecordSet("outbox", referral_store.OUTBOX, _without(referral_store.OUTBOX, "id", "txid"))
-_AUDIT = RecordSet("audit", AUDIT_TABLE, _without(AUDIT_TABLE, "id"))
+_AUDIT = RecordSet("audit", AUDIT_TABLE, _without(AUDIT_TABLE, "id", "txid", "disclosed"))
 _ANSWERS = RecordSet(
     "answers", RECORDS, ("id", "status_code", "response", "outcome", "referral_id")
 )
@@ -221,12 +222,12 @@ WITH claimed AS (
     ORDER BY r.facility_code, r.case_ref FOR UPDATE OF r
 )
 SELECT 'c' AS kind, id, event_id, NULL::uuid AS referral_id, NULL::text AS nik_index,
-       NULL::jsonb AS referral FROM claimed
+       NULL::text AS facility_code, NULL::jsonb AS referral FROM claimed
 UNION ALL
-SELECT 'n', NULL, NULL, id, nik_index, NULL FROM referrals
+SELECT 'n', NULL, NULL, id, nik_index, facility_code, NULL FROM referrals
 WHERE nik_index = ANY(CAST(:niks AS text[])) AND status <> ALL(CAST(:terminal AS text[]))
 UNION ALL
-SELECT 'r', NULL, NULL, NULL, NULL, to_jsonb(locked) FROM locked
+SELECT 'r', NULL, NULL, NULL, NULL, NULL, to_jsonb(locked) FROM locked
 """  # noqa: S608
 )
 

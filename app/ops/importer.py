@@ -26,6 +26,7 @@ from app.auth.roles import Role
 from app.auth.service import principal_of
 from app.core.clock import Clock
 from app.core.errors import ProblemError
+from app.core.i18n import msg
 from app.intake.service import Intake, IntakeResult, Sender, receive_events
 from app.runtime import Runtime
 
@@ -80,7 +81,7 @@ def read_lines(stream: IO[bytes]) -> Iterator[Line]:
             yield Line(
                 number,
                 None,
-                ProblemError("MALFORMED_JSON", "This line is not one JSON document in UTF-8."),
+                ProblemError("MALFORMED_JSON", msg("This line is not one JSON document in UTF-8.")),
             )
 
 
@@ -145,7 +146,7 @@ async def _post(sender: Sender, lines: list[Line]) -> dict[int, IntakeResult | P
     moves on, as the prison's requests would."""
     clock = Clock(dt.datetime.now(dt.UTC), sender.clock.tz)
     outcomes = await receive_events(
-        Sender(sender.principal, sender.intake, clock),
+        Sender(sender.principal, sender.intake, clock, backfill=True),
         [line.event for line in lines],
         prefixes=[()] * len(lines),
     )

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.aftercare.service import follow_up_associated
 from app.core import audit
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.referrals.domain import TERMINAL
-from app.referrals.models import Referral
+from app.referrals.models import Referral, ReferralFollowUp
 from app.referrals.records import read_case, write_case
 from app.rehab import service as rehab
 from app.webhooks.models import WebhookSubscription
@@ -51,6 +52,9 @@ async def rotate_keys(
     texts = await _reseal_record_texts(db, cipher, batch=batch, on_batch=on_batch)
     report.examined += texts
     report.changed += texts
+    notes = await _reseal_follow_up_notes(db, cipher, batch=batch)
+    report.examined += notes
+    report.changed += notes
     resealed = await _reseal_webhook_secrets(db, cipher)
     report.examined += resealed
     report.changed += resealed
@@ -70,6 +74,35 @@ async def _reseal_record_texts(
         if changed == 0:
             break
     return total
+
+
+async def _reseal_follow_up_notes(db: Database, cipher: DataCipher, *, batch: int) -> int:
+    """Follow-up notes under a previous key, sealed again under the current one."""
+    prefix = f"v1.{cipher.key_id}.%"
+    changed = 0
+    while True:
+        async with db.transaction() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(ReferralFollowUp)
+                        .where(
+                            ReferralFollowUp.note_sealed.is_not(None),
+                            ReferralFollowUp.note_sealed.not_like(prefix),
+                        )
+                        .limit(batch)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
+            )
+            for row in rows:
+                assert row.note_sealed is not None
+                associated = follow_up_associated(row.referral_id)
+                note = cipher.decrypt(row.note_sealed, associated)
+                row.note_sealed = cipher.encrypt(note, associated)
+            changed += len(rows)
+        if len(rows) < batch:
+            return changed
 
 
 async def _reseal_webhook_secrets(db: Database, cipher: DataCipher) -> int:
@@ -215,6 +248,12 @@ async def anonymise_ended(
                     report.changed += 1
                     audit.record(
                         session, None, "referral.anonymise", "success", referral_id=referral.id
+                    )
+                if rows:  # free text about the person goes with the identity
+                    await session.execute(
+                        update(ReferralFollowUp)
+                        .where(ReferralFollowUp.referral_id.in_([r.id for r in rows]))
+                        .values(note_sealed=None)
                     )
         on_batch(len(rows))
         if len(rows) < batch:

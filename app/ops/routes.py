@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.core.dbfaults import RETRY_AFTER_SECONDS
 from app.core.deps import DatabaseDep
 from app.core.errors import PROBLEM_JSON, ProblemError
+from app.core.i18n import msg
 from app.core.metrics import observe_pool
 from app.core.migrate import head_revision
 
@@ -50,7 +51,7 @@ async def readyz(db: DatabaseDep) -> dict[str, str | None]:
     except Exception:
         raise ProblemError(
             "SERVICE_UNAVAILABLE",
-            "The database is unreachable.",
+            msg("The database is unreachable."),
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
     try:
@@ -63,8 +64,12 @@ async def readyz(db: DatabaseDep) -> dict[str, str | None]:
     if current != head:
         raise ProblemError(
             "SERVICE_UNAVAILABLE",
-            f"The database schema is at {current or 'no revision'}, not at head {head}: "
-            "run `rujukan db upgrade`.",
+            msg(
+                "The database schema is at {current}, not at head {head}: run `rujukan db "
+                "upgrade`.",
+                current=current or "-",
+                head=head,
+            ),
         )
     return {"status": "ready", "schema": head}
 

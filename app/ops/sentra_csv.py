@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.errors import FieldError
+from app.core.i18n import msg
 from app.core.validation import body_errors
 from app.reference.regions import load_regions
 from app.reference.sentra import RegistryRow, SentraCreate, region_errors
@@ -72,7 +73,7 @@ def parse_registry(data: bytes) -> tuple[list[RegistryRow], list[RefusedRow]]:
                 RefusedRow(
                     line,
                     fields["code"].strip() or None,
-                    [FieldError("INVALID_VALUE", "more cells than columns")],
+                    [FieldError("INVALID_VALUE", msg("more cells than columns"))],
                 )
             )
             continue
@@ -95,7 +96,7 @@ def parse_registry(data: bytes) -> tuple[list[RegistryRow], list[RefusedRow]]:
             errors.append(
                 FieldError(
                     "INVALID_VALUE",
-                    f"also on line {seen[sentra.code]} of the file",
+                    msg("also on line {line} of the file", line=seen[sentra.code]),
                     pointer="/code",
                 )
             )

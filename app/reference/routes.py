@@ -7,6 +7,7 @@ from pydantic import Field
 
 from app.auth.deps import ApiRoute, PrincipalDep
 from app.core.errors import FieldError, validation_failed
+from app.core.i18n import msg
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items, ResponseModel
 from app.reference.catalogue import (
@@ -152,13 +153,18 @@ async def provinces(_: PrincipalDep) -> Items[RegionOut]:
 async def regencies(
     _: PrincipalDep,
     province_code: Annotated[
-        str | None, Query(max_length=2, description="Only the regencies of this province.")
+        str | None,
+        Query(pattern=r"^[0-9]{2}$", description="Only the regencies of this province."),
     ] = None,
 ) -> Items[RegencyOut]:
     regions = load_regions()
     if province_code is not None and province_code not in regions.provinces:
         raise validation_failed(
-            [FieldError("UNKNOWN_REGION", "not a 2025 province code", parameter="province_code")]
+            [
+                FieldError(
+                    "UNKNOWN_REGION", msg("not a 2025 province code"), parameter="province_code"
+                )
+            ]
         )
     rows = regions.regencies.values()
     return Items[RegencyOut](

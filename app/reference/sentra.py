@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.core import audit
 from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.i18n import msg
 from app.core.schemas import ResponseModel, StrictBody, Text200, UnitCode
 from app.reference.models import Sentra
 from app.reference.regions import ProvinceCode as ProvinceCodeForm
@@ -75,27 +76,33 @@ def region_errors(body: SentraFields, regions: Regions) -> list[FieldError]:
     errors: list[FieldError] = []
     if body.province_code not in regions.provinces:
         errors.append(
-            FieldError("UNKNOWN_REGION", "not a 2025 province code", pointer="/province_code")
+            FieldError("UNKNOWN_REGION", msg("not a 2025 province code"), pointer="/province_code")
         )
     if body.regency_code is not None:
         regency = regions.regencies.get(body.regency_code)
         if regency is None:
             errors.append(
-                FieldError("UNKNOWN_REGION", "not a 2025 regency code", pointer="/regency_code")
+                FieldError(
+                    "UNKNOWN_REGION", msg("not a 2025 regency code"), pointer="/regency_code"
+                )
             )
         elif body.province_code in regions.provinces and regency.parent_code != body.province_code:
             errors.append(
                 FieldError(
-                    "REGION_MISMATCH", "not a regency of province_code", pointer="/regency_code"
+                    "REGION_MISMATCH",
+                    msg("not a regency of province_code"),
+                    pointer="/regency_code",
                 )
             )
     seen: set[str] = set()
     for i, code in enumerate(body.coverage_regency_codes):
         pointer = f"/coverage_regency_codes/{i}"
         if code not in regions.regencies:
-            errors.append(FieldError("UNKNOWN_REGION", "not a 2025 regency code", pointer=pointer))
+            errors.append(
+                FieldError("UNKNOWN_REGION", msg("not a 2025 regency code"), pointer=pointer)
+            )
         elif code in seen:
-            errors.append(FieldError("INVALID_VALUE", "listed twice", pointer=pointer))
+            errors.append(FieldError("INVALID_VALUE", msg("listed twice"), pointer=pointer))
         seen.add(code)
     return errors
 
@@ -107,7 +114,7 @@ def _check(body: SentraFields) -> None:
 
 
 def _not_found(code: str) -> ProblemError:
-    return ProblemError("SENTRA_NOT_FOUND", f"No sentra `{code}`.")
+    return ProblemError("SENTRA_NOT_FOUND", msg("No sentra `{code}`.", code=code))
 
 
 def _write(row: Sentra, body: SentraFields, now: dt.datetime) -> None:
@@ -138,14 +145,18 @@ async def create_sentra(
 ) -> Sentra:
     _check(body)
     if await session.get(Sentra, body.code) is not None:
-        raise ProblemError("SENTRA_EXISTS", f"A sentra `{body.code}` exists; PUT updates it.")
+        raise ProblemError(
+            "SENTRA_EXISTS", msg("A sentra `{code}` exists; PUT updates it.", code=body.code)
+        )
     row = Sentra(code=body.code, created_at=now)
     _write(row, body, now)
     session.add(row)
     try:
         await session.flush()
     except IntegrityError:  # created concurrently
-        raise ProblemError("SENTRA_EXISTS", f"A sentra `{body.code}` exists.") from None
+        raise ProblemError(
+            "SENTRA_EXISTS", msg("A sentra `{code}` exists.", code=body.code)
+        ) from None
     audit.record(session, principal, "sentra.create", "success")
     return row
 
@@ -209,7 +220,7 @@ async def replace_sentra(
 ) -> Sentra:
     if body.code is not None and body.code != code:
         raise validation_failed(
-            [FieldError("INVALID_VALUE", "must equal the code in the path", pointer="/code")]
+            [FieldError("INVALID_VALUE", msg("must equal the code in the path"), pointer="/code")]
         )
     _check(body)
     row = await session.get(Sentra, code, with_for_update=True)

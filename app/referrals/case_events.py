@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from app.core.i18n import Msg, msg
 from app.referrals.domain import (
     TERMINAL,
     ChangeType,
@@ -101,7 +102,7 @@ class EventRefusal:
     code and its pointer."""
 
     code: str
-    detail: str
+    detail: Msg
     pointer: str | None = None
 
 
@@ -110,7 +111,7 @@ def on_event(case: CaseFacts | None, event: EventFacts) -> EventEffect | EventRe
     if case is None:
         if event.kind not in CREATING:
             return EventRefusal(
-                "UNKNOWN_CASE", "No referral exists for this facility and case_ref."
+                "UNKNOWN_CASE", msg("No referral exists for this facility and case_ref.")
             )
         custody = (
             CustodyStatus.released
@@ -150,23 +151,23 @@ def on_event(case: CaseFacts | None, event: EventFacts) -> EventEffect | EventRe
 def _refusal(state: LifecycleState, event: EventFacts) -> EventRefusal | None:
     released = state.custody_status is CustodyStatus.released
     if event.kind in (ReleaseEventType.scheduled, ReleaseEventType.rescheduled) and released:
-        return EventRefusal("ALREADY_RELEASED", "The person is already released.")
+        return EventRefusal("ALREADY_RELEASED", msg("The person is already released."))
     if event.kind is ReleaseEventType.cancelled and released:
         return EventRefusal(
-            "ALREADY_RELEASED", "A completed release cannot be cancelled; use release.revoked."
+            "ALREADY_RELEASED", msg("A completed release cannot be cancelled; use release.revoked.")
         )
     if event.kind is ReleaseEventType.revoked and not event.supervised:
-        return EventRefusal("NOT_SUPERVISED", "Only a supervised release can be revoked.")
+        return EventRefusal("NOT_SUPERVISED", msg("Only a supervised release can be revoked."))
     if event.kind is ReleaseEventType.supervision_ended:
         if not event.supervised:
-            return EventRefusal("NOT_SUPERVISED", "Only a supervised release has supervision.")
+            return EventRefusal("NOT_SUPERVISED", msg("Only a supervised release has supervision."))
         if not released:
-            return EventRefusal("NOT_YET_RELEASED", "Supervision starts at release.")
+            return EventRefusal("NOT_YET_RELEASED", msg("Supervision starts at release."))
         end, today = event.supervision_end_date, event.occurred_on
         if end is None or today is None or end > today:
             return EventRefusal(
                 "INVALID_DATE",
-                "supervision cannot have ended after the event",
+                msg("supervision cannot have ended after the event"),
                 "/release/supervision_end_date",
             )
     return None

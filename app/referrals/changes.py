@@ -34,9 +34,13 @@ class Change:
     outcome: str | None = None
     note: str | None = None
     changed_fields: tuple[str, ...] = ()
-    # A §10 record's id in the events' `data` (`appointment_id`, `note_id`, ...), and the
-    # audience of an event about a note (`kemensos`: only those who may read the note).
-    record_ids: tuple[tuple[str, str], ...] = ()
+    # A transition or a record is work on the case (SPEC §7 `stalled`); a note is not.
+    counts_as_activity: bool = True
+    # The record a record's events are about, for their `data` (`follow_up_id`, ...).
+    about: tuple[tuple[str, str], ...] = ()
+    # An event loaded by `rujukan import`: it fires no moment already past (SPEC §7).
+    backfill: bool = False
+    # The audience of an event about a note (`kemensos`: only those who may read the note).
     audience: str | None = None
 
 
@@ -60,7 +64,8 @@ class ChangeLog:
         request_id: str | None = None,
     ) -> None:
         """The history entry, the outbox rows and the audit row of `change`, as the
-        referral is now (after it)."""
+        referral is now (after it); the referral's timeline stamped (`stamp`)."""
+        stamp(referral, change, at)
         self.history.append(
             {
                 "referral_id": referral.id,
@@ -82,8 +87,7 @@ class ChangeLog:
             }
         )
         for event_type in change.emits:
-            row = outbox_row(referral, event_type, at, change.from_status)
-            row["data"].update(change.record_ids)
+            row = outbox_row(referral, event_type, at, change.from_status, **dict(change.about))
             row["audience"] = change.audience
             self.outbox.append(row)
         self.audit.append(
@@ -97,8 +101,38 @@ class ChangeLog:
         )
 
 
+# The first time a referral entered these states: its durations (SPEC §11).
+_FIRST_ENTERED = {
+    "accepted": "accepted_at",
+    "assigned": "assigned_at",
+    "in_service": "in_service_at",
+}
+
+
+def stamp(referral: Referral, change: Change, at: datetime) -> None:
+    """What every change does to the referral's timeline: the first time it entered its
+    new state; the last activity when people worked on it (a transition or a record, not a
+    prison's event); and the moment scheduler looks at it again (`next_moment_at`), so a
+    moment the change made due fires without waiting for the next one to come."""
+    if referral.status != change.from_status:
+        column = _FIRST_ENTERED.get(referral.status)
+        if column is not None and getattr(referral, column) is None:
+            setattr(referral, column, at)
+    if change.action is not None and change.counts_as_activity:
+        referral.last_activity_at = at
+    if not change.backfill:
+        # A change through the API: moments already past fire now (SPEC §7), also for a
+        # referral an import or an upgrade had exempted.
+        referral.moments_from = None
+    referral.next_moment_at = at
+
+
 def outbox_row(
-    referral: Referral, event_type: ChangeType, at: datetime, previous_status: str | None
+    referral: Referral,
+    event_type: str,
+    at: datetime,
+    previous_status: str | None,
+    **about: str,
 ) -> dict[str, Any]:
     """An outbox row's column values (`txid` is the database's): a thin CloudEvent payload,
     ids and statuses only, never personal data (SPEC §7)."""
@@ -109,10 +143,11 @@ def outbox_row(
         "custody_status": referral.custody_status,
         "version": referral.version,
         "occurred_at": at.isoformat(),
+        **about,  # the id of the record the event is about (`follow_up_id`, ...)
     }
     return {
         "event_id": uuid.uuid4(),
-        "type": event_type.value,
+        "type": str(event_type),
         "referral_id": referral.id,
         "facility_code": referral.facility_code,
         "sentra_code": referral.sentra_code,

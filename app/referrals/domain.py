@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from app.auth.roles import Role
 from app.core.errors import FieldError
+from app.core.i18n import Msg, msg
 
 
 class Status(StrEnum):
@@ -40,7 +41,9 @@ class CustodyStatus(StrEnum):
 
 
 class ChangeType(StrEnum):
-    """The change events of a referral (SPEC §7), the CloudEvent `type` of each."""
+    """The events of a referral (SPEC §7), the CloudEvent `type` of each: every one a
+    subscription may ask for and the relay and the feed carry (their producers are the
+    lifecycle, the §10-12 records and the moment scheduler)."""
 
     created = "referral.created"
     status_changed = "referral.status_changed"
@@ -54,6 +57,15 @@ class ChangeType(StrEnum):
     service_recorded = "referral.service_recorded"
     note_added = "referral.note_added"
     report_published = "referral.report_published"
+    # Aftercare (SPEC §11) and the person's rights (SPEC §12)
+    follow_up_recorded = "referral.follow_up_recorded"
+    rectification_requested = "referral.rectification_requested"
+    consent_withdrawn = "referral.consent_withdrawn"
+    # Moments: emitted by the service when the time comes (SPEC §7)
+    handover_reached = "referral.handover_reached"
+    triage_overdue = "referral.triage_overdue"
+    stalled = "referral.stalled"
+    follow_up_due = "referral.follow_up_due"
 
 
 class Action(StrEnum):
@@ -160,7 +172,7 @@ class Refusal:
     """Why an action cannot be taken now: a 409 code, with the actions that could be."""
 
     code: str  # INVALID_TRANSITION
-    detail: str
+    detail: Msg
     allowed_actions: list[str] = field(default_factory=list)
 
 
@@ -182,7 +194,11 @@ def refusal(state: LifecycleState, action: Action, role: Role) -> Refusal | None
     if state.status not in rule.sources:
         return Refusal(
             "INVALID_TRANSITION",
-            f"`{action.value}` is not allowed from `{state.status.value}`",
+            msg(
+                "`{action}` is not allowed from `{status}`",
+                action=action.value,
+                status=state.status.value,
+            ),
             allowed_actions(state, role),
         )
     return None
@@ -198,16 +214,26 @@ def command_errors(command: Command, active_sentra: Iterable[str]) -> list[Field
             if value is not None:
                 errors.append(
                     FieldError(
-                        "INVALID_VALUE", f"`{command.action.value}` takes no {name}", f"/{name}"
+                        "INVALID_VALUE",
+                        msg("`{action}` takes no {field}", action=command.action.value, field=name),
+                        f"/{name}",
                     )
                 )
         elif value is None:
             errors.append(
-                FieldError("FIELD_REQUIRED", f"`{command.action.value}` needs {name}", f"/{name}")
+                FieldError(
+                    "FIELD_REQUIRED",
+                    msg("`{action}` needs {field}", action=command.action.value, field=name),
+                    f"/{name}",
+                )
             )
         elif value not in allowed:
             errors.append(
-                FieldError("INVALID_VALUE", f"one of: {', '.join(sorted(allowed))}", f"/{name}")
+                FieldError(
+                    "INVALID_VALUE",
+                    msg("one of: {values}", values=", ".join(sorted(allowed))),
+                    f"/{name}",
+                )
             )
 
     check("reason_code", command.reason_code, rule.reason_codes)
@@ -215,16 +241,20 @@ def command_errors(command: Command, active_sentra: Iterable[str]) -> list[Field
     if rule.needs_sentra:
         if command.sentra_code is None:
             errors.append(
-                FieldError("FIELD_REQUIRED", "`assign` needs sentra_code", "/sentra_code")
+                FieldError("FIELD_REQUIRED", msg("`assign` needs sentra_code"), "/sentra_code")
             )
         elif command.sentra_code not in set(active_sentra):
             errors.append(
-                FieldError("UNKNOWN_SENTRA", "not an active sentra of the registry", "/sentra_code")
+                FieldError(
+                    "UNKNOWN_SENTRA", msg("not an active sentra of the registry"), "/sentra_code"
+                )
             )
     elif command.sentra_code is not None:
         errors.append(
             FieldError(
-                "INVALID_VALUE", f"`{command.action.value}` takes no sentra_code", "/sentra_code"
+                "INVALID_VALUE",
+                msg("`{action}` takes no sentra_code", action=command.action.value),
+                "/sentra_code",
             )
         )
     return errors

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import FunctionElement, false
+from sqlalchemy.sql.expression import FunctionElement, false, text
 
 from app.core.clock import utcnow
 from app.core.db import Base, BigIntPK, JSONType, UTCDateTime
@@ -79,6 +79,45 @@ class Referral(Base):
         Index(None, "nik_index"),
         # Covers the dashboard's counts by status and province (an index-only scan).
         Index(None, "status", "province_code"),
+        # The moment scheduler's queue (app/referrals/moments.py): only referrals with a
+        # moment still to come are in it, read in time order.
+        Index(
+            "ix_referrals_next_moment_at",
+            "next_moment_at",
+            postgresql_where=text("next_moment_at IS NOT NULL"),
+            sqlite_where=text("next_moment_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_referrals_next_follow_up_due",
+            "next_follow_up_due",
+            postgresql_where=text("next_follow_up_due IS NOT NULL"),
+            sqlite_where=text("next_follow_up_due IS NOT NULL"),
+        ),
+        # A sentra's forecast (SPEC §11): its coverage's referrals by regency, the handover
+        # dates ahead and the acceptance history read from the index alone.
+        Index(
+            None,
+            "regency_code",
+            "created_at",
+            postgresql_include=["handover_date", "status", "accepted_at"],
+        ),
+        # The durations (SPEC §11): every step's times from the index alone.
+        Index(
+            "ix_referrals_durations",
+            "accepted_at",
+            postgresql_include=[
+                "created_at",
+                "assigned_at",
+                "in_service_at",
+                "closed_at",
+                "handover_date",
+                "sentra_code",
+                "province_code",
+                "pas_mask",
+            ],
+            postgresql_where=text("accepted_at IS NOT NULL"),
+            sqlite_where=text("accepted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -116,6 +155,9 @@ class Referral(Base):
     pas_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The PPKS-26 types as bits (bit n-1 for type n): filter and group by type (SPEC §5).
     ppks_mask: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Rectification requests still open (SPEC §12): intake looks for the fields they name
+    # among an event's changes only when this is not 0, so other events cost nothing more.
+    open_rectifications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     case_data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     sensitive_data: Mapped[str] = mapped_column(Text)
@@ -123,7 +165,24 @@ class Referral(Base):
     data_quality_flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the referral first entered each state (SPEC §11 durations); `closed_at` is
+    # also its one close (closed is terminal).
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    in_service_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last transition or rehabilitation/aftercare record, notes aside: a referral
+    # with none for RUJUKAN_STALL_DAYS is stalled (SPEC §7).
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the moment scheduler must look at this referral next (null: no moment to
+    # come); every change sets it to the change's time (app/referrals/changes.py).
+    next_moment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Moments due before this time never fire: set for referrals created by `rujukan
+    # import` and for those stored before moments existed (SPEC §7).
+    moments_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Aftercare (SPEC §11): the earliest follow-up still due, and how many were recorded.
+    next_follow_up_due: Mapped[date | None] = mapped_column(Date)
+    follow_ups_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -163,6 +222,46 @@ class ReferralHistory(Base):
     note: Mapped[str | None] = mapped_column(Text)
     sentra_code: Mapped[str | None] = mapped_column(String(32))
     changed_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class ReferralFollowUp(Base):
+    """An aftercare follow-up (SPEC §11): the earliest due one it satisfied is `number`."""
+
+    __tablename__ = "referral_follow_ups"
+    __table_args__ = (UniqueConstraint("referral_id", "number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referrals.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[date] = mapped_column(Date)
+    done_on: Mapped[date] = mapped_column(Date)
+    contact: Mapped[str] = mapped_column(String(16))
+    housing: Mapped[str] = mapped_column(String(16))
+    work: Mapped[str] = mapped_column(String(16))
+    family: Mapped[str] = mapped_column(String(16))
+    returned_to_custody: Mapped[bool] = mapped_column(Boolean)
+    # Free text about the person: encrypted under the data key (app/core/crypto.py),
+    # erased with the referral's other personal data.
+    note_sealed: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("clients.id"))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReferralMoment(Base):
+    """A moment that fired (SPEC §7): the key makes it fire once per referral and
+    occurrence, however many schedulers run (`occurrence`: "" for the once-only moments,
+    the follow-up's number, the stalled period's start)."""
+
+    __tablename__ = "referral_moments"
+    __table_args__ = (UniqueConstraint("referral_id", "moment", "occurrence"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referrals.id"))
+    moment: Mapped[str] = mapped_column(String(40))
+    occurrence: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class current_txid(FunctionElement[int]):  # noqa: N801 (an SQL function name)

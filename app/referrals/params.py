@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
-from pydantic_core import PydanticCustomError
 
 from app.core.deps import SettingsDep
 from app.core.errors import FieldError, validation_failed
+from app.core.i18n import Msg, msg, pydantic_error
 from app.core.schemas import UnitCode
 from app.reference.catalogue import PAS_CODES, ReleaseType
 from app.reference.regions import ProvinceCode, RegencyCode
@@ -28,25 +28,39 @@ from app.referrals.records import normalise_name
 
 _PAS_ENUM: list[JsonValue] = list(sorted(PAS_CODES))
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# `created_from`/`created_to`: a date, or an RFC 3339 time with offset. The schema carries
+# the pattern (months 01-12, days 01-31, years 0001-9999); a day that does not exist
+# (2026-02-30) or a bound UTC cannot hold is still the service's 422 `INVALID_DATE`.
+_DAY = (
+    r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+)
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+_OFFSET = r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+INSTANT_PATTERN = rf"^{_DAY}(T{_CLOCK}{_OFFSET})?$"
+_INSTANT = re.compile(INSTANT_PATTERN)
+# A character of a free-text parameter: anything but a control character (SPEC §1).
+_TEXT = r"[^\x00-\x1f\x7f-\x9f]"
 
 
 def _iso_date(value: object) -> object:
     """Only `YYYY-MM-DD`: pydantic alone reads `0` as a Unix timestamp (1970-01-01)."""
     if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
-        raise PydanticCustomError("date_parsing", "Input should be a date as YYYY-MM-DD")
+        raise pydantic_error("date_parsing", msg("Input should be a date as YYYY-MM-DD"))
     return value
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
-def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | str:
+def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | Msg:
     """RFC 3339 with offset, or a date meaning that local day, as a UTC time; else why not.
 
     Both ends are inclusive for the caller; the returned end bound is exclusive. A value
     whose bound UTC cannot hold (before year 1 or after year 9999 once in UTC, or the day
     after 9999-12-31) is refused like a malformed one: no column can be compared with it.
     """
+    if not _INSTANT.fullmatch(value):
+        return msg("a date (YYYY-MM-DD) or an RFC 3339 time with offset")
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
@@ -56,14 +70,14 @@ def _instant(value: str, tz: dt.tzinfo, *, end: bool) -> dt.datetime | str:
         else:
             instant = dt.datetime.fromisoformat(value)
             if instant.tzinfo is None:
-                return "a date (YYYY-MM-DD) or an RFC 3339 time with offset"
+                return msg("a date (YYYY-MM-DD) or an RFC 3339 time with offset")
             if end:
                 instant += dt.timedelta(microseconds=1)
         return instant.astimezone(dt.UTC)
     except ValueError:
-        return "a date (YYYY-MM-DD) or an RFC 3339 time with offset"
+        return msg("a date (YYYY-MM-DD) or an RFC 3339 time with offset")
     except OverflowError:
-        return "out of range: not between years 1 and 9999 in UTC"
+        return msg("out of range: not between years 1 and 9999 in UTC")
 
 
 class FilterParams(BaseModel):
@@ -98,6 +112,7 @@ class FilterParams(BaseModel):
     created_from: str | None = Field(
         default=None,
         max_length=40,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
         description="Inclusive: an RFC 3339 time with offset, or a date (that local day "
         "in RUJUKAN_TIMEZONE). A bound UTC cannot hold (before year 1 or after 9999 once "
         "in UTC) is a 422 `INVALID_DATE`.",
@@ -105,11 +120,17 @@ class FilterParams(BaseModel):
     created_to: str | None = Field(
         default=None,
         max_length=40,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
         description="Inclusive, like `created_from` (a date: its whole day, so the last "
         "one is 9999-12-30).",
     )
     overdue: bool | None = Field(
         default=None, description="`received` and past `triage_due_at`, as of today."
+    )
+    follow_up_due: bool | None = Field(
+        default=None,
+        description="A follow-up is due on or before today (`next_follow_up_due`); "
+        "`false`: none is.",
     )
     nik: str | None = Field(
         default=None, pattern=r"^[0-9]{16}$", description="Exact NIK (16 digits)."
@@ -118,6 +139,10 @@ class FilterParams(BaseModel):
         default=None,
         min_length=1,
         max_length=200,
+        # No control characters. "At least one letter or digit" is the service's own check
+        # (INVALID_VALUE): ECMA patterns name Unicode letters only with a flag JSON Schema
+        # does not give.
+        json_schema_extra={"pattern": rf"^{_TEXT}*$"},
         description="Name search: every word of `q` starts a word of the name; case and "
         "accents are ignored (`nurhalíza` finds Nurhaliza).",
     )
@@ -162,22 +187,23 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
             errors.append(
                 FieldError(
                     "UNKNOWN_PAS_CATEGORY",
-                    f"not a PAS category code (#{i + 1})",
+                    msg("not a PAS category code (#{number})", number=i + 1),
                     parameter="pas_category",
                 )
             )
     release_date_from, release_date_to = params.release_date_from, params.release_date_to
     if release_date_from and release_date_to and release_date_to < release_date_from:
         errors.append(
-            FieldError("INVALID_DATE", "before release_date_from", parameter="release_date_to")
+            FieldError("INVALID_DATE", msg("before release_date_from"), parameter="release_date_to")
         )
     bounds: dict[str, dt.datetime | None] = {}
     for name, given, end in (
         ("created_from", params.created_from, False),
         ("created_to", params.created_to, True),
     ):
-        parsed = _instant(given, tz, end=end) if given else None
-        if isinstance(parsed, str):
+        # An empty value is no date (the pattern says so), not an absent bound.
+        parsed = _instant(given, tz, end=end) if given is not None else None
+        if isinstance(parsed, Msg):
             errors.append(FieldError("INVALID_DATE", parsed, parameter=name))
             parsed = None
         bounds[name] = parsed
@@ -186,7 +212,9 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         words = tuple(normalise_name(params.q).split())
         if not words:
             errors.append(
-                FieldError("INVALID_VALUE", "no letters or digits to search for", parameter="q")
+                FieldError(
+                    "INVALID_VALUE", msg("no letters or digits to search for"), parameter="q"
+                )
             )
     if errors:
         raise validation_failed(errors)
@@ -207,6 +235,7 @@ def referral_filters(params: FilterParams, tz: dt.tzinfo) -> ReferralFilters:
         created_from=bounds["created_from"],
         created_until=bounds["created_to"],
         overdue=params.overdue,
+        follow_up_due=params.follow_up_due,
         nik=params.nik,
         name_words=words,
     )

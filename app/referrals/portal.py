@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core import audit
+from app.core.audit import AUDIT_TABLE, AuditEvent
 from app.core.clock import Clock
+from app.core.context import request_id_var
 from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
 from app.core.db import Database
@@ -38,6 +40,11 @@ from app.referrals.records import mask_nik
 from app.referrals.schemas import ReferralListItem, ReferralPage, ReferralStats, StatsGroup
 
 EXPORT_BATCH = 1000
+# Later batches are larger: each is read, and its disclosure recorded (SPEC §8), in a
+# short writing transaction of its own, whose fixed cost this spreads over more rows
+# (docs/benchmarks.md, "Disclosure records"); the first stays small, as it is read
+# before the answer starts.
+EXPORT_LATER_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,7 @@ def list_item(row: Row[Any], ctx: QueryContext) -> ReferralListItem:
         overdue=domain.is_overdue(
             Status(row.status), row.handover_date, ctx.triage_days, ctx.today
         ),
+        next_follow_up_due=row.next_follow_up_due,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -133,7 +141,23 @@ async def list_referrals(
     rows = (await session.execute(query)).all()
     page, more = rows[: request.limit], len(rows) > request.limit
     next_cursor = encode_cursor(codec, scope, _position(page[-1], request.sort)) if more else None
+    # The page and the record of what it disclosed commit together (SPEC §8).
+    session.add(AuditEvent(**disclosure(principal, "referrals.list", page)))
     return ReferralPage(items=[list_item(r, ctx) for r in page], next_cursor=next_cursor)
+
+
+def disclosure(
+    principal: Principal, action: str, rows: Sequence[Row[Any]], request_id: str | None = None
+) -> dict[str, Any]:
+    """The audit row of a list page or an export batch: which referrals it showed, their
+    ids packed in one column (one row per page, never one per referral)."""
+    return audit.row(
+        principal,
+        action,
+        "success",
+        request_id=request_id,
+        disclosed=audit.pack_ids(r.id for r in rows) if rows else None,
+    )
 
 
 def _group_order(group: StatsGroup) -> tuple[tuple[bool, str | int], ...]:
@@ -246,7 +270,7 @@ def export_row(row: Row[Any], ctx: QueryContext) -> list[str]:
         "reason_code": row.reason_code,
         "outcome": row.outcome,
         "closed_at": local(row.closed_at),
-        "next_follow_up_due": None,
+        "next_follow_up_due": row.next_follow_up_due,
         "created_at": local(row.created_at),
         "updated_at": local(row.updated_at),
     }
@@ -277,31 +301,57 @@ async def export_csv(
     ctx = _context(principal, filters, clock, cipher, triage_days)
     query = page_query(filters, ctx, sort, after=None, limit=EXPORT_BATCH)
     first: Sequence[Row[Any]] = (await session.execute(query)).all()
-    audit.record(session, principal, "referrals.export", "success")
-    return _stream(db, filters, ctx, sort, first)
+    session.add(AuditEvent(**disclosure(principal, "referrals.export", first)))
+    return _stream(db, principal, filters, ctx, sort, first, request_id_var.get())
 
 
 async def _export_batch(
     db: Database,
+    principal: Principal,
     filters: ReferralFilters,
     ctx: QueryContext,
     sort: ListSort,
     after: tuple[Any, Any] | None,
+    request_id: str | None,
 ) -> Sequence[Row[Any]]:
-    """A later batch, after the request's unit of work has ended: a short read of its own,
-    so that no connection is held while a slow client downloads."""
-    query = page_query(filters, ctx, sort, after=after, limit=EXPORT_BATCH)
-    async with db.read_session() as session:
+    """A later batch, after the request's unit of work has ended: a short transaction of
+    its own, so that no connection is held while a slow client downloads. The batch is
+    read and its disclosure recorded in that transaction: no row leaves unrecorded."""
+    query = page_query(filters, ctx, sort, after=after, limit=EXPORT_LATER_BATCH)
+    async with db.transaction() as session:
         rows: Sequence[Row[Any]] = (await session.execute(query)).all()
+        if rows:
+            await record_batch(session, principal, rows, request_id)
     return rows
+
+
+async def record_batch(
+    session: AsyncSession, principal: Principal, rows: Sequence[Any], request_id: str | None
+) -> None:
+    """An export batch's disclosure row, in the transaction that read the batch.
+
+    On PostgreSQL this transaction commits without waiting for its WAL flush
+    (`synchronous_commit = off`): a commit that waits costs ~9 ms here, 1.6 s over the 180
+    batches of a 180,000-row export (docs/benchmarks.md). What that risks is the record of
+    the batches of the last moments before a crash of the database server itself — never
+    the export's own audit row, which the request's transaction commits durably before the
+    first row leaves — and the flush follows within `wal_writer_delay` (200 ms) anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL synchronous_commit = off"))
+    await session.execute(
+        AUDIT_TABLE.insert(),
+        [disclosure(principal, "referrals.export.continued", rows, request_id)],
+    )
 
 
 async def _stream(
     db: Database,
+    principal: Principal,
     filters: ReferralFilters,
     ctx: QueryContext,
     sort: ListSort,
     rows: Sequence[Row[Any]],
+    request_id: str | None,
 ) -> AsyncIterator[bytes]:
     buffer = io.StringIO()
     # A byte order mark first: spreadsheet programs read a CSV without one in the system's
@@ -309,14 +359,22 @@ async def _stream(
     buffer.write("\ufeff")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
+    size = EXPORT_BATCH
     while True:
         writer.writerows(export_row(r, ctx) for r in rows)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
-        if len(rows) < EXPORT_BATCH:
+        if len(rows) < size:
             return
+        size = EXPORT_LATER_BATCH
         last = rows[-1]
         rows = await _export_batch(
-            db, filters, ctx, sort, (getattr(last, sort.column_name), last.id)
+            db,
+            principal,
+            filters,
+            ctx,
+            sort,
+            (getattr(last, sort.column_name), last.id),
+            request_id,
         )

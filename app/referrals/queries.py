@@ -116,6 +116,7 @@ class ReferralFilters:
     created_from: dt.datetime | None = None
     created_until: dt.datetime | None = None
     overdue: bool | None = None
+    follow_up_due: bool | None = None
     nik: str | None = None
     name_words: tuple[str, ...] = ()
 
@@ -284,6 +285,9 @@ def conditions(filters: ReferralFilters, ctx: QueryContext) -> list[ColumnElemen
     if filters.overdue is not None:
         overdue = is_overdue(ctx.today, ctx.triage_days)
         out.append(overdue if filters.overdue else ~overdue)
+    if filters.follow_up_due is not None:
+        due = and_(r.next_follow_up_due.is_not(None), r.next_follow_up_due <= _date(ctx.today))
+        out.append(due if filters.follow_up_due else ~due)
     if filters.nik is not None:
         out.append(r.nik_index.in_(ctx.nik_indexes) if ctx.nik_indexes else false())
     if filters.name_words:
@@ -315,6 +319,7 @@ LIST_COLUMNS = (
     Referral.reason_code,
     Referral.outcome,
     Referral.closed_at,
+    Referral.next_follow_up_due,
     Referral.case_data,
     Referral.created_at,
     Referral.updated_at,

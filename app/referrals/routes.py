@@ -158,28 +158,7 @@ async def get_history(
     referral_id: str, principal: ReaderDep, session: SessionDep
 ) -> Items[HistoryEntry]:
     rows = await service.read_history(session, principal, referral_id)
-    return Items[HistoryEntry](
-        items=[
-            HistoryEntry(
-                at=r.at,
-                action=r.action,
-                event_type=r.event_type,
-                event_id=r.event_id,
-                event_outcome=r.event_outcome,
-                from_status=r.from_status,
-                to_status=r.to_status,
-                custody_status=r.custody_status,
-                client=r.client_id,
-                actor=r.actor,
-                reason_code=r.reason_code,
-                outcome=r.outcome,
-                note=r.note,
-                sentra_code=r.sentra_code,
-                changed_fields=r.changed_fields,
-            )
-            for r in rows
-        ]
-    )
+    return Items[HistoryEntry](items=[HistoryEntry.of(r, name) for r, name in rows])
 
 
 class TransitionRoute(ApiRoute):

@@ -58,6 +58,11 @@ class ReferralDetail(ResponseModel):
     )
     triage_due_at: dt.datetime
     overdue: bool
+    next_follow_up_due: dt.date | None = Field(
+        description="Aftercare (a `completed` close): the earliest follow-up still due, 3, "
+        "6 and 12 months after the local date of the close; null otherwise or after the "
+        "third."
+    )
     suggested_sentra_code: str | None = Field(
         description="The active sentra whose coverage holds the domicile regency, else one "
         "located in the province, else null; the lowest code when several match. A registry "
@@ -88,13 +93,44 @@ class HistoryEntry(ResponseModel):
     from_status: str | None
     to_status: str | None
     custody_status: str | None
-    client: uuid.UUID
+    client_id: uuid.UUID = Field(description="The API client that made the change.")
+    client_name: str = Field(
+        description="That client's name as the operators registered it (`Lapas Kelas I "
+        "Cipinang SDP`), so that a portal can show who made each change: other roles cannot "
+        "read the client registry."
+    )
+    client: uuid.UUID = Field(
+        description="The same as `client_id`; kept for clients written before `client_id`."
+    )
     actor: str | None
     reason_code: str | None
     outcome: str | None
     note: str | None
     sentra_code: str | None
     changed_fields: list[str]
+
+    @classmethod
+    def of(cls, row: Any, client_name: str) -> HistoryEntry:
+        """The entry of a stored history row, its client named."""
+        return cls(
+            at=row.at,
+            action=row.action,
+            event_type=row.event_type,
+            event_id=row.event_id,
+            event_outcome=row.event_outcome,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            custody_status=row.custody_status,
+            client_id=row.client_id,
+            client_name=client_name,
+            client=row.client_id,
+            actor=row.actor,
+            reason_code=row.reason_code,
+            outcome=row.outcome,
+            note=row.note,
+            sentra_code=row.sentra_code,
+            changed_fields=row.changed_fields,
+        )
 
 
 class ReferralListItem(ResponseModel):
@@ -127,6 +163,9 @@ class ReferralListItem(ResponseModel):
     supervision_ended: bool
     sentra_code: str | None
     overdue: bool
+    next_follow_up_due: dt.date | None = Field(
+        description="The earliest aftercare follow-up still due (see the detail)."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 

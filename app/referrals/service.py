@@ -10,12 +10,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aftercare import rules as aftercare
+from app.auth.models import Client
 from app.auth.principal import Principal
 from app.auth.roles import REFERRAL_READERS
 from app.core import audit
 from app.core.clock import Clock
 from app.core.crypto import DataCipher
 from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.i18n import msg
 from app.reference.coverage import CoverageCache, suggest_sentra
 from app.referrals import domain, store
 from app.referrals.changes import Change, ChangeLog
@@ -25,6 +28,9 @@ from app.referrals.records import read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
 from app.rehab import service as rehab
 from app.rehab.schemas import AppointmentOut, AssessmentOut
+
+# The flag of a referral whose NIK has another open referral (SPEC §3).
+OPEN_FLAG = "OPEN_REFERRAL_EXISTS_FOR_NIK"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +110,14 @@ async def detail(
     case = read_case(referral, view.cipher)
     person, needs, withheld = disclosed(principal, referral, case)
     others = siblings if siblings is not None else await store.siblings_of(session, referral)
-    related: list[uuid.UUID] = sorted(
-        (r.id for r in others if principal.may_read(r.facility_code, r.sentra_code, r.bapas_code)),
-        key=str,
-    )
+    readable = [
+        r for r in others if principal.may_read(r.facility_code, r.sentra_code, r.bapas_code)
+    ]
+    related: list[uuid.UUID] = sorted((r.id for r in readable), key=str)
+    flags = list(referral.data_quality_flags)
+    # SPEC §3: the open-case flag only where the caller may read an open one of them.
+    if OPEN_FLAG in flags and not any(r.status not in store.TERMINAL_CODES for r in readable):
+        flags.remove(OPEN_FLAG)
     state = state_of(referral)
     assessment, next_appointment = record or await rehab.detail_fields(
         session, principal, referral.id, clock.now, view.cipher
@@ -140,6 +150,7 @@ async def detail(
         withheld_fields=withheld,
         triage_due_at=domain.triage_due_at(referral.handover_date, view.triage_days, clock.tz),
         overdue=domain.is_overdue(state.status, referral.handover_date, view.triage_days, today),
+        next_follow_up_due=referral.next_follow_up_due,
         suggested_sentra_code=suggest_sentra(
             await view.coverage.get(lambda: store.active_sentra(session)),
             referral.province_code,
@@ -147,7 +158,7 @@ async def detail(
         ),
         age_at_release=age,
         is_child=domain.is_child(age),
-        data_quality_flags=referral.data_quality_flags,
+        data_quality_flags=flags,
         related_referral_ids=related,
         assessment=assessment,
         next_appointment=next_appointment,
@@ -170,17 +181,19 @@ async def read_detail(
 
 async def read_history(
     session: AsyncSession, principal: Principal, referral_id: str
-) -> list[ReferralHistory]:
+) -> list[tuple[ReferralHistory, str]]:
+    """The referral's history, oldest first, each entry with its client's name (SPEC §5:
+    a portal cannot read the client registry, so the history names the clients)."""
     referral = await store.load_visible(session, principal, referral_id)
-    rows = list(
-        (
-            await session.execute(
-                select(ReferralHistory)
-                .where(ReferralHistory.referral_id == referral.id)
-                .order_by(ReferralHistory.id)
-            )
-        ).scalars()
-    )
+    rows = [
+        (entry, name)
+        for entry, name in await session.execute(
+            select(ReferralHistory, Client.name)
+            .join(Client, Client.id == ReferralHistory.client_id)
+            .where(ReferralHistory.referral_id == referral.id)
+            .order_by(ReferralHistory.id)
+        )
+    ]
     audit.record(session, principal, "referral.history.read", "success", referral_id=referral.id)
     return rows
 
@@ -202,14 +215,20 @@ async def transition(
     referral = await store.load_visible(session, principal, referral_id, lock=True)
     if not domain.role_may(principal.role, action):
         raise ProblemError(
-            "ROLE_NOT_PERMITTED", f"The {principal.role.value} role may not `{action.value}`."
+            "ROLE_NOT_PERMITTED",
+            msg(
+                "The {role} role may not `{action}`.",
+                role=principal.role.value,
+                action=action.value,
+            ),
         )
-    if if_match is None:
+    # SPEC §1: `*` names no version (it would skip the check): like a missing If-Match.
+    if if_match is None or if_match.strip() in ("", "*"):
         raise ProblemError("PRECONDITION_REQUIRED")
-    if if_match.strip() not in (etag(referral), f"W/{etag(referral)}", "*"):
+    if if_match.strip() not in (etag(referral), f"W/{etag(referral)}"):
         raise ProblemError(
             "VERSION_MISMATCH",
-            f"The referral is at version {referral.version}.",
+            msg("The referral is at version {version}.", version=referral.version),
             headers={"ETag": etag(referral)},
         )
     before = state_of(referral)
@@ -234,7 +253,13 @@ async def transition(
         )
         errors += report_errors
     elif request.report is not None:
-        errors.append(FieldError("INVALID_VALUE", f"`{action.value}` takes no report", "/report"))
+        errors.append(
+            FieldError(
+                "INVALID_VALUE",
+                msg("`{action}` takes no {field}", action=action.value, field="report"),
+                "/report",
+            )
+        )
     if errors:
         raise validation_failed(errors)
     after = domain.apply(before, command)
@@ -243,6 +268,8 @@ async def transition(
     referral.updated_at = view.clock.now
     if after.status is Status.closed:
         referral.closed_at = view.clock.now
+        if aftercare.has_aftercare(after.status.value, after.outcome):
+            referral.next_follow_up_due = aftercare.next_due(view.clock.today, 0)
     # A transition always changes the detail: assigning the sentra it already has is an
     # `updated` too.
     emits = domain.change_events(before, after) or (ChangeType.updated,)

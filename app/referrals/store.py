@@ -113,13 +113,18 @@ async def load_for_detail(
 
 
 async def siblings_of(session: AsyncSession, referral: Referral) -> Sequence[Any]:
-    """(id, facility_code, sentra_code, bapas_code) of the other referrals of its NIK."""
+    """(id, facility_code, sentra_code, bapas_code, status) of the other referrals of its
+    NIK."""
     if referral.nik_index is None:
         return []
     return (
         await session.execute(
             select(
-                Referral.id, Referral.facility_code, Referral.sentra_code, Referral.bapas_code
+                Referral.id,
+                Referral.facility_code,
+                Referral.sentra_code,
+                Referral.bapas_code,
+                Referral.status,
             ).where(Referral.nik_index == referral.nik_index, Referral.id != referral.id)
         )
     ).all()
@@ -150,14 +155,17 @@ async def lock_cases(
     return {(r.facility_code, r.case_ref): r for r in (await session.execute(query)).scalars()}
 
 
-async def open_by_nik(session: AsyncSession, niks: Sequence[str]) -> list[tuple[uuid.UUID, str]]:
-    """(id, nik_index) of the non-terminal referrals of these NIK blind indexes."""
+async def open_by_nik(
+    session: AsyncSession, niks: Sequence[str]
+) -> list[tuple[uuid.UUID, str, str]]:
+    """(id, nik_index, facility_code) of the non-terminal referrals of these NIK blind
+    indexes."""
     if not niks:
         return []
-    query = select(Referral.id, Referral.nik_index).where(
+    query = select(Referral.id, Referral.nik_index, Referral.facility_code).where(
         Referral.nik_index.in_(sorted(set(niks))), Referral.status.not_in(TERMINAL_CODES)
     )
-    return [(row.id, row.nik_index) for row in await session.execute(query)]
+    return [(row.id, row.nik_index, row.facility_code) for row in await session.execute(query)]
 
 
 def row_values(referral: Referral) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from app.auth.roles import Role
 from app.core.errors import FieldError
+from app.core.i18n import msg
 from app.reference.catalogue import AtensiComponent
 from app.referrals.domain import TERMINAL, ChangeType, Status
 
@@ -162,12 +163,12 @@ def assessment_errors(
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     if assessed_on > today:
-        errors.append(FieldError("INVALID_DATE", "not in the future", "/assessed_on"))
+        errors.append(FieldError("INVALID_DATE", msg("not in the future"), "/assessed_on"))
     seen: set[AtensiComponent] = set()
     for i, component in enumerate(components):
         if component in seen:
             errors.append(
-                FieldError("INVALID_VALUE", "each component once", f"/needs/{i}/component")
+                FieldError("INVALID_VALUE", msg("each component once"), f"/needs/{i}/component")
             )
         seen.add(component)
     return errors
@@ -204,10 +205,10 @@ def plan_goals(
         if goal.id is not None:
             if goal.id not in known:
                 errors.append(
-                    FieldError("UNKNOWN_GOAL", "not a goal of this plan", f"/goals/{i}/id")
+                    FieldError("UNKNOWN_GOAL", msg("not a goal of this plan"), f"/goals/{i}/id")
                 )
             elif goal.id in seen:
-                errors.append(FieldError("INVALID_VALUE", "each goal once", f"/goals/{i}/id"))
+                errors.append(FieldError("INVALID_VALUE", msg("each goal once"), f"/goals/{i}/id"))
             seen.add(goal.id)
         goals.append(
             Goal(
@@ -230,13 +231,13 @@ def service_errors(
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     if delivered_on > today:
-        errors.append(FieldError("INVALID_DATE", "not in the future", "/delivered_on"))
+        errors.append(FieldError("INVALID_DATE", msg("not in the future"), "/delivered_on"))
     elif delivered_on < referral_created_on:
         errors.append(
-            FieldError("INVALID_DATE", "not before the referral was created", "/delivered_on")
+            FieldError("INVALID_DATE", msg("not before the referral was created"), "/delivered_on")
         )
     if goal_id is not None and goal_id not in plan_goal_ids:
-        errors.append(FieldError("UNKNOWN_GOAL", "not a goal of the plan", "/goal_id"))
+        errors.append(FieldError("UNKNOWN_GOAL", msg("not a goal of the plan"), "/goal_id"))
     return errors
 
 
@@ -277,7 +278,9 @@ def report_errors(
         if outcome in REPORT_OUTCOMES:
             return [
                 FieldError(
-                    "REPORT_REQUIRED", f"`{outcome}` needs the end-of-service report", "/report"
+                    "REPORT_REQUIRED",
+                    msg("`{outcome}` needs the end-of-service report", outcome=outcome),
+                    "/report",
                 )
             ]
         return []
@@ -287,15 +290,15 @@ def report_errors(
     for i, (goal_id, _) in enumerate(report.results):
         where = f"/report/goals/{i}/goal_id"
         if goal_id not in known:
-            errors.append(FieldError("UNKNOWN_GOAL", "not a goal of the plan", where))
+            errors.append(FieldError("UNKNOWN_GOAL", msg("not a goal of the plan"), where))
         elif goal_id in seen:
-            errors.append(FieldError("INVALID_VALUE", "each goal once", where))
+            errors.append(FieldError("INVALID_VALUE", msg("each goal once"), where))
         seen.add(goal_id)
     if outcome in REPORT_OUTCOMES and known - seen:
         errors.append(
             FieldError(
                 "REPORT_INCOMPLETE",
-                f"a result for each of the plan's {len(known)} goal(s)",
+                msg("a result for each of the plan's {count} goal(s)", count=len(known)),
                 "/report/goals",
             )
         )

@@ -28,6 +28,7 @@ from app.core.clock import Clock
 from app.core.crypto import DataCipher
 from app.core.db import UTCDateTime
 from app.core.errors import FieldError, ProblemError, validation_failed
+from app.core.i18n import msg
 from app.reference.catalogue import AtensiComponent
 from app.referrals import store
 from app.referrals.changes import Change, ChangeLog
@@ -92,14 +93,17 @@ async def _referral(
         domain.may_write(kind, principal.role) if write else domain.may_read(kind, principal.role)
     )
     if not allowed:
-        verb = "write" if write else "read"
+        fields = {"role": principal.role.value, "kind": kind.value}
         raise ProblemError(
             "ROLE_NOT_PERMITTED",
-            f"The {principal.role.value} role may not {verb} the referral's {kind.value} record.",
+            msg("The {role} role may not write the referral's {kind} record.", **fields)
+            if write
+            else msg("The {role} role may not read the referral's {kind} record.", **fields),
         )
     if write and domain.ended(kind, Status(referral.status)):
         raise ProblemError(
-            "REFERRAL_ENDED", f"The referral is `{referral.status}`: its record is closed."
+            "REFERRAL_ENDED",
+            msg("The referral is `{status}`: its record is closed.", status=referral.status),
         )
     return referral
 
@@ -109,8 +113,12 @@ def _check_state(kind: RecordKind, referral: Referral) -> None:
         open_in = ", ".join(sorted(s.value for s in domain.OPEN_IN[kind]))
         raise ProblemError(
             "INVALID_STATE",
-            f"A {kind.value} is recorded while the referral is {open_in}; "
-            f"it is `{referral.status}`.",
+            msg(
+                "A {kind} is recorded while the referral is {open_in}; it is `{status}`.",
+                kind=kind.value,
+                open_in=open_in,
+                status=referral.status,
+            ),
         )
 
 
@@ -135,7 +143,9 @@ async def _record_write(
             from_status=referral.status,
             emits=domain.record_events(kind, attendance),
             action=kind.value,
-            record_ids=(record_id,),
+            about=(record_id,),
+            # A note is not work on the case (SPEC §7 `stalled`); the other records are.
+            counts_as_activity=kind is not RecordKind.note,
             audience=audience,
         ),
         principal,
@@ -296,13 +306,13 @@ async def put_plan(
     # `If-Match: *` names no version: it counts as missing (SPEC §1).
     sent = None if if_match is None or if_match.strip() == "*" else if_match.strip()
     if plan is not None and sent is None:
-        raise ProblemError("PRECONDITION_REQUIRED", "Send `If-Match` with the plan's ETag.")
+        raise ProblemError("PRECONDITION_REQUIRED", msg("Send `If-Match` with the plan's ETag."))
     if sent is not None and sent not in (tag, f"W/{tag}"):
         raise ProblemError(
             "VERSION_MISMATCH",
-            "The plan changed since that ETag; read it again."
+            msg("The plan changed since that ETag; read it again.")
             if plan is not None
-            else "The referral has no plan yet: send the first PUT without `If-Match`.",
+            else msg("The referral has no plan yet: send the first PUT without `If-Match`."),
             headers={"ETag": tag} if tag else {},
         )
     _check_state(kind, referral)
@@ -437,9 +447,12 @@ async def record_attendance(
     _check_state(kind, referral)
     refused = domain.attendance_refusal(row.attendance, row.starts_at, body.attendance, clock.now)
     if refused == "ATTENDANCE_RECORDED":
-        raise ProblemError(refused, f"Attendance was recorded already: `{row.attendance}`.")
+        raise ProblemError(
+            refused,
+            msg("Attendance was recorded already: `{attendance}`.", attendance=row.attendance),
+        )
     if refused is not None:
-        raise ProblemError(refused, "Only a cancellation is recorded before the appointment.")
+        raise ProblemError(refused, msg("Only a cancellation is recorded before the appointment."))
     was_next = False
     if body.attendance is Attendance.cancelled and domain.is_upcoming(
         row.starts_at, None, clock.now
@@ -584,7 +597,7 @@ async def write_note(
             [
                 FieldError(
                     "INVALID_VALUE",
-                    "only Kemensos and the sentra write notes for `kemensos`",
+                    msg("only Kemensos and the sentra write notes for `kemensos`"),
                     "/audience",
                 )
             ]

@@ -31,12 +31,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Client
+from app.auth.service import principal_of
 from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
-from app.referrals.models import OutboxEvent
+from app.referrals.models import OutboxEvent, Referral
+from app.referrals.queries import visible_to as referral_visible_to
 from app.webhooks.models import (
     DeliveryStatus,
     SubscriptionStatus,
@@ -235,7 +237,7 @@ class Deliverer:
             if not ids:
                 return []
             found = await session.execute(
-                select(WebhookDelivery, OutboxEvent, WebhookSubscription, Client.active)
+                select(WebhookDelivery, OutboxEvent, WebhookSubscription, Client)
                 .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.outbox_event_id)
                 .join(
                     WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id
@@ -243,12 +245,20 @@ class Deliverer:
                 .join(Client, Client.id == WebhookSubscription.client_id)
                 .where(WebhookDelivery.id.in_(ids))
             )
-            attempts: list[Attempt] = []
+            live: list[tuple[WebhookDelivery, OutboxEvent, WebhookSubscription, Client]] = []
             orphaned: list[uuid.UUID] = []
-            for delivery, event, subscription, client_active in found:
+            for delivery, event, subscription, client in found:
                 # Deleted or disabled since the fan-out, or its client was deactivated.
-                if subscription.status != SubscriptionStatus.active or not client_active:
+                if subscription.status != SubscriptionStatus.active or not client.active:
                     orphaned.append(delivery.id)
+                else:
+                    live.append((delivery, event, subscription, client))
+            readable = await _readable_now(session, [(c, d.referral_id) for d, _, _, c in live])
+            attempts: list[Attempt] = []
+            unreadable: list[uuid.UUID] = []
+            for delivery, event, subscription, client in live:
+                if (client.id, delivery.referral_id) not in readable:
+                    unreadable.append(delivery.id)
                     continue
                 attempts.append(
                     Attempt(
@@ -264,18 +274,22 @@ class Deliverer:
                         attempts=delivery.attempts,
                     )
                 )
-            if orphaned:
-                await session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_(orphaned))
-                    .values(
-                        status=DeliveryStatus.cancelled,
-                        last_error="subscription_disabled",
-                        lease_token=None,
-                        updated_at=now,
+            for reason, cancelled in (
+                ("subscription_disabled", orphaned),
+                ("not_readable", unreadable),
+            ):
+                if cancelled:
+                    await session.execute(
+                        update(WebhookDelivery)
+                        .where(WebhookDelivery.id.in_(cancelled))
+                        .values(
+                            status=DeliveryStatus.cancelled,
+                            last_error=reason,
+                            lease_token=None,
+                            updated_at=now,
+                        )
+                        .execution_options(synchronize_session=False)
                     )
-                    .execution_options(synchronize_session=False)
-                )
         return attempts
 
     def _secrets(self, subscription: WebhookSubscription, now: datetime) -> tuple[str, ...]:
@@ -361,6 +375,26 @@ class Deliverer:
                 extra={"fields": {"delivery_id": str(attempt.delivery_id)}},
             )
             return "unrecorded"
+
+
+async def _readable_now(
+    session: AsyncSession, wanted: list[tuple[Client, uuid.UUID]]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """Which `(client id, referral id)` pairs the client may read now (SPEC §7: a subscriber
+    receives events only for referrals it may read when the event is delivered): the one
+    visibility rule of `app/auth/visibility.py`, asked once per subscriber in the batch."""
+    by_client: dict[uuid.UUID, tuple[Client, set[uuid.UUID]]] = {}
+    for client, referral_id in wanted:
+        by_client.setdefault(client.id, (client, set()))[1].add(referral_id)
+    readable: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for client_id, (client, referral_ids) in by_client.items():
+        found = await session.execute(
+            select(Referral.id).where(
+                Referral.id.in_(referral_ids), referral_visible_to(principal_of(client))
+            )
+        )
+        readable.update((client_id, referral_id) for referral_id in found.scalars())
+    return readable
 
 
 def _reason(result: Result) -> str:

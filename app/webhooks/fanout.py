@@ -37,6 +37,7 @@ from app.webhooks.outbox import (
     START,
     OutboxPosition,
     any_committed_after,
+    any_written_after,
     count_committed_after,
     read_committed,
 )
@@ -89,7 +90,7 @@ async def targets(session: AsyncSession) -> list[Target]:
         Target(
             subscription_id=subscription.id,
             event_types=frozenset(subscription.event_types),
-            since=subscription.created_at,
+            since=subscription.active_since,
             owner=principal_of(client),
         )
         for subscription, client in found
@@ -102,6 +103,9 @@ class Fanout:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._state_ready = False
+        # Set by `fan_out` when it found events committed but held back by the horizon
+        # (PostgreSQL: an older transaction still open): worth looking again soon.
+        self.held_back = False
 
     async def _ensure_state(self) -> None:
         if self._state_ready:
@@ -118,9 +122,13 @@ class Fanout:
         """One batch of outbox events → deliveries; returns how many events it consumed."""
         await self._ensure_state()
         # Look before locking: an idle poll then takes no row lock (and no transaction id).
+        self.held_back = False
         async with self.db.read_session() as session:
             state = await session.get(RelayState, STATE_ID)
-            if state is None or not await any_committed_after(session, _position(state)):
+            if state is None:
+                return 0
+            if not await any_committed_after(session, _position(state)):
+                self.held_back = await any_written_after(session, _position(state))
                 return 0
         now = utcnow()
         async with self.db.transaction() as session:

@@ -69,8 +69,15 @@ class WebhookSubscription(Base):
     status: Mapped[str] = mapped_column(String(16), default=SubscriptionStatus.active)
     disabled_reason: Mapped[str | None] = mapped_column(String(32))
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When it last became active (an `enable`); null: since `created_at`. Events committed
+    # before it are not delivered (what happened meanwhile is in the feed).
+    enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def active_since(self) -> datetime:
+        return self.enabled_at or self.created_at
 
 
 class WebhookDelivery(Base):
@@ -85,6 +92,9 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "outbox_event_id"),
         Index(None, "subscription_id", "created_at", "id"),
+        # Pruning asks which deliveries an outbox row still has (and the foreign key's
+        # check on deleting an outbox row would otherwise scan the table).
+        Index(None, "outbox_event_id"),
         Index(
             "ix_webhook_deliveries_due",
             "next_attempt_at",
@@ -127,4 +137,19 @@ class RelayState(Base):
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     txid: Mapped[int] = mapped_column(BigInteger, default=0)
     outbox_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxPruneState(Base):
+    """How far pruning has gone: the furthest `(txid, id)` position pruned, and a count of
+    the batches that pruned anything (`generation`), which feed cursors carry: a cursor
+    before that position whose generation has changed since is expired (410
+    `CURSOR_EXPIRED`). One row."""
+
+    __tablename__ = "outbox_prune_state"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    txid: Mapped[int] = mapped_column(BigInteger, default=0)
+    outbox_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

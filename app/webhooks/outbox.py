@@ -110,6 +110,13 @@ async def any_committed_after(session: AsyncSession, position: OutboxPosition) -
     return (await session.execute(query)).first() is not None
 
 
+async def any_written_after(session: AsyncSession, position: OutboxPosition) -> bool:
+    """Whether any row after `position` is visible at all, the commit horizon ignored: when
+    `any_committed_after` says no and this says yes, the horizon holds the rows back."""
+    query = committed_after(position, postgresql=False, limit=1)
+    return (await session.execute(query)).first() is not None
+
+
 async def count_committed_after(session: AsyncSession, position: OutboxPosition, cap: int) -> int:
     """How many rows `read_committed` would return, counting up to `cap` (a bounded scan)."""
     query = committed_after(position, postgresql=_postgresql(session), limit=cap)

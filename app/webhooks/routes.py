@@ -9,13 +9,14 @@ from fastapi import APIRouter, Body, Depends, Query, Response
 
 from app.auth.deps import ApiRoute, require_role
 from app.auth.principal import Principal
-from app.auth.roles import REFERRAL_READERS, Role
+from app.auth.roles import REFERRAL_READERS
 from app.core.deps import CipherDep, CursorsDep, ReadSessionDep, SessionDep, SettingsDep
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
 from app.webhooks import service
 from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import (
+    ENABLED_EXAMPLE,
     SUBSCRIPTION_EXAMPLES,
     DeliveryOut,
     DeliveryPage,
@@ -26,17 +27,16 @@ from app.webhooks.schemas import (
     SubscriptionOut,
 )
 
-# Webhook subscriptions are the prisons' (SPEC §2: a prison "manages its webhook
-# subscriptions"): each manages only its own and receives the events of its facilities'
-# referrals. The change feed is open to every role that reads referrals, each seeing the
-# events of the referrals it may read.
-PrisonDep = Annotated[Principal, Depends(require_role(Role.prison))]
+# Every role that reads referrals (prison, bapas, kemensos, sentra) manages its own
+# subscriptions and follows the change feed (SPEC §2, §7); each sees only its own
+# subscriptions and the events of the referrals it may read.
 ReaderDep = Annotated[Principal, Depends(require_role(*sorted(REFERRAL_READERS)))]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (default 50, max 500).")]
 
 SIGNING = """\
-Prison clients only (SPEC §2); other roles get 403 `ROLE_NOT_PERMITTED` here and follow the
-change feed (`GET /v1/referral-events`) instead.
+Open to every role that reads referrals (prison, bapas, kemensos, sentra; SPEC §2); an
+auditor or admin gets 403 `ROLE_NOT_PERMITTED`. A client sees and manages only its own
+subscriptions: another client's is a 404 `SUBSCRIPTION_NOT_FOUND`.
 
 Each delivery is an HTTP POST of one structured CloudEvent 1.0 (`Content-Type:
 application/cloudevents+json`) signed per Standard Webhooks: `webhook-id` (the CloudEvent
@@ -48,8 +48,11 @@ header holds two space-separated signatures (new and previous secret).
 Delivery is at-least-once and unordered. Any 2xx within the timeout (default 10 s)
 acknowledges; anything else is retried with exponential backoff and full jitter for up to
 3 days, after which the subscription is disabled. `410 Gone` disables it at once; `429`
-and `503` are retried after their `Retry-After`. Redirects are not followed. A
-subscription receives the events of referrals its client may read, from its creation on.
+and `503` are retried after their `Retry-After`. Redirects are not followed: a 3xx is a
+failed attempt. A subscription receives the events committed after its creation of the
+referrals its client may read both when the change was made and when the event is
+delivered: a sentra stops receiving a referral's events (retries included) once it is
+reassigned away; such a delivery is `cancelled` with `last_error = not_readable`.
 """
 
 subscriptions = APIRouter(
@@ -80,7 +83,7 @@ feed = APIRouter(
     response_model=SubscriptionCreated,
 )
 async def create_subscription(
-    principal: PrisonDep,
+    principal: ReaderDep,
     body: Annotated[SubscriptionCreate, Body(openapi_examples=SUBSCRIPTION_EXAMPLES)],
     session: SessionDep,
     cipher: CipherDep,
@@ -95,14 +98,14 @@ async def create_subscription(
     "", summary="The caller's own subscriptions", response_model=Items[SubscriptionOut]
 )
 async def list_subscriptions(
-    principal: PrisonDep, session: ReadSessionDep
+    principal: ReaderDep, session: ReadSessionDep
 ) -> Items[SubscriptionOut]:
     return Items[SubscriptionOut](items=await service.list_subscriptions(session, principal))
 
 
 @subscriptions.get("/{subscription_id}", summary="One subscription", response_model=SubscriptionOut)
 async def get_subscription(
-    subscription_id: str, principal: PrisonDep, session: ReadSessionDep
+    subscription_id: str, principal: ReaderDep, session: ReadSessionDep
 ) -> SubscriptionOut:
     return await service.get_subscription(session, principal, subscription_id)
 
@@ -114,10 +117,28 @@ async def get_subscription(
     response_class=Response,
 )
 async def delete_subscription(
-    subscription_id: str, principal: PrisonDep, session: SessionDep
+    subscription_id: str, principal: ReaderDep, session: SessionDep
 ) -> Response:
     await service.delete_subscription(session, principal, subscription_id)
     return Response(status_code=204)
+
+
+@subscriptions.post(
+    "/{subscription_id}/enable",
+    summary="Make a disabled subscription active again",
+    description="A subscription disabled by a `410` or by a delivery that failed for the "
+    "whole retry window becomes `active` (`disabled_reason` cleared); enabling an active "
+    "one changes nothing. Deliveries resume with the events committed after this call; "
+    "what happened while it was disabled is in the change feed (`GET "
+    "/v1/referral-events`). Another client's or a deleted subscription is a 404 "
+    "`SUBSCRIPTION_NOT_FOUND`. Audited.",
+    response_model=SubscriptionOut,
+    responses={200: {"content": {"application/json": {"example": ENABLED_EXAMPLE}}}},
+)
+async def enable_subscription(
+    subscription_id: str, principal: ReaderDep, session: SessionDep
+) -> SubscriptionOut:
+    return await service.enable_subscription(session, principal, subscription_id)
 
 
 @subscriptions.post(
@@ -130,7 +151,7 @@ async def delete_subscription(
 )
 async def rotate_secret(
     subscription_id: str,
-    principal: PrisonDep,
+    principal: ReaderDep,
     session: SessionDep,
     cipher: CipherDep,
     settings: SettingsDep,
@@ -146,7 +167,7 @@ async def rotate_secret(
 )
 async def list_deliveries(
     subscription_id: str,
-    principal: PrisonDep,
+    principal: ReaderDep,
     session: ReadSessionDep,
     cursors: CursorsDep,
     limit: Limit = 50,
@@ -166,7 +187,7 @@ async def list_deliveries(
     summary="Send a delivery again (same `webhook-id`), with a fresh retry window",
     response_model=DeliveryOut,
 )
-async def redeliver(delivery_id: str, principal: PrisonDep, session: SessionDep) -> DeliveryOut:
+async def redeliver(delivery_id: str, principal: ReaderDep, session: SessionDep) -> DeliveryOut:
     return await service.redeliver(session, principal, delivery_id)
 
 
@@ -181,8 +202,10 @@ async def redeliver(delivery_id: str, principal: PrisonDep, session: SessionDep)
     "open. Open to every role that reads referrals; each sees the events of the referrals "
     "it may read, as of each change: a sentra sees a referral's events from its assignment "
     "on, and not the event of a reassignment to another sentra or of a return (nor any "
-    "after).",
+    "after). Events older than `RUJUKAN_EVENT_RETENTION_DAYS` (default 90) are pruned: a "
+    "cursor from before them is a 410 `CURSOR_EXPIRED` (start again without `after`).",
     response_model=FeedPage,
+    responses={410: {**PROBLEM_RESPONSES[400], "description": "CURSOR_EXPIRED"}},
 )
 async def read_feed(
     principal: ReaderDep,

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.core.schemas import ResponseModel, StrictBody, Text500
 from app.referrals.domain import ChangeType
@@ -21,6 +21,19 @@ SUBSCRIPTION_EXAMPLES: dict[str, Any] = {
             "description": "SDP Cipinang",
         },
     }
+}
+
+ENABLED_EXAMPLE: dict[str, Any] = {
+    "id": "6f1c2f1e-3d0b-4c55-9a51-0d6f3b1f8e2a",
+    "url": "https://portal.kemensos.example/hooks/rujukan",
+    "event_types": ["referral.created", "referral.status_changed"],
+    "description": "Portal Kemensos",
+    "status": "active",
+    "disabled_reason": None,
+    "disabled_at": None,
+    "previous_secret_expires_at": None,
+    "created_at": "2026-11-20T01:00:00Z",
+    "updated_at": "2026-12-03T02:00:00Z",
 }
 
 # The webhook target URLs the service accepts, as a pattern clients (and fuzzers) can read:
@@ -53,7 +66,10 @@ class SubscriptionCreate(StrictBody):
     )
     # strict=False: FastAPI validates parsed JSON in Python mode (see StrictBody).
     event_types: list[Annotated[ChangeType, Field(strict=False)]] = Field(
-        min_length=1, max_length=3, json_schema_extra={"uniqueItems": True}
+        min_length=1,
+        max_length=len(ChangeType),
+        json_schema_extra={"uniqueItems": True},
+        description="The event types to receive (SPEC §7), each at most once.",
     )
     description: Text500 | None = None
 
@@ -105,7 +121,8 @@ class DeliveryOut(ResponseModel):
     last_status_code: int | None
     last_error: str | None = Field(
         description="`http_status`, `timeout`, `connect_error`, `network_error`, "
-        "`private_address`, `gone`, `retries_exhausted` or `subscription_disabled`."
+        "`private_address`, `gone`, `retries_exhausted`, `subscription_disabled` or "
+        "`not_readable` (the subscriber may no longer read the referral: `cancelled`)."
     )
     delivered_at: dt.datetime | None
     created_at: dt.datetime
@@ -117,6 +134,11 @@ class DeliveryPage(ResponseModel):
 
 
 class EventData(ResponseModel):
+    """Thin: ids and statuses, never personal data. An event about a record also carries
+    that record's id (`appointment_id`, `note_id`, `follow_up_id`, ...)."""
+
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
     referral_id: uuid.UUID
     status: str
     previous_status: str | None

@@ -15,7 +15,8 @@ from app.core.clock import utcnow
 from app.core.crypto import DataCipher
 from app.core.cursor import CursorCodec
 from app.core.errors import FieldError, ProblemError, validation_failed
-from app.webhooks import outbox
+from app.core.i18n import msg
+from app.webhooks import outbox, pruning
 from app.webhooks.models import (
     DeliveryStatus,
     SubscriptionStatus,
@@ -128,7 +129,7 @@ async def create_subscription(
     for index, event_type in enumerate(body.event_types):
         if event_type in body.event_types[:index]:
             errors.append(
-                FieldError("INVALID_VALUE", "listed twice", pointer=f"/event_types/{index}")
+                FieldError("INVALID_VALUE", msg("listed twice"), pointer=f"/event_types/{index}")
             )
     if errors:
         raise validation_failed(errors)
@@ -181,6 +182,23 @@ async def delete_subscription(
     row.updated_at = now
     await cancel_pending(session, row.id, "subscription_deleted", now)
     audit.record(session, principal, "webhook_subscription.delete", "success", target_id=row.id)
+
+
+async def enable_subscription(
+    session: AsyncSession, principal: Principal, subscription_id: str
+) -> SubscriptionOut:
+    """Active again (a no-op when it is): deliveries resume with the events committed from
+    now on; what happened while it was disabled is in the feed."""
+    row = await _own_subscription(session, principal, subscription_id, lock=True)
+    if row.status == SubscriptionStatus.disabled:
+        now = utcnow()
+        row.status = SubscriptionStatus.active
+        row.disabled_reason = None
+        row.disabled_at = None
+        row.enabled_at = now
+        row.updated_at = now
+        audit.record(session, principal, "webhook_subscription.enable", "success", target_id=row.id)
+    return subscription_out(row)
 
 
 async def rotate_secret(
@@ -291,28 +309,39 @@ async def redeliver(session: AsyncSession, principal: Principal, delivery_id: st
     return delivery_out(delivery)
 
 
-def _feed_position(raw: Any) -> OutboxPosition:
-    txid, last_id = raw
-    if not (isinstance(txid, int) and isinstance(last_id, int)):
+def _feed_position(raw: Any) -> tuple[OutboxPosition, int]:
+    """A feed cursor: `[txid, id, pruning generation]` (`[txid, id]` before pruning came)."""
+    if not (isinstance(raw, list) and len(raw) in (2, 3)):
         raise TypeError
-    return OutboxPosition(txid, last_id)
+    if not all(isinstance(part, int) for part in raw):
+        raise TypeError
+    return OutboxPosition(raw[0], raw[1]), raw[2] if len(raw) == 3 else 0
 
 
 async def read_feed(
     session: AsyncSession, codec: CursorCodec, principal: Principal, after: str | None, limit: int
 ) -> FeedPage:
-    """The events the caller may read, in commit order (see `app/webhooks/outbox.py`)."""
-    position = (
-        outbox.START
+    """The events the caller may read, in commit order (see `app/webhooks/outbox.py`);
+    pruning and expired cursors: `app/webhooks/pruning.py`."""
+    position, generation = (
+        (outbox.START, 0)
         if after is None
         else codec.decode(FEED_SCOPE, after, "after", read=_feed_position)
     )
     rows = await outbox.read_committed(
         session, position, limit=limit, where=outbox.visible_to(principal)
     )
+    # Read after the rows: a prune that committed before the rows were read shows here.
+    state = await pruning.pruned(session)
+    if after is not None and generation != state.generation and position < state.up_to:
+        raise ProblemError("CURSOR_EXPIRED")
     if rows:
         position = OutboxPosition.of(rows[-1])
+    if len(rows) < limit:
+        # Everything visible up to the pruned position has been served (it committed long
+        # ago); the cursor need not stay behind it.
+        position = max(position, state.up_to)
     return FeedPage(
         items=[CloudEvent.model_validate(outbox.cloud_event(r)) for r in rows],
-        next_cursor=codec.encode(FEED_SCOPE, [position.txid, position.id]),
+        next_cursor=codec.encode(FEED_SCOPE, [position.txid, position.id, state.generation]),
     )

@@ -22,6 +22,7 @@ import httpcore
 import httpx
 
 from app.core.errors import FieldError
+from app.core.i18n import Msg, msg
 
 MAX_URL_LENGTH = 2048
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
@@ -32,13 +33,48 @@ class TargetRefusedError(Exception):
     """The target resolves to a loopback, private, link-local or otherwise non-public address."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their low 32 bits: a packet to them reaches
+# that IPv4 address (through a translator or a tunnel), so it is judged by it. Python 3.11
+# calls `::ffff:0:7f00:1` or `64:ff9b::a9fe:a9fe` global.
+_EMBEDDING_IPV4 = (
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # NAT64 local-use prefix (RFC 8215)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291)
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: mapped, 6to4, Teredo's client,
+    translated, NAT64 or IPv4-compatible."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in network for network in _EMBEDDING_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
+    """Whether `address` is a public unicast address, judging an IPv6 address that embeds
+    an IPv4 one (see `_embedded_ipv4`) by both."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            # `::ffff:a.b.c.d` is a.b.c.d itself; the other forms are routed prefixes
+            # whose own range is not global either (6to4, Teredo, NAT64 are special use).
+            return _is_public(embedded) and (ip.ipv4_mapped is not None or _is_public(ip))
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
@@ -68,34 +104,38 @@ async def check_url(url: str, *, allow_private: bool) -> list[FieldError]:
     A name that does not resolve now is accepted: it is checked again at every delivery.
     """
 
-    def problem(code: str, detail: str) -> list[FieldError]:
+    def problem(code: str, detail: Msg) -> list[FieldError]:
         return [FieldError(code, detail, pointer="/url")]
 
     if len(url) > MAX_URL_LENGTH:
-        return problem("INVALID_VALUE", f"at most {MAX_URL_LENGTH} characters")
+        return problem(
+            "INVALID_VALUE", msg("at most {max_length} characters", max_length=MAX_URL_LENGTH)
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return problem("INVALID_VALUE", "not a valid URL")
+        return problem("INVALID_VALUE", msg("not a valid URL"))
     if parts.scheme not in ("https", "http"):
-        return problem("INVALID_VALUE", "the scheme must be https or http")
+        return problem("INVALID_VALUE", msg("the scheme must be https or http"))
     host = parts.hostname
     if not host:
-        return problem("INVALID_VALUE", "the URL has no host")
+        return problem("INVALID_VALUE", msg("the URL has no host"))
     if parts.username is not None or parts.password is not None:
         return problem(
-            "INVALID_VALUE", "credentials in the URL are not accepted; verify the signature"
+            "INVALID_VALUE", msg("credentials in the URL are not accepted; verify the signature")
         )
     if parts.fragment:
-        return problem("INVALID_VALUE", "the URL must not have a fragment")
+        return problem("INVALID_VALUE", msg("the URL must not have a fragment"))
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        return problem("INVALID_VALUE", "the URL must not contain spaces or control characters")
+        return problem(
+            "INVALID_VALUE", msg("the URL must not contain spaces or control characters")
+        )
     if allow_private:
         return []
     refused = problem(
         "URL_NOT_ALLOWED",
-        "the target is a loopback, private, link-local or otherwise non-public address",
+        msg("the target is a loopback, private, link-local or otherwise non-public address"),
     )
     literal = _literal_address(host)
     if literal is not None:

@@ -1,4 +1,6 @@
-"""The webhook relay's loop: fan-out (`fanout.py`) and attempts (`delivery.py`) in one task.
+"""The worker's loop: the webhook relay's fan-out (`fanout.py`) and attempts (`delivery.py`),
+and the audit log's seals (`app/audit/seals.py`), in one task; the worker runs the moment
+scheduler (`app/referrals/scheduler.py`) beside it.
 
 It runs as `rujukan worker` (any number of processes on PostgreSQL: the fan-out's row lock
 and the attempts' leases share the work out) or, on the embedded SQLite default, inside
@@ -16,29 +18,51 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
+from app.audit.seals import Sealer
 from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
 from app.core.metrics import OUTBOX_BACKLOG, WEBHOOK_DUE
-from app.webhooks import fanout
+from app.referrals import scheduler
+from app.webhooks import fanout, pruning
 from app.webhooks.delivery import Deliverer, count_due
 from app.webhooks.fanout import FANOUT_BATCH, Fanout
+from app.webhooks.wakeup import OutboxListener
 
 log = logging.getLogger("rujukan.webhooks")
 
 GAUGE_INTERVAL_SECONDS = 5.0
+# After a wake-up finds events held back by the commit horizon (on PostgreSQL a transaction
+# still open anywhere on the server), look again this soon, then twice as late each time,
+# until the poll interval would come first. (Nothing new, or another worker fanning out:
+# no recheck.)
+RECHECK_SECONDS = 0.01
+OUTBOX_TABLE = "outbox_events"
+PRUNE_INTERVAL_SECONDS = 600.0
 
 
 class Worker:
-    def __init__(self, db: Database, cipher: DataCipher, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cipher: DataCipher,
+        settings: Settings,
+        *,
+        sealer: Sealer | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.sealer = sealer
         self.concurrency = settings.webhook_concurrency
         self.fanout = Fanout(db)
         self.deliverer = Deliverer(db, cipher, settings)
+        self.wake = asyncio.Event()
+        self.listener: OutboxListener | None = None
+        if settings.webhook_wakeups and not db.is_sqlite:
+            self.listener = OutboxListener(settings, self.wake)
 
     async def aclose(self) -> None:
         await self.deliverer.aclose()
@@ -50,31 +74,78 @@ class Worker:
         OUTBOX_BACKLOG.set(backlog)
         WEBHOOK_DUE.set(due)
 
+    async def seal(self) -> None:
+        """Seal the audit rows committed since the last seal; a failure is logged and
+        tried again at the next interval (the rows wait, unsealed, and lose nothing)."""
+        if self.sealer is None:
+            return
+        try:
+            sealed = await self.sealer.seal_pending()
+        except Exception:
+            log.error("audit sealing failed", exc_info=True)
+            return
+        if sealed:
+            log.info("audit rows sealed", extra={"fields": {"rows": sealed}})
+
+    async def prune_now_and_then(self, stop: asyncio.Event) -> None:
+        """Pruning (`app/webhooks/pruning.py`) beside the relay: at start, then every
+        `PRUNE_INTERVAL_SECONDS`; a failure is logged and tried again next time."""
+        while not stop.is_set():
+            try:
+                pruned, deliveries = await pruning.prune(
+                    self.db, self.settings.event_retention_days
+                )
+                if pruned or deliveries:
+                    log.info(
+                        "pruned old events",
+                        extra={"fields": {"outbox_events": pruned, "deliveries": deliveries}},
+                    )
+            except Exception:
+                log.error("pruning failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=PRUNE_INTERVAL_SECONDS)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: fan out, keep up to `webhook_concurrency` attempts in flight.
 
-        The database is asked for new events and due retries once per poll interval (at
-        once again while a fan-out batch comes back full), and for more due deliveries
-        whenever a quarter of the attempt slots is free and the last claim was not short.
+        The database is asked for new events and due retries when an event commits (the
+        wake-up, `app/webhooks/wakeup.py`) and otherwise once per poll interval (at once
+        again while a fan-out batch comes back full), and for more due deliveries whenever
+        a quarter of the attempt slots is free and the last claim was not short.
         """
         poll = self.settings.webhook_poll_interval_seconds
         low_water = max(1, self.concurrency // 4)
         inflight: set[asyncio.Task[str]] = set()
         stopping = asyncio.create_task(stop.wait())
+        waking = asyncio.create_task(self.wake.wait())
+        unwatch: Callable[[], None] | None = None
+        listening: asyncio.Task[None] | None = None
+        if self.settings.webhook_wakeups and self.db.is_sqlite:
+            unwatch = self.db.watch_commits(OUTBOX_TABLE, self.wake.set)
+        if self.listener is not None:
+            listening = asyncio.create_task(self.listener.run(stop))
+        pruner = asyncio.create_task(self.prune_now_and_then(stop))
         failures = 0
-        next_tick = next_gauges = 0.0
+        recheck: float | None = None  # the next recheck's delay, after a wake-up
+        next_tick = next_gauges = next_seal = 0.0
         maybe_due = True
         log.info("webhook relay started", extra={"fields": {"concurrency": self.concurrency}})
         try:
             while not stop.is_set():
                 now = time.monotonic()
+                if waking.done():
+                    self.wake.clear()
+                    waking = asyncio.create_task(self.wake.wait())
+                    next_tick, recheck = now, RECHECK_SECONDS
                 try:
-                    if now >= next_gauges:
-                        next_gauges = now + GAUGE_INTERVAL_SECONDS
-                        await self.update_gauges()
                     if now >= next_tick:
                         fanned = await self.fanout.fan_out()
-                        next_tick = now if fanned >= FANOUT_BATCH else now + poll
+                        if fanned >= FANOUT_BATCH:
+                            next_tick = now
+                        elif self.fanout.held_back and recheck is not None and recheck < poll:
+                            next_tick, recheck = now + recheck, recheck * 2
+                        else:
+                            next_tick, recheck = now + poll, None
                         maybe_due = True
                     free = self.concurrency - len(inflight)
                     if maybe_due and (free >= low_water or not inflight):
@@ -84,18 +155,33 @@ class Worker:
                             task = asyncio.create_task(self.deliverer.attempt(item))
                             inflight.add(task)
                             task.add_done_callback(inflight.discard)
+                    if now >= next_gauges:  # after the urgent work: a wake-up is not kept waiting
+                        next_gauges = now + GAUGE_INTERVAL_SECONDS
+                        await self.update_gauges()
+                    if now >= next_seal:  # the audit seals, also after the urgent work
+                        next_seal = now + self.settings.audit_seal_interval_seconds
+                        await self.seal()
                     failures = 0
                 except Exception:
                     failures += 1
                     log.error("webhook relay cycle failed", exc_info=True)
                     next_tick = now + min(30.0, poll * 2**failures)
                 await asyncio.wait(
-                    {stopping, *inflight},
+                    {stopping, waking, *inflight},
                     timeout=max(0.0, next_tick - time.monotonic()),
                     return_when="FIRST_COMPLETED",
                 )
         finally:
             stopping.cancel()
+            waking.cancel()
+            if unwatch is not None:
+                unwatch()
+            # The listener may be waiting on a connect, the pruner mid-batch (a transaction
+            # that rolls back): neither needs to finish.
+            for helper in (listening, pruner):
+                if helper is not None:
+                    helper.cancel()
+                    await asyncio.gather(helper, return_exceptions=True)
             if inflight:  # let attempts finish; an abandoned one is retried after its lease
                 _, pending = await asyncio.wait(inflight, timeout=self.deliverer.timeout + 1)
                 for task in pending:
@@ -105,14 +191,16 @@ class Worker:
 
 
 @contextlib.asynccontextmanager
-async def in_process(db: Database, cipher: DataCipher, settings: Settings) -> AsyncIterator[None]:
-    """Run the relay beside the API (the embedded SQLite default), if settings say so."""
+async def in_process(
+    db: Database, cipher: DataCipher, settings: Settings, *, sealer: Sealer | None = None
+) -> AsyncIterator[None]:
+    """Run the worker beside the API (the embedded SQLite default), if settings say so."""
     if not settings.worker_in_process:
         yield
         return
-    worker = Worker(db, cipher, settings)
+    worker = Worker(db, cipher, settings, sealer=sealer)
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
+    task = asyncio.gather(worker.run(stop), scheduler.run(db, settings, stop))
     try:
         yield
     finally:
@@ -127,19 +215,20 @@ async def run_worker(
     settings: Settings,
     *,
     signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
+    sealer: Sealer | None = None,
 ) -> None:
-    """`rujukan worker`: the relay loop until SIGTERM or SIGINT, then a graceful stop."""
+    """`rujukan worker`: the loop until SIGTERM or SIGINT, then a graceful stop."""
     if settings.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
-    worker = Worker(db, cipher, settings)
+    worker = Worker(db, cipher, settings, sealer=sealer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     try:
-        await worker.run(stop)
+        await asyncio.gather(worker.run(stop), scheduler.run(db, settings, stop))
     finally:
         await worker.aclose()
         await db.dispose()

@@ -117,6 +117,11 @@ def _prisons(own: int, other: int) -> dict[str, int]:
     return {**_all(403), "prison_own": own, "prison_other": other}
 
 
+def _owner(status: int) -> dict[str, int]:
+    """A's prison owns the subscription: every other reader gets a 404."""
+    return {**_readers(404, 404), "prison_own": status}
+
+
 def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
     """(method, path, json body or None, expected status by caller)."""
     rid = w.referral_id
@@ -166,33 +171,24 @@ def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
         ("POST", "/v1/sentra", "SENTRA", {**_all(403), "kemensos": 201, "admin": 201}),
         ("GET", "/v1/clients", None, {**_all(403), "admin": 200}),
         ("GET", "/v1/audit-events", None, {**_all(403), "auditor": 200, "admin": 200}),
-        # Webhooks are the prisons' (SPEC §2), each managing its own; the feed is every
-        # reader's.
-        ("GET", "/v1/webhook-subscriptions", None, _prisons(200, 200)),
-        ("POST", "/v1/webhook-subscriptions", "SUBSCRIPTION", _prisons(201, 201)),
-        (
-            "GET",
-            f"/v1/webhook-subscriptions/{w.subscription_id}",
-            None,
-            _prisons(200, 404),
-        ),
-        (
-            "GET",
-            f"/v1/webhook-subscriptions/{w.subscription_id}/deliveries",
-            None,
-            _prisons(200, 404),
-        ),
-        (
-            "POST",
-            f"/v1/webhook-subscriptions/{w.subscription_id}/rotate-secret",
-            None,
-            _prisons(200, 404),
+        # Every reader manages its own subscriptions (SPEC §2); another's is a 404. The
+        # subscription here is A's prison's.
+        ("GET", "/v1/webhook-subscriptions", None, _readers(200, 200)),
+        ("POST", "/v1/webhook-subscriptions", "SUBSCRIPTION", _readers(201, 201)),
+        *(
+            (method, f"/v1/webhook-subscriptions/{w.subscription_id}{tail}", None, _owner(status))
+            for method, tail, status in (
+                ("GET", "", 200),
+                ("GET", "/deliveries", 200),
+                ("POST", "/rotate-secret", 200),
+                ("POST", "/enable", 200),
+            )
         ),
         (
             "POST",
             f"/v1/webhook-deliveries/{uuid.uuid4()}/redeliver",
             None,
-            _prisons(404, 404),
+            _readers(404, 404),
         ),
         ("GET", "/v1/referral-events", None, _readers(200, 200)),
         ("GET", "/v1/reference/atensi-components", None, _all(200)),

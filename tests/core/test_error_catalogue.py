@@ -25,7 +25,7 @@ SNAKE = r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+"  # anywhere: only with an underscore
 # Contexts whose first string argument (or `code=`) is a code sent to clients.
 _CONTEXTS = [
     re.compile(
-        r"\b(?:ProblemError|FieldError|PydanticCustomError|Refusal|problem_body|_malformed)"
+        r"\b(?:ProblemError|FieldError|PydanticCustomError|pydantic_error|Refusal|problem_body|_malformed)"
         rf"\(\s*(?:code\s*=\s*)?\"({CODE})\""
     ),
     re.compile(rf"\bcode\s*=\s*\"({CODE})\""),
@@ -153,7 +153,10 @@ def test_every_catalogue_entry_is_used() -> None:
 
 
 def test_the_openapi_description_renders_the_catalogue() -> None:
-    description = openapi_document()["info"]["description"]
+    """In the last tag, "Conventions and errors": after the operations, not above them."""
+    [last] = openapi_document()["tags"][-1:]
+    assert last["name"] == "Conventions and errors"
+    description = last["description"]
     for code, entry in CATALOGUE.items():
         assert f"| `{code}` |" in description
         if entry.status is not None:

@@ -88,3 +88,67 @@ def _in_order(path: Any, rows: list[tuple[Any, ...]]) -> list[tuple[Any, Any]]:
             ).fetchone()
             for row in rows
         ]
+
+
+def test_stored_referrals_get_their_timeline_and_first_follow_up(tmp_path: Any) -> None:
+    """Migration 0004 on referrals stored before it: when each state was first entered,
+    from the history; a `completed` close's first follow-up 3 months after its local date;
+    no moment already past will fire, and only referrals that can have one are queued."""
+    import sqlite3
+    import uuid
+
+    from app.core.migrate import upgrade
+
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0003")
+    client = uuid.uuid4().hex
+
+    def stored(status: str, outcome: str | None, closed_at: str | None) -> tuple[Any, ...]:
+        return (
+            uuid.uuid4().hex, "LP-OLD", uuid.uuid4().hex, client, status, "released", 3,
+            "Budi", "budi", "1985-01-01", "male", "31", "bebas_murni", "2026-01-01",
+            "2026-01-01", "{}", "x", "[]", "2026-01-01 00:00:00", "2026-01-01 00:00:00",
+            "2026-01-01 00:00:00", outcome, closed_at,
+        )  # fmt: skip
+
+    done = stored("closed", "completed", "2026-05-31 20:00:00")  # 1 June in Jakarta
+    rejected = stored("rejected", None, None)
+    waiting = stored("received", None, None)
+    history = [
+        (done[0], "2026-01-02 01:00:00", "accept", "received", "accepted"),
+        (done[0], "2026-01-03 01:00:00", "assign", "accepted", "assigned"),
+        (done[0], "2026-01-05 01:00:00", "start_service", "assigned", "in_service"),
+        (done[0], "2026-05-31 20:00:00", "close", "in_service", "closed"),
+    ]
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "INSERT INTO referrals (id, facility_code, case_ref, origin_client_id, status, "
+            "custody_status, version, full_name, name_search, birth_date, sex, province_code, "
+            "release_type, release_date, handover_date, case_data, sensitive_data, "
+            "data_quality_flags, last_event_at, created_at, updated_at, outcome, closed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [done, rejected, waiting],
+        )
+        connection.executemany(
+            "INSERT INTO referral_history (referral_id, at, action, from_status, to_status, "
+            f"client_id, changed_fields) VALUES (?, ?, ?, ?, ?, '{client}', '[]')",
+            history,
+        )
+    upgrade(url)
+    with sqlite3.connect(path) as connection:
+        read = connection.execute(
+            "SELECT accepted_at, assigned_at, in_service_at, last_activity_at, "
+            "next_follow_up_due, moments_from IS NOT NULL, next_moment_at IS NOT NULL "
+            "FROM referrals WHERE id = ?",
+            (done[0],),
+        ).fetchone()
+        queued = {
+            row[0]: row[1]
+            for row in connection.execute("SELECT id, next_moment_at IS NOT NULL FROM referrals")
+        }
+    assert read[0].startswith("2026-01-02 01:00:00")
+    assert read[1].startswith("2026-01-03") and read[2].startswith("2026-01-05")
+    assert read[3].startswith("2026-05-31 20:00:00")
+    assert read[4:] == ("2026-09-01", 1, 1)
+    assert (queued[rejected[0]], queued[waiting[0]]) == (0, 1)

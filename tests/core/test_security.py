@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import os
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,14 +17,13 @@ from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.logging import JsonFormatter, quiet_chatty_loggers
-from app.core.migrate import upgrade
 from app.main import create_app
 from app.ops.maintenance import anonymise_ended, rotate_keys
 from app.referrals.models import Referral
 from app.runtime import Runtime, build_runtime
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret
-from tests.conftest import Clients, _pg_admin, _run
+from tests.conftest import Clients
 from tests.factories import make_event, nik_for
 
 CANARY_BIRTH = dt.date(1987, 6, 5)
@@ -197,24 +195,6 @@ async def _rotation_under_load(
                 assert row.nik_index == new_services.cipher.blind_index(nik)
     finally:
         await new_services.db.dispose()
-
-
-@pytest.fixture
-def own_settings(settings: Settings, backend: str, tmp_path: Any) -> Iterator[Settings]:
-    """A database of this test alone: key rotation re-encrypts every row it holds."""
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
-        _run(lambda: upgrade(url))
-        yield settings.model_copy(update={"database_url": url})
-        return
-    name = f"rujukan_test_own_{uuid.uuid4().hex[:8]}"
-    _run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        _run(lambda: upgrade(url))
-        yield settings.model_copy(update={"database_url": url})
-    finally:
-        _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def test_key_rotation_reseals_webhook_secrets(own_settings: Settings) -> None:

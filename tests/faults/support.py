@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from app.intake.parsing import body_hash
-from tests.conftest import TEST_DATA_KEY
+from tests.conftest import TEST_AUDIT_KEY, TEST_DATA_KEY
 from tests.faults.cluster import PgCluster
 from tests.ops.server import Served, create_client, serve, service_env
 
@@ -28,6 +28,7 @@ def pg_env(directory: Path, url: str, **extra: str) -> dict[str, str]:
         directory,
         RUJUKAN_DATABASE_URL=url,
         RUJUKAN_DATA_KEY=TEST_DATA_KEY,
+        RUJUKAN_AUDIT_SIGNING_KEY=TEST_AUDIT_KEY,
         RUJUKAN_RUN_WORKER_IN_PROCESS="false",
         **extra,
     )

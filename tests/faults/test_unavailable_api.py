@@ -16,7 +16,7 @@ from app.core import db as db_module
 from app.core.config import Settings
 from app.main import create_app
 from app.runtime import build_runtime
-from tests.conftest import TEST_DATA_KEY, Clients
+from tests.conftest import TEST_AUDIT_KEY, TEST_DATA_KEY, Clients
 from tests.factories import make_event
 from tests.faults.conftest import FaultDatabase
 from tests.faults.support import FACILITY
@@ -27,6 +27,7 @@ def pg_settings(url: str) -> Settings:
     return Settings(
         database_url=url,
         data_key=TEST_DATA_KEY,
+        audit_signing_key=TEST_AUDIT_KEY,
         rate_limit_per_second=100_000,
         rate_limit_burst=100_000,
         run_worker_in_process=False,

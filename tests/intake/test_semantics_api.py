@@ -681,12 +681,27 @@ async def test_same_nik_at_another_facility_is_flagged(
     other_facility = f"{case.facility}-2"
     other = Case(case.http, await clients.prison(other_facility), other_facility, nik=case.nik)
     second = accepted(await other.send("release.completed", 1), 201, "created")
-    assert [w["code"] for w in second["warnings"]] == ["OPEN_REFERRAL_EXISTS_FOR_NIK"]
+    # SPEC §3: the other prison must not learn that the first holds the person: no
+    # warning, no flag, no id (it was an oracle: post a NIK, read the warning).
+    assert second["warnings"] == []
     data = (await detail(case.http, kemensos, second["referral"]["id"])).json()
     assert data["related_referral_ids"] == [first["referral"]["id"]]
-    # The other prison may not see the first referral, not even its id.
+    assert data["data_quality_flags"] == ["OPEN_REFERRAL_EXISTS_FOR_NIK"]
     data = (await detail(case.http, other.prison, second["referral"]["id"])).json()
     assert data["related_referral_ids"] == []
+    assert data["data_quality_flags"] == []
+
+
+async def test_a_prison_bound_to_both_facilities_is_told(case: Case, clients: Clients) -> None:
+    first = accepted(await case.send("release.completed", 0), 201, "created")
+    other_facility = f"{case.facility}-3"
+    both = await clients.prison(case.facility, other_facility)
+    other = Case(case.http, both, other_facility, nik=case.nik)
+    second = accepted(await other.send("release.completed", 1), 201, "created")
+    assert [w["code"] for w in second["warnings"]] == ["OPEN_REFERRAL_EXISTS_FOR_NIK"]
+    data = (await detail(case.http, both, second["referral"]["id"])).json()
+    assert data["related_referral_ids"] == [first["referral"]["id"]]
+    assert data["data_quality_flags"] == ["OPEN_REFERRAL_EXISTS_FOR_NIK"]
 
 
 async def test_terminal_referral_for_the_nik_is_not_an_open_one(case: Case) -> None:

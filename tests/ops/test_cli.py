@@ -45,6 +45,7 @@ GOOD_KEY = "cnVqdWthbi10ZXN0LWRhdGEta2V5LTAxMjM0NTY3ODk="
             {
                 "RUJUKAN_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/nothing",
                 "RUJUKAN_DATA_KEY": GOOD_KEY,
+                "RUJUKAN_AUDIT_SIGNING_KEY": GOOD_KEY,
             },
             ["serve"],
             "RUJUKAN_DATABASE_URL: cannot connect to the database at 127.0.0.1:1/nothing",

@@ -14,7 +14,7 @@ from app.core.config import Settings
 from app.core.migrate import head_revision
 from app.main import create_app
 from app.runtime import Runtime, build_runtime
-from tests.conftest import TEST_DATA_KEY
+from tests.conftest import TEST_AUDIT_KEY, TEST_DATA_KEY
 
 
 async def test_healthz_answers_without_auth(http: httpx.AsyncClient) -> None:
@@ -38,7 +38,11 @@ async def app_on() -> AsyncIterator[AppOn]:
     made: list[Runtime] = []
 
     def make(url: str) -> httpx.AsyncClient:
-        settings = Settings(database_url=url, data_key=SecretStr(TEST_DATA_KEY))
+        settings = Settings(
+            database_url=url,
+            data_key=SecretStr(TEST_DATA_KEY),
+            audit_signing_key=SecretStr(TEST_AUDIT_KEY),
+        )
         services = build_runtime(settings)
         made.append(services)
         app = create_app(settings, runtime=services)

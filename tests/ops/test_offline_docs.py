@@ -117,6 +117,11 @@ def test_docs_render_offline(page: str, served: Served, tmp_path: Path) -> None:
     assert "Post one release event" in dom, f"{page}: operations did not render"
     assert "/v1/release-events" in dom
     assert "List referrals" in dom
+    # The guides this server serves, linked from the top; the catalogue after the operations.
+    assert 'href="/guides/integration-guide"' in dom
+    assert 0 < dom.index("Post one release event") < dom.index("Error catalogue")
+    if page == "/docs":
+        assert 0 < dom.index("Authorize") < dom.index("Post one release event")
 
     requests = [p for p in _events(log, "URL_REQUEST_START_JOB") if "url" in p]
     page_requests = [p["url"] for p in requests if _is_page_request(p, served.base_url)]

@@ -33,6 +33,7 @@ ITEM_FIELDS = {
     "responsible_agency",
     "pas_categories",
     "ppks_types",
+    "next_follow_up_due",
     "facility",
     "case_ref",
     "full_name",
@@ -894,6 +895,7 @@ async def test_export_streams_in_batches(
     from app.referrals import portal
 
     monkeypatch.setattr(portal, "EXPORT_BATCH", 4)
+    monkeypatch.setattr(portal, "EXPORT_LATER_BATCH", 3)
     prison = await clients.prison(facility)
     kemensos = await clients.kemensos()
     ids = [await post_event(http, prison, make_event(facility)) for _ in range(9)]

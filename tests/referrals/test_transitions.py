@@ -302,7 +302,15 @@ async def test_history_records_each_transition(
     assert history.status_code == 200
     entries = history.json()["items"]
     assert entries[0]["event_type"] == "release.completed"
-    assert entries[0]["client"] == cast.prison.client_id
+    assert entries[0]["client"] == entries[0]["client_id"] == cast.prison.client_id
+    # Names, as a portal shows them: it cannot read the client registry (SPEC §5).
+    assert [e["client_name"] for e in entries] == [
+        "test prison",
+        "test kemensos",
+        "test kemensos",
+        "test sentra",
+        "test sentra",
+    ]
     steps = [(e["action"], e["from_status"], e["to_status"]) for e in entries[1:]]
     assert steps == [
         ("accept", "received", "accepted"),

@@ -77,6 +77,10 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (a killed worker): no request arrived.
+                    self.close_connection = True
+                    return
                 status, extra = receiver._handle(
                     self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )
@@ -145,7 +149,8 @@ class Receiver:
                 parsed.get_specversion() == "1.0"
                 and parsed.get_id() == webhook_id
                 and isinstance(data, dict)
-                and set(data) == THIN_DATA_KEYS
+                and set(data) >= THIN_DATA_KEYS
+                and all(key.endswith("_id") for key in set(data) - THIN_DATA_KEYS)
                 and parsed.get_subject() == data["referral_id"]
             ):
                 event = json.loads(body)

@@ -16,7 +16,7 @@ import httpx
 from app.core.config import Settings
 from app.runtime import Runtime
 from app.webhooks.worker import Worker
-from tests.conftest import TEST_DATA_KEY, ApiClient
+from tests.conftest import TEST_AUDIT_KEY, TEST_DATA_KEY, ApiClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +79,7 @@ def worker_env(database_url: str, **settings: str) -> dict[str, str]:
     env.update(
         RUJUKAN_DATABASE_URL=database_url,
         RUJUKAN_DATA_KEY=TEST_DATA_KEY,
+        RUJUKAN_AUDIT_SIGNING_KEY=TEST_AUDIT_KEY,
         RUJUKAN_WEBHOOK_ALLOW_PRIVATE="true",
         RUJUKAN_LOG_LEVEL="WARNING",
     )

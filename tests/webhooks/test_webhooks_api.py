@@ -208,6 +208,9 @@ async def test_private_targets_are_refused(
     [
         ({"url": "ftp://93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
         ({"url": "https://user:pw@93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
+        ({"url": "https://user@93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
+        ({"url": "file:///etc/passwd", "event_types": ["referral.created"]}, "/url"),
+        ({"url": "gopher://93.184.216.34/x", "event_types": ["referral.created"]}, "/url"),
         ({"url": "not a url", "event_types": ["referral.created"]}, "/url"),
         ({"url": "https://93.184.216.34/x", "event_types": []}, "/event_types"),
         ({"url": "https://93.184.216.34/x", "event_types": ["referral.deleted"]}, "/event_types/0"),
@@ -229,46 +232,6 @@ async def test_invalid_subscriptions_are_422_with_pointers(
     response = await http.post("/v1/webhook-subscriptions", json=body, headers=prison.headers)
     assert response.status_code == 422, response.text
     assert pointer in [e["pointer"] for e in response.json()["errors"]]
-
-
-async def test_only_prisons_manage_subscriptions_and_readers_follow_the_feed(
-    http: httpx.AsyncClient, clients: Clients, facility: str
-) -> None:
-    """SPEC §2: a prison manages its webhook subscriptions; no other role has any. The
-    change feed is open to every role that reads referrals."""
-    prison = await clients.prison(facility)
-    sub = await subscribe(http, prison, "https://93.184.216.34/x", "referral.created")
-    sid = sub["id"]
-    try:
-        for role in ("kemensos", "sentra", "auditor", "admin"):
-            client = await clients.make(role)
-            for method, path in (
-                ("POST", "/v1/webhook-subscriptions"),
-                ("GET", "/v1/webhook-subscriptions"),
-                ("GET", f"/v1/webhook-subscriptions/{sid}"),
-                ("DELETE", f"/v1/webhook-subscriptions/{sid}"),
-                ("POST", f"/v1/webhook-subscriptions/{sid}/rotate-secret"),
-                ("GET", f"/v1/webhook-subscriptions/{sid}/deliveries"),
-                ("POST", f"/v1/webhook-deliveries/{uuid.uuid4()}/redeliver"),
-            ):
-                response = await http.request(
-                    method,
-                    path,
-                    json={"url": "https://93.184.216.34/x", "event_types": ["referral.created"]}
-                    if path == "/v1/webhook-subscriptions" and method == "POST"
-                    else None,
-                    headers=client.headers,
-                )
-                assert response.status_code == 403, (role, method, path, response.text)
-                assert response.json()["code"] == "ROLE_NOT_PERMITTED"
-            feed = await http.get("/v1/referral-events", headers=client.headers)
-            assert feed.status_code == (200 if role in ("kemensos", "sentra") else 403), role
-        # The prison's subscription is untouched.
-        one = await http.get(f"/v1/webhook-subscriptions/{sid}", headers=prison.headers)
-        assert one.status_code == 200 and one.json()["status"] == "active"
-    finally:
-        await unsubscribe(http, prison, sid)
-    assert (await http.get("/v1/webhook-subscriptions")).status_code == 401
 
 
 # Deliveries
@@ -653,13 +616,18 @@ async def test_a_crashed_attempt_is_retried_after_its_lease(
         crashed = Deliverer(
             services.db,
             services.cipher,
-            fast_settings(services.settings, webhook_lease_seconds=1.0),
+            fast_settings(services.settings, webhook_lease_seconds=3.0),
         )
         try:
-            await Fanout(services.db).fan_out()
-            claimed = [
-                a for a in await crashed.claim(500) if a.subscription_id == uuid.UUID(sub["id"])
-            ]
+            claimed = []
+            for _ in range(200):  # the commit horizon is cluster-wide: other work delays it
+                await Fanout(services.db).fan_out()
+                claimed += [
+                    a for a in await crashed.claim(500) if a.subscription_id == uuid.UUID(sub["id"])
+                ]
+                if claimed:
+                    break
+                await eventually(lambda: False, within=0.05)
             assert len(claimed) == 1
         finally:
             await crashed.aclose()  # "dies": never records an outcome
@@ -767,3 +735,48 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
     finally:
         await unsubscribe(http, prison, sub["id"])
     assert receiver.snapshot("/private") == []
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_not_followed(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    facility: str,
+    services: Runtime,
+    receiver: Receiver,
+    allow_private: None,
+    status: int,
+) -> None:
+    """A 3xx is a failed attempt: the relay never goes where `Location` points (it could be
+    anywhere, a private address too)."""
+    receiver.policy = lambda path, webhook_id, attempt: (
+        (status, {"Location": receiver.url("/elsewhere")}) if path == "/moved" else (200, {})
+    )
+    prison = await clients.prison(facility)
+    sub = await subscribe(http, prison, receiver.url("/moved"), "referral.created")
+    receiver.secrets["/moved"] = [sub["secret"]]
+    receiver.secrets["/elsewhere"] = [sub["secret"]]
+    try:
+        async with running_relay(services):
+            await post_event(http, prison)
+            assert await eventually(lambda: len(receiver.snapshot("/moved")) >= 2, within=20)
+            log: list[dict[str, Any]] = []
+            for _ in range(200):
+                log = (
+                    await http.get(
+                        f"/v1/webhook-subscriptions/{sub['id']}/deliveries",
+                        headers=prison.headers,
+                    )
+                ).json()["items"]
+                if log and log[0]["last_status_code"] is not None:
+                    break
+                await eventually(lambda: False, within=0.05)
+    finally:
+        await unsubscribe(http, prison, sub["id"])
+    assert receiver.snapshot("/elsewhere") == []
+    assert {d.answered for d in receiver.snapshot("/moved")} == {status}
+    assert (log[0]["status"], log[0]["last_status_code"], log[0]["last_error"]) == (
+        "pending",
+        status,
+        "http_status",
+    )

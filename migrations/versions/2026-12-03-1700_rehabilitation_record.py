@@ -4,9 +4,9 @@ note meant for Kemensos reaches only those who may read it).
 
 Free text is stored encrypted (`texts`, `body`): see app/rehab/models.py.
 
-Revision ID: 0004_rehab
-Revises: 0003
-Create Date: 2026-12-03 15:00:00
+Revision ID: 0007_rehab
+Revises: 0006_rectification
+Create Date: 2026-12-03 17:00:00
 """
 
 from collections.abc import Sequence
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0004_rehab"
-down_revision: str | None = "0003"
+revision: str = "0007_rehab"
+down_revision: str | None = "0006_rectification"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
