@@ -27,10 +27,7 @@ from app.referrals.models import Referral
 from app.runtime import Runtime, build_runtime
 from app.webhooks.outbox import cloud_event
 from tests.conftest import Clients
-from tests.core.test_security import own_settings
 from tests.rehab.support import ASSESSMENT, Case, at, today
-
-__all__ = ["own_settings"]
 
 
 def canary() -> str:
