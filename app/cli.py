@@ -85,11 +85,13 @@ def _connect_timeout(settings: Settings) -> dict[str, Any]:
     return {} if settings.is_sqlite else {"timeout": 5}
 
 
-def preflight(settings: Settings, *, key: bool = True) -> None:
-    """The data key is usable and the database answers, before any work starts."""
+def preflight(settings: Settings, *, key: bool = True, audit: bool = False) -> None:
+    """The data key (and for what seals the audit log or serves its seals, the audit
+    signing key) is usable and the database answers, before any work starts."""
     if key:
         settings.resolve_data_key()
         settings.resolve_previous_keys()
+    if audit:
         settings.resolve_audit_signing_key()
     try:
         asyncio.run(_reach(settings))
@@ -155,7 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     host = args.host or settings.host
     port = args.port or settings.port
-    preflight(settings)
+    preflight(settings, audit=True)
     _port_free(host, port)
     if settings.is_sqlite:
         _upgrade(settings)  # the embedded default migrates itself; PostgreSQL is migrated apart
@@ -176,7 +178,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from app.webhooks.worker import run_worker
 
     settings = _settings()
-    preflight(settings)
+    preflight(settings, audit=True)
     if settings.is_sqlite:
         _upgrade(settings)
     runtime = build_runtime(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -40,7 +41,7 @@ from app.referrals.routes import router as referrals_router
 from app.rehab.routes import router as rehab_router
 from app.rights.routes import rectifications as rectifications_router
 from app.rights.routes import subjects as subjects_router
-from app.runtime import Runtime, build_runtime, sealer_of
+from app.runtime import Runtime, audit_key_of, build_runtime, sealer_of
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router
 from app.webhooks.routes import subscriptions as webhook_subscriptions_router
@@ -152,7 +153,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     state.db = runtime.db
     state.cipher = runtime.cipher
     state.cursors = runtime.cursors
-    state.audit_public_key = public_key_text(runtime.audit_key.public_key())
+    # Resolved at the first read of the seals: `serve` checks the key at start (preflight);
+    # an app built without one (tests of other things) still serves everything else.
+    state.audit_public_key = functools.cache(
+        lambda: public_key_text(audit_key_of(runtime).public_key())
+    )
     state.rate_limiter = runtime.rate_limiter
     state.auth_failures = runtime.auth_failures
     state.sentra_coverage = runtime.sentra_coverage

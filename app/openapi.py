@@ -233,13 +233,13 @@ _ENUMS: list[list[tuple[str, str]]] = [
     [
         ("employed", "**Bekerja**: employed"),
         ("self_employed", "**Berwirausaha**: self-employed"),
-        ("in_training", "**Mengikuti pelatihan**: in vocational training"),
+        ("in_training", "**Mengikuti pelatihan vokasional**: in vocational training"),
         ("unemployed", "**Tidak bekerja**: unemployed"),
         _UNKNOWN,
     ],
     [
         ("living_with", "**Tinggal bersama keluarga**: lives with family"),
-        ("in_contact", "**Berhubungan dengan keluarga**: in contact with family"),
+        ("in_contact", "**Masih berhubungan dengan keluarga**: in contact with family"),
         ("no_contact", "**Tidak berhubungan dengan keluarga**: no contact with family"),
         _UNKNOWN,
     ],

@@ -32,8 +32,6 @@ class Runtime:
     # Failed authentications per source address (SPEC §1).
     auth_failures: RateLimiter
     cursors: CursorCodec
-    # Signs the audit log's seals (SPEC §8); never stored in the database.
-    audit_key: Ed25519PrivateKey
     # Single-event intake requests applied together (app/intake/groups.py).
     intake_groups: GroupCommit[Any] = field(default_factory=GroupCommit)
     # The active sentra for the detail's suggestion (app/reference/coverage.py).
@@ -49,7 +47,6 @@ def build_runtime(settings: Settings) -> Runtime:
         rate_limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         auth_failures=RateLimiter(settings.auth_failures_per_second, settings.auth_failure_burst),
         cursors=CursorCodec(*cipher.cursor_keys),
-        audit_key=signing_key(settings.resolve_audit_signing_key()),
         intake_groups=GroupCommit(
             max_events=settings.intake_group_max_events,
             max_in_flight=settings.intake_group_in_flight,
@@ -57,5 +54,12 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+def audit_key_of(runtime: Runtime) -> Ed25519PrivateKey:
+    """The key that signs the audit log's seals (SPEC §8), never stored in the database:
+    resolved only by what seals or shows its public half (the worker, `serve`), so that
+    `import`, `clients create` and the other jobs do not need it."""
+    return signing_key(runtime.settings.resolve_audit_signing_key())
+
+
 def sealer_of(runtime: Runtime) -> Sealer:
-    return Sealer(runtime.db, runtime.audit_key)
+    return Sealer(runtime.db, audit_key_of(runtime))

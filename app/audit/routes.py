@@ -242,7 +242,7 @@ async def list_audit_seals(
 ) -> AuditSealPage:
     rows, next_cursor = await service.seals(session, cursors, cursor=cursor, limit=limit)
     return AuditSealPage(
-        public_key=request.app.state.audit_public_key,
+        public_key=request.app.state.audit_public_key(),
         items=[
             AuditSealOut(
                 seq=r.seq,

@@ -35,7 +35,8 @@ from app.core.i18n import msg
 from app.core.ratelimit import RateLimiter, retry_after_header
 from app.core.validation import body_model, prune_unknown
 
-_ACTOR_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+ACTOR_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
+_ACTOR_OK = re.compile(ACTOR_PATTERN)
 # C0 controls, DEL and C1 controls: no identifier, code or search term holds one, and a NUL
 # reaching PostgreSQL is a driver error, not an answer.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -40,10 +40,10 @@ INDONESIAN: dict[str, str] = {
     "a {role} client has no {field}": "klien API berperan {role} tidak memiliki {field}",
     "not a cursor of this query": "bukan cursor dari kueri ini",
     "a sentra client names its sentra, never `*`": (
-        "klien API berperan sentra wajib menyebut sentranya sendiri, tidak pernah `*`"
+        "klien API berperan sentra wajib menyebutkan sentranya sendiri, bukan `*`"
     ),
     "Too many failed authentications from this address.": (
-        "Terlalu banyak autentikasi yang gagal dari alamat ini."
+        "Terlalu banyak percobaan autentikasi yang gagal dari alamat ini."
     ),
     "No resource has this identifier.": "Tidak ada sumber daya dengan pengenal ini.",
     "The database is unreachable.": "Basis data tidak dapat dihubungi.",
@@ -243,20 +243,20 @@ INDONESIAN: dict[str, str] = {
         "tujuan berada di alamat loopback, privat, link-local, atau alamat lain yang bukan publik"
     ),
     # -- Aftercare (app/aftercare) -------------------------------------------------------
-    "must not lie in the future": "tidak boleh tanggal yang akan datang",
+    "must not lie in the future": "tidak boleh setelah hari ini",
     "must not lie before the close ({closed_on})": (
-        "tidak boleh sebelum tanggal penutupan ({closed_on})"
+        "tidak boleh sebelum tanggal rujukan ditutup ({closed_on})"
     ),
     "Follow-ups are kept by Kemensos and the sentra the referral was last assigned to.": (
-        "Bimbingan lanjut hanya dicatat dan dibaca oleh Kemensos dan sentra yang terakhir "
-        "ditugaskan untuk rujukan ini."
+        "Catatan bimbingan lanjut hanya dibuat dan dibaca oleh Kemensos dan sentra yang "
+        "terakhir ditugaskan menangani rujukan ini."
     ),
     "A sentra reads its own forecast only.": (
-        "Sentra hanya dapat membaca perkiraan kedatangan untuk sentra itu sendiri."
+        "Sentra hanya dapat membaca perkiraan kedatangan untuk sentranya sendiri."
     ),
     # -- The person's rights (app/rights) ----------------------------------------------
     "Send X-Actor: the officer answering the person's request.": (
-        "Kirim X-Actor: petugas yang menanggapi permintaan orang tersebut."
+        "Kirim X-Actor: petugas yang melayani permintaan orang yang bersangkutan."
     ),
     "X-Actor is required": "X-Actor wajib diisi",
     "16 digits": "16 digit",

@@ -88,8 +88,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "No such route (a trailing slash included: no redirects), or a path segment that "
         "names nothing (a control character).",
         "Tidak ditemukan",
-        "Rute ini tidak ada (termasuk rute dengan garis miring di akhir: tidak ada "
-        "pengalihan), atau segmen path yang tidak menunjuk apa pun (berisi karakter kontrol).",
+        "Rute ini tidak ada (termasuk rute yang diakhiri garis miring: tidak ada pengalihan), "
+        "atau salah satu segmen path tidak menunjuk apa pun (berisi karakter kontrol).",
     ),
     "REFERRAL_NOT_FOUND": CatalogueEntry(
         404,
@@ -124,9 +124,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         404,
         "Subject not found",
         "No referral, open or ended, holds this NIK (SPEC §12).",
-        "Subjek tidak ditemukan",
-        "Tidak ada rujukan, baik yang masih terbuka maupun yang sudah berakhir, dengan NIK ini "
-        "(SPEC §12).",
+        "Subjek data tidak ditemukan",
+        "Tidak ada rujukan, baik yang masih terbuka maupun yang sudah berakhir, yang memuat NIK "
+        "ini (SPEC §12).",
     ),
     "RECTIFICATION_NOT_FOUND": CatalogueEntry(
         404,
@@ -147,9 +147,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         422,
         "Actor required",
         "This operation is made for a person and must name the human behind it (`X-Actor`).",
-        "Pelaku wajib disebutkan",
-        "Operasi ini dilakukan untuk seseorang dan wajib menyebutkan petugas yang melakukannya "
-        "(`X-Actor`).",
+        "Petugas wajib dicantumkan",
+        "Operasi ini dilakukan atas permintaan orang yang bersangkutan dan wajib menyebutkan "
+        "petugas yang menjalankannya (`X-Actor`).",
     ),
     "SUBSCRIPTION_NOT_FOUND": CatalogueEntry(
         404,
@@ -172,7 +172,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "`POST /v1/webhook-subscriptions/{id}/enable` makes it active again.",
         "Langganan dinonaktifkan",
         "Langganan ini telah dinonaktifkan (endpoint menjawab 410, atau percobaan ulang habis); "
-        "`POST /v1/webhook-subscriptions/{id}/enable` mengaktifkannya kembali.",
+        "aktifkan kembali dengan `POST /v1/webhook-subscriptions/{id}/enable`.",
     ),
     "CLIENT_INACTIVE": CatalogueEntry(
         409,
@@ -236,14 +236,15 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "No aftercare",
         "Only a referral closed with the outcome `completed` has aftercare follow-ups.",
         "Tidak ada bimbingan lanjut",
-        "Hanya rujukan yang ditutup dengan hasil `completed` yang memiliki bimbingan lanjut.",
+        "Bimbingan lanjut hanya ada untuk rujukan yang ditutup dengan hasil `completed`.",
     ),
     "AFTERCARE_COMPLETE": CatalogueEntry(
         409,
         "Aftercare complete",
         "The three follow-ups (3, 6 and 12 months after the close) are recorded already.",
         "Bimbingan lanjut sudah lengkap",
-        "Ketiga bimbingan lanjut (3, 6, dan 12 bulan setelah penutupan) sudah dicatat.",
+        "Ketiga kegiatan bimbingan lanjut (3, 6, dan 12 bulan setelah rujukan ditutup) sudah "
+        "dicatat.",
     ),
     "INVALID_TRANSITION": CatalogueEntry(
         409,
@@ -339,9 +340,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Events after this feed cursor were pruned (older than RUJUKAN_EVENT_RETENTION_DAYS); "
         "start again without `after`, and reconcile with the referral list.",
         "Cursor kedaluwarsa",
-        "Event setelah cursor feed ini telah dihapus (lebih lama dari "
-        "RUJUKAN_EVENT_RETENTION_DAYS); mulai lagi tanpa `after`, lalu cocokkan dengan daftar "
-        "rujukan.",
+        "Event setelah cursor feed ini telah dihapus (berumur lebih dari "
+        "RUJUKAN_EVENT_RETENTION_DAYS hari); mulai lagi tanpa `after`, lalu cocokkan data Anda "
+        "dengan daftar rujukan.",
     ),
     "INVALID_CURSOR": CatalogueEntry(
         400,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from app.auth.deps import ApiRoute, require_role
+from app.auth.deps import ACTOR_PATTERN, ApiRoute, require_role
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core.deps import CipherDep, ClockDep, SessionDep, SettingsDep
@@ -48,6 +48,24 @@ KemensosDep = Annotated[Principal, Depends(require_role(Role.kemensos))]
     "A malformed NIK is a 422 (`INVALID_NIK` at `/nik`); a NIK with no referral a 404 "
     "`SUBJECT_NOT_FOUND`. Audited as `subjects.access`, naming the referrals shown.",
     response_model=SubjectAccess,
+    # The header every /v1 call may carry is required here: the schema says so, so that a
+    # generated client sends it (the service answers 422 ACTOR_REQUIRED without it).
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "X-Actor",
+                "in": "header",
+                "required": True,
+                "description": "The officer answering the person's request.",
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "pattern": ACTOR_PATTERN,
+                },
+            }
+        ]
+    },
 )
 async def search_subject(
     principal: KemensosDep,
@@ -101,7 +119,9 @@ _EXAMPLE = {
         "summary": "The person moved before release",
         "value": {
             "fields": ["/person/domicile/address", "/person/domicile/district_code"],
-            "detail": "Alamat sudah pindah sebelum keluar dari UPT; mohon diperbarui.",
+            "detail": (
+                "Yang bersangkutan sudah pindah domisili sebelum keluar dari UPT; mohon diperbarui."
+            ),
         },
     }
 }
@@ -154,7 +174,7 @@ async def list_rectifications(
 _DECLINE_EXAMPLE = {
     "right": {
         "summary": "The prison's record is right",
-        "value": {"reason": "Data sesuai dokumen putusan dan register."},
+        "value": {"reason": "Data sudah sesuai dengan salinan putusan dan register UPT."},
     }
 }
 

@@ -61,6 +61,17 @@ a test fails when this file and the code disagree, so corrections go into
   An error type not listed falls back to the Indonesian meaning of its code.
 - Law citations: "Pasal" (capitalised, as in legal drafting) for "art." (UU 27/2022 Pasal 22,
   Pasal 24).
+- **Actor** (`X-Actor`): "petugas" (the officer), never "pelaku", which in this field reads
+  as the offender (pelaku tindak pidana): `ACTOR_REQUIRED` is "Petugas wajib dicantumkan".
+  The person a right is exercised for is "orang yang bersangkutan"; `SUBJECT_NOT_FOUND`
+  is "Subjek data tidak ditemukan" (UU 27/2022 speaks of "Subjek Data Pribadi").
+- **Rights**: "permintaan perbaikan data" for a rectification request (UU 27/2022 speaks
+  of "memperbaiki kesalahan dan/atau ketidakakuratan Data Pribadi"); a declined one is
+  "ditolak", a resolved one "diselesaikan".
+- **Aftercare**: "bimbingan lanjut" (ATENSI's term for the stage); a follow-up is a
+  "kegiatan bimbingan lanjut", its record a "catatan bimbingan lanjut"; `in_training` is
+  "pelatihan vokasional" as in ATENSI. Check: some sentra say "monitoring" or
+  "pemantauan" for the 3/6/12-month contacts.
 """
 
 
