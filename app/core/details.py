@@ -265,7 +265,7 @@ INDONESIAN: dict[str, str] = {
     ),
     "The request is {status}.": "Permintaan ini berstatus {status}.",
     # -- The rehabilitation record (app/rehab) ------------------------------------------
-    "not in the future": "tidak boleh tanggal yang akan datang",
+    "not in the future": "tidak boleh setelah hari ini",
     "each component once": "setiap komponen hanya satu kali",
     "not a goal of this plan": "bukan tujuan dalam rencana intervensi ini",
     "not a goal of the plan": "bukan tujuan dalam rencana intervensi",
