@@ -38,6 +38,7 @@ from app.reference.regions import load_regions
 from app.reference.routes import router as reference_router
 from app.reference.sentra_routes import router as sentra_router
 from app.referrals.routes import router as referrals_router
+from app.rehab.routes import router as rehab_router
 from app.rights.routes import rectifications as rectifications_router
 from app.rights.routes import subjects as subjects_router
 from app.runtime import Runtime, audit_key_of, build_runtime, sealer_of
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         intake_router,
         aftercare_router,  # before /v1/referrals/{referral_id}: /v1/referrals/durations
         referrals_router,
+        rehab_router,
         reference_router,
         sentra_router,
         clients_router,

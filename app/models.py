@@ -14,6 +14,7 @@ from app.referrals.models import (
     ReferralMoment,
     ReferralPasCategory,
 )
+from app.rehab.models import Appointment, Assessment, Note, Plan, Report, ServiceDelivered
 from app.rights.models import RectificationRequest
 from app.webhooks.models import (
     OutboxPruneState,
@@ -23,13 +24,17 @@ from app.webhooks.models import (
 )
 
 __all__ = [
+    "Appointment",
+    "Assessment",
     "AuditEvent",
     "AuditSeal",
     "Base",
     "Client",
     "IntakeRecord",
+    "Note",
     "OutboxEvent",
     "OutboxPruneState",
+    "Plan",
     "RectificationRequest",
     "Referral",
     "ReferralFollowUp",
@@ -37,7 +42,9 @@ __all__ = [
     "ReferralMoment",
     "ReferralPasCategory",
     "RelayState",
+    "Report",
     "Sentra",
+    "ServiceDelivered",
     "WebhookDelivery",
     "WebhookSubscription",
 ]

@@ -20,7 +20,7 @@ from app.core.cursor import CURSOR_SCHEMA
 from app.core.errors import CATALOGUE
 from app.core.openapi import Problem
 from app.core.schemas import UNIT_CODE
-from app.reference.catalogue import PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
+from app.reference.catalogue import ATENSI_COMPONENTS, PAS_CATEGORIES, RELEASE_TYPES, ReleaseGroup
 
 # info.description: what a reader of /docs needs before the Authorize button and the first
 # operation. The introduction, the conventions and the error catalogue are the last tag's.
@@ -98,6 +98,15 @@ TAGS: list[dict[str, str]] = [
         "description": "The Kemensos portal, sentra and prisons: list, filter, count, export, "
         "read one referral with its `ETag`, its history, and move it through its lifecycle "
         "with `If-Match`.",
+    },
+    {
+        "name": "Rehabilitation record",
+        "description": "What Kemensos does after the handover (ATENSI, Permensos 7/2021): "
+        "assessments (*asesmen*), the service plan (*rencana intervensi*) with its own "
+        "`ETag`, appointments (*jadwal*) and attendance (*kehadiran*), services delivered "
+        "(*layanan*), notes (*catatan*) between the agencies and the end-of-service report "
+        "(*laporan akhir layanan*) that `close` publishes. The prison and the Bapas read the "
+        "appointments, the report and the notes meant for them.",
     },
     {
         "name": "Reference data",
@@ -492,21 +501,31 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "Its case data or custody status changed, or its `sentra_code` did without a "
             "status change: a reassignment (`assign` while `assigned`).",
         ),
-        ("referral.assessment_recorded", "An assessment was recorded (`assessment_id`)."),
-        ("referral.plan_updated", "The service plan was created or changed."),
-        ("referral.appointment_scheduled", "An appointment was made (`appointment_id`)."),
+        ("referral.assessment_recorded", "An assessment (*asesmen*) was recorded (§10)."),
+        (
+            "referral.plan_updated",
+            "The service plan (*rencana intervensi*) changed (§10); `data.plan_version`.",
+        ),
+        ("referral.appointment_scheduled", "An appointment was made; `data.appointment_id`."),
         (
             "referral.attendance_recorded",
-            "An appointment's attendance was recorded (`missed` emits "
-            "`referral.appointment_missed` instead).",
+            "Attendance was recorded (attended, late or cancelled); `data.appointment_id`.",
         ),
-        ("referral.appointment_missed", "The person missed an appointment (`appointment_id`)."),
-        ("referral.service_recorded", "A service was delivered (`service_id`)."),
+        (
+            "referral.appointment_missed",
+            "The person missed an appointment (instead of `attendance_recorded`).",
+        ),
+        ("referral.service_recorded", "A service delivered was recorded; `data.service_id`."),
         (
             "referral.note_added",
-            "A note was written (`note_id`); only subscribers who may read the note get it.",
+            "A note was written; `data.note_id`. Only to subscribers who may read the note "
+            "(a `kemensos` note: Kemensos and the assigned sentra). Never the body.",
         ),
-        ("referral.report_published", "The end-of-service report, at every `close`."),
+        (
+            "referral.report_published",
+            "The referral was closed and its end-of-service report (*laporan akhir "
+            "layanan*) can be read; after the close's `status_changed`.",
+        ),
         ("referral.follow_up_recorded", "An aftercare follow-up was recorded (`follow_up_id`)."),
         (
             "referral.rectification_requested",
@@ -525,6 +544,39 @@ _ENUMS: list[list[tuple[str, str]]] = [
             "Moment: no transition or record for `RUJUKAN_STALL_DAYS` (again each period).",
         ),
         ("referral.follow_up_due", "Moment: an aftercare follow-up fell due."),
+    ],
+    [(c.code.value, f"**{c.name_id}**: {c.name_en}.") for c in ATENSI_COMPONENTS],
+    [
+        ("low", "**Rendah**: a low need."),
+        ("medium", "**Sedang**: a moderate need."),
+        ("high", "**Tinggi**: a high need, to address first."),
+    ],
+    [
+        ("has", "**Ada**: the person holds the document."),
+        ("missing", "**Tidak ada**: the person has none (to be issued by Dukcapil)."),
+        ("unknown", "**Tidak diketahui**: not known yet."),
+    ],
+    [
+        ("sentra", "**Di sentra**: at the sentra."),
+        ("facility", "**Di UPT**: at the prison (before release) or another facility."),
+        ("home", "**Kunjungan rumah**: a home visit."),
+        ("online", "**Daring**: by video or phone."),
+        ("other", "**Lainnya**: elsewhere (`location.detail` says where)."),
+    ],
+    [
+        ("attended", "**Hadir**: the person came."),
+        ("late", "**Terlambat**: the person came late."),
+        ("missed", "**Tidak hadir**: the person did not come (`referral.appointment_missed`)."),
+        ("cancelled", "**Dibatalkan**: called off; may be recorded before `starts_at`."),
+    ],
+    [
+        ("all", "**Semua pihak**: every party that reads the referral (keep health out)."),
+        ("kemensos", "**Internal Kemensos**: Kemensos and the assigned sentra only."),
+    ],
+    [
+        ("achieved", "**Tercapai**: the goal was reached."),
+        ("partially_achieved", "**Tercapai sebagian**: partly reached."),
+        ("not_achieved", "**Tidak tercapai**: not reached."),
     ],
 ]
 ENUM_MEANINGS: dict[frozenset[str], list[tuple[str, str]]] = {
@@ -736,6 +788,35 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, str | None, str], ...]] = {
         ("FIELD_REQUIRED", None, "a field the action needs (SPEC §4)"),
         ("INVALID_VALUE", None, "a reason or outcome that is not the action's"),
         ("UNKNOWN_SENTRA", None, "a sentra that is not active in the registry"),
+        ("UNKNOWN_GOAL", None, "a report goal that is not a goal of the plan"),
+        ("REPORT_REQUIRED", "/report", "`completed` or `ended_early` without the report"),
+        ("REPORT_INCOMPLETE", "/report/goals", "a goal of the plan without its result"),
+    ),
+    "post_assessment": (
+        ("INVALID_DATE", "/assessed_on", "an assessment dated in the future"),
+        *(
+            ("INVALID_VALUE", f"/needs/{i}/component", "a component listed twice")
+            for i in range(len(ATENSI_COMPONENTS))
+        ),
+    ),
+    "put_plan": (
+        ("UNKNOWN_GOAL", None, "a goal `id` that is not a goal of the plan"),
+        ("INVALID_VALUE", None, "a goal `id` listed twice"),
+    ),
+    "post_service": (
+        (
+            "INVALID_DATE",
+            "/delivered_on",
+            "a day in the future, or before the referral was created",
+        ),
+        ("UNKNOWN_GOAL", "/goal_id", "a goal that is not a goal of the plan"),
+    ),
+    "post_note": (
+        (
+            "INVALID_VALUE",
+            "/audience",
+            "`kemensos` from a prison or a Bapas: only Kemensos and the sentra write it",
+        ),
     ),
     "regencies": (("UNKNOWN_REGION", "province_code", "not a 2025 province code"),),
     "create_sentra": _SENTRA,

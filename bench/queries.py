@@ -73,7 +73,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get(
     "RUJUKAN_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-DB_NAME = "rujukan_bench"
+# RUJUKAN_BENCH_DB: another name, for runs beside another worktree's benchmark database.
+DB_NAME = os.environ.get("RUJUKAN_BENCH_DB", "rujukan_bench")
 # Fixed, so a reused database decrypts; a benchmark key, never a real one.
 DATA_KEY = base64.b64encode(b"rujukan-bench-data-key-000000000").decode()
 AUDIT_KEY = base64.b64encode(b"rujukan-bench-audit-key-00000000").decode()
@@ -316,9 +317,10 @@ class Generator:
             "open_rectifications": 0,
             "handover_date": handover_date(release, supervision_end),
             "pas_mask": pas_mask(categories),
-            "ppks_mask": 0,
+            "ppks_mask": 1 << 14,  # PPKS 15, bekas warga binaan
             "bapas_code": "BAPAS-01" if supervised else None,
             "supervision_ended": False,
+            "closed_at": updated if status == "closed" else None,
             "case_data": json.dumps(case, separators=(",", ":")),
             "sensitive_data": self.cipher.encrypt_json(sensitive, referral_id.bytes),
             "data_quality_flags": "[]",
@@ -552,6 +554,102 @@ async def samples() -> dict[str, Any]:
     ids = [r["id"] for r in rows]
     niks = [cipher.decrypt_json(r["sensitive_data"], r["id"].bytes)["nik"] for r in rows]
     return {"sample_ids": [str(i) for i in ids], "sample_niks": niks}
+
+
+async def seed_records(referral_ids: list[str]) -> int:
+    """Give each measured referral a rehabilitation record (SPEC §10), as the portal reads
+    it: an assessment, a plan of five goals, three appointments (one ahead) and five
+    services, their free text encrypted as the service stores it. Replaces what a previous
+    run gave them. Returns the rows written."""
+    from app.rehab import texts
+    from app.rehab.domain import RecordKind
+
+    cipher = DataCipher(base64.b64decode(DATA_KEY))
+    ids = [uuid.UUID(i) for i in referral_ids]
+    conn = await asyncpg.connect(pg_dsn(DB_NAME))
+    try:
+        client_id = await conn.fetchval("SELECT id FROM clients ORDER BY created_at LIMIT 1")
+        async with conn.transaction():
+            for table in (
+                "referral_assessments",
+                "referral_plans",
+                "referral_appointments",
+                "referral_services",
+            ):
+                await conn.execute(f"DELETE FROM {table} WHERE referral_id = ANY($1)", ids)
+            assessments, plans, appointments, services = [], [], [], []
+            components = [
+                "hidup_layak",
+                "terapi",
+                "dukungan_keluarga",
+                "vokasional_kewirausahaan",
+                "bantuan_sosial",
+            ]
+            for rid in ids:
+                aid = uuid.uuid4()
+                sealed = texts.seal(cipher, RecordKind.assessment, aid, {"summary": "Kooperatif."})
+                needs = json.dumps([{"component": c, "level": "medium"} for c in components[:3]])
+                documents = json.dumps({"ktp": "missing", "kk": "has", "akta_lahir": "has"})
+                assessments.append((aid, rid, NOW, TODAY, needs, documents, sealed, client_id))
+                goals = [
+                    {"id": str(uuid.uuid4()), "component": c, "due_on": None} for c in components
+                ]
+                words = {g["id"]: f"Tujuan {g['component']}" for g in goals}
+                plans.append(
+                    (
+                        rid,
+                        1,
+                        json.dumps(goals),
+                        texts.seal(cipher, RecordKind.plan, rid, words),
+                        NOW,
+                        NOW,
+                    )
+                )
+                for days in (-14, -7, 7):
+                    pid = uuid.uuid4()
+                    detail = texts.seal(cipher, RecordKind.appointment, pid, {"location": "Sentra"})
+                    appointments.append(
+                        (
+                            pid,
+                            rid,
+                            NOW,
+                            NOW + dt.timedelta(days=days),
+                            "sentra",
+                            "attended" if days < 0 else None,
+                            detail,
+                            client_id,
+                        )
+                    )
+                for component in components:
+                    sid = uuid.uuid4()
+                    sealed = texts.seal(cipher, RecordKind.service, sid, {"description": "Layanan"})
+                    services.append((sid, rid, NOW, component, TODAY, sealed, client_id))
+            await conn.executemany(
+                "INSERT INTO referral_assessments (id, referral_id, recorded_at, assessed_on, "
+                "needs, identity_documents, texts, client_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                assessments,
+            )
+            await conn.executemany(
+                "INSERT INTO referral_plans (referral_id, version, goals, texts, created_at, "
+                "updated_at) VALUES ($1,$2,$3,$4,$5,$6)",
+                plans,
+            )
+            await conn.executemany(
+                "INSERT INTO referral_appointments (id, referral_id, recorded_at, starts_at, "
+                "location_kind, attendance, texts, client_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                appointments,
+            )
+            await conn.executemany(
+                "INSERT INTO referral_services (id, referral_id, recorded_at, component, "
+                "delivered_on, texts, client_id) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                services,
+            )
+        await conn.execute(
+            "ANALYZE referral_assessments, referral_plans, referral_appointments, referral_services"
+        )
+    finally:
+        await conn.close()
+    return len(assessments) + len(plans) + len(appointments) + len(services)
 
 
 async def issue_keys() -> dict[str, str]:
@@ -792,6 +890,19 @@ async def run_http(
                 "detail GET /v1/referrals/{id} (audited)",
                 10,
                 lambda i: get(f"/v1/referrals/{ids[i % len(ids)]}", {}, kemensos),
+                note="each with a record (§10): an assessment, a plan of 5 goals, 3 "
+                "appointments, 5 services; the detail shows the assessment and the next "
+                "appointment",
+            ),
+            Scenario(
+                "plan GET /v1/referrals/{id}/plan (5 goals, audited)",
+                10,
+                lambda i: get(f"/v1/referrals/{ids[i % len(ids)]}/plan", {}, kemensos),
+            ),
+            Scenario(
+                "appointments GET /v1/referrals/{id}/appointments (3, audited)",
+                10,
+                lambda i: get(f"/v1/referrals/{ids[i % len(ids)]}/appointments", {}, kemensos),
             ),
             Scenario(
                 "stats group_by status, province_code",
@@ -1163,6 +1274,8 @@ async def main_async(args: argparse.Namespace) -> int:
         data = await samples()
         seeding = await recall_seeding()
     keys = await issue_keys()
+    written = await seed_records(data["sample_ids"])
+    log(f"gave the {len(data['sample_ids'])} measured referrals a record ({written} rows)")
     port = free_port()
     server = start_server(port)
     try:

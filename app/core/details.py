@@ -264,6 +264,47 @@ INDONESIAN: dict[str, str] = {
         "JSON pointer ke data kasus; bagian pertamanya salah satu dari {fields}"
     ),
     "The request is {status}.": "Permintaan ini berstatus {status}.",
+    # -- The rehabilitation record (app/rehab) ------------------------------------------
+    "not in the future": "tidak boleh setelah hari ini",
+    "each component once": "setiap komponen hanya satu kali",
+    "not a goal of this plan": "bukan tujuan dalam rencana intervensi ini",
+    "not a goal of the plan": "bukan tujuan dalam rencana intervensi",
+    "each goal once": "setiap tujuan hanya satu kali",
+    "not before the referral was created": "tidak boleh sebelum rujukan dibuat",
+    "`{outcome}` needs the end-of-service report": (
+        "`{outcome}` wajib menyertakan laporan akhir layanan"
+    ),
+    "a result for each of the plan's {count} goal(s)": (
+        "hasil untuk setiap tujuan ({count}) dalam rencana intervensi"
+    ),
+    "The {role} role may not write the referral's {kind} record.": (
+        "Peran {role} tidak boleh menulis catatan {kind} rujukan ini."
+    ),
+    "The {role} role may not read the referral's {kind} record.": (
+        "Peran {role} tidak boleh membaca catatan {kind} rujukan ini."
+    ),
+    "The referral is `{status}`: its record is closed.": (
+        "Rujukan berstatus `{status}`: rekam layanannya sudah ditutup."
+    ),
+    "A {kind} is recorded while the referral is {open_in}; it is `{status}`.": (
+        "{kind} dicatat selama rujukan berstatus {open_in}; statusnya sekarang `{status}`."
+    ),
+    "Send `If-Match` with the plan's ETag.": ("Kirim `If-Match` dengan ETag rencana intervensi."),
+    "The plan changed since that ETag; read it again.": (
+        "Rencana intervensi telah berubah sejak ETag tersebut; baca ulang."
+    ),
+    "The referral has no plan yet: send the first PUT without `If-Match`.": (
+        "Rujukan belum memiliki rencana intervensi: kirim PUT pertama tanpa `If-Match`."
+    ),
+    "Attendance was recorded already: `{attendance}`.": (
+        "Kehadiran sudah dicatat: `{attendance}`."
+    ),
+    "Only a cancellation is recorded before the appointment.": (
+        "Sebelum jadwal dimulai, hanya pembatalan yang dapat dicatat."
+    ),
+    "only Kemensos and the sentra write notes for `kemensos`": (
+        "hanya Kemensos dan sentra yang dapat menulis catatan untuk `kemensos`"
+    ),
 }
 
 # Pydantic's own error types (those our schemas can produce): Indonesian templates

@@ -268,6 +268,58 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Sentra sudah ada",
         "Sentra dengan kode ini sudah ada.",
     ),
+    # The rehabilitation record (SPEC §10)
+    "REFERRAL_ENDED": CatalogueEntry(
+        409,
+        "Referral ended",
+        "The referral is closed, rejected or cancelled: its record takes notes only.",
+        "Rujukan telah berakhir",
+        "Rujukan sudah ditutup, ditolak atau dibatalkan: rekam layanannya hanya menerima catatan.",
+    ),
+    "INVALID_STATE": CatalogueEntry(
+        409,
+        "Invalid state",
+        "Not recorded in the referral's current status (assessments, plan and appointments: "
+        "accepted, assigned, in_service, on_hold; services: in_service).",
+        "Status tidak sesuai",
+        "Tidak dapat dicatat pada status rujukan saat ini (asesmen, rencana intervensi dan "
+        "jadwal: accepted, assigned, in_service, on_hold; layanan: in_service).",
+    ),
+    "ATTENDANCE_RECORDED": CatalogueEntry(
+        409,
+        "Attendance recorded",
+        "The appointment's attendance was recorded already (once).",
+        "Kehadiran sudah dicatat",
+        "Kehadiran untuk jadwal ini sudah dicatat (hanya satu kali).",
+    ),
+    "APPOINTMENT_NOT_DUE": CatalogueEntry(
+        409,
+        "Appointment not due",
+        "The appointment has not started: only `cancelled` is recorded before `starts_at`.",
+        "Jadwal belum tiba",
+        "Jadwal belum dimulai: sebelum `starts_at` hanya `cancelled` yang dapat dicatat.",
+    ),
+    "NO_PLAN": CatalogueEntry(
+        404,
+        "No plan",
+        "The referral has no service plan yet.",
+        "Belum ada rencana intervensi",
+        "Rujukan ini belum memiliki rencana intervensi.",
+    ),
+    "NO_REPORT": CatalogueEntry(
+        404,
+        "No report",
+        "The referral has not been closed: no end-of-service report yet.",
+        "Belum ada laporan akhir layanan",
+        "Rujukan belum ditutup: laporan akhir layanan belum ada.",
+    ),
+    "APPOINTMENT_NOT_FOUND": CatalogueEntry(
+        404,
+        "Appointment not found",
+        "The referral has no appointment with this id.",
+        "Jadwal tidak ditemukan",
+        "Rujukan ini tidak memiliki jadwal dengan id tersebut.",
+    ),
     "PRECONDITION_REQUIRED": CatalogueEntry(
         428,
         "Precondition required",
@@ -547,6 +599,29 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Not an active sentra of the registry.",
         "Sentra tidak dikenal",
         "Bukan sentra aktif dalam daftar sentra.",
+    ),
+    "UNKNOWN_GOAL": CatalogueEntry(
+        None,
+        "Unknown goal",
+        "Not the id of a goal of the referral's service plan.",
+        "Tujuan tidak dikenal",
+        "Bukan id tujuan dalam rencana intervensi rujukan ini.",
+    ),
+    "REPORT_REQUIRED": CatalogueEntry(
+        None,
+        "Report required",
+        "`close` with outcome `completed` or `ended_early` carries the end-of-service `report`.",
+        "Laporan wajib",
+        "`close` dengan outcome `completed` atau `ended_early` wajib menyertakan `report` "
+        "(laporan akhir layanan).",
+    ),
+    "REPORT_INCOMPLETE": CatalogueEntry(
+        None,
+        "Report incomplete",
+        "The report gives a `result` for every goal of the plan (`completed`, `ended_early`).",
+        "Laporan belum lengkap",
+        "Laporan memuat `result` untuk setiap tujuan dalam rencana intervensi (`completed`, "
+        "`ended_early`).",
     ),
     "NIK_BIRTHDATE_MISMATCH": CatalogueEntry(
         None,

@@ -21,6 +21,7 @@ from app.core.db import Database
 from app.referrals.domain import TERMINAL
 from app.referrals.models import Referral, ReferralFollowUp
 from app.referrals.records import read_case, write_case
+from app.rehab import service as rehab
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret, seal_secret
 
@@ -48,6 +49,9 @@ async def rotate_keys(
     then the webhook subscriptions' signing secrets (without them, a previous key could
     not be dropped: the relay could no longer open the secrets to sign deliveries)."""
     report = await _rotate_referrals(db, cipher, batch=batch, on_batch=on_batch)
+    texts = await _reseal_record_texts(db, cipher, batch=batch, on_batch=on_batch)
+    report.examined += texts
+    report.changed += texts
     notes = await _reseal_follow_up_notes(db, cipher, batch=batch)
     report.examined += notes
     report.changed += notes
@@ -55,6 +59,21 @@ async def rotate_keys(
     report.examined += resealed
     report.changed += resealed
     return report
+
+
+async def _reseal_record_texts(
+    db: Database, cipher: DataCipher, *, batch: int, on_batch: Advance
+) -> int:
+    """The rehabilitation record's free text (SPEC §10), a batch per table per transaction."""
+    total = 0
+    for _ in range(100_000):  # bounded: rows a request holds are skipped, then retried
+        async with db.transaction() as session:
+            changed = await rehab.reseal_texts(session, cipher, batch)
+        on_batch(changed)
+        total += changed
+        if changed == 0:
+            break
+    return total
 
 
 async def _reseal_follow_up_notes(db: Database, cipher: DataCipher, *, batch: int) -> int:
@@ -218,6 +237,8 @@ async def anonymise_ended(
             )
             report.examined += len(rows)
             if not dry_run:
+                # The record's free text goes with the identity (SPEC §10, §12).
+                await rehab.erase_texts(session, [r.id for r in rows])
                 for referral in rows:
                     case = _anonymised_case(read_case(referral, cipher))
                     case["case_ref"] = referral.case_ref = f"ANON-{referral.id}"

@@ -253,3 +253,57 @@ class DisabilityType(StrEnum):
     intelektual = "intelektual"
     mental = "mental"
     sensorik = "sensorik"
+
+
+class AtensiComponent(StrEnum):
+    """The seven components of ATENSI (Asistensi Rehabilitasi Sosial, Permensos 7/2021)."""
+
+    hidup_layak = "hidup_layak"
+    perawatan_pengasuhan = "perawatan_pengasuhan"
+    dukungan_keluarga = "dukungan_keluarga"
+    terapi = "terapi"
+    vokasional_kewirausahaan = "vokasional_kewirausahaan"
+    bantuan_sosial = "bantuan_sosial"
+    aksesibilitas = "aksesibilitas"
+
+
+@dataclass(frozen=True, slots=True)
+class AtensiComponentInfo:
+    code: AtensiComponent
+    name_id: str
+    name_en: str
+
+
+# In the order of Permensos 7/2021; the names as the regulation gives them.
+ATENSI_COMPONENTS: tuple[AtensiComponentInfo, ...] = (
+    AtensiComponentInfo(
+        AtensiComponent.hidup_layak,
+        "Dukungan pemenuhan kebutuhan hidup layak",
+        "Support for the basic needs of a decent life, including identity documents "
+        "(KTP, KK, birth certificate)",
+    ),
+    AtensiComponentInfo(
+        AtensiComponent.perawatan_pengasuhan,
+        "Perawatan sosial dan/atau pengasuhan anak",
+        "Social care and/or childcare",
+    ),
+    AtensiComponentInfo(AtensiComponent.dukungan_keluarga, "Dukungan keluarga", "Family support"),
+    AtensiComponentInfo(
+        AtensiComponent.terapi,
+        "Terapi fisik, terapi psikososial, dan terapi mental spiritual",
+        "Physical, psychosocial and mental-spiritual therapy",
+    ),
+    AtensiComponentInfo(
+        AtensiComponent.vokasional_kewirausahaan,
+        "Pelatihan vokasional dan/atau pembinaan kewirausahaan",
+        "Vocational training and/or entrepreneurship coaching",
+    ),
+    AtensiComponentInfo(
+        AtensiComponent.bantuan_sosial,
+        "Bantuan sosial dan asistensi sosial",
+        "Social assistance",
+    ),
+    AtensiComponentInfo(
+        AtensiComponent.aksesibilitas, "Dukungan aksesibilitas", "Accessibility support"
+    ),
+)

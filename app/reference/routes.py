@@ -11,6 +11,7 @@ from app.core.i18n import msg
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items, ResponseModel
 from app.reference.catalogue import (
+    ATENSI_COMPONENTS,
     PAS_CATEGORIES,
     PPKS_CATEGORY,
     PPKS_TYPES,
@@ -52,6 +53,12 @@ class PpksTypeOut(ResponseModel):
     name_id: str
     name_en: str
     pas_category: str = Field(description="The PAS category (SPEC §6) the type falls in.")
+
+
+class AtensiComponentOut(ResponseModel):
+    code: str
+    name_id: str
+    name_en: str
 
 
 class RegionOut(ResponseModel):
@@ -114,6 +121,22 @@ async def ppks_types(_: PrincipalDep) -> Items[PpksTypeOut]:
                 pas_category=PPKS_CATEGORY[p.number],
             )
             for p in PPKS_TYPES
+        ]
+    )
+
+
+@router.get(
+    "/atensi-components",
+    summary="The seven ATENSI components (Permensos 7/2021)",
+    description="The components of Asistensi Rehabilitasi Sosial that the rehabilitation "
+    "record names (`component` of assessments, plan goals and services): this service's "
+    "code, the Indonesian name of Permensos 7/2021 and an English gloss.",
+)
+async def atensi_components(_: PrincipalDep) -> Items[AtensiComponentOut]:
+    return Items[AtensiComponentOut](
+        items=[
+            AtensiComponentOut(code=c.code.value, name_id=c.name_id, name_en=c.name_en)
+            for c in ATENSI_COMPONENTS
         ]
     )
 

@@ -40,6 +40,8 @@ class Change:
     about: tuple[tuple[str, str], ...] = ()
     # An event loaded by `rujukan import`: it fires no moment already past (SPEC §7).
     backfill: bool = False
+    # The audience of an event about a note (`kemensos`: only those who may read the note).
+    audience: str | None = None
 
 
 @dataclass(slots=True)
@@ -85,9 +87,9 @@ class ChangeLog:
             }
         )
         for event_type in change.emits:
-            self.outbox.append(
-                outbox_row(referral, event_type, at, change.from_status, **dict(change.about))
-            )
+            row = outbox_row(referral, event_type, at, change.from_status, **dict(change.about))
+            row["audience"] = change.audience
+            self.outbox.append(row)
         self.audit.append(
             audit.row(
                 principal,
@@ -150,6 +152,7 @@ def outbox_row(
         "facility_code": referral.facility_code,
         "sentra_code": referral.sentra_code,
         "bapas_code": referral.bapas_code,
+        "audience": None,
         "data": data,
         "occurred_at": at,
     }

@@ -307,6 +307,9 @@ class OutboxEvent(Base):
     facility_code: Mapped[str] = mapped_column(String(32))
     sentra_code: Mapped[str | None] = mapped_column(String(32))
     bapas_code: Mapped[str | None] = mapped_column(String(32))
+    # `kemensos`: an event about a note only Kemensos and the assigned sentra may read
+    # (SPEC §10); null: every party that reads the referral.
+    audience: Mapped[str | None] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set by the database, never by the application: the id of the transaction that wrote

@@ -205,7 +205,11 @@ router.add_api_route(
     "`INVALID_TRANSITION` listing `allowed_actions`. Checks run in this order: the key "
     "(401), the body (422: JSON, schema, known action), visibility (404; a malformed id "
     "too, and any id for `auditor` and `admin`, who read no referral), role (403), "
-    "`If-Match` (428/412), status (409), the action's required fields (422). Every "
+    "`If-Match` (428/412), status (409), the action's required fields (422; `close` "
+    "with outcome `completed` or `ended_early` needs the end-of-service `report` — "
+    "`REPORT_REQUIRED` at `/report` — with a `result` for every goal of the plan — "
+    "`REPORT_INCOMPLETE` at `/report/goals`; every close publishes the report, "
+    "`referral.report_published` after `referral.status_changed`). Every "
     "transition by an authenticated caller is audited as `referral.<action>`, a refused "
     "one too (with the problem `code` as `outcome`; `referral.transition` when the body "
     "names no known action).",

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from app.core.schemas import FreeText, ResponseModel, StrictBody
 from app.referrals.domain import Action
+from app.rehab.schemas import AppointmentOut, AssessmentOut, ReportRequest
 
 
 class FacilityOut(ResponseModel):
@@ -71,6 +72,13 @@ class ReferralDetail(ResponseModel):
     is_child: bool
     data_quality_flags: list[str]
     related_referral_ids: list[uuid.UUID]
+    assessment: AssessmentOut | None = Field(
+        description="The latest assessment (§10); null without one, and for the prison and "
+        "the Bapas (assessments stay with Kemensos and the assigned sentra)."
+    )
+    next_appointment: AppointmentOut | None = Field(
+        description="The earliest appointment not yet started and not cancelled (§10)."
+    )
     allowed_actions: list[str]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -187,6 +195,12 @@ class TransitionRequest(StrictBody):
     outcome: str | None = Field(default=None, max_length=32)
     sentra_code: str | None = Field(default=None, max_length=32)
     note: FreeText | None = None
+    report: ReportRequest | None = Field(
+        default=None,
+        description="`close` only: the end-of-service report (§10), required for the outcomes "
+        "`completed` and `ended_early` (`REPORT_REQUIRED`), with a `result` for every goal of "
+        "the plan (`REPORT_INCOMPLETE`); kept on the other outcomes.",
+    )
 
 
 TRANSITION_EXAMPLES: dict[str, Any] = {
@@ -196,7 +210,20 @@ TRANSITION_EXAMPLES: dict[str, Any] = {
         "value": {"action": "assign", "sentra_code": "HANDAYANI", "note": "Domisili Jakarta Timur"},
     },
     "close": {
-        "summary": "Close after service",
-        "value": {"action": "close", "outcome": "completed"},
+        "summary": "Close after service (selesai), with the end-of-service report",
+        "value": {
+            "action": "close",
+            "outcome": "completed",
+            "report": {
+                "summary": "KTP-el dan KK terbit; klien bekerja di bengkel.",
+                "goals": [
+                    {"goal_id": "0b6f2a4e-2d0c-4c55-9a55-3c1f0e2b7d11", "result": "achieved"}
+                ],
+            },
+        },
+    },
+    "close_unreachable": {
+        "summary": "Close: the person cannot be reached (tidak dapat dihubungi)",
+        "value": {"action": "close", "outcome": "unreachable"},
     },
 }

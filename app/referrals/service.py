@@ -17,15 +17,17 @@ from app.auth.roles import REFERRAL_READERS
 from app.core import audit
 from app.core.clock import Clock
 from app.core.crypto import DataCipher
-from app.core.errors import ProblemError, validation_failed
+from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.i18n import msg
 from app.reference.coverage import CoverageCache, suggest_sentra
 from app.referrals import domain, store
 from app.referrals.changes import Change, ChangeLog
-from app.referrals.domain import ChangeType, Command, CustodyStatus, LifecycleState, Status
+from app.referrals.domain import Action, ChangeType, Command, CustodyStatus, LifecycleState, Status
 from app.referrals.models import Referral, ReferralHistory
 from app.referrals.records import read_case
 from app.referrals.schemas import ReferralDetail, TransitionRequest
+from app.rehab import service as rehab
+from app.rehab.schemas import AppointmentOut, AssessmentOut
 
 # The flag of a referral whose NIK has another open referral (SPEC §3).
 OPEN_FLAG = "OPEN_REFERRAL_EXISTS_FOR_NIK"
@@ -100,9 +102,10 @@ async def detail(
     referral: Referral,
     view: DetailView,
     siblings: Sequence[Any] | None = None,
+    record: tuple[AssessmentOut | None, AppointmentOut | None] | None = None,
 ) -> ReferralDetail:
-    """The detail of `referral`; `siblings` are the other referrals of its NIK when the
-    caller has read them already."""
+    """The detail of `referral`; `siblings` are the other referrals of its NIK, and `record`
+    its latest assessment and next appointment, when the caller has read them already."""
     clock = view.clock
     case = read_case(referral, view.cipher)
     person, needs, withheld = disclosed(principal, referral, case)
@@ -116,6 +119,9 @@ async def detail(
     if OPEN_FLAG in flags and not any(r.status not in store.TERMINAL_CODES for r in readable):
         flags.remove(OPEN_FLAG)
     state = state_of(referral)
+    assessment, next_appointment = record or await rehab.detail_fields(
+        session, principal, referral.id, clock.now, view.cipher
+    )
     age = domain.age_on(referral.birth_date, referral.release_date)
     today = clock.today
     return ReferralDetail(
@@ -154,6 +160,8 @@ async def detail(
         is_child=domain.is_child(age),
         data_quality_flags=flags,
         related_referral_ids=related,
+        assessment=assessment,
+        next_appointment=next_appointment,
         allowed_actions=domain.allowed_actions(state, principal.role),
         created_at=referral.created_at,
         updated_at=referral.updated_at,
@@ -163,8 +171,10 @@ async def detail(
 async def read_detail(
     session: AsyncSession, principal: Principal, referral_id: str, view: DetailView
 ) -> tuple[ReferralDetail, str]:
-    referral, siblings = await store.load_with_siblings(session, principal, referral_id)
-    out = await detail(session, principal, referral, view, siblings)
+    rows = await store.load_for_detail(session, principal, referral_id, view.clock.now)
+    referral = rows.referral
+    record = rehab.detail_view(principal, rows.assessment, rows.next_appointment, view.cipher)
+    out = await detail(session, principal, referral, view, rows.siblings, record)
     audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
     return out, etag(referral)
 
@@ -236,6 +246,20 @@ async def transition(
     )
     sentra = await store.active_sentra(session) if command.sentra_code is not None else []
     errors = domain.command_errors(command, (s.code for s in sentra))
+    report = None
+    if action is Action.close:
+        report_errors, report = await rehab.check_close_report(
+            session, referral, command.outcome, request.report
+        )
+        errors += report_errors
+    elif request.report is not None:
+        errors.append(
+            FieldError(
+                "INVALID_VALUE",
+                msg("`{action}` takes no {field}", action=action.value, field="report"),
+                "/report",
+            )
+        )
     if errors:
         raise validation_failed(errors)
     after = domain.apply(before, command)
@@ -249,6 +273,10 @@ async def transition(
     # A transition always changes the detail: assigning the sentra it already has is an
     # `updated` too.
     emits = domain.change_events(before, after) or (ChangeType.updated,)
+    if report is not None:
+        # Every close publishes its report (SPEC §10), after its `status_changed`.
+        rehab.write_report(session, referral, report, principal, view.clock, view.cipher)
+        emits = (*emits, ChangeType.report_published)
     log = ChangeLog()
     log.record(
         referral,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Client
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.service import principal_of
 from app.core.clock import utcnow
 from app.core.db import Database
@@ -57,6 +58,10 @@ async def backlog(session: AsyncSession) -> int:
     return await count_committed_after(session, position, BACKLOG_CAP)
 
 
+# Who reads an event about a note meant for Kemensos (SPEC §10): Kemensos and the sentra.
+NOTE_AUDIENCE_READERS = frozenset({Role.kemensos, Role.sentra})
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """An active subscription of an active client, as the fan-out matches events to it."""
@@ -71,6 +76,7 @@ class Target:
             event.type in self.event_types
             and event.occurred_at >= self.since
             and self.owner.may_read(event.facility_code, event.sentra_code, event.bapas_code)
+            and (event.audience is None or self.owner.role in NOTE_AUDIENCE_READERS)
         )
 
 

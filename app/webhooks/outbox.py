@@ -32,6 +32,7 @@ from sqlalchemy import (
     ColumnClause,
     ColumnElement,
     Select,
+    and_,
     func,
     literal_column,
     select,
@@ -40,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.visibility import visible_where
 from app.referrals.models import OutboxEvent
 
@@ -122,10 +124,14 @@ async def count_committed_after(session: AsyncSession, position: OutboxPosition,
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
-    """`Principal.may_read` as SQL over the outbox's facility, sentra and Bapas codes."""
-    return visible_where(
+    """`Principal.may_read` as SQL over the outbox's facility, sentra and Bapas codes; an
+    event about a note meant for Kemensos only for Kemensos and the sentra (SPEC §10)."""
+    visible = visible_where(
         principal, OutboxEvent.facility_code, OutboxEvent.sentra_code, OutboxEvent.bapas_code
     )
+    if principal.role in (Role.kemensos, Role.sentra):
+        return visible
+    return and_(visible, OutboxEvent.audience.is_(None))
 
 
 def cloud_event(row: OutboxEvent) -> dict[str, Any]:

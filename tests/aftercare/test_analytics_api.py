@@ -236,7 +236,9 @@ forecast_rows = st.lists(
         st.integers(-10, 70),  # handover, days from today
         st.sampled_from(["received", "accepted", "assigned", "closed", "rejected", "cancelled"]),
         st.booleans(),  # accepted at some point
-        st.integers(0, 500),  # created, days ago
+        # created, days ago; not exactly 365: the server's clock reads later than the test's,
+        # so a row created at the window's edge is in one count and not the other
+        st.integers(0, 500).filter(lambda days: days != 365),
     ),
     max_size=30,
 )

@@ -327,8 +327,8 @@ async def test_key_rotation_reseals_follow_up_notes(own_settings: Settings) -> N
         )
     )
     try:
-        # the referral and its one note
-        assert (await rotate_keys(rotating.db, rotating.cipher)).changed == 2
+        # the referral, its end-of-service report's text (SPEC §10) and its one note
+        assert (await rotate_keys(rotating.db, rotating.cipher)).changed == 3
     finally:
         await rotating.db.dispose()
     only_new = build_runtime(

@@ -1,4 +1,4 @@
-"""The dashboard samples of docs/portal-guide.md §8 work as printed.
+"""The dashboard samples of docs/portal-guide.md §9 work as printed.
 
 Each ```http block marked `<!-- dashboard-sample: STATUS -->` is sent, as Kemensos, to a
 server holding sample data (a database of this test alone, the real clock); it must answer

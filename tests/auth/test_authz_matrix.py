@@ -102,6 +102,21 @@ def _readers(own: int, other: int, denied: int = 403) -> dict[str, int]:
     }
 
 
+def _record(field_workers: int, prison_bapas: int) -> dict[str, int]:
+    """A §10 path of the own referral: other parties and non-readers see no referral."""
+    return {
+        **_all(404),
+        "kemensos": field_workers,
+        "sentra_own": field_workers,
+        "prison_own": prison_bapas,
+        "bapas_own": prison_bapas,
+    }
+
+
+def _prisons(own: int, other: int) -> dict[str, int]:
+    return {**_all(403), "prison_own": own, "prison_other": other}
+
+
 def _owner(status: int) -> dict[str, int]:
     """A's prison owns the subscription: every other reader gets a 404."""
     return {**_readers(404, 404), "prison_own": status}
@@ -111,6 +126,7 @@ def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
     """(method, path, json body or None, expected status by caller)."""
     rid = w.referral_id
     f = w.facility
+    base = f"/v1/referrals/{rid}"
     return [
         ("POST", "/v1/release-events", "EVENT", {**_all(403), "prison_own": 201}),
         # A batch is 207 for any prison; the item itself is 403 for another facility.
@@ -175,6 +191,23 @@ def cells(w: World) -> list[tuple[str, str, Any, dict[str, int]]]:
             _readers(404, 404),
         ),
         ("GET", "/v1/referral-events", None, _readers(200, 200)),
+        ("GET", "/v1/reference/atensi-components", None, _all(200)),
+        # The rehabilitation record (SPEC §10) of the assigned referral: Kemensos and the
+        # assigned sentra read and write it; the prison and the Bapas read the appointments,
+        # the notes and the report and write notes; auditor and admin read no referral.
+        ("POST", f"{base}/assessments", "ASSESSMENT", _record(201, 403)),
+        ("GET", f"{base}/assessments", None, _record(200, 403)),
+        # the matrix sends If-Match "0": no plan yet, so no version matches (412)
+        ("PUT", f"{base}/plan", "PLAN", _record(412, 403)),
+        ("GET", f"{base}/plan", None, _record(404, 403)),  # NO_PLAN
+        ("POST", f"{base}/appointments", "APPOINTMENT", _record(201, 403)),
+        ("GET", f"{base}/appointments", None, _record(200, 200)),
+        ("POST", f"{base}/appointments/{uuid.uuid4()}/attendance", "ATTENDANCE", _record(404, 403)),
+        ("POST", f"{base}/services", "SERVICE", _record(409, 403)),  # assigned: INVALID_STATE
+        ("GET", f"{base}/services", None, _record(200, 403)),
+        ("POST", f"{base}/notes", "NOTE", _record(201, 201)),
+        ("GET", f"{base}/notes", None, _record(200, 200)),
+        ("GET", f"{base}/report", None, _record(404, 404)),  # NO_REPORT before a close
     ]
 
 
@@ -194,7 +227,21 @@ def _body(kind: Any, w: World) -> Any:
             "coverage_regency_codes": ["3171"],
             "active": True,
         }
-    return kind
+    return RECORD_BODIES.get(kind, kind) if isinstance(kind, str) else kind
+
+
+RECORD_BODIES: dict[str, Any] = {
+    "ASSESSMENT": {
+        "assessed_on": "2026-01-01",
+        "needs": [{"component": "terapi", "level": "low"}],
+        "identity_documents": {"ktp": "has", "kk": "has", "akta_lahir": "has"},
+    },
+    "PLAN": {"goals": [{"component": "terapi", "description": "Konseling"}]},
+    "APPOINTMENT": {"starts_at": "2030-01-02T09:00:00+07:00", "location": {"kind": "sentra"}},
+    "ATTENDANCE": {"attendance": "cancelled"},
+    "SERVICE": {"component": "terapi", "delivered_on": "2026-01-01"},
+    "NOTE": {"body": "Catatan uji.", "audience": "all"},
+}
 
 
 async def test_every_endpoint_for_every_role(http: httpx.AsyncClient, clients: Clients) -> None:

@@ -8,7 +8,9 @@ the invariants of SPEC §3-§4 are checked against what the service says:
 - one referral per (facility, case_ref);
 - a referral's version goes up on every change and never otherwise;
 - the last history entry carries the referral's status and custody status;
-- every acknowledged (2xx) event is in the history exactly once, and nothing else is.
+- every acknowledged (2xx) event is in the history exactly once, and nothing else is;
+- the rehabilitation record (SPEC §10): no write on a terminal referral except notes,
+  attendance once per appointment, a report only after a close.
 
 The machine runs in a worker thread (Hypothesis is synchronous); each HTTP call is sent to
 the session's event loop, where the ASGI app and its engine live, and awaited from there.
@@ -56,6 +58,15 @@ ACTIONS = tuple(VALID_BODY)
 SENTRA_ACTIONS = ("return", "start_service", "hold", "resume", "close")
 CHANGED = frozenset({"created", "updated", "cancelled", "revoked"})
 SUMMARIES = ("Perlu pendampingan pasca rehabilitasi NAPZA", "Perlu pelatihan kerja")
+RECORD_KINDS = ("assessment", "plan", "appointment", "attendance", "service", "note")
+RECORD_OPEN = frozenset({"accepted", "assigned", "in_service", "on_hold"})
+TERMINAL = frozenset({"closed", "rejected", "cancelled"})
+# Where each record is open, when not RECORD_OPEN (SPEC §10): notes always, services in service.
+OPEN_IN = {
+    "note": RECORD_OPEN | TERMINAL | {"received"},
+    "service": frozenset({"in_service"}),
+}
+JAKARTA = dt.timezone(dt.timedelta(hours=7))
 
 
 @dataclass
@@ -81,6 +92,15 @@ class World:
     def get(self, path: str, **params: Any) -> httpx.Response:
         return self.run(self.http.get(path, params=params, headers=self.kemensos.headers))
 
+    def send(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return self.run(
+            self.http.request(
+                method, path, json=body, headers={**self.kemensos.headers, **(headers or {})}
+            )
+        )
+
     def transition(
         self, client: ApiClient, referral_id: str, body: dict[str, Any], if_match: str
     ) -> httpx.Response:
@@ -101,6 +121,9 @@ class Case:
     etags: list[str] = field(default_factory=list)  # every ETag seen, oldest first
     last_applied: dt.datetime | None = None
     acknowledged: set[str] = field(default_factory=set)  # event ids answered 2xx
+    plan_etag: str | None = None
+    appointments: list[str] = field(default_factory=list)
+    attended: set[str] = field(default_factory=set)  # appointments with attendance
 
 
 @dataclass
@@ -247,7 +270,85 @@ class IntakeLifecycle(RuleBasedStateMachine):
             assert problem["code"] == "INVALID_TRANSITION"
             assert sorted(problem["allowed_actions"]) == sorted(detail["allowed_actions"])
 
+    @precondition(lambda self: any(c.referral_id for c in self.cases))
+    @rule(data=st.data(), kind=st.sampled_from(RECORD_KINDS))
+    def record(self, data: st.DataObject, kind: str) -> None:
+        """A write of the rehabilitation record as Kemensos (SPEC §10)."""
+        known = [i for i, c in enumerate(self.cases) if c.referral_id]
+        case = data.draw(st.sampled_from(known))
+        state = self.cases[case]
+        status = self.world.get(f"/v1/referrals/{state.referral_id}").json()["status"]
+        base = f"/v1/referrals/{state.referral_id}"
+        self.changed = set()
+        if kind == "attendance" and not state.appointments:
+            kind = "appointment"
+        aid = data.draw(st.sampled_from(state.appointments)) if kind == "attendance" else ""
+        expected = 201
+        if status in TERMINAL and kind != "note":
+            expected = 409, "REFERRAL_ENDED"
+        elif status not in OPEN_IN.get(kind, RECORD_OPEN):
+            expected = 409, "INVALID_STATE"
+        elif kind == "attendance" and aid in state.attended:
+            expected = 409, "ATTENDANCE_RECORDED"
+        # Appointments start in the past: never the detail's next one (no new version).
+        past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+        today = dt.datetime.now(JAKARTA).date().isoformat()
+        if kind == "assessment":
+            response = self.world.send("POST", f"{base}/assessments", {
+                "assessed_on": today, "needs": [{"component": "terapi", "level": "low"}],
+                "identity_documents": {"ktp": "has", "kk": "has", "akta_lahir": "unknown"},
+            })  # fmt: skip
+        elif kind == "plan":
+            goals = {"goals": [{"component": "terapi", "description": f"Sesi {uuid.uuid4()}"}]}
+            tag = {"If-Match": state.plan_etag} if state.plan_etag else {}
+            response = self.world.send("PUT", f"{base}/plan", goals, tag)
+            expected = 200 if expected == 201 else expected
+        elif kind == "appointment":
+            response = self.world.send(
+                "POST", f"{base}/appointments", {"starts_at": past, "location": {"kind": "home"}}
+            )
+        elif kind == "attendance":
+            response = self.world.send(
+                "POST", f"{base}/appointments/{aid}/attendance", {"attendance": "missed"}
+            )
+            expected = 200 if expected == 201 else expected
+        elif kind == "service":
+            response = self.world.send(
+                "POST", f"{base}/services", {"component": "terapi", "delivered_on": today}
+            )
+        else:
+            response = self.world.send(
+                "POST", f"{base}/notes", {"body": "Catatan.", "audience": "kemensos"}
+            )
+        self.note(f"record {response.status_code}")
+        if isinstance(expected, tuple):
+            assert response.status_code == expected[0], (kind, status, response.text)
+            assert response.json()["code"] == expected[1], (kind, status, response.text)
+            return
+        assert response.status_code == expected, (kind, status, response.text)
+        if kind == "assessment":
+            self.changed = {case}  # the detail's `assessment`: a new version
+        elif kind == "plan":
+            state.plan_etag = response.headers["ETag"]
+        elif kind == "appointment":
+            state.appointments.append(response.json()["id"])
+        elif kind == "attendance":
+            state.attended.add(aid)
+
     # -- invariants ----------------------------------------------------------------------
+
+    @invariant()
+    def a_report_only_after_a_close(self) -> None:
+        for state in self.cases:
+            if state.referral_id is None:
+                continue
+            status = self.world.get(f"/v1/referrals/{state.referral_id}").json()["status"]
+            report = self.world.get(f"/v1/referrals/{state.referral_id}/report")
+            if status == "closed":
+                assert report.status_code == 200, report.text
+            else:
+                assert report.status_code == 404, report.text
+                assert report.json()["code"] == "NO_REPORT"
 
     @invariant()
     def one_referral_per_case(self) -> None:
@@ -328,5 +429,7 @@ async def test_intake_and_lifecycle_keep_their_invariants(
         "transition 200",
         "transition 409",
         "transition 412",
+        "record 201",
+        "record 409",
     ):
         assert world.seen[label] > 0, (label, dict(world.seen))

@@ -505,7 +505,9 @@ async def test_revoked_closed_referral_keeps_its_status(
     sentra = await new_sentra(clients)
     await transition(case.http, kemensos, rid, "accept")
     await transition(case.http, kemensos, rid, "assign", sentra_code=sentra)
-    await transition(case.http, kemensos, rid, "close", outcome="completed")
+    await transition(
+        case.http, kemensos, rid, "close", outcome="completed", report={"summary": "Selesai."}
+    )
     response = await case.send("release.revoked", 1)
     assert response.status_code == 200, response.text
     body = response.json()

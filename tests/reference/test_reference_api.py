@@ -75,6 +75,34 @@ async def test_release_types_and_their_supervision(
         assert item["name_id"].strip() and item["name_en"].strip(), item
 
 
+# SPEC §10: the seven ATENSI components, in the order of Permensos 7/2021.
+SPEC_ATENSI = [
+    "hidup_layak",
+    "perawatan_pengasuhan",
+    "dukungan_keluarga",
+    "terapi",
+    "vokasional_kewirausahaan",
+    "bantuan_sosial",
+    "aksesibilitas",
+]
+
+
+async def test_atensi_components_are_the_seven_of_the_spec(
+    http: httpx.AsyncClient, clients: Clients
+) -> None:
+    caller = await clients.make("auditor")  # any valid key reads reference data
+    response = await http.get("/v1/reference/atensi-components", headers=caller.headers)
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert [i["code"] for i in items] == SPEC_ATENSI
+    for item in items:
+        assert set(item) == {"code", "name_id", "name_en"}
+        assert item["name_id"].strip() and item["name_en"].strip(), item
+    assert items[3]["name_id"] == "Terapi fisik, terapi psikososial, dan terapi mental spiritual"
+    anonymous = await http.get("/v1/reference/atensi-components")
+    assert anonymous.status_code == 401
+
+
 async def test_provinces_and_regencies(http: httpx.AsyncClient, clients: Clients) -> None:
     caller = await clients.make("admin")
     provinces = (await http.get("/v1/reference/provinces", headers=caller.headers)).json()["items"]

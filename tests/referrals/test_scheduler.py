@@ -28,6 +28,7 @@ from app.runtime import Runtime
 from tests.conftest import TEST_DATA_KEY, ApiClient, Clients
 from tests.factories import make_event, supervised, today
 from tests.livesrv import live_server
+from tests.rehab.support import ASSESSMENT
 from tests.support.bulk import seed_referrals
 from tests.support.referrals import (
     act,
@@ -190,6 +191,44 @@ async def test_a_prisons_event_is_not_work_on_the_case(
     assert response.status_code == 200, response.text
     await fire(services, settings, utcnow() + dt.timedelta(days=6))
     assert "referral.stalled" in kinds(await fired(services, referral_id))
+
+
+async def test_a_note_is_not_work_on_the_case_a_record_is(
+    http: httpx.AsyncClient,
+    clients: Clients,
+    services: Runtime,
+    settings: Settings,
+    facility: str,
+) -> None:
+    """SPEC §7 `stalled`: no transition and no record other than notes. A note written
+    after the last work leaves the stall due; an assessment resets it."""
+    prison, kemensos = await clients.prison(facility), await clients.kemensos()
+    code = sentra_code()
+    await clients.add_sentra(code)
+    noted = await referral_in(http, prison, kemensos, facility, "assigned", code)
+    assessed = await referral_in(http, prison, kemensos, facility, "assigned", code)
+    worked = utcnow() - dt.timedelta(days=settings.stall_days - 5)
+    async with services.db.transaction() as session:
+        await session.execute(
+            update(Referral)
+            .where(Referral.id.in_([uuid.UUID(noted), uuid.UUID(assessed)]))
+            .values(last_activity_at=worked)
+        )
+    response = await http.post(
+        f"/v1/referrals/{noted}/notes",
+        json={"body": "Klien dihubungi lewat telepon.", "audience": "all"},
+        headers=kemensos.headers,
+    )
+    assert response.status_code == 201, response.text
+    response = await http.post(
+        f"/v1/referrals/{assessed}/assessments",
+        json=ASSESSMENT,
+        headers=kemensos.headers,
+    )
+    assert response.status_code == 201, response.text
+    await fire(services, settings, utcnow() + dt.timedelta(days=6))
+    assert "referral.stalled" in kinds(await fired(services, noted))
+    assert "referral.stalled" not in kinds(await fired(services, assessed))
 
 
 async def test_stalled_after_each_period_once_and_after_a_restart_only_the_latest(

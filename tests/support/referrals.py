@@ -11,7 +11,7 @@ from tests.conftest import ApiClient
 from tests.factories import make_event
 
 # What each action needs to be valid (SPEC §4), besides `sentra_code` for assign.
-VALID_BODY: dict[str, dict[str, str]] = {
+VALID_BODY: dict[str, dict[str, Any]] = {
     "accept": {},
     "reject": {"reason_code": "not_eligible"},
     "assign": {},
@@ -19,7 +19,8 @@ VALID_BODY: dict[str, dict[str, str]] = {
     "start_service": {},
     "hold": {"reason_code": "hospitalised"},
     "resume": {},
-    "close": {"outcome": "completed"},
+    # `completed` needs the end-of-service report (SPEC §10); no plan: a summary will do.
+    "close": {"outcome": "completed", "report": {"summary": "Layanan selesai."}},
     "cancel": {"reason_code": "entered_in_error"},
 }
 

@@ -1,0 +1,3 @@
+from tests.rehab.support import case
+
+__all__ = ["case"]
