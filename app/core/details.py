@@ -265,7 +265,7 @@ INDONESIAN: dict[str, str] = {
     ),
     "The request is {status}.": "Permintaan ini berstatus {status}.",
     # -- The rehabilitation record (app/rehab) ------------------------------------------
-    "not in the future": "tidak boleh setelah hari ini",
+    "not in the future": "tidak boleh di masa mendatang",
     "each component once": "setiap komponen hanya satu kali",
     "not a goal of this plan": "bukan tujuan dalam rencana intervensi ini",
     "not a goal of the plan": "bukan tujuan dalam rencana intervensi",
@@ -275,7 +275,7 @@ INDONESIAN: dict[str, str] = {
         "`{outcome}` wajib menyertakan laporan akhir layanan"
     ),
     "a result for each of the plan's {count} goal(s)": (
-        "hasil untuk setiap tujuan ({count}) dalam rencana intervensi"
+        "hasil untuk setiap tujuan dalam rencana intervensi ({count} tujuan)"
     ),
     "The {role} role may not write the referral's {kind} record.": (
         "Peran {role} tidak boleh menulis catatan {kind} rujukan ini."
@@ -287,11 +287,11 @@ INDONESIAN: dict[str, str] = {
         "Rujukan berstatus `{status}`: rekam layanannya sudah ditutup."
     ),
     "A {kind} is recorded while the referral is {open_in}; it is `{status}`.": (
-        "{kind} dicatat selama rujukan berstatus {open_in}; statusnya sekarang `{status}`."
+        "{kind} hanya dicatat selama rujukan berstatus {open_in}; statusnya sekarang `{status}`."
     ),
     "Send `If-Match` with the plan's ETag.": ("Kirim `If-Match` dengan ETag rencana intervensi."),
     "The plan changed since that ETag; read it again.": (
-        "Rencana intervensi telah berubah sejak ETag tersebut; baca ulang."
+        "Rencana intervensi telah berubah sejak ETag tersebut; baca ulang rencana intervensi."
     ),
     "The referral has no plan yet: send the first PUT without `If-Match`.": (
         "Rujukan belum memiliki rencana intervensi: kirim PUT pertama tanpa `If-Match`."

@@ -274,7 +274,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Referral ended",
         "The referral is closed, rejected or cancelled: its record takes notes only.",
         "Rujukan telah berakhir",
-        "Rujukan sudah ditutup, ditolak atau dibatalkan: rekam layanannya hanya menerima catatan.",
+        "Rujukan sudah ditutup, ditolak, atau dibatalkan: rekam layanannya hanya dapat ditambah "
+        "catatan.",
     ),
     "INVALID_STATE": CatalogueEntry(
         409,
@@ -296,7 +297,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         409,
         "Appointment not due",
         "The appointment has not started: only `cancelled` is recorded before `starts_at`.",
-        "Jadwal belum tiba",
+        "Waktu jadwal belum tiba",
         "Jadwal belum dimulai: sebelum `starts_at` hanya `cancelled` yang dapat dicatat.",
     ),
     "NO_PLAN": CatalogueEntry(
@@ -311,7 +312,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "No report",
         "The referral has not been closed: no end-of-service report yet.",
         "Belum ada laporan akhir layanan",
-        "Rujukan belum ditutup: laporan akhir layanan belum ada.",
+        "Rujukan belum ditutup: laporan akhir layanan belum tersedia.",
     ),
     "APPOINTMENT_NOT_FOUND": CatalogueEntry(
         404,
@@ -611,7 +612,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         None,
         "Report required",
         "`close` with outcome `completed` or `ended_early` carries the end-of-service `report`.",
-        "Laporan wajib",
+        "Laporan akhir layanan wajib dilampirkan",
         "`close` dengan outcome `completed` atau `ended_early` wajib menyertakan `report` "
         "(laporan akhir layanan).",
     ),
@@ -620,7 +621,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Report incomplete",
         "The report gives a `result` for every goal of the plan (`completed`, `ended_early`).",
         "Laporan belum lengkap",
-        "Laporan memuat `result` untuk setiap tujuan dalam rencana intervensi (`completed`, "
+        "Laporan wajib memuat `result` untuk setiap tujuan dalam rencana intervensi (`completed`, "
         "`ended_early`).",
     ),
     "NIK_BIRTHDATE_MISMATCH": CatalogueEntry(

@@ -213,13 +213,13 @@ ASSESSMENT_EXAMPLES: dict[str, Any] = {
                 {
                     "component": "hidup_layak",
                     "level": "high",
-                    "note": "Belum memiliki KTP-el dan KK; perlu pendampingan ke Dukcapil.",
+                    "note": "Belum memiliki KTP-el dan KK; perlu didampingi ke Disdukcapil.",
                 },
                 {"component": "dukungan_keluarga", "level": "medium"},
                 {"component": "vokasional_kewirausahaan", "level": "medium"},
             ],
             "identity_documents": {"ktp": "missing", "kk": "missing", "akta_lahir": "has"},
-            "summary": "Klien kooperatif; ingin bekerja sebagai montir.",
+            "summary": "Penerima manfaat kooperatif; ingin bekerja sebagai montir.",
         },
     }
 }
@@ -274,13 +274,13 @@ NOTE_EXAMPLES: dict[str, Any] = {
     "semua": {
         "summary": "Catatan untuk semua pihak (a note every party reads)",
         "value": {
-            "body": "Klien sudah lapor diri ke sentra pada 15 Desember.",
+            "body": "Penerima manfaat sudah lapor diri ke sentra pada 15 Desember.",
             "audience": "all",
         },
     },
     "kemensos": {
         "summary": "Catatan internal Kemensos (Kemensos and the sentra only)",
-        "value": {"body": "Perlu rujukan ke psikolog.", "audience": "kemensos"},
+        "value": {"body": "Perlu konsultasi dengan psikolog.", "audience": "kemensos"},
     },
 }
 
@@ -338,14 +338,14 @@ NOTES_ANSWER = {
             "client_name": "Sentra Handayani",
             "actor": "sari@handayani",
             "audience": "all",
-            "body": "Klien sudah lapor diri ke sentra pada 15 Desember.",
+            "body": "Penerima manfaat sudah lapor diri ke sentra pada 15 Desember.",
         }
     ]
 }
 REPORT_ANSWER = {
     "outcome": "completed",
     "closed_at": "2027-03-30T08:00:00Z",
-    "summary": "KTP-el dan KK terbit; klien bekerja di bengkel.",
+    "summary": "KTP-el dan KK terbit; penerima manfaat bekerja di bengkel.",
     "goals": [
         {
             "goal_id": _GOAL_KTP,

@@ -72,6 +72,11 @@ a test fails when this file and the code disagree, so corrections go into
   "kegiatan bimbingan lanjut", its record a "catatan bimbingan lanjut"; `in_training` is
   "pelatihan vokasional" as in ATENSI. Check: some sentra say "monitoring" or
   "pemantauan" for the 3/6/12-month contacts.
+- **Rehabilitation record**: the person in the ATENSI examples is the "penerima manfaat"
+  (the sentra's term), not "klien", which is the Bapas client or the API client; a
+  missing end-of-service report is "Laporan akhir layanan wajib dilampirkan"; a
+  psychologist is "konsultasi dengan psikolog", not "rujukan" (the referral); the civil
+  registry office is "Disdukcapil" throughout.
 """
 
 
