@@ -35,7 +35,6 @@ async def test_serve_on_the_embedded_default_seals_in_process(tmp_path: Path) ->
     )
     services = build_runtime(settings)
     key_file = tmp_path / "serve.db.audit-key"
-    assert key_file.exists() and len(base64.b64decode(key_file.read_text())) == 32
     async with services.db.transaction() as session:
         prison = await create_client(
             session, name="serve", role=Role.prison, facility_codes=["LP-SEAL"]
@@ -46,6 +45,8 @@ async def test_serve_on_the_embedded_default_seals_in_process(tmp_path: Path) ->
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
     ):
+        # The in-process worker needs the key: generated beside the database at start.
+        assert key_file.exists() and len(base64.b64decode(key_file.read_text())) == 32
         posted = await http.post(
             "/v1/release-events",
             json=make_event("LP-SEAL"),
