@@ -5,7 +5,6 @@ the change and again when the event is delivered."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,17 +25,6 @@ from tests.webhooks.receiver import Receiver, eventually
 from tests.webhooks.support import running_relay, subscribe, unsubscribe
 
 ALL = ("referral.created", "referral.status_changed", "referral.updated")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
-
-
-@pytest.fixture
-def allow_private(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services.settings, "webhook_allow_private", True)
 
 
 async def transition(

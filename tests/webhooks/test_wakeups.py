@@ -3,7 +3,6 @@ else is), an in-process signal on the embedded database, polling as the fallback
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,17 +17,6 @@ from tests.conftest import Clients
 from tests.factories import make_event, unique
 from tests.webhooks.receiver import Receiver, eventually
 from tests.webhooks.support import fast_settings, running_relay, subscribe, unsubscribe
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
-
-
-@pytest.fixture
-def allow_private(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services.settings, "webhook_allow_private", True)
 
 
 async def post_events(

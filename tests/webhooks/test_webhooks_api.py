@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,18 +20,6 @@ from tests.webhooks.receiver import Receiver, eventually
 from tests.webhooks.support import running_relay, subscribe, unsubscribe
 
 ALL_TYPES = ("referral.created", "referral.status_changed", "referral.updated")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
-
-
-@pytest.fixture
-def allow_private(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The API accepts the test's 127.0.0.1 endpoint (RUJUKAN_WEBHOOK_ALLOW_PRIVATE=true)."""
-    monkeypatch.setattr(services.settings, "webhook_allow_private", True)
 
 
 async def post_event(http: httpx.AsyncClient, prison: ApiClient, **kwargs: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -31,21 +30,10 @@ FAST_WORKER = {
 }
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def postgres_only(backend: str) -> None:
     if backend != "postgres":
         pytest.skip("several worker processes need PostgreSQL (SQLite: one in-process relay)")
-
-
-@pytest.fixture
-def allow_private(services: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services.settings, "webhook_allow_private", True)
 
 
 async def post_changes(http: httpx.AsyncClient, prison: ApiClient, count: int) -> None:
