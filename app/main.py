@@ -41,6 +41,7 @@ from app.referrals.routes import router as referrals_router
 from app.rehab.routes import router as rehab_router
 from app.rights.routes import rectifications as rectifications_router
 from app.rights.routes import subjects as subjects_router
+from app.rights.routes import withdrawals as withdrawals_router
 from app.runtime import Runtime, audit_key_of, build_runtime, sealer_of
 from app.webhooks.routes import deliveries as webhook_deliveries_router
 from app.webhooks.routes import feed as feed_router
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         audit_seals_router,
         subjects_router,
         rectifications_router,
+        withdrawals_router,
         webhook_subscriptions_router,
         webhook_deliveries_router,
         feed_router,

@@ -11,8 +11,10 @@ from app.referrals.models import (
     Referral,
     ReferralFollowUp,
     ReferralHistory,
+    ReferralKey,
     ReferralMoment,
     ReferralPasCategory,
+    ReferralText,
 )
 from app.rehab.models import Appointment, Assessment, Note, Plan, Report, ServiceDelivered
 from app.rights.models import RectificationRequest
@@ -39,8 +41,10 @@ __all__ = [
     "Referral",
     "ReferralFollowUp",
     "ReferralHistory",
+    "ReferralKey",
     "ReferralMoment",
     "ReferralPasCategory",
+    "ReferralText",
     "RelayState",
     "Report",
     "Sentra",

@@ -447,6 +447,10 @@ _ENUMS: list[list[tuple[str, str]]] = [
         ("cancelled", "`release.cancelled` cancelled the referral."),
         ("revoked", "`release.revoked` applied (cancelled, or on hold when in service)."),
         ("stale", "Older than the last applied event of the case: recorded, not applied."),
+        (
+            "consent_withdrawn",
+            "The person withdrew consent (SPEC §12): recorded, never applied.",
+        ),
     ],
     [
         ("status", "The lifecycle status."),
@@ -777,6 +781,9 @@ BEYOND_SCHEMA: dict[str, tuple[tuple[str, str | None, str], ...]] = {
     "referral_stats": _FILTERS,
     "export_referrals": _FILTERS,
     "get_durations": _FILTERS,
+    "post_consent_withdrawal": (
+        ("INVALID_DATE", "/withdrawn_at", "a withdrawal in the future (5 minutes of clock skew)"),
+    ),
     "post_follow_up": (
         (
             "INVALID_DATE",

@@ -18,9 +18,10 @@ from app.core.clock import Clock
 from app.core.crypto import DataCipher
 from app.core.errors import ProblemError, validation_failed
 from app.core.i18n import msg
-from app.referrals import store
+from app.referrals import keys, store
 from app.referrals.changes import Change, ChangeLog
 from app.referrals.domain import ChangeType
+from app.referrals.keys import Sealer, TextErasedError
 from app.referrals.models import Referral, ReferralFollowUp
 
 
@@ -29,12 +30,17 @@ def follow_up_associated(referral_id: uuid.UUID) -> bytes:
     return b"follow-up/" + referral_id.bytes
 
 
-def present(row: ReferralFollowUp, referral: Referral, cipher: DataCipher) -> FollowUpOut:
-    note = (
-        cipher.decrypt(row.note_sealed, follow_up_associated(referral.id)).decode()
-        if row.note_sealed is not None
-        else None
-    )
+def _open_note(row: ReferralFollowUp, referral: Referral, cipher: Sealer) -> str | None:
+    if row.note_sealed is None:
+        return None
+    try:
+        return cipher.decrypt(row.note_sealed, follow_up_associated(referral.id)).decode()
+    except TextErasedError:
+        return None
+
+
+def present(row: ReferralFollowUp, referral: Referral, cipher: Sealer) -> FollowUpOut:
+    note = _open_note(row, referral, cipher)
     return FollowUpOut(
         id=row.id,
         number=row.number,
@@ -85,6 +91,8 @@ async def record_follow_up(
     refused = rules.refusal(referral.status, referral.outcome, referral.follow_ups_done)
     if refused is not None:
         raise ProblemError(refused)
+    keys.refuse_if_erased(referral)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=body.note is not None)
     assert referral.closed_at is not None  # a completed close has its time
     closed_on = referral.closed_at.astimezone(clock.tz).date()
     errors = rules.date_errors(body.done_on, closed_on, clock.today)
@@ -102,7 +110,7 @@ async def record_follow_up(
         family=body.family.value,
         returned_to_custody=body.returned_to_custody,
         note_sealed=(
-            cipher.encrypt(body.note.encode(), follow_up_associated(referral.id))
+            sealer.encrypt(body.note.encode(), follow_up_associated(referral.id))
             if body.note is not None
             else None
         ),
@@ -132,13 +140,14 @@ async def record_follow_up(
         audit_outcome="success",
     )
     await store.write_changes(session, log)
-    return present(row, referral, cipher)
+    return present(row, referral, sealer)
 
 
 async def list_follow_ups(
     session: AsyncSession, principal: Principal, referral_id: str, cipher: DataCipher
 ) -> list[FollowUpOut]:
     referral = await _load(session, principal, referral_id)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     rows = (
         await session.execute(
             select(ReferralFollowUp)
@@ -147,4 +156,4 @@ async def list_follow_ups(
         )
     ).scalars()
     audit.record(session, principal, "referral.follow_ups.read", "success", referral_id=referral.id)
-    return [present(row, referral, cipher) for row in rows]
+    return [present(row, referral, sealer) for row in rows]

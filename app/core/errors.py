@@ -143,6 +143,15 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "Permintaan ini sudah diselesaikan atau ditolak; permintaan hanya dapat ditolak selama "
         "masih terbuka.",
     ),
+    "CONSENT_NOT_BASIS": CatalogueEntry(
+        409,
+        "Consent is not the basis",
+        "The referral does not rest on the person's consent (`consent.basis` is "
+        "`public_task`): there is no consent to withdraw.",
+        "Persetujuan bukan dasar pemrosesan",
+        "Rujukan ini tidak didasarkan pada persetujuan yang bersangkutan (`consent.basis` "
+        "bernilai `public_task`), sehingga tidak ada persetujuan yang dapat ditarik.",
+    ),
     "ACTOR_REQUIRED": CatalogueEntry(
         422,
         "Actor required",

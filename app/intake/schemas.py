@@ -392,7 +392,9 @@ class ReferralRef(ResponseModel):
     version: int
 
 
-Outcome = Literal["created", "updated", "unchanged", "cancelled", "revoked", "stale"]
+Outcome = Literal[
+    "created", "updated", "unchanged", "cancelled", "revoked", "stale", "consent_withdrawn"
+]
 
 
 class EventAccepted(ResponseModel):

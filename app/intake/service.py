@@ -517,7 +517,12 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         supervision_end_date=event.release.supervision_end_date,
     )
     decided = on_event(
-        CaseFacts(before, referral.last_event_at, referral.supervision_ended)
+        CaseFacts(
+            before,
+            referral.last_event_at,
+            referral.supervision_ended,
+            referral.consent_withdrawn_at is not None,
+        )
         if referral is not None and before is not None
         else None,
         facts,
@@ -534,7 +539,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
         batch.new_keys.add(key)
     else:
         batch.open_by_nik.forget(referral)
-        if decided.outcome != "stale":
+        if not decided.recorded_only:
             batch.changed.add(key)
     if before is not None and decided.applied and changed and referral.open_rectifications:
         # SPEC §12: the fields this event changed, for the referral's open requests.
@@ -560,7 +565,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
                 pointer="/person/nik",
             )
         )
-    if decided.outcome != "stale" and flags != referral.data_quality_flags:
+    if not decided.recorded_only and flags != referral.data_quality_flags:
         referral.data_quality_flags = flags
     from_status = before.status.value if before is not None else None
     batch.writes.log.record(

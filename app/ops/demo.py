@@ -149,14 +149,19 @@ def _nik(regency: str, district: str, sex: str, birth: dt.date, serial: int) -> 
 
 
 def _event(
-    index: int, person: tuple[str, str, str, str, str, str, str, int, list[str]], today: dt.date
+    index: int, person: tuple[str, str, str, str, str, str, str, int, list[str]], clock: Clock
 ) -> dict[str, Any]:
     case, name, sex, birth_s, regency, district, release_type, offset, pas = person
     birth = dt.date.fromisoformat(birth_s)
+    today = clock.today
     release = today + dt.timedelta(days=offset)
     supervised = ReleaseType(release_type) in SUPERVISED_RELEASES
     completed = offset <= 0
-    occurred = dt.datetime.combine(min(release, today), dt.time(1, 0), tzinfo=dt.UTC)
+    # 01:00 local time on the day, never later than now: in the first hour of a local day
+    # that hour is still ahead (the event would be in the future).
+    occurred = min(
+        dt.datetime.combine(min(release, today), dt.time(1, 0), tzinfo=clock.tz), clock.now
+    )
     health: dict[str, Any] = {"napza_history": None, "hiv_positive": None, "disability_types": []}
     if "korban_napza_hiv" in pas:
         health["napza_history"] = True
@@ -302,7 +307,7 @@ async def _seed_referrals(runtime: Runtime, prison: Principal, clock: Clock) -> 
         if existing is not None:
             referral_ids.append(str(existing))
             continue
-        result = await receive_event(sender, _event(index, person, clock.today))
+        result = await receive_event(sender, _event(index, person, clock))
         referral_ids.append(result.body["referral"]["id"])
     return referral_ids
 

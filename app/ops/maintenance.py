@@ -10,18 +10,18 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.aftercare.service import follow_up_associated
 from app.core import audit
 from app.core.crypto import DataCipher
 from app.core.db import Database
+from app.referrals import keys
 from app.referrals.domain import TERMINAL
 from app.referrals.models import Referral, ReferralFollowUp
-from app.referrals.records import read_case, write_case
 from app.rehab import service as rehab
+from app.rights import erasure
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret, seal_secret
 
@@ -55,6 +55,9 @@ async def rotate_keys(
     notes = await _reseal_follow_up_notes(db, cipher, batch=batch)
     report.examined += notes
     report.changed += notes
+    rewrapped = await _rewrap_referral_keys(db, cipher, batch=batch)
+    report.examined += rewrapped
+    report.changed += rewrapped
     resealed = await _reseal_webhook_secrets(db, cipher)
     report.examined += resealed
     report.changed += resealed
@@ -87,7 +90,8 @@ async def _reseal_follow_up_notes(db: Database, cipher: DataCipher, *, batch: in
                     await session.execute(
                         select(ReferralFollowUp)
                         .where(
-                            ReferralFollowUp.note_sealed.is_not(None),
+                            # `r1.` notes are under the referral's key: rewrapped, not resealed
+                            ReferralFollowUp.note_sealed.like("v1.%"),
                             ReferralFollowUp.note_sealed.not_like(prefix),
                         )
                         .limit(batch)
@@ -103,6 +107,18 @@ async def _reseal_follow_up_notes(db: Database, cipher: DataCipher, *, batch: in
             changed += len(rows)
         if len(rows) < batch:
             return changed
+
+
+async def _rewrap_referral_keys(db: Database, cipher: DataCipher, *, batch: int) -> int:
+    """The referrals' text keys, wrapped again under the current data key."""
+    total = 0
+    for _ in range(100_000):  # bounded: rows a request holds are skipped, then retried
+        async with db.transaction() as session:
+            changed = await keys.rewrap(session, cipher, batch)
+        total += changed
+        if changed == 0:
+            break
+    return total
 
 
 async def _reseal_webhook_secrets(db: Database, cipher: DataCipher) -> int:
@@ -168,35 +184,6 @@ async def _rotate_referrals(
             after = rows[-1].id
 
 
-def _anonymised_case(case: dict[str, Any]) -> dict[str, Any]:
-    person = case["person"]
-    birth = dt.date.fromisoformat(person["birth_date"])
-    return {
-        **case,
-        "person": {
-            "full_name": "",
-            "nik": None,
-            "nik_unavailable_reason": "unknown",
-            # Mid-year of birth keeps age statistics within six months.
-            "birth_date": dt.date(birth.year, 7, 1).isoformat(),
-            "birth_place": None,
-            "sex": person["sex"],
-            "domicile": {
-                "province_code": person["domicile"]["province_code"],
-                "regency_code": person["domicile"].get("regency_code"),
-                "district_code": None,
-                "address": None,
-            },
-            "phone": None,
-            "guardian": None,
-        },
-        "needs": {
-            "summary": None,
-            "health": None,
-        },
-    }
-
-
 async def anonymise_ended(
     db: Database,
     cipher: DataCipher,
@@ -236,24 +223,15 @@ async def anonymise_ended(
                 ).scalars()
             )
             report.examined += len(rows)
-            if not dry_run:
-                # The record's free text goes with the identity (SPEC §10, §12).
-                await rehab.erase_texts(session, [r.id for r in rows])
+            if not dry_run and rows:
+                # The same erasure as a consent withdrawal, plus the identity (SPEC §12).
+                await erasure.erase(session, rows, cipher, identity=True)
                 for referral in rows:
-                    case = _anonymised_case(read_case(referral, cipher))
-                    case["case_ref"] = referral.case_ref = f"ANON-{referral.id}"
-                    write_case(referral, case, cipher)
                     referral.data_quality_flags = []
                     referral.anonymised_at = now
                     report.changed += 1
                     audit.record(
                         session, None, "referral.anonymise", "success", referral_id=referral.id
-                    )
-                if rows:  # free text about the person goes with the identity
-                    await session.execute(
-                        update(ReferralFollowUp)
-                        .where(ReferralFollowUp.referral_id.in_([r.id for r in rows]))
-                        .values(note_sealed=None)
                     )
         on_batch(len(rows))
         if len(rows) < batch:

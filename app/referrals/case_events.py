@@ -55,6 +55,7 @@ class EventOutcome(StrEnum):
     cancelled = "cancelled"
     revoked = "revoked"
     stale = "stale"
+    consent_withdrawn = "consent_withdrawn"
 
 
 CREATING = frozenset(
@@ -69,6 +70,7 @@ class CaseFacts:
     state: LifecycleState
     last_event_at: dt.datetime
     supervision_ended: bool = False
+    consent_withdrawn: bool = False  # SPEC §12: events are recorded, never applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +95,16 @@ class EventEffect:
     @property
     def applied(self) -> bool:
         """The event's data replaces the referral's, and it counts as a change (version)."""
-        return self.outcome not in (EventOutcome.stale, EventOutcome.unchanged)
+        return self.outcome not in (
+            EventOutcome.stale,
+            EventOutcome.unchanged,
+            EventOutcome.consent_withdrawn,
+        )
+
+    @property
+    def recorded_only(self) -> bool:
+        """Recorded in the history, nothing else: the referral is left exactly as it was."""
+        return self.outcome in (EventOutcome.stale, EventOutcome.consent_withdrawn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +131,8 @@ def on_event(case: CaseFacts | None, event: EventFacts) -> EventEffect | EventRe
         )
         state = LifecycleState(Status.received, custody)
         return EventEffect(EventOutcome.created, state, change_events(None, state))
+    if case.consent_withdrawn:
+        return EventEffect(EventOutcome.consent_withdrawn, case.state)
     if event.occurred_at < case.last_event_at:
         return EventEffect(EventOutcome.stale, case.state)
     before = case.state

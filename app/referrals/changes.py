@@ -32,7 +32,8 @@ class Change:
     event_outcome: str | None = None
     reason_code: str | None = None
     outcome: str | None = None
-    note: str | None = None
+    # A transition's note, kept sealed in `referral_texts` (app/referrals/keys.py).
+    note_id: uuid.UUID | None = None
     changed_fields: tuple[str, ...] = ()
     # A transition or a record is work on the case (SPEC §7 `stalled`); a note is not.
     counts_as_activity: bool = True
@@ -81,7 +82,8 @@ class ChangeLog:
                 "actor": principal.actor,
                 "reason_code": change.reason_code,
                 "outcome": change.outcome,
-                "note": change.note,
+                "note": None,
+                "note_id": change.note_id,
                 "sentra_code": referral.sentra_code,
                 "changed_fields": list(change.changed_fields),
             }

@@ -95,6 +95,8 @@ CLOSE_OUTCOMES = frozenset(
         "returned_to_custody",
     }
 )
+# Set only by a consent withdrawal (SPEC §12), never by `close`.
+CONSENT_WITHDRAWN = "consent_withdrawn"
 CANCEL_REASONS = frozenset(
     {"release_cancelled", "parole_revoked", "duplicate", "entered_in_error", "other"}
 )
@@ -279,6 +281,16 @@ def change_events(
     ):
         emits.append(ChangeType.updated)
     return tuple(emits)
+
+
+def withdrawn(state: LifecycleState) -> LifecycleState:
+    """After a consent withdrawal (SPEC §12): a non-terminal referral closed with outcome
+    `consent_withdrawn`; a terminal one as it was."""
+    if state.status in TERMINAL:
+        return state
+    return LifecycleState(
+        Status.closed, state.custody_status, state.sentra_code, outcome=CONSENT_WITHDRAWN
+    )
 
 
 def apply(state: LifecycleState, command: Command) -> LifecycleState:

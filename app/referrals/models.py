@@ -162,6 +162,10 @@ class Referral(Base):
     case_data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     sensitive_data: Mapped[str] = mapped_column(Text)
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SPEC §12: when the person withdrew consent (their word, as recorded) and the
+    # reference of the evidence; from then on events are recorded but not applied.
+    consent_withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_withdrawal_ref: Mapped[str | None] = mapped_column(String(128))
     data_quality_flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -219,7 +223,10 @@ class ReferralHistory(Base):
     actor: Mapped[str | None] = mapped_column(String(128))
     reason_code: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # Plain only in entries written before migration 0008; since then a transition's note
+    # lives in `referral_texts` (`note_id`), where erasure can reach it.
     note: Mapped[str | None] = mapped_column(Text)
+    note_id: Mapped[uuid.UUID | None] = mapped_column()
     sentra_code: Mapped[str | None] = mapped_column(String(32))
     changed_fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
@@ -315,3 +322,30 @@ class OutboxEvent(Base):
     # Set by the database, never by the application: the id of the transaction that wrote
     # the row, so that readers can tell which rows can no longer be joined by earlier ones.
     txid: Mapped[int] = mapped_column(BigInteger, server_default=current_txid())
+
+
+class ReferralKey(Base):
+    """The referral's own key for its free text (SPEC §12), wrapped by the data key and
+    bound to the referral. Erasure deletes the row: every text sealed under it, wherever
+    it lies, is unreadable from then on."""
+
+    __tablename__ = "referral_keys"
+
+    referral_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), primary_key=True
+    )
+    wrapped: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReferralText(Base):
+    """A free text that would otherwise sit in an append-only row (a transition's note in
+    history): kept here, sealed under the referral's key, so that erasure removes the
+    ciphertext too while the history entry stays as written."""
+
+    __tablename__ = "referral_texts"
+    __table_args__ = (Index(None, "referral_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"))
+    sealed: Mapped[str] = mapped_column(Text)

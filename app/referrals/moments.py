@@ -49,6 +49,7 @@ class Facts:
     outcome: str | None
     follow_ups_done: int
     moments_from: dt.datetime | None
+    consent_withdrawn: bool = False  # SPEC §12: nothing more happens about the person
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ def _midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
 def _candidates(facts: Facts, rules: Rules, now: dt.datetime) -> list[Due]:
     """Every moment of the referral's present state, due or not, each with its time."""
     out: list[Due] = []
+    if facts.consent_withdrawn:
+        return out
     if facts.custody_status == "released" and facts.status != "cancelled":
         out.append(Due(Moment.handover_reached, "", _midnight(facts.handover_date, rules.tz)))
     if facts.status == "received":

@@ -155,10 +155,11 @@ async def get_referral(
     response_model=Items[HistoryEntry],
 )
 async def get_history(
-    referral_id: str, principal: ReaderDep, session: SessionDep
+    referral_id: str, principal: ReaderDep, session: SessionDep, cipher: CipherDep
 ) -> Items[HistoryEntry]:
-    rows = await service.read_history(session, principal, referral_id)
-    return Items[HistoryEntry](items=[HistoryEntry.of(r, name) for r, name in rows])
+    return Items[HistoryEntry](
+        items=await service.read_history(session, principal, referral_id, cipher)
+    )
 
 
 class TransitionRoute(ApiRoute):

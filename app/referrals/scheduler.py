@@ -50,6 +50,7 @@ def facts_of(referral: Referral) -> Facts:
         outcome=referral.outcome,
         follow_ups_done=referral.follow_ups_done,
         moments_from=referral.moments_from,
+        consent_withdrawn=referral.consent_withdrawn_at is not None,
     )
 
 

@@ -19,6 +19,11 @@ class FacilityOut(ResponseModel):
     type: str
 
 
+class ConsentWithdrawalOut(ResponseModel):
+    withdrawn_at: dt.datetime = Field(description="When the person withdrew consent.")
+    evidence_ref: str = Field(description="The reference of the signed form or recording.")
+
+
 class ReferralDetail(ResponseModel):
     id: uuid.UUID
     status: str
@@ -55,6 +60,12 @@ class ReferralDetail(ResponseModel):
         "detail): `/needs/health`, `/person/phone`, `/person/guardian/phone` for the "
         "assigned sentra and the supervising Bapas, unless `consent.basis` is `public_task` "
         "or `consent.scope` holds `health` (resp. `contact`). `[]` when nothing is withheld."
+    )
+    consent_withdrawal: ConsentWithdrawalOut | None = Field(
+        default=None,
+        description="SPEC §12: the person withdrew consent (null: they have not). Health, "
+        "phone numbers, the guardian's contact and every free text about the person are "
+        "erased; events from the prison are recorded but no longer applied.",
     )
     triage_due_at: dt.datetime
     overdue: bool
@@ -110,8 +121,8 @@ class HistoryEntry(ResponseModel):
     changed_fields: list[str]
 
     @classmethod
-    def of(cls, row: Any, client_name: str) -> HistoryEntry:
-        """The entry of a stored history row, its client named."""
+    def of(cls, row: Any, client_name: str, note: str | None) -> HistoryEntry:
+        """The entry of a stored history row, its client named, its note opened."""
         return cls(
             at=row.at,
             action=row.action,
@@ -127,7 +138,7 @@ class HistoryEntry(ResponseModel):
             actor=row.actor,
             reason_code=row.reason_code,
             outcome=row.outcome,
-            note=row.note,
+            note=note,
             sentra_code=row.sentra_code,
             changed_fields=row.changed_fields,
         )

@@ -20,12 +20,17 @@ from app.core.crypto import DataCipher
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.i18n import msg
 from app.reference.coverage import CoverageCache, suggest_sentra
-from app.referrals import domain, store
+from app.referrals import domain, keys, store
 from app.referrals.changes import Change, ChangeLog
 from app.referrals.domain import Action, ChangeType, Command, CustodyStatus, LifecycleState, Status
 from app.referrals.models import Referral, ReferralHistory
 from app.referrals.records import read_case
-from app.referrals.schemas import ReferralDetail, TransitionRequest
+from app.referrals.schemas import (
+    ConsentWithdrawalOut,
+    HistoryEntry,
+    ReferralDetail,
+    TransitionRequest,
+)
 from app.rehab import service as rehab
 from app.rehab.schemas import AppointmentOut, AssessmentOut
 
@@ -148,6 +153,14 @@ async def detail(
         handover_date=referral.handover_date,
         supervision_ended=referral.supervision_ended,
         withheld_fields=withheld,
+        consent_withdrawal=(
+            ConsentWithdrawalOut(
+                withdrawn_at=referral.consent_withdrawn_at,
+                evidence_ref=referral.consent_withdrawal_ref or "",
+            )
+            if referral.consent_withdrawn_at is not None
+            else None
+        ),
         triage_due_at=domain.triage_due_at(referral.handover_date, view.triage_days, clock.tz),
         overdue=domain.is_overdue(state.status, referral.handover_date, view.triage_days, today),
         next_follow_up_due=referral.next_follow_up_due,
@@ -173,29 +186,42 @@ async def read_detail(
 ) -> tuple[ReferralDetail, str]:
     rows = await store.load_for_detail(session, principal, referral_id, view.clock.now)
     referral = rows.referral
-    record = rehab.detail_view(principal, rows.assessment, rows.next_appointment, view.cipher)
+    sealer = await rehab.sealer_for(
+        session, view.cipher, referral.id, rows.assessment, rows.next_appointment
+    )
+    record = rehab.detail_view(principal, rows.assessment, rows.next_appointment, sealer)
     out = await detail(session, principal, referral, view, rows.siblings, record)
     audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
     return out, etag(referral)
 
 
 async def read_history(
-    session: AsyncSession, principal: Principal, referral_id: str
-) -> list[tuple[ReferralHistory, str]]:
+    session: AsyncSession, principal: Principal, referral_id: str, cipher: DataCipher
+) -> list[HistoryEntry]:
     """The referral's history, oldest first, each entry with its client's name (SPEC §5:
     a portal cannot read the client registry, so the history names the clients)."""
     referral = await store.load_visible(session, principal, referral_id)
-    rows = [
-        (entry, name)
-        for entry, name in await session.execute(
-            select(ReferralHistory, Client.name)
-            .join(Client, Client.id == ReferralHistory.client_id)
-            .where(ReferralHistory.referral_id == referral.id)
-            .order_by(ReferralHistory.id)
-        )
-    ]
+    entries = await history_of(session, [referral.id], cipher)
     audit.record(session, principal, "referral.history.read", "success", referral_id=referral.id)
-    return rows
+    return entries[referral.id]
+
+
+async def history_of(
+    session: AsyncSession, referral_ids: list[uuid.UUID], cipher: DataCipher
+) -> dict[uuid.UUID, list[HistoryEntry]]:
+    """The histories of these referrals, oldest first, their clients named and their notes
+    opened (null once erased)."""
+    notes = await keys.open_texts(session, cipher, referral_ids)
+    out: dict[uuid.UUID, list[HistoryEntry]] = {r: [] for r in referral_ids}
+    for entry, name in await session.execute(
+        select(ReferralHistory, Client.name)
+        .join(Client, Client.id == ReferralHistory.client_id)
+        .where(ReferralHistory.referral_id.in_(referral_ids))
+        .order_by(ReferralHistory.id)
+    ):
+        note = entry.note if entry.note_id is None else notes.get(entry.note_id)
+        out[entry.referral_id].append(HistoryEntry.of(entry, name, note))
+    return out
 
 
 async def transition(
@@ -275,8 +301,13 @@ async def transition(
     emits = domain.change_events(before, after) or (ChangeType.updated,)
     if report is not None:
         # Every close publishes its report (SPEC §10), after its `status_changed`.
-        rehab.write_report(session, referral, report, principal, view.clock, view.cipher)
+        sealer = await keys.text_cipher(session, view.cipher, referral.id, create=True)
+        rehab.write_report(session, referral, report, principal, view.clock, sealer)
         emits = (*emits, ChangeType.report_published)
+    note_id = None
+    if command.note is not None:
+        sealer = await keys.text_cipher(session, view.cipher, referral.id, create=True)
+        note_id = await keys.put_text(session, sealer, referral.id, command.note)
     log = ChangeLog()
     log.record(
         referral,
@@ -286,7 +317,7 @@ async def transition(
             action=action.value,
             reason_code=command.reason_code,
             outcome=command.outcome,
-            note=command.note,
+            note_id=note_id,
         ),
         principal,
         view.clock.now,

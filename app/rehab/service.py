@@ -30,9 +30,10 @@ from app.core.db import UTCDateTime
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.i18n import msg
 from app.reference.catalogue import AtensiComponent
-from app.referrals import store
+from app.referrals import keys, store
 from app.referrals.changes import Change, ChangeLog
 from app.referrals.domain import Status
+from app.referrals.keys import Sealer
 from app.referrals.models import Referral
 from app.rehab import domain, texts
 from app.rehab.domain import Attendance, Audience, Goal, GoalRequest, RecordKind
@@ -105,6 +106,8 @@ async def _referral(
             "REFERRAL_ENDED",
             msg("The referral is `{status}`: its record is closed.", status=referral.status),
         )
+    if write:
+        keys.refuse_if_erased(referral)
     return referral
 
 
@@ -166,7 +169,7 @@ def _touch(referral: Referral, clock: Clock) -> None:
 # Assessments
 
 
-def _assessment_out(row: Assessment, cipher: DataCipher) -> AssessmentOut:
+def _assessment_out(row: Assessment, cipher: Sealer) -> AssessmentOut:
     words = texts.open_(cipher, RecordKind.assessment, row.id, row.texts)
     notes: dict[str, str] = words.get("needs", {})
     return AssessmentOut(
@@ -194,6 +197,7 @@ async def record_assessment(
 ) -> AssessmentOut:
     kind = RecordKind.assessment
     referral = await _referral(session, principal, referral_id, kind, write=True)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
     _check_state(kind, referral)
     errors = domain.assessment_errors(
         body.assessed_on, [n.component for n in body.needs], clock.today
@@ -211,7 +215,7 @@ async def record_assessment(
         actor=principal.actor,
     )
     row.texts = texts.seal(
-        cipher,
+        sealer,
         kind,
         row.id,
         {
@@ -222,7 +226,7 @@ async def record_assessment(
     session.add(row)
     _touch(referral, clock)
     await _record_write(session, referral, principal, clock, kind, ("assessment_id", str(row.id)))
-    return _assessment_out(row, cipher)
+    return _assessment_out(row, sealer)
 
 
 async def list_assessments(
@@ -230,6 +234,7 @@ async def list_assessments(
 ) -> list[AssessmentOut]:
     kind = RecordKind.assessment
     referral = await _referral(session, principal, referral_id, kind, write=False)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     rows = (
         await session.execute(
             select(Assessment)
@@ -237,7 +242,7 @@ async def list_assessments(
             .order_by(Assessment.recorded_at.desc(), Assessment.id.desc())
         )
     ).scalars()
-    out = [_assessment_out(r, cipher) for r in rows]
+    out = [_assessment_out(r, sealer) for r in rows]
     audit.record(session, principal, READ_ACTIONS[kind], "success", referral_id=referral.id)
     return out
 
@@ -245,7 +250,7 @@ async def list_assessments(
 # The plan
 
 
-def _goals_of(plan: Plan, cipher: DataCipher) -> list[Goal]:
+def _goals_of(plan: Plan, cipher: Sealer) -> list[Goal]:
     words = texts.open_(cipher, RecordKind.plan, plan.referral_id, plan.texts)
     return [
         Goal(
@@ -281,11 +286,12 @@ async def read_plan(
 ) -> tuple[PlanOut, str]:
     kind = RecordKind.plan
     referral = await _referral(session, principal, referral_id, kind, write=False)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     plan = await _plan(session, referral.id)
     if plan is None:
         raise ProblemError("NO_PLAN")
     audit.record(session, principal, READ_ACTIONS[kind], "success", referral_id=referral.id)
-    return _plan_out(plan, _goals_of(plan, cipher)), plan_etag(plan)
+    return _plan_out(plan, _goals_of(plan, sealer)), plan_etag(plan)
 
 
 async def put_plan(
@@ -301,6 +307,7 @@ async def put_plan(
     that changes nothing keeps the version (and emits nothing)."""
     kind = RecordKind.plan
     referral = await _referral(session, principal, referral_id, kind, write=True)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
     plan = await _plan(session, referral.id)
     tag = plan_etag(plan) if plan is not None else None
     # `If-Match: *` names no version: it counts as missing (SPEC §1).
@@ -316,7 +323,7 @@ async def put_plan(
             headers={"ETag": tag} if tag else {},
         )
     _check_state(kind, referral)
-    current = _goals_of(plan, cipher) if plan is not None else []
+    current = _goals_of(plan, sealer) if plan is not None else []
     goals, errors = domain.plan_goals(
         current,
         [GoalRequest(g.id, g.component, g.description, g.due_on) for g in body.goals],
@@ -342,7 +349,7 @@ async def put_plan(
         plan.version += 1
     plan.goals = stored
     plan.updated_at = clock.now
-    plan.texts = texts.seal(cipher, kind, referral.id, {str(g.id): g.description for g in goals})
+    plan.texts = texts.seal(sealer, kind, referral.id, {str(g.id): g.description for g in goals})
     await _record_write(
         session, referral, principal, clock, kind, ("plan_version", str(plan.version))
     )
@@ -352,7 +359,7 @@ async def put_plan(
 # Appointments
 
 
-def _appointment_out(row: Appointment, cipher: DataCipher) -> AppointmentOut:
+def _appointment_out(row: Appointment, cipher: Sealer) -> AppointmentOut:
     words = texts.open_(cipher, RecordKind.appointment, row.id, row.texts)
     return AppointmentOut(
         id=row.id,
@@ -392,6 +399,7 @@ async def schedule_appointment(
 ) -> AppointmentOut:
     kind = RecordKind.appointment
     referral = await _referral(session, principal, referral_id, kind, write=True)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
     _check_state(kind, referral)
     following = (await session.execute(_upcoming(referral.id, clock.now))).scalar_one_or_none()
     row = Appointment(
@@ -404,7 +412,7 @@ async def schedule_appointment(
         actor=principal.actor,
     )
     row.texts = texts.seal(
-        cipher, kind, row.id, {"location": body.location.detail, "purpose": body.purpose}
+        sealer, kind, row.id, {"location": body.location.detail, "purpose": body.purpose}
     )
     session.add(row)
     if domain.is_upcoming(row.starts_at, None, clock.now) and (
@@ -412,7 +420,7 @@ async def schedule_appointment(
     ):
         _touch(referral, clock)  # it is the detail's new `next_appointment`
     await _record_write(session, referral, principal, clock, kind, ("appointment_id", str(row.id)))
-    return _appointment_out(row, cipher)
+    return _appointment_out(row, sealer)
 
 
 async def list_appointments(
@@ -420,6 +428,7 @@ async def list_appointments(
 ) -> list[AppointmentOut]:
     kind = RecordKind.appointment
     referral = await _referral(session, principal, referral_id, kind, write=False)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     rows = (
         await session.execute(
             select(Appointment)
@@ -427,7 +436,7 @@ async def list_appointments(
             .order_by(Appointment.recorded_at.desc(), Appointment.id.desc())
         )
     ).scalars()
-    out = [_appointment_out(r, cipher) for r in rows]
+    out = [_appointment_out(r, sealer) for r in rows]
     audit.record(session, principal, READ_ACTIONS[kind], "success", referral_id=referral.id)
     return out
 
@@ -443,6 +452,7 @@ async def record_attendance(
 ) -> AppointmentOut:
     kind = RecordKind.attendance
     referral = await _referral(session, principal, referral_id, kind, write=True)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
     row = await _appointment(session, referral.id, appointment_id)
     _check_state(kind, referral)
     refused = domain.attendance_refusal(row.attendance, row.starts_at, body.attendance, clock.now)
@@ -461,9 +471,9 @@ async def record_attendance(
         was_next = following is not None and following.id == row.id
     row.attendance = body.attendance.value
     row.attendance_recorded_at = clock.now
-    words = texts.open_(cipher, RecordKind.appointment, row.id, row.texts)
+    words = texts.open_(sealer, RecordKind.appointment, row.id, row.texts)
     words["attendance_note"] = body.note
-    row.texts = texts.seal(cipher, RecordKind.appointment, row.id, words)
+    row.texts = texts.seal(sealer, RecordKind.appointment, row.id, words)
     if was_next:
         _touch(referral, clock)
     await _record_write(
@@ -475,7 +485,7 @@ async def record_attendance(
         ("appointment_id", str(row.id)),
         attendance=body.attendance,
     )
-    return _appointment_out(row, cipher)
+    return _appointment_out(row, sealer)
 
 
 async def _appointment(
@@ -494,7 +504,7 @@ async def _appointment(
 # Services delivered
 
 
-def _service_out(row: ServiceDelivered, cipher: DataCipher) -> ServiceOut:
+def _service_out(row: ServiceDelivered, cipher: Sealer) -> ServiceOut:
     words = texts.open_(cipher, RecordKind.service, row.id, row.texts)
     return ServiceOut(
         id=row.id,
@@ -518,6 +528,7 @@ async def record_service(
 ) -> ServiceOut:
     kind = RecordKind.service
     referral = await _referral(session, principal, referral_id, kind, write=True)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
     _check_state(kind, referral)
     goal_ids: frozenset[uuid.UUID] = frozenset()
     if body.goal_id is not None:
@@ -542,10 +553,10 @@ async def record_service(
         client_id=principal.client_id,
         actor=principal.actor,
     )
-    row.texts = texts.seal(cipher, kind, row.id, {"description": body.description})
+    row.texts = texts.seal(sealer, kind, row.id, {"description": body.description})
     session.add(row)
     await _record_write(session, referral, principal, clock, kind, ("service_id", str(row.id)))
-    return _service_out(row, cipher)
+    return _service_out(row, sealer)
 
 
 async def list_services(
@@ -553,6 +564,7 @@ async def list_services(
 ) -> list[ServiceOut]:
     kind = RecordKind.service
     referral = await _referral(session, principal, referral_id, kind, write=False)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     rows = (
         await session.execute(
             select(ServiceDelivered)
@@ -560,7 +572,7 @@ async def list_services(
             .order_by(ServiceDelivered.recorded_at.desc(), ServiceDelivered.id.desc())
         )
     ).scalars()
-    out = [_service_out(r, cipher) for r in rows]
+    out = [_service_out(r, sealer) for r in rows]
     audit.record(session, principal, READ_ACTIONS[kind], "success", referral_id=referral.id)
     return out
 
@@ -568,7 +580,7 @@ async def list_services(
 # Notes
 
 
-def _note_out(row: Note, client_name: str, cipher: DataCipher) -> NoteOut:
+def _note_out(row: Note, client_name: str, cipher: Sealer) -> NoteOut:
     return NoteOut(
         id=row.id,
         at=row.at,
@@ -592,6 +604,7 @@ async def write_note(
     ever stored encrypted, and neither history nor the event carries it."""
     kind = RecordKind.note
     referral = await _referral(session, principal, referral_id, kind, write=True)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
     if body.audience not in domain.audiences(principal.role):
         raise validation_failed(
             [
@@ -610,13 +623,13 @@ async def write_note(
         client_id=principal.client_id,
         actor=principal.actor,
     )
-    row.body = texts.seal_text(cipher, kind, row.id, body.body)
+    row.body = texts.seal_text(sealer, kind, row.id, body.body)
     session.add(row)
     audience = Audience.kemensos.value if body.audience is Audience.kemensos else None
     await _record_write(
         session, referral, principal, clock, kind, ("note_id", str(row.id)), audience=audience
     )
-    return _note_out(row, principal.name, cipher)
+    return _note_out(row, principal.name, sealer)
 
 
 async def list_notes(
@@ -624,6 +637,7 @@ async def list_notes(
 ) -> list[NoteOut]:
     kind = RecordKind.note
     referral = await _referral(session, principal, referral_id, kind, write=False)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     audiences = sorted(a.value for a in domain.audiences(principal.role))
     rows = (
         await session.execute(
@@ -633,7 +647,7 @@ async def list_notes(
             .order_by(Note.at.desc(), Note.id.desc())
         )
     ).all()
-    out = [_note_out(note, name, cipher) for note, name in rows]
+    out = [_note_out(note, name, sealer) for note, name in rows]
     audit.record(session, principal, READ_ACTIONS[kind], "success", referral_id=referral.id)
     return out
 
@@ -648,17 +662,18 @@ async def read_report(
     and the services delivered (three reads)."""
     kind = RecordKind.report
     referral = await _referral(session, principal, referral_id, kind, write=False)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     report = await session.get(Report, referral.id)
     if report is None:
         raise ProblemError("NO_REPORT")
     plan = await _plan(session, referral.id)
-    goals = _goals_of(plan, cipher) if plan is not None else []
+    goals = _goals_of(plan, sealer) if plan is not None else []
     components = (
         await session.execute(
             select(ServiceDelivered.component).where(ServiceDelivered.referral_id == referral.id)
         )
     ).scalars()
-    words = texts.open_(cipher, kind, referral.id, report.texts)
+    words = texts.open_(sealer, kind, referral.id, report.texts)
     if report.texts is None and not report.results:
         goals = []  # the close carried no report
     audit.record(session, principal, READ_ACTIONS[kind], "success", referral_id=referral.id)
@@ -708,7 +723,7 @@ def write_report(
     report: CloseReport,
     principal: Principal,
     clock: Clock,
-    cipher: DataCipher,
+    cipher: Sealer,
 ) -> None:
     session.add(
         Report(
@@ -746,7 +761,7 @@ def detail_view(
     principal: Principal,
     assessment: Assessment | None,
     appointment: Appointment | None,
-    cipher: DataCipher,
+    cipher: Sealer,
 ) -> tuple[AssessmentOut | None, AppointmentOut | None]:
     """The detail's `assessment` (null for those who may not read assessments) and
     `next_appointment`, from their rows."""
@@ -767,7 +782,21 @@ async def detail_fields(
     """The latest assessment and the next appointment, in one round trip (after a write;
     a read of the detail gets them with the referral: `store.load_for_detail`)."""
     row = (await session.execute(_DETAIL_FIELDS, {"referral_id": referral_id, "now": now})).one()
-    return detail_view(principal, row[0], row[1], cipher)
+    sealer = await sealer_for(session, cipher, referral_id, row[0], row[1])
+    return detail_view(principal, row[0], row[1], sealer)
+
+
+async def sealer_for(
+    session: AsyncSession,
+    cipher: DataCipher,
+    referral_id: uuid.UUID,
+    *rows: Assessment | Appointment | None,
+) -> Sealer:
+    """What opens these rows' texts: the referral's key is read only when one of them is
+    sealed under it (the detail is read often; most of its rows have no text)."""
+    if any(r is not None and r.texts is not None and r.texts.startswith(keys.PREFIX) for r in rows):
+        return await keys.text_cipher(session, cipher, referral_id)
+    return cipher
 
 
 # Erasure (retention, SPEC §12's consent withdrawal) and key rotation
@@ -801,14 +830,14 @@ async def erase_texts(session: AsyncSession, referral_ids: Sequence[uuid.UUID]) 
 async def reseal_texts(session: AsyncSession, cipher: DataCipher, batch: int) -> int:
     """Re-encrypt up to `batch` sealed texts per table still under a previous key (`rujukan
     keys rotate`); how many it re-encrypted (0: none left, bar rows a request held)."""
-    prefix = f"v1.{cipher.key_id}.%"
+    prefix = f"v1.{cipher.key_id}.%"  # texts under the referral's key need no reseal
     changed = 0
     for model, column, kind, id_column in SEALED:
         sealed = getattr(model, column)
         rows = (
             await session.execute(
                 select(model)
-                .where(sealed.is_not(None), sealed.not_like(prefix))
+                .where(sealed.like("v1.%"), sealed.not_like(prefix))
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             )

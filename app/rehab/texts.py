@@ -1,4 +1,5 @@
-"""Free text of the rehabilitation record, encrypted at rest under the data key.
+"""Free text of the rehabilitation record, sealed under the referral's key
+(app/referrals/keys.py; texts written before it under the data key).
 
 Each record keeps its texts as one ciphertext (a JSON object), bound to the record by
 associated data (its table and id: a ciphertext copied onto another row does not
@@ -11,14 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from app.core.crypto import DataCipher
+from app.referrals.keys import Sealer, TextErasedError
 
 
 def associated(kind: str, record_id: uuid.UUID) -> bytes:
     return b"rujukan/rehab/" + kind.encode() + b"/" + record_id.bytes
 
 
-def seal(cipher: DataCipher, kind: str, record_id: uuid.UUID, texts: dict[str, Any]) -> str | None:
+def seal(cipher: Sealer, kind: str, record_id: uuid.UUID, texts: dict[str, Any]) -> str | None:
     """The ciphertext of `texts` without its null entries; None when nothing is left."""
     kept = {k: v for k, v in texts.items() if v is not None}
     if not kept:
@@ -26,21 +27,23 @@ def seal(cipher: DataCipher, kind: str, record_id: uuid.UUID, texts: dict[str, A
     return cipher.encrypt_json(kept, associated(kind, record_id))
 
 
-def open_(
-    cipher: DataCipher, kind: str, record_id: uuid.UUID, sealed: str | None
-) -> dict[str, Any]:
+def open_(cipher: Sealer, kind: str, record_id: uuid.UUID, sealed: str | None) -> dict[str, Any]:
     if sealed is None:
         return {}
-    return cipher.decrypt_json(sealed, associated(kind, record_id))
+    try:
+        return cipher.decrypt_json(sealed, associated(kind, record_id))
+    except TextErasedError:
+        return {}
 
 
-def seal_text(cipher: DataCipher, kind: str, record_id: uuid.UUID, text: str) -> str:
+def seal_text(cipher: Sealer, kind: str, record_id: uuid.UUID, text: str) -> str:
     return cipher.encrypt(text.encode(), associated(kind, record_id))
 
 
-def open_text(
-    cipher: DataCipher, kind: str, record_id: uuid.UUID, sealed: str | None
-) -> str | None:
+def open_text(cipher: Sealer, kind: str, record_id: uuid.UUID, sealed: str | None) -> str | None:
     if sealed is None:
         return None
-    return cipher.decrypt(sealed, associated(kind, record_id)).decode()
+    try:
+        return cipher.decrypt(sealed, associated(kind, record_id)).decode()
+    except TextErasedError:
+        return None

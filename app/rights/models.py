@@ -24,7 +24,8 @@ class RectificationRequest(Base):
     fields: Mapped[list[str]] = mapped_column(JSONType)
     # The named fields no applied event has changed yet; empty once resolved.
     pending: Mapped[list[str]] = mapped_column(JSONType)
-    detail: Mapped[str] = mapped_column(Text)
+    # Sealed under the referral's key (app/referrals/keys.py); null once erased.
+    detail: Mapped[str | None] = mapped_column(Text)
     client_id: Mapped[uuid.UUID] = mapped_column()
     actor: Mapped[str | None] = mapped_column(String(128))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)

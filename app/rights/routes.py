@@ -13,9 +13,11 @@ from app.core.deps import CipherDep, ClockDep, SessionDep, SettingsDep
 from app.core.openapi import PROBLEM_RESPONSES
 from app.core.schemas import Items
 from app.reference.deps import CoverageDep
+from app.referrals.schemas import ReferralDetail
 from app.referrals.service import DetailView
 from app.rights import service
 from app.rights.schemas import (
+    ConsentWithdrawalCreate,
     RectificationCreate,
     RectificationDecline,
     RectificationOut,
@@ -133,9 +135,11 @@ async def post_rectification(
     body: Annotated[RectificationCreate, Body(openapi_examples=_EXAMPLE)],
     session: SessionDep,
     clock: ClockDep,
+    cipher: CipherDep,
 ) -> RectificationOut:
-    row = await service.request_rectification(session, principal, referral_id, body, clock.now)
-    return RectificationOut.of(row)
+    return await service.request_rectification(
+        session, principal, referral_id, body, clock.now, cipher
+    )
 
 
 rectifications.add_api_route(
@@ -165,10 +169,10 @@ rectifications.add_api_route(
     response_model=Items[RectificationOut],
 )
 async def list_rectifications(
-    referral_id: str, principal: ReaderDep, session: SessionDep
+    referral_id: str, principal: ReaderDep, session: SessionDep, cipher: CipherDep
 ) -> Items[RectificationOut]:
-    rows = await service.list_rectifications(session, principal, referral_id)
-    return Items[RectificationOut](items=[RectificationOut.of(r) for r in rows])
+    rows = await service.list_rectifications(session, principal, referral_id, cipher)
+    return Items[RectificationOut](items=rows)
 
 
 _DECLINE_EXAMPLE = {
@@ -186,11 +190,11 @@ async def post_decline(
     body: Annotated[RectificationDecline, Body(openapi_examples=_DECLINE_EXAMPLE)],
     session: SessionDep,
     clock: ClockDep,
+    cipher: CipherDep,
 ) -> RectificationOut:
-    row = await service.decline_rectification(
-        session, principal, referral_id, request_id, body.reason, clock.now
+    return await service.decline_rectification(
+        session, principal, referral_id, request_id, body.reason, clock.now, cipher
     )
-    return RectificationOut.of(row)
 
 
 rectifications.add_api_route(
@@ -204,3 +208,65 @@ rectifications.add_api_route(
     response_model=RectificationOut,
     route_class_override=DeclineRoute,
 )
+
+
+class WithdrawalRoute(ApiRoute):
+    """A refused withdrawal is audited too (`referral.consent_withdrawal`, the code)."""
+
+    def refusal_action(self, body: Any) -> str | None:
+        return service.AUDIT_WITHDRAWAL
+
+
+withdrawals = APIRouter(
+    prefix="/v1/referrals/{referral_id}/consent-withdrawal",
+    tags=["Rights"],
+    responses=PROBLEM_RESPONSES,
+    route_class=WithdrawalRoute,
+)
+WithdrawerDep = Annotated[Principal, Depends(require_role(Role.kemensos, Role.sentra, Role.prison))]
+
+_WITHDRAWAL_EXAMPLE = {
+    "signed": {
+        "summary": "The person signed a withdrawal at the sentra",
+        "value": {
+            "withdrawn_at": "2026-12-01T10:30:00+07:00",
+            "evidence_ref": "SENTRA-ABH-JKT/PENARIKAN/2026/0142",
+        },
+    }
+}
+
+
+@withdrawals.post(
+    "",
+    summary="Record that the person withdrew consent (UU 27/2022)",
+    description="Kemensos, the assigned sentra or the originating prison, when the person "
+    "withdraws the consent the referral rests on (`consent.basis = consent`; otherwise 409 "
+    "`CONSENT_NOT_BASIS`). Not a lifecycle action: no `If-Match` (a person's withdrawal is "
+    "never refused for a stale version), from any state. At once: `needs.health`, phone "
+    "numbers, the guardian's contact and every free text about the person (transition "
+    "notes in the history, the record's notes, summaries and descriptions, follow-up notes, "
+    "rectification details) are erased — the free text by destroying the referral's own "
+    "key, so the append-only history stays as written; a referral that has not ended is "
+    "closed with outcome `consent_withdrawn` (history action `consent_withdrawal`, "
+    "`referral.status_changed`), and `referral.consent_withdrawn` is emitted. From then on "
+    "the prison's events are recorded but change nothing (200, outcome "
+    "`consent_withdrawn`), and nothing more can be written to the record (409 "
+    "`REFERRAL_ENDED`). The identity stays until retention, for the legal record. "
+    "Recording the withdrawal again changes nothing and answers the detail. Answers the "
+    "detail as the caller reads it, with its `ETag`.",
+    response_model=ReferralDetail,
+    responses={200: {"headers": {"ETag": {"schema": {"type": "string"}}}}},
+)
+async def post_consent_withdrawal(
+    referral_id: str,
+    principal: WithdrawerDep,
+    body: Annotated[ConsentWithdrawalCreate, Body(openapi_examples=_WITHDRAWAL_EXAMPLE)],
+    session: SessionDep,
+    cipher: CipherDep,
+    settings: SettingsDep,
+    coverage: CoverageDep,
+    clock: ClockDep,
+) -> Response:
+    view = DetailView(cipher, settings.triage_days, coverage, clock)
+    out, tag = await service.withdraw_consent(session, principal, referral_id, body, view)
+    return Response(out.model_dump_json(), media_type="application/json", headers={"ETag": tag})

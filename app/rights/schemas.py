@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from app.core.schemas import FreeText, ResponseModel, StrictBody
+from app.intake.schemas import EvidenceRef, Timestamp
 from app.referrals.schemas import HistoryEntry, ReferralDetail
 
 
@@ -73,7 +74,7 @@ class RectificationOut(ResponseModel):
     pending_fields: list[str] = Field(
         description="The named fields no applied event has changed yet."
     )
-    detail: str
+    detail: str | None = Field(description="Null once erased (a consent withdrawal, retention).")
     status: str = Field(description="`open`, `resolved` or `declined`.")
     requested_by: uuid.UUID = Field(description="The client that asked.")
     actor: str | None
@@ -86,18 +87,29 @@ class RectificationOut(ResponseModel):
     decline_reason: str | None
 
     @classmethod
-    def of(cls, row: Any) -> RectificationOut:
+    def of(cls, row: Any, *, detail: str | None, decline_reason: str | None) -> RectificationOut:
         return cls(
             id=row.id,
             referral_id=row.referral_id,
             fields=row.fields,
             pending_fields=row.pending,
-            detail=row.detail,
+            detail=detail,
             status=row.status,
             requested_by=row.client_id,
             actor=row.actor,
             requested_at=row.requested_at,
             resolved_at=row.resolved_at,
             declined_at=row.declined_at,
-            decline_reason=row.decline_reason,
+            decline_reason=decline_reason,
         )
+
+
+class ConsentWithdrawalCreate(StrictBody):
+    withdrawn_at: Timestamp = Field(
+        description="When the person withdrew consent, RFC 3339 with offset; not in the future "
+        "(5 minutes of clock skew: `INVALID_DATE`)."
+    )
+    evidence_ref: EvidenceRef = Field(
+        description="The reference of the signed withdrawal or its recording, kept as "
+        "evidence like the consent's own: 1-128 printable characters."
+    )

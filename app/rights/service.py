@@ -14,18 +14,24 @@ from app.audit.disclosures import reads_of
 from app.auth.models import Client
 from app.auth.principal import Principal
 from app.core import audit
+from app.core.crypto import DataCipher
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.i18n import msg
-from app.referrals import store
-from app.referrals.changes import outbox_row
+from app.intake.rules import CLOCK_SKEW
+from app.referrals import domain, keys, store
+from app.referrals.changes import Change, ChangeLog, outbox_row
 from app.referrals.domain import ChangeType
-from app.referrals.models import Referral, ReferralHistory
-from app.referrals.schemas import HistoryEntry
-from app.referrals.service import DetailView, detail
+from app.referrals.models import Referral
+from app.referrals.records import read_case
+from app.referrals.schemas import ReferralDetail
+from app.referrals.service import DetailView, detail, etag, history_of, set_state, state_of
+from app.rights import erasure
 from app.rights.models import RectificationRequest
 from app.rights.rectification import pointer_errors, still_pending
 from app.rights.schemas import (
+    ConsentWithdrawalCreate,
     RectificationCreate,
+    RectificationOut,
     SubjectAccess,
     SubjectDisclosure,
     SubjectReferral,
@@ -64,15 +70,7 @@ async def subject_access(
     if not referrals:
         raise ProblemError("SUBJECT_NOT_FOUND")
     ids = [r.id for r in referrals]
-    history = [
-        (entry, name)
-        for entry, name in await session.execute(
-            select(ReferralHistory, Client.name)
-            .join(Client, Client.id == ReferralHistory.client_id)
-            .where(ReferralHistory.referral_id.in_(ids))
-            .order_by(ReferralHistory.id)
-        )
-    ]
+    history = await history_of(session, ids, view.cipher)
     reads = await reads_of(session, ids)
     client_ids = {c for _, c in reads if c is not None}
     names: dict[uuid.UUID, str] = {}
@@ -90,9 +88,7 @@ async def subject_access(
         items.append(
             SubjectReferral(
                 referral=await detail(session, principal, referral, view, referrals),
-                history=[
-                    HistoryEntry.of(h, name) for h, name in history if h.referral_id == referral.id
-                ],
+                history=history[referral.id],
                 disclosures=[
                     SubjectDisclosure(
                         client_id=client,
@@ -119,7 +115,8 @@ async def request_rectification(
     referral_id: str,
     body: RectificationCreate,
     now: datetime,
-) -> RectificationRequest:
+    cipher: DataCipher,
+) -> RectificationOut:
     """A correction asked of the prison (kemensos, the assigned sentra): recorded, the
     referral's open count raised, `referral.rectification_requested` emitted."""
     referral = await store.load_visible(session, principal, referral_id, lock=True)
@@ -127,12 +124,15 @@ async def request_rectification(
     if errors:
         raise validation_failed(errors)
     fields = list(dict.fromkeys(body.fields))
+    keys.refuse_if_erased(referral)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
+    rid = uuid.uuid4()
     request = RectificationRequest(
-        id=uuid.uuid4(),
+        id=rid,
         referral_id=referral.id,
         fields=fields,
         pending=fields,
-        detail=body.detail,
+        detail=sealer.encrypt(body.detail.encode(), _associated(rid, "detail")),
         client_id=principal.client_id,
         actor=principal.actor,
         requested_at=now,
@@ -151,13 +151,37 @@ async def request_rectification(
         referral_id=referral.id,
         target_id=request.id,
     )
-    return request
+    return _out(request, sealer)
+
+
+def _associated(request_id: uuid.UUID, field: str) -> bytes:
+    return b"rujukan/rectification/" + field.encode() + b"/" + request_id.bytes
+
+
+def _open(
+    sealer: keys.TextCipher, request_id: uuid.UUID, field: str, token: str | None
+) -> str | None:
+    if token is None:
+        return None
+    try:
+        return sealer.decrypt(token, _associated(request_id, field)).decode()
+    except keys.TextErasedError:
+        return None
+
+
+def _out(row: RectificationRequest, sealer: keys.TextCipher) -> RectificationOut:
+    return RectificationOut.of(
+        row,
+        detail=_open(sealer, row.id, "detail", row.detail),
+        decline_reason=_open(sealer, row.id, "decline_reason", row.decline_reason),
+    )
 
 
 async def list_rectifications(
-    session: AsyncSession, principal: Principal, referral_id: str
-) -> list[RectificationRequest]:
+    session: AsyncSession, principal: Principal, referral_id: str, cipher: DataCipher
+) -> list[RectificationOut]:
     referral = await store.load_visible(session, principal, referral_id)
+    sealer = await keys.text_cipher(session, cipher, referral.id)
     rows = await session.execute(
         select(RectificationRequest)
         .where(RectificationRequest.referral_id == referral.id)
@@ -167,7 +191,7 @@ async def list_rectifications(
         session, principal, "referral.rectification_requests.read", "success",
         referral_id=referral.id,
     )  # fmt: skip
-    return list(rows.scalars())
+    return [_out(row, sealer) for row in rows.scalars()]
 
 
 async def decline_rectification(
@@ -177,7 +201,8 @@ async def decline_rectification(
     request_id: str,
     reason: str,
     now: datetime,
-) -> RectificationRequest:
+    cipher: DataCipher,
+) -> RectificationOut:
     """The prison answers that its data is right: the request ends, declined."""
     referral = await store.load_visible(session, principal, referral_id, lock=True)
     try:
@@ -191,15 +216,19 @@ async def decline_rectification(
         raise ProblemError(
             "RECTIFICATION_CLOSED", msg("The request is {status}.", status=request.status)
         )
+    keys.refuse_if_erased(referral)
+    sealer = await keys.text_cipher(session, cipher, referral.id, create=True)
     request.declined_at = now
     request.declined_by = principal.client_id
-    request.decline_reason = reason
+    request.decline_reason = sealer.encrypt(
+        reason.encode(), _associated(request.id, "decline_reason")
+    )
     referral.open_rectifications = max(0, referral.open_rectifications - 1)
     audit.record(
         session, principal, "referral.rectification_decline", "success",
         referral_id=referral.id, target_id=request.id,
     )  # fmt: skip
-    return request
+    return _out(request, sealer)
 
 
 async def settle_rectifications(
@@ -230,3 +259,63 @@ async def settle_rectifications(
     for referral in referrals:
         if referral.id in still_open:
             referral.open_rectifications = still_open[referral.id]
+
+
+# -- consent withdrawal ---------------------------------------------------------------------
+
+AUDIT_WITHDRAWAL = "referral.consent_withdrawal"
+
+
+async def withdraw_consent(
+    session: AsyncSession,
+    principal: Principal,
+    referral_id: str,
+    body: ConsentWithdrawalCreate,
+    view: DetailView,
+) -> tuple[ReferralDetail, str]:
+    """SPEC §12: the person withdrew consent. Not a §4 action: no If-Match, any state.
+    At once, in this transaction: health, contact and every free text erased (one path
+    with retention), a non-terminal referral closed `consent_withdrawn`, its events
+    emitted. Recording it again changes nothing and answers the detail."""
+    clock = view.clock
+    referral = await store.load_visible(session, principal, referral_id, lock=True)
+    basis = read_case(referral, view.cipher)["consent"].get("basis")
+    if basis != "consent":
+        raise ProblemError(
+            "CONSENT_NOT_BASIS",
+            msg("The referral rests on `{basis}`, not on the person's consent.", basis=basis),
+        )
+    if body.withdrawn_at > clock.now + CLOCK_SKEW:
+        raise validation_failed(
+            [FieldError("INVALID_DATE", msg("consent withdrawn in the future"), "/withdrawn_at")]
+        )
+    if referral.consent_withdrawn_at is None:
+        await erasure.erase(session, [referral], view.cipher, identity=False)
+        before = state_of(referral)
+        after = domain.withdrawn(before)
+        set_state(referral, after)
+        referral.consent_withdrawn_at = body.withdrawn_at
+        referral.consent_withdrawal_ref = body.evidence_ref
+        referral.next_follow_up_due = None  # no aftercare contact without consent
+        referral.version += 1
+        referral.updated_at = clock.now
+        if after.status is not before.status:
+            referral.closed_at = clock.now
+        log = ChangeLog()
+        log.record(
+            referral,
+            Change(
+                from_status=before.status.value,
+                emits=(*domain.change_events(before, after), ChangeType.consent_withdrawn),
+                action="consent_withdrawal",
+                outcome=after.outcome if after.status is not before.status else None,
+            ),
+            principal,
+            clock.now,
+            audit_action=AUDIT_WITHDRAWAL,
+            audit_outcome="success",
+        )
+        await store.write_changes(session, log)
+    else:
+        audit.record(session, principal, AUDIT_WITHDRAWAL, "unchanged", referral_id=referral.id)
+    return await detail(session, principal, referral, view), etag(referral)

@@ -596,13 +596,16 @@ async def test_equal_occurred_at_is_not_stale(case: Case) -> None:
 async def test_staleness_compares_instants_not_local_times(case: Case) -> None:
     """08:00+07:00 is 01:00Z: an event at 02:00Z is newer, at 00:30Z older."""
     base = (T0 - dt.timedelta(days=1)).replace(hour=1, minute=0, second=0)
-    first = case.event("release.completed", 0)
+    # Released on the local (Jakarta) day of the first event, whatever the hour the suite
+    # runs at: from 17:00 UTC the factory's "yesterday" is already that day in Jakarta.
+    released_on = base.astimezone(dt.timezone(dt.timedelta(hours=7))).date().isoformat()
+    first = case.event("release.completed", 0, release__date=released_on)
     first["occurred_at"] = base.astimezone(dt.timezone(dt.timedelta(hours=7))).isoformat()
     accepted(await case.post(first), 201, "created")
-    older = case.event("case.updated", 0, person__full_name="Lama")
+    older = case.event("case.updated", 0, person__full_name="Lama", release__date=released_on)
     older["occurred_at"] = (base - dt.timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
     accepted(await case.post(older), 200, "stale")
-    newer = case.event("case.updated", 0, person__full_name="Baru")
+    newer = case.event("case.updated", 0, person__full_name="Baru", release__date=released_on)
     newer["occurred_at"] = (
         (base + dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=-5))).isoformat()
     )
