@@ -27,7 +27,7 @@ class IntakeRecord(Base):
     body_sha256: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(32))
     referral_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("referrals.id"))
     status_code: Mapped[int] = mapped_column(Integer, default=0)
     response: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -215,7 +215,7 @@ class ReferralHistory(Base):
     action: Mapped[str | None] = mapped_column(String(32))
     event_type: Mapped[str | None] = mapped_column(String(32))
     event_id: Mapped[str | None] = mapped_column(String(100))
-    event_outcome: Mapped[str | None] = mapped_column(String(16))
+    event_outcome: Mapped[str | None] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     custody_status: Mapped[str | None] = mapped_column(String(24))

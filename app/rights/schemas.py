@@ -106,6 +106,7 @@ class RectificationOut(ResponseModel):
 
 class ConsentWithdrawalCreate(StrictBody):
     withdrawn_at: Timestamp = Field(
+        strict=False,  # FastAPI parses the body in Python mode (app/core/schemas.py)
         description="When the person withdrew consent, RFC 3339 with offset; not in the future "
         "(5 minutes of clock skew: `INVALID_DATE`)."
     )

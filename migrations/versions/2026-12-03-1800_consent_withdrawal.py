@@ -9,6 +9,9 @@
 - `referrals.consent_withdrawn_at`, `consent_withdrawal_ref`: the withdrawal, after which
   events are recorded but not applied.
 - `rectification_requests.detail` may be null: erased with the person's other free text.
+- `referral_history.event_outcome` and `intake_records.outcome` widened to 32 characters
+  for `consent_withdrawn` (on PostgreSQL: SQLite does not enforce lengths, and rebuilding
+  the append-only history table there would drop its triggers).
 
 Revision ID: 0008_consent
 Revises: 0007_rehab
@@ -63,6 +66,11 @@ def upgrade() -> None:
     op.create_index(op.f("ix_referral_texts_referral_id"), "referral_texts", ["referral_id"])
     with op.batch_alter_table("rectification_requests") as batch:
         batch.alter_column("detail", existing_type=sa.Text(), nullable=True)
+    if op.get_bind().dialect.name == "postgresql":
+        for table, column in (("referral_history", "event_outcome"), ("intake_records", "outcome")):
+            op.alter_column(
+                table, column, type_=sa.String(length=32), existing_type=sa.String(length=16)
+            )
 
 
 def downgrade() -> None:

@@ -102,6 +102,17 @@ def test_an_older_event_is_stale_before_any_refusal(kind: ReleaseEventType) -> N
     assert not out.applied
 
 
+@pytest.mark.parametrize("kind", list(K))
+def test_after_a_consent_withdrawal_every_event_is_recorded_only(kind: ReleaseEventType) -> None:
+    """SPEC §12: before staleness and every refusal; nothing is applied or emitted."""
+    s = state("closed")
+    withdrawn = CaseFacts(s, T0, consent_withdrawn=True)
+    for at in (T0 - dt.timedelta(seconds=1), T0 + dt.timedelta(days=1)):
+        out = effect(on_event(withdrawn, event(kind, at=at, supervised=False, changed=True)))
+        assert out.outcome is EventOutcome.consent_withdrawn
+        assert (out.state, out.emits, out.applied, out.recorded_only) == (s, (), False, True)
+
+
 def test_an_event_as_old_as_the_last_one_is_applied() -> None:
     out = effect(on_event(case(state("received")), event(K.case_updated, changed=True)))
     assert out.outcome is EventOutcome.updated

@@ -121,3 +121,18 @@ def test_every_event_produced_is_a_type_the_feed_and_subscriptions_know() -> Non
     known = {e.value for e in ChangeType}
     assert {e.value for e in Moment} <= known
     assert len(known) == 18
+
+
+def test_no_moment_after_a_consent_withdrawal() -> None:
+    """SPEC §12: nothing more happens about the person, not even a follow-up reminder."""
+    completed = replace(
+        BASE,
+        status="closed",
+        custody_status="released",
+        handover_date=dt.date(2026, 5, 12),
+        closed_at=T0,
+        outcome="completed",
+    )
+    later = T0 + dt.timedelta(days=400)
+    assert names(completed, later)  # the handover and three follow-ups
+    assert schedule(replace(completed, consent_withdrawn=True), RULES, later) == ([], None)
