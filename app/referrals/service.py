@@ -289,7 +289,7 @@ async def transition(
             note=command.note,
         ),
         principal,
-        view.clock.now,
+        view.clock,
         audit_action=f"referral.{action.value}",
         audit_outcome="success",
     )

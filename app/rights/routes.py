@@ -134,7 +134,7 @@ async def post_rectification(
     session: SessionDep,
     clock: ClockDep,
 ) -> RectificationOut:
-    row = await service.request_rectification(session, principal, referral_id, body, clock.now)
+    row = await service.request_rectification(session, principal, referral_id, body, clock)
     return RectificationOut.of(row)
 
 
