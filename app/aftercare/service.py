@@ -135,7 +135,7 @@ async def record_follow_up(
             about=(("follow_up_id", str(row.id)),),
         ),
         principal,
-        clock.now,
+        clock,
         audit_action="referral.follow_up",
         audit_outcome="success",
     )

@@ -581,7 +581,7 @@ def _decide(item: _Item, batch: _Batch, sender: Sender) -> Outcome:
             backfill=sender.backfill,
         ),
         principal,
-        now,
+        sender.clock,
         audit_action=AUDIT_ACTION,
         audit_outcome=decided.outcome.value,
         request_id=item.request_id,

@@ -15,7 +15,8 @@ from typing import Any
 
 from app.auth.principal import Principal
 from app.core import audit
-from app.referrals.domain import ChangeType
+from app.core.clock import Clock
+from app.referrals.domain import ChangeType, CustodyStatus, responsible_agency
 from app.referrals.models import Referral
 
 
@@ -58,14 +59,16 @@ class ChangeLog:
         referral: Referral,
         change: Change,
         principal: Principal,
-        at: datetime,
+        clock: Clock,
         *,
         audit_action: str,
         audit_outcome: str,
         request_id: str | None = None,
     ) -> None:
-        """The history entry, the outbox rows and the audit row of `change`, as the
-        referral is now (after it); the referral's timeline stamped (`stamp`)."""
+        """The history entry, the outbox rows and the audit row of `change` at
+        `clock.now`, as the referral is now (after it); the referral's timeline stamped
+        (`stamp`)."""
+        at = clock.now
         stamp(referral, change, at)
         self.history.append(
             {
@@ -89,7 +92,7 @@ class ChangeLog:
             }
         )
         for event_type in change.emits:
-            row = outbox_row(referral, event_type, at, change.from_status, **dict(change.about))
+            row = outbox_row(referral, event_type, clock, change.from_status, **dict(change.about))
             row["audience"] = change.audience
             self.outbox.append(row)
         self.audit.append(
@@ -132,17 +135,25 @@ def stamp(referral: Referral, change: Change, at: datetime) -> None:
 def outbox_row(
     referral: Referral,
     event_type: str,
-    at: datetime,
+    clock: Clock,
     previous_status: str | None,
     **about: str,
 ) -> dict[str, Any]:
     """An outbox row's column values (`txid` is the database's): a thin CloudEvent payload,
-    ids and statuses only, never personal data (SPEC §7)."""
+    ids and statuses only, never personal data (SPEC §7), as of `clock.now`."""
+    at = clock.now
+    # The responsibility on the local day of the event, as the detail showed it then: the
+    # stored `handover_date` already holds a `supervision.ended` event's end date.
+    agency = responsible_agency(
+        CustodyStatus(referral.custody_status), referral.handover_date, clock.today
+    )
     data: dict[str, Any] = {
         "referral_id": str(referral.id),
         "status": referral.status,
         "previous_status": previous_status,
+        "outcome": referral.outcome,
         "custody_status": referral.custody_status,
+        "responsible_agency": agency,
         "version": referral.version,
         "occurred_at": at.isoformat(),
         **about,  # the id of the record the event is about (`follow_up_id`, ...)

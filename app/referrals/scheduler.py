@@ -20,7 +20,7 @@ from typing import cast
 from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.clock import utcnow
+from app.core.clock import Clock, utcnow
 from app.core.config import Settings
 from app.core.db import Database, insert_or_skip
 from app.referrals.changes import outbox_row
@@ -89,7 +89,7 @@ async def _fire_batch(session: AsyncSession, rules: Rules, now: dt.datetime) -> 
             if inserted.first() is not None:
                 await session.execute(
                     OUTBOX.insert(),
-                    outbox_row(referral, moment.moment, now, referral.status),
+                    outbox_row(referral, moment.moment, Clock(now, rules.tz), referral.status),
                 )
                 fired += 1
         referral.next_moment_at = upcoming

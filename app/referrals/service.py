@@ -320,7 +320,7 @@ async def transition(
             note_id=note_id,
         ),
         principal,
-        view.clock.now,
+        view.clock,
         audit_action=f"referral.{action.value}",
         audit_outcome="success",
     )

@@ -152,7 +152,7 @@ async def _record_write(
             audience=audience,
         ),
         principal,
-        clock.now,
+        clock,
         audit_action=write_action(kind),
         audit_outcome="success",
     )

@@ -137,9 +137,7 @@ async def post_rectification(
     clock: ClockDep,
     cipher: CipherDep,
 ) -> RectificationOut:
-    return await service.request_rectification(
-        session, principal, referral_id, body, clock.now, cipher
-    )
+    return await service.request_rectification(session, principal, referral_id, body, clock, cipher)
 
 
 rectifications.add_api_route(

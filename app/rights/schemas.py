@@ -108,7 +108,7 @@ class ConsentWithdrawalCreate(StrictBody):
     withdrawn_at: Timestamp = Field(
         strict=False,  # FastAPI parses the body in Python mode (app/core/schemas.py)
         description="When the person withdrew consent, RFC 3339 with offset; not in the future "
-        "(5 minutes of clock skew: `INVALID_DATE`)."
+        "(5 minutes of clock skew: `INVALID_DATE`).",
     )
     evidence_ref: EvidenceRef = Field(
         description="The reference of the signed withdrawal or its recording, kept as "

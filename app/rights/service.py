@@ -14,6 +14,7 @@ from app.audit.disclosures import reads_of
 from app.auth.models import Client
 from app.auth.principal import Principal
 from app.core import audit
+from app.core.clock import Clock
 from app.core.crypto import DataCipher
 from app.core.errors import FieldError, ProblemError, validation_failed
 from app.core.i18n import msg
@@ -114,7 +115,7 @@ async def request_rectification(
     principal: Principal,
     referral_id: str,
     body: RectificationCreate,
-    now: datetime,
+    clock: Clock,
     cipher: DataCipher,
 ) -> RectificationOut:
     """A correction asked of the prison (kemensos, the assigned sentra): recorded, the
@@ -135,11 +136,11 @@ async def request_rectification(
         detail=sealer.encrypt(body.detail.encode(), _associated(rid, "detail")),
         client_id=principal.client_id,
         actor=principal.actor,
-        requested_at=now,
+        requested_at=clock.now,
     )
     session.add(request)
     referral.open_rectifications += 1
-    event = outbox_row(referral, ChangeType.rectification_requested, now, referral.status)
+    event = outbox_row(referral, ChangeType.rectification_requested, clock, referral.status)
     event["data"] = {**event["data"], "rectification_request_id": str(request.id)}
     await session.flush()
     await session.execute(store.OUTBOX.insert(), [event])
@@ -311,7 +312,7 @@ async def withdraw_consent(
                 outcome=after.outcome if after.status is not before.status else None,
             ),
             principal,
-            clock.now,
+            clock,
             audit_action=AUDIT_WITHDRAWAL,
             audit_outcome="success",
         )

@@ -142,7 +142,18 @@ class EventData(ResponseModel):
     referral_id: uuid.UUID
     status: str
     previous_status: str | None
+    # Defaults: events written before these two fields existed (kept for the retention
+    # period) lack them, and the feed must still serve them.
+    outcome: str | None = Field(
+        default=None, description="The referral's outcome: null unless `closed`."
+    )
     custody_status: str
+    responsible_agency: Literal["imipas", "kemensos"] | None = Field(
+        default=None,
+        description="`imipas` or `kemensos` on the local day of the event (RUJUKAN_TIMEZONE), "
+        "as the referral's detail showed it then; null only in events written before this "
+        "field was added.",
+    )
     version: int
     occurred_at: str
 

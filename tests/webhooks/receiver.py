@@ -24,7 +24,9 @@ THIN_DATA_KEYS = {
     "referral_id",
     "status",
     "previous_status",
+    "outcome",
     "custody_status",
+    "responsible_agency",
     "version",
     "occurred_at",
 }

@@ -4,6 +4,7 @@ the change and again when the event is delivered."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core.audit import AuditEvent
-from app.core.clock import utcnow
+from app.core.clock import Clock, utcnow
 from app.referrals.changes import outbox_row
 from app.referrals.domain import ChangeType
 from app.referrals.models import OutboxEvent, Referral
@@ -377,7 +378,11 @@ async def test_every_event_type_is_subscribed_relayed_and_in_the_feed(
         assert referral is not None
         for event_type in every[1:]:
             row = outbox_row(
-                referral, event_type, utcnow(), referral.status, record_id=str(uuid.uuid4())
+                referral,
+                event_type,
+                Clock(utcnow(), dt.UTC),
+                referral.status,
+                record_id=str(uuid.uuid4()),
             )
             session.add(OutboxEvent(**row))
     try:

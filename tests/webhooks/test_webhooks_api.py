@@ -316,7 +316,9 @@ async def test_signed_cloudevents_reach_only_subscribers_who_may_read(
         "referral_id": rid,
         "status": "received",
         "previous_status": None,
+        "outcome": None,
         "custody_status": "released",
+        "responsible_agency": "kemensos",
         "version": 1,
         "occurred_at": first["data"]["occurred_at"],
     }
