@@ -130,10 +130,11 @@ TAGS: list[dict[str, str]] = [
     },
     {
         "name": "Webhooks",
-        "description": "Prison systems' subscriptions to the events of their facilities' "
-        "referrals, signed per Standard Webhooks, and their delivery log. Prison clients "
-        "only (SPEC §2): any other role gets 403 `ROLE_NOT_PERMITTED` and reads the change "
-        "feed.",
+        "description": "Subscriptions to the events of the referrals a client may read — "
+        "prisons, Bapas, the Kemensos portal and the sentra (SPEC §2) — signed per Standard "
+        "Webhooks, and their delivery log. Each client sees and manages only its own; "
+        "auditors and admins get 403 `ROLE_NOT_PERMITTED`. A subscriber receives an event "
+        "only if it may read the referral when the event is delivered.",
     },
     {
         "name": "Change feed",
