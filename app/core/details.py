@@ -179,7 +179,7 @@ INDONESIAN: dict[str, str] = {
     ),
     "`occurred_at` is in the future": "`occurred_at` berada di masa depan",
     "consent recorded in the future": "waktu pencatatan persetujuan berada di masa depan",
-    "consent withdrawn in the future": "waktu penarikan persetujuan berada di masa depan",
+    "consent withdrawn in the future": "waktu penarikan kembali persetujuan berada di masa depan",
     "type {number} belongs to `{category}`, not among `pas_categories`": (
         "jenis {number} termasuk `{category}`, yang tidak ada di `pas_categories`"
     ),
@@ -285,11 +285,11 @@ INDONESIAN: dict[str, str] = {
         "Peran {role} tidak boleh membaca catatan {kind} rujukan ini."
     ),
     "The person withdrew consent: nothing more is recorded about them here.": (
-        "Yang bersangkutan telah menarik persetujuannya: tidak ada lagi data tentang dirinya "
-        "yang dicatat di sini."
+        "Orang yang bersangkutan telah menarik kembali persetujuannya: data tentang dirinya "
+        "tidak lagi dicatat di sini."
     ),
     "The referral rests on `{basis}`, not on the person's consent.": (
-        "Rujukan ini didasarkan pada `{basis}`, bukan pada persetujuan yang bersangkutan."
+        "Rujukan ini didasarkan pada `{basis}`, bukan pada persetujuan orang yang bersangkutan."
     ),
     "The referral is `{status}`: its record is closed.": (
         "Rujukan berstatus `{status}`: rekam layanannya sudah ditutup."

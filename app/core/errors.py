@@ -149,8 +149,9 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "The referral does not rest on the person's consent (`consent.basis` is "
         "`public_task`): there is no consent to withdraw.",
         "Persetujuan bukan dasar pemrosesan",
-        "Rujukan ini tidak didasarkan pada persetujuan yang bersangkutan (`consent.basis` "
-        "bernilai `public_task`), sehingga tidak ada persetujuan yang dapat ditarik.",
+        "Rujukan ini tidak didasarkan pada persetujuan orang yang bersangkutan "
+        "(`consent.basis` bernilai `public_task`), sehingga tidak ada persetujuan yang dapat "
+        "ditarik kembali.",
     ),
     "ACTOR_REQUIRED": CatalogueEntry(
         422,

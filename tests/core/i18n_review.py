@@ -67,7 +67,11 @@ a test fails when this file and the code disagree, so corrections go into
   is "Subjek data tidak ditemukan" (UU 27/2022 speaks of "Subjek Data Pribadi").
 - **Rights**: "permintaan perbaikan data" for a rectification request (UU 27/2022 speaks
   of "memperbaiki kesalahan dan/atau ketidakakuratan Data Pribadi"); a declined one is
-  "ditolak", a resolved one "diselesaikan".
+  "ditolak", a resolved one "diselesaikan". Withdrawing consent is "menarik kembali
+  persetujuan" / "penarikan kembali persetujuan" (the law's words, Pasal 9 and 40), not a
+  bare "menarik persetujuan"; `consent.basis` is the "dasar pemrosesan" (Pasal 20). Write
+  "persetujuan orang yang bersangkutan": "persetujuan yang bersangkutan" reads as "the
+  consent in question".
 - **Aftercare**: "bimbingan lanjut" (ATENSI's term for the stage); a follow-up is a
   "kegiatan bimbingan lanjut", its record a "catatan bimbingan lanjut"; `in_training` is
   "pelatihan vokasional" as in ATENSI. Check: some sentra say "monitoring" or
