@@ -288,6 +288,10 @@ INDONESIAN: dict[str, str] = {
         "Orang yang bersangkutan telah menarik kembali persetujuannya: data tentang dirinya "
         "tidak lagi dicatat di sini."
     ),
+    "The referral was anonymised: nothing more is recorded about the person here.": (
+        "Rujukan ini telah dianonimkan: data tentang orang yang bersangkutan tidak lagi "
+        "dicatat di sini."
+    ),
     "The referral rests on `{basis}`, not on the person's consent.": (
         "Rujukan ini didasarkan pada `{basis}`, bukan pada persetujuan orang yang bersangkutan."
     ),

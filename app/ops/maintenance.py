@@ -22,6 +22,7 @@ from app.referrals.domain import TERMINAL
 from app.referrals.models import Referral, ReferralFollowUp
 from app.rehab import service as rehab
 from app.rights import erasure
+from app.rights import service as rights
 from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret, seal_secret
 
@@ -58,6 +59,9 @@ async def rotate_keys(
     rewrapped = await _rewrap_referral_keys(db, cipher, batch=batch)
     report.examined += rewrapped
     report.changed += rewrapped
+    sealed = await _seal_plain_texts(db, cipher, batch=batch)
+    report.examined += sealed
+    report.changed += sealed
     resealed = await _reseal_webhook_secrets(db, cipher)
     report.examined += resealed
     report.changed += resealed
@@ -115,6 +119,20 @@ async def _rewrap_referral_keys(db: Database, cipher: DataCipher, *, batch: int)
     for _ in range(100_000):  # bounded: rows a request holds are skipped, then retried
         async with db.transaction() as session:
             changed = await keys.rewrap(session, cipher, batch)
+        total += changed
+        if changed == 0:
+            break
+    return total
+
+
+async def _seal_plain_texts(db: Database, cipher: DataCipher, *, batch: int) -> int:
+    """Free text kept plain from before migration 0008 (transition notes, rectification
+    details), sealed under its referral's key."""
+    total = 0
+    for _ in range(100_000):  # bounded: rows a request holds are skipped, then retried
+        async with db.transaction() as session:
+            changed = await keys.seal_plain(session, cipher, batch)
+            changed += await rights.seal_plain(session, cipher, batch)
         total += changed
         if changed == 0:
             break
@@ -225,7 +243,7 @@ async def anonymise_ended(
             report.examined += len(rows)
             if not dry_run and rows:
                 # The same erasure as a consent withdrawal, plus the identity (SPEC §12).
-                await erasure.erase(session, rows, cipher, identity=True)
+                await erasure.erase(session, rows, cipher, now, identity=True)
                 for referral in rows:
                     referral.data_quality_flags = []
                     referral.anonymised_at = now

@@ -6,8 +6,10 @@ referral, itself wrapped by the data key. Erasure (a consent withdrawal, retenti
 deletes that key: every text sealed under it is unreadable wherever it lies, append-only
 rows included, without touching them.
 
-Texts written before this key existed were sealed under the data key (`v1.` tokens); they
-still open, and erasure clears their columns as it clears every other.
+Texts written before this key existed were sealed under the data key (`v1.` tokens), or
+were plain text (transition notes, rectification details: migration 0008 marked them
+`p0.` and moved the notes here); they still open, erasure removes them like every other,
+and `rujukan keys rotate` seals the plain ones under their referral's key.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from app.core.i18n import msg
 from app.referrals.models import Referral, ReferralKey, ReferralText
 
 PREFIX = "r1."
+PLAIN = "p0."  # legacy plain text (written before migration 0008), sealed by `keys rotate`
 
 
 class TextErasedError(Exception):
@@ -71,6 +74,8 @@ class TextCipher:
         return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
     def decrypt(self, token: str, associated: bytes = b"") -> bytes:
+        if token.startswith(PLAIN):
+            return token[len(PLAIN) :].encode()
         if not token.startswith(PREFIX):
             return self._data.decrypt(token, associated)
         if self._aead is None:
@@ -89,11 +94,22 @@ class TextCipher:
 def refuse_if_erased(referral: Referral) -> None:
     """Nothing more is written about a person who withdrew consent, nor about an
     anonymised referral: 409 `REFERRAL_ENDED`."""
-    if referral.consent_withdrawn_at is not None or referral.anonymised_at is not None:
+    if referral.consent_withdrawn_at is not None:
         raise ProblemError(
             "REFERRAL_ENDED",
             msg("The person withdrew consent: nothing more is recorded about them here."),
         )
+    if referral.anonymised_at is not None:
+        raise ProblemError(
+            "REFERRAL_ENDED",
+            msg("The referral was anonymised: nothing more is recorded about the person here."),
+        )
+
+
+def cipher_of(data: DataCipher, referral_id: uuid.UUID, wrapped: str | None) -> TextCipher:
+    """The cipher of a referral whose wrapped key the caller has read (null: none)."""
+    key = data.decrypt(wrapped, _wrap_associated(referral_id)) if wrapped is not None else None
+    return TextCipher(data, key)
 
 
 async def text_cipher(
@@ -114,8 +130,7 @@ async def text_cipher(
         wrapped = await session.scalar(
             select(ReferralKey.wrapped).where(ReferralKey.referral_id == referral_id)
         )
-    key = data.decrypt(wrapped, _wrap_associated(referral_id)) if wrapped is not None else None
-    return TextCipher(data, key)
+    return cipher_of(data, referral_id, wrapped)
 
 
 def _text_associated(text_id: uuid.UUID) -> bytes:
@@ -172,6 +187,25 @@ async def rewrap(session: AsyncSession, data: DataCipher, batch: int) -> int:
     for row in rows:
         associated = _wrap_associated(row.referral_id)
         row.wrapped = data.encrypt(data.decrypt(row.wrapped, associated), associated)
+        changed += 1
+    return changed
+
+
+async def seal_plain(session: AsyncSession, data: DataCipher, batch: int) -> int:
+    """Seal up to `batch` kept texts still plain (`p0.`, from before migration 0008) under
+    their referral's key (`rujukan keys rotate`); how many."""
+    rows = (
+        await session.execute(
+            select(ReferralText)
+            .where(ReferralText.sealed.like(PLAIN + "%"))
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars()
+    changed = 0
+    for row in rows:
+        cipher = await text_cipher(session, data, row.referral_id, create=True)
+        row.sealed = cipher.encrypt(cipher.decrypt(row.sealed), _text_associated(row.id))
         changed += 1
     return changed
 

@@ -186,9 +186,7 @@ async def read_detail(
 ) -> tuple[ReferralDetail, str]:
     rows = await store.load_for_detail(session, principal, referral_id, view.clock.now)
     referral = rows.referral
-    sealer = await rehab.sealer_for(
-        session, view.cipher, referral.id, rows.assessment, rows.next_appointment
-    )
+    sealer = keys.cipher_of(view.cipher, referral.id, rows.text_key)
     record = rehab.detail_view(principal, rows.assessment, rows.next_appointment, sealer)
     out = await detail(session, principal, referral, view, rows.siblings, record)
     audit.record(session, principal, "referral.read", "success", referral_id=referral.id)
@@ -288,6 +286,8 @@ async def transition(
         )
     if errors:
         raise validation_failed(errors)
+    if command.note is not None or report is not None:
+        keys.refuse_if_erased(referral)  # terminal already; its key must not come back
     after = domain.apply(before, command)
     set_state(referral, after)
     referral.version += 1

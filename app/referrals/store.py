@@ -26,7 +26,13 @@ from app.reference.coverage import SentraCoverage
 from app.reference.models import Sentra
 from app.referrals.changes import ChangeLog
 from app.referrals.domain import TERMINAL
-from app.referrals.models import OutboxEvent, Referral, ReferralHistory, ReferralPasCategory
+from app.referrals.models import (
+    OutboxEvent,
+    Referral,
+    ReferralHistory,
+    ReferralKey,
+    ReferralPasCategory,
+)
 from app.rehab.models import Appointment, Assessment
 from app.rehab.queries import record_subqueries
 
@@ -78,9 +84,11 @@ def _detail_query() -> Any:
     latest, upcoming = record_subqueries(rid, bindparam("now", type_=UTCDateTime()))
     same_nik = select(Referral.nik_index).where(Referral.id == rid).scalar_subquery()
     return (
-        select(Referral, Assessment, Appointment)
+        select(Referral, Assessment, Appointment, ReferralKey.wrapped)
         .outerjoin(Assessment, and_(Referral.id == rid, Assessment.id == latest))
         .outerjoin(Appointment, and_(Referral.id == rid, Appointment.id == upcoming))
+        # the key of the texts those two rows may hold (app/referrals/keys.py)
+        .outerjoin(ReferralKey, and_(Referral.id == rid, ReferralKey.referral_id == rid))
         .where(or_(Referral.id == rid, Referral.nik_index == same_nik))
     )
 
@@ -94,6 +102,7 @@ class DetailRows:
     siblings: list[Referral]
     assessment: Assessment | None
     next_appointment: Appointment | None
+    text_key: str | None  # the referral's wrapped text key, if it has one
 
 
 async def load_for_detail(
@@ -109,7 +118,8 @@ async def load_for_detail(
         own[0].facility_code, own[0].sentra_code, own[0].bapas_code
     ):
         raise not_found()
-    return DetailRows(own[0], [row[0] for row in rows if row[0].id != rid], own[1], own[2])
+    siblings = [row[0] for row in rows if row[0].id != rid]
+    return DetailRows(own[0], siblings, own[1], own[2], own[3])
 
 
 async def siblings_of(session: AsyncSession, referral: Referral) -> Sequence[Any]:

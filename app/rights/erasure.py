@@ -26,8 +26,8 @@ from app.rights.models import RectificationRequest
 
 
 def without_health_and_contact(case: dict[str, Any]) -> dict[str, Any]:
-    """The case without `needs.health`, `needs.summary`, phone numbers and the guardian's
-    contact; identity, release, categories and programmes stay."""
+    """The case without `needs.health`, `needs.summary`, phone numbers, the guardian's
+    contact and the programmes' names; identity, release and categories stay."""
     person = {**case["person"], "phone": None}
     guardian = person.get("guardian")
     if isinstance(guardian, dict):
@@ -36,6 +36,11 @@ def without_health_and_contact(case: dict[str, Any]) -> dict[str, Any]:
     needs = case.get("needs")
     if isinstance(needs, dict):
         out["needs"] = {**needs, "health": None, "summary": None}
+    # A programme's name is the prison's free text (a medical rehabilitation can name the
+    # illness): its kind and dates stay for the statistics.
+    out["in_custody_programmes"] = [
+        {**p, "name": None} for p in case.get("in_custody_programmes") or []
+    ]
     return out
 
 
@@ -69,10 +74,13 @@ def anonymised(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def erase_free_text(session: AsyncSession, referral_ids: Sequence[Any]) -> None:
+async def erase_free_text(
+    session: AsyncSession, referral_ids: Sequence[Any], now: dt.datetime
+) -> None:
     """Every free text about these referrals' people, at once: the keys and kept texts
     (transition notes), the record's sealed columns, follow-up notes, rectification
-    details and answers. A statement per table, whatever the number of referrals."""
+    details and answers. A statement per table, whatever the number of referrals. Open
+    rectification requests end (declined by no client): nothing can settle them now."""
     ids = sorted(set(referral_ids))
     if not ids:
         return
@@ -85,6 +93,15 @@ async def erase_free_text(session: AsyncSession, referral_ids: Sequence[Any]) ->
     )
     await session.execute(
         update(RectificationRequest)
+        .where(
+            RectificationRequest.referral_id.in_(ids),
+            RectificationRequest.resolved_at.is_(None),
+            RectificationRequest.declined_at.is_(None),
+        )
+        .values(declined_at=now, pending=[])
+    )
+    await session.execute(
+        update(RectificationRequest)
         .where(RectificationRequest.referral_id.in_(ids))
         .values(detail=None, decline_reason=None)
     )
@@ -94,13 +111,15 @@ async def erase(
     session: AsyncSession,
     referrals: Sequence[Referral],
     cipher: DataCipher,
+    now: dt.datetime,
     *,
     identity: bool,
 ) -> None:
     """Erase the person's free text, health and contact from `referrals` (locked by the
     caller); with `identity`, their identity too (retention)."""
-    await erase_free_text(session, [r.id for r in referrals])
+    await erase_free_text(session, [r.id for r in referrals], now)
     for referral in referrals:
+        referral.open_rectifications = 0
         case = without_health_and_contact(read_case(referral, cipher))
         if identity:
             case = anonymised(case)

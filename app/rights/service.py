@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.disclosures import reads_of
@@ -159,6 +159,35 @@ def _associated(request_id: uuid.UUID, field: str) -> bytes:
     return b"rujukan/rectification/" + field.encode() + b"/" + request_id.bytes
 
 
+async def seal_plain(session: AsyncSession, data: DataCipher, batch: int) -> int:
+    """Seal up to `batch` rectification texts still plain (`p0.`, from before migration
+    0008) under their referral's key (`rujukan keys rotate`); how many."""
+    plain = f"{keys.PLAIN}%"
+    rows = (
+        await session.execute(
+            select(RectificationRequest)
+            .where(
+                or_(
+                    RectificationRequest.detail.like(plain),
+                    RectificationRequest.decline_reason.like(plain),
+                )
+            )
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars()
+    changed = 0
+    for row in rows:
+        sealer = await keys.text_cipher(session, data, row.referral_id, create=True)
+        for field in ("detail", "decline_reason"):
+            token: str | None = getattr(row, field)
+            if token is not None and token.startswith(keys.PLAIN):
+                sealed = sealer.encrypt(sealer.decrypt(token), _associated(row.id, field))
+                setattr(row, field, sealed)
+        changed += 1
+    return changed
+
+
 def _open(
     sealer: keys.TextCipher, request_id: uuid.UUID, field: str, token: str | None
 ) -> str | None:
@@ -291,7 +320,7 @@ async def withdraw_consent(
             [FieldError("INVALID_DATE", msg("consent withdrawn in the future"), "/withdrawn_at")]
         )
     if referral.consent_withdrawn_at is None:
-        await erasure.erase(session, [referral], view.cipher, identity=False)
+        await erasure.erase(session, [referral], view.cipher, clock.now, identity=False)
         before = state_of(referral)
         after = domain.withdrawn(before)
         set_state(referral, after)

@@ -12,12 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text, update
+from alembic import command
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
-from app.ops.maintenance import anonymise_ended
-from app.referrals.models import Referral, ReferralKey, ReferralText
-from app.runtime import Runtime
+from app.core.config import Settings
+from app.core.migrate import alembic_config
+from app.main import create_app
+from app.ops.maintenance import anonymise_ended, rotate_keys
+from app.referrals.models import Referral, ReferralHistory, ReferralKey, ReferralText
+from app.rights.models import RectificationRequest
+from app.runtime import Runtime, build_runtime
+from tests.conftest import Clients, as_role
 from tests.factories import make_event, supervised
 from tests.rehab.support import ASSESSMENT, Case, at, today
 from tests.rehab.support import case as case  # the fixture
@@ -356,3 +362,97 @@ async def _dump(database_url: str) -> str:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 0, err.decode()
     return out.decode()
+
+
+async def test_texts_stored_before_0008_are_readable_sealed_and_erased(
+    own_settings: Settings, backend: str, facility: str
+) -> None:
+    """Migration 0008 moves a plain history note where erasure reaches it and marks plain
+    rectification texts; `keys rotate` seals both; a withdrawal erases them."""
+    url = own_settings.database_url
+    owner = as_role(url, "postgres") if backend == "postgres" else url
+    services = build_runtime(own_settings)
+    try:
+        app = create_app(own_settings, runtime=services)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://own.test"
+        ) as http:
+            prison = await Clients(services).prison(facility)
+            rid = uuid.UUID(await post_event(http, prison, make_event(facility)))
+        # what 0007 stored: the note in the history row, the request's detail plain
+        now = dt.datetime.now(dt.UTC)
+        async with services.db.transaction() as session:
+            await session.execute(
+                insert(ReferralHistory).values(
+                    referral_id=rid, at=now, action="accept", from_status="received",
+                    to_status="accepted", client_id=uuid.UUID(prison.client_id),
+                    note="Catatan lama", changed_fields=[],
+                )
+            )  # fmt: skip
+            await session.execute(
+                insert(RectificationRequest).values(
+                    id=uuid.uuid4(), referral_id=rid, fields=["/person/phone"],
+                    pending=["/person/phone"], detail="Detail lama",
+                    client_id=uuid.UUID(prison.client_id), requested_at=now,
+                )
+            )  # fmt: skip
+            await session.execute(
+                update(Referral).where(Referral.id == rid).values(open_rectifications=1)
+            )
+    finally:
+        await services.db.dispose()
+    config = alembic_config(owner)
+    await asyncio.to_thread(command.downgrade, config, "0007_rehab")
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    services = build_runtime(own_settings)
+    try:
+        async with services.db.read_session() as session:
+            kept = (await session.execute(select(ReferralText.sealed))).scalars().all()
+            raw = await session.scalar(select(RectificationRequest.detail))
+        assert list(kept) == ["p0.Catatan lama"] and raw == "p0.Detail lama"
+        rotated = await rotate_keys(services.db, services.cipher)
+        assert rotated.changed >= 2  # the note and the request, sealed under a new key
+        async with services.db.read_session() as session:
+            kept = (await session.execute(select(ReferralText.sealed))).scalars().all()
+            raw = await session.scalar(select(RectificationRequest.detail))
+        assert [k[:3] for k in kept] == ["r1."] and raw is not None and raw.startswith("r1.")
+        app = create_app(own_settings, runtime=services)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://own.test"
+        ) as http:
+            kemensos = await Clients(services).kemensos()
+            path = f"/v1/referrals/{rid}"
+            history = (await http.get(f"{path}/history", headers=kemensos.headers)).json()
+            assert "Catatan lama" in [h["note"] for h in history["items"]]
+            asked = await http.get(f"{path}/rectification-requests", headers=kemensos.headers)
+            assert [r["detail"] for r in asked.json()["items"]] == ["Detail lama"]
+            done = await http.post(
+                f"{path}/consent-withdrawal", json=withdrawal(), headers=kemensos.headers
+            )
+            assert done.status_code == 200, done.text
+            history = (await http.get(f"{path}/history", headers=kemensos.headers)).json()
+            assert "Catatan lama" not in str(history)
+            asked = await http.get(f"{path}/rectification-requests", headers=kemensos.headers)
+            items = asked.json()["items"]
+            assert [(r["detail"], r["status"]) for r in items] == [(None, "declined")]
+        async with services.db.read_session() as session:
+            assert (await session.execute(select(ReferralText))).first() is None
+            referral = await session.get(Referral, rid)
+            assert referral is not None and referral.open_rectifications == 0
+    finally:
+        await services.db.dispose()
+
+
+async def test_open_requests_end_and_programme_names_go(case: Case) -> None:
+    rid, event = await _referral(case)
+    asked = await case.post(
+        rid, "rectification-requests", {"fields": ["/person/phone"], "detail": "Salah."}
+    )
+    assert asked.status_code == 201
+    assert event["in_custody_programmes"][0]["name"]
+    detail = (await withdraw(case, rid)).json()
+    assert [p["name"] for p in detail["in_custody_programmes"]] == [None]
+    assert detail["in_custody_programmes"][0]["kind"] == event["in_custody_programmes"][0]["kind"]
+    items = (await case.get(rid, "rectification-requests")).json()["items"]
+    assert [(r["status"], r["pending_fields"]) for r in items] == [("declined", [])]

@@ -12,7 +12,8 @@ from tests.factories import make_event
 
 def case_of(event: dict[str, object]) -> dict[str, object]:
     keys = ("facility", "case_ref", "person", "release", "pas_categories", "ppks_types")
-    return {k: copy.deepcopy(event.get(k)) for k in (*keys, "needs", "consent")}
+    more = ("needs", "in_custody_programmes", "consent")
+    return {k: copy.deepcopy(event.get(k)) for k in (*keys, *more)}
 
 
 def test_a_withdrawal_erases_health_contact_and_the_summary_not_the_identity() -> None:
@@ -28,6 +29,10 @@ def test_a_withdrawal_erases_health_contact_and_the_summary_not_the_identity() -
     for kept in ("full_name", "nik", "birth_date", "domicile"):
         assert out["person"][kept] == before["person"][kept]  # type: ignore[index]
     assert out["release"] == before["release"] and out["consent"] == before["consent"]
+    assert out["in_custody_programmes"] == [
+        {**p, "name": None}
+        for p in before["in_custody_programmes"]  # type: ignore[union-attr]
+    ]
 
 
 def test_a_case_without_needs_or_guardian_is_erased_too() -> None:
