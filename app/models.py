@@ -1,5 +1,6 @@
 """Every mapped table, imported in one place for Alembic and the test fixtures."""
 
+from app.aftercare.models import ReferralDurationCount, ReferralDurationZone
 from app.audit.seals import AuditSeal
 from app.auth.models import Client
 from app.core.audit import AuditEvent
@@ -39,6 +40,8 @@ __all__ = [
     "Plan",
     "RectificationRequest",
     "Referral",
+    "ReferralDurationCount",
+    "ReferralDurationZone",
     "ReferralFollowUp",
     "ReferralHistory",
     "ReferralKey",

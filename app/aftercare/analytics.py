@@ -5,7 +5,10 @@ Durations: for each step, the database counts the referrals that took it per day
 90th percentile are read off those counts (linear interpolation between the two nearest
 values, as PostgreSQL's `percentile_cont`), so a million referrals travel as a few
 thousand (bucket, count) rows. The times are the ones kept on the referral (when it first
-entered each state), never the history.
+entered each state), never the history. Those counts come from the histogram that
+triggers keep per step, bucket, sentra and province (`referral_duration_counts`,
+migration 0008_durations, same bucket expressions) when the request filters and groups by
+nothing else; otherwise from a scan of the referrals (a partial covering index).
 
 Forecast: the coverage's referrals by ISO week of their handover date, and the acceptance
 rate of the coverage's last 365 days, both from the `(regency_code, created_at)` index.
@@ -35,8 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import CompoundSelect
+from sqlalchemy.sql.selectable import CompoundSelect, Select
 
+from app.aftercare.models import ReferralDurationCount, ReferralDurationZone
 from app.aftercare.schemas import (
     DurationGroup,
     Durations,
@@ -45,6 +49,7 @@ from app.aftercare.schemas import (
     ForecastWeek,
     StepDuration,
 )
+from app.auth.roles import Role
 from app.referrals.domain import TERMINAL
 from app.referrals.models import Referral, ReferralPasCategory
 from app.referrals.queries import QueryContext, ReferralFilters, conditions
@@ -182,18 +187,71 @@ def durations_query(
     return union_all(*parts)
 
 
+def histogram_answers(filters: ReferralFilters, group_by: DurationGroupBy | None) -> bool:
+    """Whether the kept histogram holds the answer: filters and groups by sentra and
+    province only (for a caller who sees every referral: the route is Kemensos')."""
+    only_keys = ReferralFilters(
+        province_code=filters.province_code, sentra_code=filters.sentra_code
+    )
+    return filters == only_keys and group_by is not DurationGroupBy.pas_category
+
+
+def histogram_query(filters: ReferralFilters, group_by: DurationGroupBy | None) -> Select[Any]:
+    """(step, key, bucket, n) from the kept histogram, as `durations_query` answers it."""
+    c = ReferralDurationCount
+    key: Any
+    if group_by is DurationGroupBy.sentra_code:
+        key = c.sentra_code
+    elif group_by is DurationGroupBy.province_code:
+        key = c.province_code
+    else:
+        key = literal_column("''")
+    where = [c.n > 0]
+    if filters.province_code:
+        where.append(c.province_code.in_(sorted(set(filters.province_code))))
+    if filters.sentra_code:
+        where.append(c.sentra_code.in_(sorted(set(filters.sentra_code))))
+    return (
+        select(c.step, key.label("key"), c.bucket, func.sum(c.n).label("n"))
+        .where(*where)
+        .group_by(c.step, *([key] if group_by is not None else []), c.bucket)
+    )
+
+
+async def histogram_zone(session: AsyncSession) -> str | None:
+    return (await session.execute(select(ReferralDurationZone.zone))).scalars().first()
+
+
 async def durations(
     session: AsyncSession,
     filters: ReferralFilters,
     ctx: QueryContext,
     group_by: DurationGroupBy | None,
+    *,
+    scan: bool = False,
 ) -> Durations:
-    query = durations_query(filters, ctx, group_by, session.get_bind().dialect.name)
+    """The durations (SPEC §11); `scan`: from the referrals even when the histogram holds
+    the answer (tests compare the two)."""
+    query: Any
+    kept = (
+        not scan
+        and ctx.principal.role is Role.kemensos
+        and histogram_answers(filters, group_by)
+        and await histogram_zone(session) == getattr(ctx.tz, "key", None)
+    )
+    if kept:
+        query = histogram_query(filters, group_by)
+    else:
+        query = durations_query(filters, ctx, group_by, session.get_bind().dialect.name)
     histogram: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(
         lambda: {step: [] for step in STEPS}
     )
     for row in await session.execute(query):
-        histogram[row.key][row.step].append((row.bucket, row.n))
+        # The histogram keeps "no sentra" as ''.
+        key = (
+            None if kept and group_by is DurationGroupBy.sentra_code and row.key == "" else row.key
+        )
+        histogram[key][row.step].append((row.bucket, int(row.n)))
     if group_by is None and not histogram:
         histogram[""]  # one group, every step with count 0
     groups = [

@@ -1,0 +1,235 @@
+"""The durations histogram (SPEC §11, issue 15): how many referrals took each step in each
+tenth of a day, per sentra and province, kept by triggers on `referrals`.
+
+A referral's contribution is a function of its row alone (the buckets the durations scan
+computes, app/aftercare/analytics.py): the triggers subtract the old row's and add the new
+row's, so every writer (transitions, intake's set-based statements, COPY, corrections,
+reassignments, anonymisation) keeps the counts equal to what the scan would count. The
+buckets are computed with the same expressions as the scan, in the database.
+
+`handover_in_service` counts from the local start of the handover date: the zone is
+RUJUKAN_TIMEZONE at upgrade time, kept in `referral_duration_zone`; a service in another
+zone answers from the scan.
+
+Revision ID: 0008_durations
+Revises: 0007_rehab
+Create Date: 2026-12-03 18:00:00
+"""
+
+# The SQL is built from this file's constants and a validated zone name, never from input.
+# ruff: noqa: S608
+
+import datetime as dt
+import os
+import re
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008_durations"
+down_revision: str | None = "0007_rehab"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COLUMNS = "step, bucket, sentra_code, province_code"
+# Which columns a referral's contribution depends on.
+WATCHED = (
+    "created_at",
+    "accepted_at",
+    "assigned_at",
+    "in_service_at",
+    "closed_at",
+    "handover_date",
+    "sentra_code",
+    "province_code",
+)
+
+
+def _zone() -> str:
+    zone = os.environ.get("RUJUKAN_TIMEZONE") or "Asia/Jakarta"
+    ZoneInfo(zone)  # a known zone (the service refuses others), so safe to write in SQL
+    if not re.fullmatch(r"[A-Za-z0-9_/+-]+", zone):
+        raise ValueError(f"unexpected time zone name {zone!r}")
+    return zone
+
+
+def parts(dialect: str, zone: str, r: str) -> list[tuple[str, str, str]]:
+    """(step, condition, bucket) of each step, over the row `r` (an alias or NEW/OLD):
+    the conditions and bucket expressions of the durations scan, as it compiles them."""
+
+    def days(start: str, end: str) -> str:
+        if dialect == "postgresql":
+            return (
+                f"(date_part('epoch', {r}.{end} - {r}.{start}) / CAST(86400.0 AS DOUBLE PRECISION))"
+            )
+        return f"(julianday({r}.{end}) - julianday({r}.{start}))"
+
+    if dialect == "postgresql":
+        midnight = f"timezone('{zone}', CAST({r}.handover_date AS TIMESTAMP WITHOUT TIME ZONE))"
+        handover = (
+            f"(date_part('epoch', {r}.in_service_at - {midnight}) "
+            "/ CAST(86400.0 AS DOUBLE PRECISION))"
+        )
+    else:
+        offset = (
+            ZoneInfo(zone).utcoffset(dt.datetime(2026, 1, 1)) or dt.timedelta()
+        ).total_seconds()
+        handover = (
+            f"((julianday({r}.in_service_at) - julianday({r}.handover_date)) "
+            f"+ {offset / 86400.0!r})"
+        )
+    accepted = f"{r}.accepted_at IS NOT NULL"
+    steps = [
+        ("received_accepted", accepted, days("created_at", "accepted_at")),
+        (
+            "accepted_assigned",
+            f"{accepted} AND {r}.assigned_at IS NOT NULL",
+            days("accepted_at", "assigned_at"),
+        ),
+        (
+            "assigned_in_service",
+            f"{accepted} AND {r}.assigned_at IS NOT NULL AND {r}.in_service_at IS NOT NULL",
+            days("assigned_at", "in_service_at"),
+        ),
+        (
+            "in_service_closed",
+            f"{accepted} AND {r}.in_service_at IS NOT NULL AND {r}.closed_at IS NOT NULL",
+            days("in_service_at", "closed_at"),
+        ),
+        ("handover_in_service", f"{accepted} AND {r}.in_service_at IS NOT NULL", handover),
+    ]
+    return [(step, took, f"CAST(round({d} * 10) AS INTEGER)") for step, took, d in steps]
+
+
+def contributions(dialect: str, zone: str, r: str, sign: int, source: str | None) -> str:
+    """A SELECT of (step, bucket, sentra_code, province_code, d): a row per step each
+    referral of `source` (or the trigger's row `r` when None) took, `d` = `sign`."""
+    selects = [
+        f"SELECT '{step}' AS step, {bucket} AS bucket, COALESCE({r}.sentra_code, '') "
+        f"AS sentra_code, {r}.province_code AS province_code, {sign} AS d"
+        + (f" FROM {source} {r}" if source else "")
+        + f" WHERE {took}"
+        for step, took, bucket in parts(dialect, zone, r)
+    ]
+    return " UNION ALL ".join(selects)
+
+
+def backfill(dialect: str, zone: str) -> str:
+    return (
+        f"INSERT INTO referral_duration_counts ({COLUMNS}, n) SELECT {COLUMNS}, count(*) "
+        f"FROM ({contributions(dialect, zone, 'r', 1, 'referrals')}) AS x GROUP BY {COLUMNS}"
+    )
+
+
+def _upsert(select: str, dialect: str) -> str:
+    """Add the `d` of `select` to the counts, a statement per change, in key order: two
+    transactions that move the same counts lock them in the same order."""
+    n = "referral_duration_counts.n" if dialect == "postgresql" else "n"
+    return (
+        f"INSERT INTO referral_duration_counts ({COLUMNS}, n) SELECT {COLUMNS}, sum(d) "
+        f"FROM ({select}) AS x GROUP BY {COLUMNS} HAVING sum(d) <> 0 ORDER BY {COLUMNS} "
+        f"ON CONFLICT ({COLUMNS}) DO UPDATE SET n = {n} + excluded.n"
+    )
+
+
+def _postgresql(zone: str) -> list[str]:
+    changed = " OR ".join(f"o.{c} IS DISTINCT FROM r.{c}" for c in WATCHED)
+    old_changed = f"(SELECT o.* FROM old_rows o JOIN new_rows r ON r.id = o.id WHERE {changed})"
+    new_changed = f"(SELECT r.* FROM old_rows o JOIN new_rows r ON r.id = o.id WHERE {changed})"
+    on_insert = _upsert(contributions("postgresql", zone, "r", 1, "new_rows"), "postgresql")
+    on_delete = _upsert(contributions("postgresql", zone, "r", -1, "old_rows"), "postgresql")
+    on_update = _upsert(
+        contributions("postgresql", zone, "r", -1, old_changed)
+        + " UNION ALL "
+        + contributions("postgresql", zone, "r", 1, new_changed),
+        "postgresql",
+    )
+    function = f"""
+CREATE FUNCTION referral_duration_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    {on_insert};
+  ELSIF TG_OP = 'UPDATE' THEN
+    {on_update};
+  ELSE
+    {on_delete};
+  END IF;
+  RETURN NULL;
+END
+$$"""
+    statements = [function]
+    for verb, tables in (
+        ("INSERT", "NEW TABLE AS new_rows"),
+        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+        ("DELETE", "OLD TABLE AS old_rows"),
+    ):
+        statements.append(
+            f"CREATE TRIGGER referral_duration_counts_{verb.lower()} AFTER {verb} ON referrals "
+            f"REFERENCING {tables} FOR EACH STATEMENT "
+            "EXECUTE FUNCTION referral_duration_counts_keep()"
+        )
+    return statements
+
+
+def _sqlite(zone: str) -> list[str]:
+    def apply(r: str, sign: int) -> str:
+        # `WHERE true`: SQLite's parser needs it before an upsert's ON CONFLICT.
+        return _upsert(contributions("sqlite", zone, r, sign, None), "sqlite").replace(
+            " GROUP BY", " WHERE true GROUP BY", 1
+        )
+
+    watched = ", ".join(WATCHED)
+    return [
+        "CREATE TRIGGER referral_duration_counts_insert AFTER INSERT ON referrals "
+        f"WHEN NEW.accepted_at IS NOT NULL BEGIN {apply('NEW', 1)}; END",
+        f"CREATE TRIGGER referral_duration_counts_update AFTER UPDATE OF {watched} "
+        "ON referrals WHEN OLD.accepted_at IS NOT NULL OR NEW.accepted_at IS NOT NULL "
+        f"BEGIN {apply('OLD', -1)}; {apply('NEW', 1)}; END",
+        "CREATE TRIGGER referral_duration_counts_delete AFTER DELETE ON referrals "
+        f"WHEN OLD.accepted_at IS NOT NULL BEGIN {apply('OLD', -1)}; END",
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "referral_duration_counts",
+        sa.Column("step", sa.String(32), nullable=False),
+        sa.Column("bucket", sa.Integer(), nullable=False),
+        sa.Column("sentra_code", sa.String(32), nullable=False),
+        sa.Column("province_code", sa.String(2), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "step",
+            "bucket",
+            "sentra_code",
+            "province_code",
+            name=op.f("pk_referral_duration_counts"),
+        ),
+    )
+    op.create_table(
+        "referral_duration_zone",
+        sa.Column("zone", sa.String(64), nullable=False),
+        sa.PrimaryKeyConstraint("zone", name=op.f("pk_referral_duration_zone")),
+    )
+    dialect = op.get_bind().dialect.name
+    zone = _zone()
+    op.execute(
+        sa.text("INSERT INTO referral_duration_zone (zone) VALUES (:zone)").bindparams(zone=zone)
+    )
+    op.execute(backfill(dialect, zone))
+    for statement in _postgresql(zone) if dialect == "postgresql" else _sqlite(zone):
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    for verb in ("insert", "update", "delete"):
+        if op.get_bind().dialect.name == "postgresql":
+            op.execute(f"DROP TRIGGER referral_duration_counts_{verb} ON referrals")
+        else:
+            op.execute(f"DROP TRIGGER referral_duration_counts_{verb}")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION referral_duration_counts_keep()")
+    op.drop_table("referral_duration_zone")
+    op.drop_table("referral_duration_counts")
