@@ -1,6 +1,10 @@
 """Every mapped table, imported in one place for Alembic and the test fixtures."""
 
-from app.aftercare.models import ReferralDurationCount, ReferralDurationZone
+from app.aftercare.models import (
+    ReferralDurationBlock,
+    ReferralDurationCount,
+    ReferralDurationZone,
+)
 from app.audit.seals import AuditSeal
 from app.auth.models import Client
 from app.core.audit import AuditEvent
@@ -40,6 +44,7 @@ __all__ = [
     "Plan",
     "RectificationRequest",
     "Referral",
+    "ReferralDurationBlock",
     "ReferralDurationCount",
     "ReferralDurationZone",
     "ReferralFollowUp",

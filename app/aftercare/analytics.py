@@ -19,8 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     union_all,
 )
@@ -40,7 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
-from app.aftercare.models import ReferralDurationCount, ReferralDurationZone
+from app.aftercare.models import (
+    ALL,
+    ReferralDurationBlock,
+    ReferralDurationCount,
+    ReferralDurationZone,
+)
 from app.aftercare.schemas import (
     DurationGroup,
     Durations,
@@ -116,36 +122,46 @@ def _step_days(dialect: str, tz: dt.tzinfo) -> dict[str, tuple[ColumnElement[boo
     }
 
 
-def percentile(buckets: Sequence[tuple[int, int]], p: float) -> float:
-    """The `p` quantile (linear interpolation, as `percentile_cont`) of the values that
-    `buckets` — (value, count), sorted by value — hold."""
-    total = sum(count for _, count in buckets)
+QUANTILES = (0.5, 0.9)
+
+
+def quantile(total: int, at: Callable[[int], int], p: float) -> float:
+    """The `p` quantile (linear interpolation, as `percentile_cont`) of `total` ordered
+    values, `at(i)` the i-th."""
     position = p * (total - 1)
     low, high = math.floor(position), math.ceil(position)
-
-    def at(index: int) -> int:
-        seen = 0
-        for value, count in buckets:
-            seen += count
-            if index < seen:
-                return value
-        raise IndexError(index)
-
     low_value = at(low)
     return low_value + (position - low) * (at(high) - low_value)
 
 
+def percentile(buckets: Sequence[tuple[int, int]], p: float) -> float:
+    """The `p` quantile of the values that `buckets` — (value, count), sorted by value —
+    hold."""
+    return quantile(sum(count for _, count in buckets), lambda i: _nth(buckets, i), p)
+
+
+def step_of(total: int, at: Callable[[int], int]) -> StepDuration:
+    """`total` values in tenths of days, `at(i)` the i-th in order → count, median and p90
+    in days (one decimal)."""
+    if total == 0:
+        return StepDuration(count=0, median_days=None, p90_days=None)
+    median, p90 = (round(quantile(total, at, p) / 10, 1) for p in QUANTILES)
+    return StepDuration(count=total, median_days=median, p90_days=p90)
+
+
 def step_duration(buckets: Sequence[tuple[int, int]]) -> StepDuration:
     """Buckets in tenths of days → count, median and p90 in days (one decimal)."""
-    count = sum(c for _, c in buckets)
-    if count == 0:
-        return StepDuration(count=0, median_days=None, p90_days=None)
     ordered = sorted(buckets)
-    return StepDuration(
-        count=count,
-        median_days=round(percentile(ordered, 0.5) / 10, 1),
-        p90_days=round(percentile(ordered, 0.9) / 10, 1),
-    )
+    return step_of(sum(c for _, c in ordered), lambda index: _nth(ordered, index))
+
+
+def _nth(ordered: Sequence[tuple[int, int]], index: int) -> int:
+    seen = 0
+    for value, count in ordered:
+        seen += count
+        if index < seen:
+            return value
+    raise IndexError(index)
 
 
 def durations_query(
@@ -196,30 +212,145 @@ def histogram_answers(filters: ReferralFilters, group_by: DurationGroupBy | None
     return filters == only_keys and group_by is not DurationGroupBy.pas_category
 
 
-def histogram_query(filters: ReferralFilters, group_by: DurationGroupBy | None) -> Select[Any]:
-    """(step, key, bucket, n) from the kept histogram, as `durations_query` answers it."""
-    c = ReferralDurationCount
-    key: Any
+def _grain(
+    table: Any, filters: ReferralFilters, group_by: DurationGroupBy | None
+) -> tuple[list[ColumnElement[bool]], Any]:
+    """The rows of the grain that answers (see app/aftercare/models.py), and the key."""
+    where = []
+    for column, values, grouped in (
+        (table.c.sentra_code, filters.sentra_code, group_by is DurationGroupBy.sentra_code),
+        (table.c.province_code, filters.province_code, group_by is DurationGroupBy.province_code),
+    ):
+        if values:
+            where.append(column.in_(sorted(set(values))))
+        else:
+            where.append(column != ALL if grouped else column == ALL)
     if group_by is DurationGroupBy.sentra_code:
-        key = c.sentra_code
-    elif group_by is DurationGroupBy.province_code:
-        key = c.province_code
-    else:
-        key = literal_column("''")
-    where = [c.n > 0]
-    if filters.province_code:
-        where.append(c.province_code.in_(sorted(set(filters.province_code))))
-    if filters.sentra_code:
-        where.append(c.sentra_code.in_(sorted(set(filters.sentra_code))))
-    return (
-        select(c.step, key.label("key"), c.bucket, func.sum(c.n).label("n"))
+        return where, table.c.sentra_code
+    if group_by is DurationGroupBy.province_code:
+        return where, table.c.province_code
+    return where, literal_column("''")
+
+
+def histogram_query(filters: ReferralFilters, group_by: DurationGroupBy | None) -> Select[Any]:
+    """One statement (one snapshot): per step and group, the count and the buckets of the
+    blocks that hold the percentiles' positions (a few more: the positions are found in
+    SQL roughly, and exactly in Python), so that a few thousand rows travel, not the
+    hundreds of thousands of buckets a grouping by sentra has at a million referrals."""
+    blocks, counts = ReferralDurationBlock.__table__, ReferralDurationCount.__table__
+    where, key = _grain(blocks, filters, group_by)
+    grouped = [key] if group_by is not None else []
+    b = (
+        select(
+            blocks.c.step,
+            key.label("key"),
+            blocks.c.block,
+            cast(func.sum(blocks.c.n), Integer).label("n"),
+        )
         .where(*where)
-        .group_by(c.step, *([key] if group_by is not None else []), c.bucket)
+        .group_by(blocks.c.step, *grouped, blocks.c.block)
+        .having(func.sum(blocks.c.n) > 0)
+        .cte("b")
     )
+    partition = [b.c.step, b.c.key]
+    c = select(
+        b.c.step,
+        b.c.key,
+        b.c.block,
+        b.c.n,
+        (
+            func.sum(b.c.n).over(partition_by=partition, order_by=b.c.block, rows=(None, 0)) - b.c.n
+        ).label("before"),
+        func.sum(b.c.n).over(partition_by=partition).label("total"),
+    ).cte("c")
+    wanted = []
+    for p in QUANTILES:
+        near = cast(p * (c.c.total - 1), Integer)  # rounded or truncated: ± 2 covers both
+        wanted.append(and_(c.c.before <= near + 2, c.c.before + c.c.n > near - 2))
+    w = select(c).where(or_(*wanted)).cte("w")
+    where, key = _grain(counts, filters, group_by)
+    joined = [counts.c.step == w.c.step, counts.c.block == w.c.block]
+    if group_by is not None:
+        joined.append(key == w.c.key)
+    return (
+        select(
+            w.c.step,
+            w.c.key,
+            w.c.block,
+            w.c.n,
+            w.c.before,
+            w.c.total,
+            counts.c.bucket,
+            cast(func.sum(counts.c.n), Integer).label("bucket_n"),
+        )
+        .select_from(w.join(counts, and_(*joined)))
+        .where(*where)
+        .group_by(w.c.step, w.c.key, w.c.block, w.c.n, w.c.before, w.c.total, counts.c.bucket)
+    )
+
+
+@dataclass(slots=True)
+class _KeptStep:
+    """A step's count, and the buckets of the blocks read: (before, n, buckets) by block."""
+
+    total: int = 0
+    blocks: dict[int, tuple[int, int, list[tuple[int, int]]]] = field(default_factory=dict)
+
+    def at(self, index: int) -> int:
+        """The value at `index` of the step's ordered values."""
+        for before, n, buckets in self.blocks.values():
+            if before <= index < before + n:
+                seen = before
+                for value, count in sorted(buckets):
+                    seen += count
+                    if index < seen:
+                        return value
+        raise IndexError(index)
 
 
 async def histogram_zone(session: AsyncSession) -> str | None:
     return (await session.execute(select(ReferralDurationZone.zone))).scalars().first()
+
+
+async def _kept(
+    session: AsyncSession, filters: ReferralFilters, group_by: DurationGroupBy | None
+) -> dict[Any, dict[str, StepDuration]]:
+    kept: dict[Any, dict[str, _KeptStep]] = defaultdict(
+        lambda: {step: _KeptStep() for step in STEPS}
+    )
+    for row in await session.execute(histogram_query(filters, group_by)):
+        # The histogram keeps "no sentra" as ''.
+        key = None if group_by is DurationGroupBy.sentra_code and row.key == "" else row.key
+        step = kept[key][row.step]
+        step.total = int(row.total)
+        block = step.blocks.setdefault(row.block, (int(row.before), int(row.n), []))
+        block[2].append((row.bucket, int(row.bucket_n)))
+    return {
+        key: {name: step_of(step.total, step.at) for name, step in steps.items()}
+        for key, steps in kept.items()
+    }
+
+
+async def _scanned(
+    session: AsyncSession,
+    filters: ReferralFilters,
+    ctx: QueryContext,
+    group_by: DurationGroupBy | None,
+) -> dict[Any, dict[str, StepDuration]]:
+    query = durations_query(filters, ctx, group_by, session.get_bind().dialect.name)
+    histogram: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(
+        lambda: {step: [] for step in STEPS}
+    )
+    for row in await session.execute(query):
+        histogram[row.key][row.step].append((row.bucket, row.n))
+    return {
+        key: {name: step_duration(buckets) for name, buckets in steps.items()}
+        for key, steps in histogram.items()
+    }
+
+
+def _none(index: int) -> int:
+    raise IndexError(index)
 
 
 async def durations(
@@ -232,32 +363,23 @@ async def durations(
 ) -> Durations:
     """The durations (SPEC §11); `scan`: from the referrals even when the histogram holds
     the answer (tests compare the two)."""
-    query: Any
     kept = (
         not scan
         and ctx.principal.role is Role.kemensos
         and histogram_answers(filters, group_by)
         and await histogram_zone(session) == getattr(ctx.tz, "key", None)
     )
+    histogram: dict[Any, dict[str, StepDuration]]
     if kept:
-        query = histogram_query(filters, group_by)
+        histogram = await _kept(session, filters, group_by)
     else:
-        query = durations_query(filters, ctx, group_by, session.get_bind().dialect.name)
-    histogram: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(
-        lambda: {step: [] for step in STEPS}
-    )
-    for row in await session.execute(query):
-        # The histogram keeps "no sentra" as ''.
-        key = (
-            None if kept and group_by is DurationGroupBy.sentra_code and row.key == "" else row.key
-        )
-        histogram[key][row.step].append((row.bucket, int(row.n)))
+        histogram = await _scanned(session, filters, ctx, group_by)
     if group_by is None and not histogram:
-        histogram[""]  # one group, every step with count 0
+        histogram[""] = {step: step_of(0, _none) for step in STEPS}  # every count 0
     groups = [
         DurationGroup(
             key={} if group_by is None else {group_by.value: group_key},
-            steps=DurationSteps(**{s: step_duration(b) for s, b in steps.items()}),
+            steps=DurationSteps(**steps),
         )
         for group_key, steps in sorted(
             histogram.items(), key=lambda item: (item[0] is None, item[0] or "")

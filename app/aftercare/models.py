@@ -1,5 +1,11 @@
 """The durations histogram (SPEC §11): kept by triggers on `referrals` (migration
-0008_durations), read by app/aftercare/analytics.py; nothing in the service writes it."""
+0008_durations, where the bucket expressions and the grains are), read by
+app/aftercare/analytics.py; nothing in the service writes it.
+
+Every count exists at four grains: per sentra (`''`: none) and province; per sentra with
+province `'*'`; per province with sentra `'*'`; and in all (`'*'`, `'*'`). A count can
+fall to 0 (a referral moved to another sentra): such rows stay and are not read.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,39 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base
 
+ALL = "*"
+# Buckets per block, and the shift that keeps `(bucket + SHIFT) / BLOCK` a floor division.
+BLOCK = 16
+SHIFT = 1048576
+
+
+def block_of(bucket: int) -> int:
+    return (bucket + SHIFT) // BLOCK
+
 
 class ReferralDurationCount(Base):
-    """How many referrals took `step` in `bucket` tenths of a day, per sentra (`''`: none)
-    and province, as their rows are now. A count can fall to 0 (a referral moved to
-    another sentra): such rows stay and are not read."""
+    """How many referrals took `step` in `bucket` tenths of a day (in `block`)."""
 
     __tablename__ = "referral_duration_counts"
 
-    step: Mapped[str] = mapped_column(String(32), primary_key=True)
-    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
     sentra_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     province_code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    step: Mapped[str] = mapped_column(String(32), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class ReferralDurationBlock(Base):
+    """How many referrals took `step` in the BLOCK buckets of `block`: the reader finds the
+    blocks that hold the percentiles here, and reads only their buckets."""
+
+    __tablename__ = "referral_duration_blocks"
+
+    sentra_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    province_code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    step: Mapped[str] = mapped_column(String(32), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
 
 

@@ -1,5 +1,6 @@
 """The durations histogram (SPEC §11, issue 15): how many referrals took each step in each
-tenth of a day, per sentra and province, kept by triggers on `referrals`.
+tenth of a day (`referral_duration_counts`) and in each block of 16 tenths
+(`referral_duration_blocks`), per sentra and province, kept by triggers on `referrals`.
 
 A referral's contribution is a function of its row alone (the buckets the durations scan
 computes, app/aftercare/analytics.py): the triggers subtract the old row's and add the new
@@ -33,7 +34,6 @@ down_revision: str | None = "0007_rehab"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = "step, bucket, sentra_code, province_code"
 # Which columns a referral's contribution depends on.
 WATCHED = (
     "created_at",
@@ -116,35 +116,69 @@ def contributions(dialect: str, zone: str, r: str, sign: int, source: str | None
     return " UNION ALL ".join(selects)
 
 
-def backfill(dialect: str, zone: str) -> str:
+# Each contribution is counted at four grains: per sentra and province, per sentra
+# (province '*'), per province (sentra '*') and in all ('*', '*'), so that every answer
+# the histogram gives reads one grain. A sentra code is never '*'.
+GRAINS = "(SELECT 1 AS s, 1 AS p UNION ALL SELECT 1, 0 UNION ALL SELECT 0, 1 UNION ALL SELECT 0, 0)"
+# Buckets are also counted per block of BLOCK tenths (the reader finds the blocks that
+# hold the percentiles, then reads their buckets). SHIFT keeps the dividend positive, so
+# that integer division floors on both databases.
+BLOCK = 16
+SHIFT = 1048576
+KEY = "sentra_code, province_code, step"
+
+
+def _block(bucket: str) -> str:
+    return f"({bucket} + {SHIFT}) / {BLOCK}"
+
+
+def _grained(select: str) -> str:
     return (
-        f"INSERT INTO referral_duration_counts ({COLUMNS}, n) SELECT {COLUMNS}, count(*) "
-        f"FROM ({contributions(dialect, zone, 'r', 1, 'referrals')}) AS x GROUP BY {COLUMNS}"
+        "SELECT x.step, x.bucket, CASE WHEN g.s = 1 THEN x.sentra_code ELSE '*' END "
+        "AS sentra_code, CASE WHEN g.p = 1 THEN x.province_code ELSE '*' END AS province_code, "
+        f"x.d FROM ({select}) AS x CROSS JOIN {GRAINS} AS g"
     )
 
 
-def _upsert(select: str, dialect: str) -> str:
-    """Add the `d` of `select` to the counts, a statement per change, in key order: two
-    transactions that move the same counts lock them in the same order."""
-    n = "referral_duration_counts.n" if dialect == "postgresql" else "n"
-    return (
-        f"INSERT INTO referral_duration_counts ({COLUMNS}, n) SELECT {COLUMNS}, sum(d) "
-        f"FROM ({select}) AS x GROUP BY {COLUMNS} HAVING sum(d) <> 0 ORDER BY {COLUMNS} "
-        f"ON CONFLICT ({COLUMNS}) DO UPDATE SET n = {n} + excluded.n"
-    )
+def _apply(select: str, dialect: str) -> list[str]:
+    """Add the `d` of `select` (contribution rows) to the buckets and the blocks, in key
+    order: two transactions that move the same counts lock them in the same order."""
+    grained = _grained(select)
+    # `WHERE true`: SQLite's parser needs it before an upsert's ON CONFLICT.
+    where = " WHERE true" if dialect == "sqlite" else ""
+    out = []
+    for table, block in (("referral_duration_counts", False), ("referral_duration_blocks", True)):
+        n = f"{table}.n" if dialect == "postgresql" else "n"
+        columns = f"{KEY}, block" + ("" if block else ", bucket")
+        grouped = f"{KEY}, {_block('bucket')}" + ("" if block else ", bucket")
+        values = f"{KEY}, {_block('bucket')}" + ("" if block else ", bucket")
+        out.append(
+            f"INSERT INTO {table} ({columns}, n) SELECT {values}, sum(d) FROM ({grained}) AS y"
+            f"{where} GROUP BY {grouped} HAVING sum(d) <> 0 ORDER BY {grouped} "
+            f"ON CONFLICT ({columns}) DO UPDATE SET n = {n} + excluded.n"
+        )
+    return out
+
+
+def backfill(dialect: str, zone: str) -> list[str]:
+    """The histogram of the referrals as they are (the triggers keep it from then on)."""
+    return _apply(contributions(dialect, zone, "r", 1, "referrals"), dialect)
 
 
 def _postgresql(zone: str) -> list[str]:
     changed = " OR ".join(f"o.{c} IS DISTINCT FROM r.{c}" for c in WATCHED)
     old_changed = f"(SELECT o.* FROM old_rows o JOIN new_rows r ON r.id = o.id WHERE {changed})"
     new_changed = f"(SELECT r.* FROM old_rows o JOIN new_rows r ON r.id = o.id WHERE {changed})"
-    on_insert = _upsert(contributions("postgresql", zone, "r", 1, "new_rows"), "postgresql")
-    on_delete = _upsert(contributions("postgresql", zone, "r", -1, "old_rows"), "postgresql")
-    on_update = _upsert(
+
+    def apply(select: str) -> str:
+        return ";\n    ".join(_apply(select, "postgresql"))
+
+    on_insert = apply(contributions("postgresql", zone, "r", 1, "new_rows"))
+    on_delete = apply(contributions("postgresql", zone, "r", -1, "old_rows"))
+    on_update = apply(
         contributions("postgresql", zone, "r", -1, old_changed)
         + " UNION ALL "
-        + contributions("postgresql", zone, "r", 1, new_changed),
-        "postgresql",
+        + contributions("postgresql", zone, "r", 1, new_changed)
     )
     function = f"""
 CREATE FUNCTION referral_duration_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -174,40 +208,41 @@ $$"""
 
 
 def _sqlite(zone: str) -> list[str]:
-    def apply(r: str, sign: int) -> str:
-        # `WHERE true`: SQLite's parser needs it before an upsert's ON CONFLICT.
-        return _upsert(contributions("sqlite", zone, r, sign, None), "sqlite").replace(
-            " GROUP BY", " WHERE true GROUP BY", 1
-        )
+    def apply(*rows: tuple[str, int]) -> str:
+        select = " UNION ALL ".join(contributions("sqlite", zone, r, s, None) for r, s in rows)
+        return "; ".join(_apply(select, "sqlite"))
 
     watched = ", ".join(WATCHED)
     return [
         "CREATE TRIGGER referral_duration_counts_insert AFTER INSERT ON referrals "
-        f"WHEN NEW.accepted_at IS NOT NULL BEGIN {apply('NEW', 1)}; END",
+        f"WHEN NEW.accepted_at IS NOT NULL BEGIN {apply(('NEW', 1))}; END",
         f"CREATE TRIGGER referral_duration_counts_update AFTER UPDATE OF {watched} "
         "ON referrals WHEN OLD.accepted_at IS NOT NULL OR NEW.accepted_at IS NOT NULL "
-        f"BEGIN {apply('OLD', -1)}; {apply('NEW', 1)}; END",
+        f"BEGIN {apply(('OLD', -1), ('NEW', 1))}; END",
         "CREATE TRIGGER referral_duration_counts_delete AFTER DELETE ON referrals "
-        f"WHEN OLD.accepted_at IS NOT NULL BEGIN {apply('OLD', -1)}; END",
+        f"WHEN OLD.accepted_at IS NOT NULL BEGIN {apply(('OLD', -1))}; END",
     ]
 
 
 def upgrade() -> None:
-    op.create_table(
-        "referral_duration_counts",
-        sa.Column("step", sa.String(32), nullable=False),
-        sa.Column("bucket", sa.Integer(), nullable=False),
-        sa.Column("sentra_code", sa.String(32), nullable=False),
-        sa.Column("province_code", sa.String(2), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "step",
-            "bucket",
-            "sentra_code",
-            "province_code",
-            name=op.f("pk_referral_duration_counts"),
-        ),
-    )
+    for table, bucket in (("referral_duration_counts", True), ("referral_duration_blocks", False)):
+        op.create_table(
+            table,
+            sa.Column("sentra_code", sa.String(32), nullable=False),
+            sa.Column("province_code", sa.String(2), nullable=False),
+            sa.Column("step", sa.String(32), nullable=False),
+            sa.Column("block", sa.Integer(), nullable=False),
+            *([sa.Column("bucket", sa.Integer(), nullable=False)] if bucket else []),
+            sa.Column("n", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                "sentra_code",
+                "province_code",
+                "step",
+                "block",
+                *(["bucket"] if bucket else []),
+                name=op.f(f"pk_{table}"),
+            ),
+        )
     op.create_table(
         "referral_duration_zone",
         sa.Column("zone", sa.String(64), nullable=False),
@@ -218,7 +253,8 @@ def upgrade() -> None:
     op.execute(
         sa.text("INSERT INTO referral_duration_zone (zone) VALUES (:zone)").bindparams(zone=zone)
     )
-    op.execute(backfill(dialect, zone))
+    for statement in backfill(dialect, zone):
+        op.execute(statement)
     for statement in _postgresql(zone) if dialect == "postgresql" else _sqlite(zone):
         op.execute(statement)
 
@@ -232,4 +268,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION referral_duration_counts_keep()")
     op.drop_table("referral_duration_zone")
+    op.drop_table("referral_duration_blocks")
     op.drop_table("referral_duration_counts")
