@@ -22,6 +22,7 @@ from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core.config import Settings
 from app.core.migrate import alembic_config, upgrade
+from app.ops.maintenance import anonymise_ended
 from app.referrals.models import Referral
 from app.referrals.queries import QueryContext, ReferralFilters
 from app.runtime import Runtime, build_runtime
@@ -191,6 +192,52 @@ async def test_transitions_through_the_api_keep_the_histogram(
         for g in response.json()["groups"]
     }
     assert counts == {first: [1, 1, 1, 1, 1], second: [1, 1, 1, 0, 1]}
+
+
+async def test_concurrent_transitions_keep_the_histogram(
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, settings: Settings, facility: str
+) -> None:
+    """Transitions at once (on PostgreSQL in transactions of their own, in parallel) that
+    complete the same steps in the same buckets: every one counted."""
+    prison, kemensos = await clients.prison(facility), await clients.kemensos()
+    code = sentra_code()
+    await clients.add_sentra(code)
+    ids = [await referral_in(http, prison, kemensos, facility, "accepted", code) for _ in range(8)]
+    for action in ("assign", "start_service"):
+        fields = {"sentra_code": code} if action == "assign" else {}
+        answers = await asyncio.gather(*(act(http, kemensos, i, action, **fields) for i in ids))
+        assert [a.status_code for a in answers] == [200] * len(ids)
+    await both_paths(services, settings)
+    async with services.db.read_session() as session:
+        (group,) = (
+            await durations(session, ReferralFilters(sentra_code=(code,)), context(settings), None)
+        ).groups
+    assert [s["count"] for s in group.steps.model_dump().values()] == [8, 8, 8, 0, 8]
+
+
+async def test_anonymisation_keeps_the_counts(
+    http: httpx.AsyncClient, clients: Clients, services: Runtime, settings: Settings, facility: str
+) -> None:
+    prison, kemensos = await clients.prison(facility), await clients.kemensos()
+    code = sentra_code()
+    await clients.add_sentra(code)
+    ended = await referral_in(http, prison, kemensos, facility, "closed", code)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.retention_days + 1)
+    async with services.db.transaction() as session:
+        await session.execute(
+            update(Referral).where(Referral.id == uuid.UUID(ended)).values(updated_at=long_ago)
+        )
+    before = await kept_counts(services)
+    report = await anonymise_ended(
+        services.db,
+        services.cipher,
+        dt.datetime.now(dt.UTC),
+        retention_days=settings.retention_days,
+        dry_run=False,
+    )
+    assert report.changed >= 1
+    assert await kept_counts(services) == before
+    await both_paths(services, settings)
 
 
 async def kept_counts(services: Runtime) -> dict[tuple[Any, ...], int]:
