@@ -166,9 +166,9 @@ def backfill(dialect: str, zone: str) -> list[str]:
 
 
 def _postgresql(zone: str) -> list[str]:
-    changed = " OR ".join(f"o.{c} IS DISTINCT FROM r.{c}" for c in WATCHED)
-    old_changed = f"(SELECT o.* FROM old_rows o JOIN new_rows r ON r.id = o.id WHERE {changed})"
-    new_changed = f"(SELECT r.* FROM old_rows o JOIN new_rows r ON r.id = o.id WHERE {changed})"
+    """INSERT and DELETE: a trigger per statement, over its transition table (a COPY or a
+    batch is one set-based statement). UPDATE: a trigger per row, only for a row whose
+    watched columns changed (the scheduler's and intake's batches change none of them)."""
 
     def apply(select: str) -> str:
         return ";\n    ".join(_apply(select, "postgresql"))
@@ -176,35 +176,40 @@ def _postgresql(zone: str) -> list[str]:
     on_insert = apply(contributions("postgresql", zone, "r", 1, "new_rows"))
     on_delete = apply(contributions("postgresql", zone, "r", -1, "old_rows"))
     on_update = apply(
-        contributions("postgresql", zone, "r", -1, old_changed)
+        contributions("postgresql", zone, "OLD", -1, None)
         + " UNION ALL "
-        + contributions("postgresql", zone, "r", 1, new_changed)
+        + contributions("postgresql", zone, "NEW", 1, None)
     )
-    function = f"""
+    changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in WATCHED)
+    return [
+        f"""
 CREATE FUNCTION referral_duration_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     {on_insert};
-  ELSIF TG_OP = 'UPDATE' THEN
-    {on_update};
   ELSE
     {on_delete};
   END IF;
   RETURN NULL;
 END
-$$"""
-    statements = [function]
-    for verb, tables in (
-        ("INSERT", "NEW TABLE AS new_rows"),
-        ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
-        ("DELETE", "OLD TABLE AS old_rows"),
-    ):
-        statements.append(
-            f"CREATE TRIGGER referral_duration_counts_{verb.lower()} AFTER {verb} ON referrals "
-            f"REFERENCING {tables} FOR EACH STATEMENT "
-            "EXECUTE FUNCTION referral_duration_counts_keep()"
-        )
-    return statements
+$$""",
+        f"""
+CREATE FUNCTION referral_duration_counts_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  {on_update};
+  RETURN NULL;
+END
+$$""",
+        "CREATE TRIGGER referral_duration_counts_insert AFTER INSERT ON referrals "
+        "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION referral_duration_counts_keep()",
+        "CREATE TRIGGER referral_duration_counts_delete AFTER DELETE ON referrals "
+        "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+        "EXECUTE FUNCTION referral_duration_counts_keep()",
+        f"CREATE TRIGGER referral_duration_counts_update AFTER UPDATE OF {', '.join(WATCHED)} "
+        f"ON referrals FOR EACH ROW WHEN ({changed}) "
+        "EXECUTE FUNCTION referral_duration_counts_move()",
+    ]
 
 
 def _sqlite(zone: str) -> list[str]:
@@ -213,12 +218,13 @@ def _sqlite(zone: str) -> list[str]:
         return "; ".join(_apply(select, "sqlite"))
 
     watched = ", ".join(WATCHED)
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in WATCHED)
     return [
         "CREATE TRIGGER referral_duration_counts_insert AFTER INSERT ON referrals "
         f"WHEN NEW.accepted_at IS NOT NULL BEGIN {apply(('NEW', 1))}; END",
         f"CREATE TRIGGER referral_duration_counts_update AFTER UPDATE OF {watched} "
-        "ON referrals WHEN OLD.accepted_at IS NOT NULL OR NEW.accepted_at IS NOT NULL "
-        f"BEGIN {apply(('OLD', -1), ('NEW', 1))}; END",
+        "ON referrals WHEN (OLD.accepted_at IS NOT NULL OR NEW.accepted_at IS NOT NULL) "
+        f"AND ({changed}) BEGIN {apply(('OLD', -1), ('NEW', 1))}; END",
         "CREATE TRIGGER referral_duration_counts_delete AFTER DELETE ON referrals "
         f"WHEN OLD.accepted_at IS NOT NULL BEGIN {apply(('OLD', -1))}; END",
     ]
@@ -267,6 +273,7 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER referral_duration_counts_{verb}")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION referral_duration_counts_keep()")
+        op.execute("DROP FUNCTION referral_duration_counts_move()")
     op.drop_table("referral_duration_zone")
     op.drop_table("referral_duration_blocks")
     op.drop_table("referral_duration_counts")
