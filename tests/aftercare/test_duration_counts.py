@@ -60,7 +60,7 @@ operations = st.lists(
         st.tuples(st.just("all_provinces"), st.integers(0, 99), PROVINCES),  # many rows
         st.tuples(st.just("delete"), st.integers(0, 99), st.none()),
     ),
-    max_size=20,
+    max_size=30,
 )
 REQUESTS = [
     (filters, group_by)
@@ -151,7 +151,7 @@ async def test_the_histogram_answers_what_the_scan_answers(
     run = on(asyncio.get_running_loop())
 
     @hsettings(
-        max_examples=25,
+        max_examples=50,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
