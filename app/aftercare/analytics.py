@@ -250,7 +250,8 @@ def histogram_query(filters: ReferralFilters, group_by: DurationGroupBy | None) 
     blocks, counts = ReferralDurationBlock.__table__, ReferralDurationCount.__table__
     where, key = _grain(blocks, filters, group_by)
     b: Any
-    if _one_row_per_block(filters, group_by):
+    unique = _one_row_per_block(filters, group_by)
+    if unique:
         # Nothing to add up: the partitions below follow the primary key's order.
         b = select(blocks.c.step, key.label("key"), blocks.c.block, blocks.c.n)
         b = b.where(*where, blocks.c.n > 0).cte("b")
@@ -288,21 +289,12 @@ def histogram_query(filters: ReferralFilters, group_by: DurationGroupBy | None) 
     joined = [counts.c.step == w.c.step, counts.c.block == w.c.block]
     if group_by is not None:
         joined.append(key == w.c.key)
-    return (
-        select(
-            w.c.step,
-            w.c.key,
-            w.c.block,
-            w.c.n,
-            w.c.before,
-            w.c.total,
-            counts.c.bucket,
-            cast(func.sum(counts.c.n), Integer).label("bucket_n"),
-        )
-        .select_from(w.join(counts, and_(*joined)))
-        .where(*where)
-        .group_by(w.c.step, w.c.key, w.c.block, w.c.n, w.c.before, w.c.total, counts.c.bucket)
-    )
+    columns = [w.c.step, w.c.key, w.c.block, w.c.n, w.c.before, w.c.total, counts.c.bucket]
+    query = select(*columns).select_from(w.join(counts, and_(*joined))).where(*where)
+    if unique:
+        return query.add_columns(counts.c.n.label("bucket_n"))
+    bucket_n = cast(func.sum(counts.c.n), Integer).label("bucket_n")
+    return query.add_columns(bucket_n).group_by(*columns)
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ fall to 0 (a referral moved to another sentra): such rows stay and are not read.
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base
@@ -42,6 +42,16 @@ class ReferralDurationBlock(Base):
     blocks that hold the percentiles here, and reads only their buckets."""
 
     __tablename__ = "referral_duration_blocks"
+    # A grouping by sentra reads the blocks of province '*' in (sentra, step, block) order.
+    __table_args__ = (
+        Index(
+            "ix_referral_duration_blocks_by_province",
+            "province_code",
+            "sentra_code",
+            "step",
+            "block",
+        ),
+    )
 
     sentra_code: Mapped[str] = mapped_column(String(32), primary_key=True)
     province_code: Mapped[str] = mapped_column(String(2), primary_key=True)

@@ -249,6 +249,12 @@ def upgrade() -> None:
                 name=op.f(f"pk_{table}"),
             ),
         )
+    # A grouping by sentra reads the blocks of province '*' in (sentra, step, block) order.
+    op.create_index(
+        "ix_referral_duration_blocks_by_province",
+        "referral_duration_blocks",
+        ["province_code", "sentra_code", "step", "block"],
+    )
     op.create_table(
         "referral_duration_zone",
         sa.Column("zone", sa.String(64), nullable=False),
