@@ -283,7 +283,7 @@ async def test_the_backfill_equals_what_the_triggers_kept(own_settings: Settings
         accepted = [n for (table, _, _, step, *_), n in live.items() if step == "received_accepted"]
         assert sum(accepted) == 4 * 4 * 2  # four referrals, four grains, two tables
         await services.db.dispose()
-        await asyncio.to_thread(command.downgrade, alembic_config(url), "0007_rehab")
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0008_consent")
         await asyncio.to_thread(upgrade, url)
         assert await kept_counts(services) == live
     finally:

@@ -12,9 +12,13 @@ buckets are computed with the same expressions as the scan, in the database.
 RUJUKAN_TIMEZONE at upgrade time, kept in `referral_duration_zone`; a service in another
 zone answers from the scan.
 
+A later migration that rebuilds `referrals` on SQLite (a batch operation copies the table)
+drops these triggers with it: it must create them again (`_sqlite`), or the histogram
+stops counting (tests/aftercare/test_duration_counts.py compares it with the scan at head).
+
 Revision ID: 0008_durations
-Revises: 0007_rehab
-Create Date: 2026-12-03 18:00:00
+Revises: 0008_consent
+Create Date: 2026-12-03 18:30:00
 """
 
 # The SQL is built from this file's constants and a validated zone name, never from input.
@@ -30,7 +34,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_durations"
-down_revision: str | None = "0007_rehab"
+down_revision: str | None = "0008_consent"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
