@@ -5,10 +5,11 @@ Durations: for each step, the database counts the referrals that took it per day
 90th percentile are read off those counts (linear interpolation between the two nearest
 values, as PostgreSQL's `percentile_cont`), so a million referrals travel as a few
 thousand (bucket, count) rows. The times are the ones kept on the referral (when it first
-entered each state), never the history. Those counts come from the histogram that
-triggers keep per step, bucket, sentra and province (`referral_duration_counts`,
-migration 0008_durations, same bucket expressions) when the request filters and groups by
-nothing else; otherwise from a scan of the referrals (a partial covering index).
+entered each state), never the history. When the request filters and groups by sentra
+and province only, the counts come from the histogram that triggers keep as referrals
+change (app/aftercare/models.py, migration 0008_durations: the same bucket expressions),
+and only the buckets of the blocks that hold the percentiles travel; otherwise from a scan
+of the referrals (a partial covering index). Both answer the same (a property test).
 
 Forecast: the coverage's referrals by ISO week of their handover date, and the acceptance
 rate of the coverage's last 365 days, both from the `(regency_code, created_at)` index.
