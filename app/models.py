@@ -1,5 +1,10 @@
 """Every mapped table, imported in one place for Alembic and the test fixtures."""
 
+from app.aftercare.models import (
+    ReferralDurationBlock,
+    ReferralDurationCount,
+    ReferralDurationZone,
+)
 from app.audit.seals import AuditSeal
 from app.auth.models import Client
 from app.core.audit import AuditEvent
@@ -39,6 +44,9 @@ __all__ = [
     "Plan",
     "RectificationRequest",
     "Referral",
+    "ReferralDurationBlock",
+    "ReferralDurationCount",
+    "ReferralDurationZone",
     "ReferralFollowUp",
     "ReferralHistory",
     "ReferralKey",

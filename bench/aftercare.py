@@ -3,6 +3,10 @@
     python -m bench.queries --rows 1000000   # once: seeds rujukan_bench (timeline included)
     python -m bench.aftercare --requests 30
 
+The durations come from the histogram the triggers of migration 0008 keep (one statement:
+the blocks that hold the percentiles, then their buckets), except the last scenario, which
+filters by what the histogram does not hold and scans the referrals.
+
 Runs the service's own query functions in-process against `rujukan_bench` (the database
 time and the answer's assembly, without HTTP: add the baseline row of bench.queries for a
 request's fixed cost), each scenario `--requests` times after two warm-up runs, and prints
@@ -87,6 +91,17 @@ async def main(count: int) -> None:
                 (
                     "durations group_by sentra_code, no filter",
                     durations_of(ReferralFilters(), DurationGroupBy.sentra_code),
+                ),
+                (
+                    "durations group_by province_code, no filter",
+                    durations_of(ReferralFilters(), DurationGroupBy.province_code),
+                ),
+                (
+                    # A filter the histogram does not hold: the scan.
+                    "durations group_by pas_category, province 32 (scan)",
+                    durations_of(
+                        ReferralFilters(province_code=("32",)), DurationGroupBy.pas_category
+                    ),
                 ),
             ]
             rows = [await measure(name, run, count) for name, run in scenarios]

@@ -41,6 +41,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from alembic.script import ScriptDirectory
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 
@@ -51,7 +52,7 @@ from app.auth.service import create_client
 from app.core.config import Settings
 from app.core.crypto import DataCipher
 from app.core.db import Database
-from app.core.migrate import upgrade
+from app.core.migrate import alembic_config, upgrade
 from app.reference.catalogue import PAS_CODES, SUPERVISED_RELEASES
 from app.reference.models import Sentra
 from app.reference.regions import load_regions
@@ -468,6 +469,9 @@ async def seed(rows: int, log: Callable[[str], None]) -> dict[str, Any]:
                 log(f"  copied {loaded:,} referrals ({time.monotonic() - started:.0f} s)")
         timings["copy_s"] = time.monotonic() - started
         started = time.monotonic()
+        await rebuild_durations_histogram(conn)
+        timings["histogram_s"] = time.monotonic() - started
+        started = time.monotonic()
         for index in indexes:
             await conn.execute(index["indexdef"])
         for target in targets:
@@ -487,6 +491,19 @@ async def seed(rows: int, log: Callable[[str], None]) -> dict[str, Any]:
         "sample_ids": [str(i) for i in generator.sample_ids],
         "sample_niks": generator.sample_niks,
     }
+
+
+async def rebuild_durations_histogram(conn: asyncpg.Connection) -> None:
+    """The durations histogram of the loaded rows (SPEC §11): the load ran without
+    triggers (`session_replication_role = replica`), so migration 0008's backfill again,
+    from the revision itself."""
+    revision = ScriptDirectory.from_config(alembic_config()).get_revision("0008_durations")
+    assert revision is not None and revision.module is not None
+    zone = await conn.fetchval("SELECT zone FROM referral_duration_zone")
+    await conn.execute("DELETE FROM referral_duration_counts")
+    await conn.execute("DELETE FROM referral_duration_blocks")
+    for statement in revision.module.backfill("postgresql", zone):
+        await conn.execute(statement)
 
 
 async def remember_seeding(timings: dict[str, float]) -> None:
@@ -1187,6 +1204,11 @@ def report(
         lines.append(
             f"- Seeding: COPY {seeding['copy_s']:.0f} s, index builds {seeding['index_s']:.0f} s, "
             f"VACUUM ANALYZE {seeding['vacuum_s']:.0f} s"
+            + (
+                f", durations histogram {seeding['histogram_s']:.0f} s"
+                if "histogram_s" in seeding
+                else ""
+            )
         )
     lines += [
         "",

@@ -5,7 +5,11 @@ Durations: for each step, the database counts the referrals that took it per day
 90th percentile are read off those counts (linear interpolation between the two nearest
 values, as PostgreSQL's `percentile_cont`), so a million referrals travel as a few
 thousand (bucket, count) rows. The times are the ones kept on the referral (when it first
-entered each state), never the history.
+entered each state), never the history. When the request filters and groups by sentra
+and province only, the counts come from the histogram that triggers keep as referrals
+change (app/aftercare/models.py, migration 0008_durations: the same bucket expressions),
+and only the buckets of the blocks that hold the percentiles travel; otherwise from a scan
+of the referrals (a partial covering index). Both answer the same (a property test).
 
 Forecast: the coverage's referrals by ISO week of their handover date, and the acceptance
 rate of the coverage's last 365 days, both from the `(regency_code, created_at)` index.
@@ -16,13 +20,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    Float,
     Integer,
     and_,
     case,
@@ -30,13 +35,20 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import CompoundSelect
+from sqlalchemy.sql.selectable import CompoundSelect, Select
 
+from app.aftercare.models import (
+    ALL,
+    ReferralDurationBlock,
+    ReferralDurationCount,
+    ReferralDurationZone,
+)
 from app.aftercare.schemas import (
     DurationGroup,
     Durations,
@@ -45,6 +57,7 @@ from app.aftercare.schemas import (
     ForecastWeek,
     StepDuration,
 )
+from app.auth.roles import Role
 from app.referrals.domain import TERMINAL
 from app.referrals.models import Referral, ReferralPasCategory
 from app.referrals.queries import QueryContext, ReferralFilters, conditions
@@ -111,36 +124,46 @@ def _step_days(dialect: str, tz: dt.tzinfo) -> dict[str, tuple[ColumnElement[boo
     }
 
 
-def percentile(buckets: Sequence[tuple[int, int]], p: float) -> float:
-    """The `p` quantile (linear interpolation, as `percentile_cont`) of the values that
-    `buckets` — (value, count), sorted by value — hold."""
-    total = sum(count for _, count in buckets)
+QUANTILES = (0.5, 0.9)
+
+
+def quantile(total: int, at: Callable[[int], int], p: float) -> float:
+    """The `p` quantile (linear interpolation, as `percentile_cont`) of `total` ordered
+    values, `at(i)` the i-th."""
     position = p * (total - 1)
     low, high = math.floor(position), math.ceil(position)
-
-    def at(index: int) -> int:
-        seen = 0
-        for value, count in buckets:
-            seen += count
-            if index < seen:
-                return value
-        raise IndexError(index)
-
     low_value = at(low)
     return low_value + (position - low) * (at(high) - low_value)
 
 
+def percentile(buckets: Sequence[tuple[int, int]], p: float) -> float:
+    """The `p` quantile of the values that `buckets` — (value, count), sorted by value —
+    hold."""
+    return quantile(sum(count for _, count in buckets), lambda i: _nth(buckets, i), p)
+
+
+def step_of(total: int, at: Callable[[int], int]) -> StepDuration:
+    """`total` values in tenths of days, `at(i)` the i-th in order → count, median and p90
+    in days (one decimal)."""
+    if total == 0:
+        return StepDuration(count=0, median_days=None, p90_days=None)
+    median, p90 = (round(quantile(total, at, p) / 10, 1) for p in QUANTILES)
+    return StepDuration(count=total, median_days=median, p90_days=p90)
+
+
 def step_duration(buckets: Sequence[tuple[int, int]]) -> StepDuration:
     """Buckets in tenths of days → count, median and p90 in days (one decimal)."""
-    count = sum(c for _, c in buckets)
-    if count == 0:
-        return StepDuration(count=0, median_days=None, p90_days=None)
     ordered = sorted(buckets)
-    return StepDuration(
-        count=count,
-        median_days=round(percentile(ordered, 0.5) / 10, 1),
-        p90_days=round(percentile(ordered, 0.9) / 10, 1),
-    )
+    return step_of(sum(c for _, c in ordered), lambda index: _nth(ordered, index))
+
+
+def _nth(ordered: Sequence[tuple[int, int]], index: int) -> int:
+    seen = 0
+    for value, count in ordered:
+        seen += count
+        if index < seen:
+            return value
+    raise IndexError(index)
 
 
 def durations_query(
@@ -182,24 +205,190 @@ def durations_query(
     return union_all(*parts)
 
 
-async def durations(
+def histogram_answers(filters: ReferralFilters, group_by: DurationGroupBy | None) -> bool:
+    """Whether the kept histogram holds the answer: filters and groups by sentra and
+    province only (for a caller who sees every referral: the route is Kemensos')."""
+    only_keys = ReferralFilters(
+        province_code=filters.province_code, sentra_code=filters.sentra_code
+    )
+    return filters == only_keys and group_by is not DurationGroupBy.pas_category
+
+
+def _grain(
+    table: Any, filters: ReferralFilters, group_by: DurationGroupBy | None
+) -> tuple[list[ColumnElement[bool]], Any]:
+    """The rows of the grain that answers (see app/aftercare/models.py), and the key."""
+    where = []
+    for column, values, grouped in (
+        (table.c.sentra_code, filters.sentra_code, group_by is DurationGroupBy.sentra_code),
+        (table.c.province_code, filters.province_code, group_by is DurationGroupBy.province_code),
+    ):
+        if values:
+            where.append(column.in_(sorted(set(values))))
+        else:
+            where.append(column != ALL if grouped else column == ALL)
+    if group_by is DurationGroupBy.sentra_code:
+        return where, table.c.sentra_code
+    if group_by is DurationGroupBy.province_code:
+        return where, table.c.province_code
+    return where, literal_column("''")
+
+
+def _one_row_per_block(filters: ReferralFilters, group_by: DurationGroupBy | None) -> bool:
+    """Whether the grain holds one row per step, key and block (no filter of several
+    values on a dimension the answer is not grouped by)."""
+    return not (
+        (len(set(filters.sentra_code)) > 1 and group_by is not DurationGroupBy.sentra_code)
+        or (len(set(filters.province_code)) > 1 and group_by is not DurationGroupBy.province_code)
+    )
+
+
+def histogram_query(filters: ReferralFilters, group_by: DurationGroupBy | None) -> Select[Any]:
+    """One statement (one snapshot): per step and group, the count and the buckets of the
+    blocks that hold the percentiles' positions (a few more: the positions are found in
+    SQL roughly, and exactly in Python), so that a few thousand rows travel, not the
+    hundreds of thousands of buckets a grouping by sentra has at a million referrals."""
+    blocks, counts = ReferralDurationBlock.__table__, ReferralDurationCount.__table__
+    where, key = _grain(blocks, filters, group_by)
+    b: Any
+    unique = _one_row_per_block(filters, group_by)
+    if unique:
+        # Nothing to add up: the partitions below follow the primary key's order.
+        b = select(blocks.c.step, key.label("key"), blocks.c.block, blocks.c.n)
+        b = b.where(*where, blocks.c.n > 0).cte("b")
+    else:
+        b = (
+            select(
+                blocks.c.step,
+                key.label("key"),
+                blocks.c.block,
+                cast(func.sum(blocks.c.n), Integer).label("n"),
+            )
+            .where(*where)
+            .group_by(blocks.c.step, *([key] if group_by is not None else []), blocks.c.block)
+            .having(func.sum(blocks.c.n) > 0)
+            .cte("b")
+        )
+    partition = [b.c.key, b.c.step]
+    c = select(
+        b.c.step,
+        b.c.key,
+        b.c.block,
+        b.c.n,
+        (
+            func.sum(b.c.n).over(partition_by=partition, order_by=b.c.block, rows=(None, 0)) - b.c.n
+        ).label("before"),
+        func.sum(b.c.n).over(partition_by=partition).label("total"),
+    ).cte("c")
+    wanted = []
+    for p in QUANTILES:
+        # A double, not a numeric (10x slower here); rounded or truncated: ± 2 covers both.
+        near = cast(literal(p, Float) * (c.c.total - 1), Integer)
+        wanted.append(and_(c.c.before <= near + 2, c.c.before + c.c.n > near - 2))
+    w = select(c).where(or_(*wanted)).cte("w")
+    where, key = _grain(counts, filters, group_by)
+    joined = [counts.c.step == w.c.step, counts.c.block == w.c.block]
+    if group_by is not None:
+        joined.append(key == w.c.key)
+    columns = [w.c.step, w.c.key, w.c.block, w.c.n, w.c.before, w.c.total, counts.c.bucket]
+    query = select(*columns).select_from(w.join(counts, and_(*joined))).where(*where)
+    if unique:
+        return query.add_columns(counts.c.n.label("bucket_n"))
+    bucket_n = cast(func.sum(counts.c.n), Integer).label("bucket_n")
+    return query.add_columns(bucket_n).group_by(*columns)
+
+
+@dataclass(slots=True)
+class _KeptStep:
+    """A step's count, and the buckets of the blocks read: (before, n, buckets) by block."""
+
+    total: int = 0
+    blocks: dict[int, tuple[int, int, list[tuple[int, int]]]] = field(default_factory=dict)
+
+    def at(self, index: int) -> int:
+        """The value at `index` of the step's ordered values."""
+        for before, n, buckets in self.blocks.values():
+            if before <= index < before + n:
+                seen = before
+                for value, count in sorted(buckets):
+                    seen += count
+                    if index < seen:
+                        return value
+        raise IndexError(index)
+
+
+async def histogram_zone(session: AsyncSession) -> str | None:
+    return (await session.execute(select(ReferralDurationZone.zone))).scalars().first()
+
+
+async def _kept(
+    session: AsyncSession, filters: ReferralFilters, group_by: DurationGroupBy | None
+) -> dict[Any, dict[str, StepDuration]]:
+    kept: dict[Any, dict[str, _KeptStep]] = defaultdict(
+        lambda: {step: _KeptStep() for step in STEPS}
+    )
+    for row in await session.execute(histogram_query(filters, group_by)):
+        # The histogram keeps "no sentra" as ''.
+        key = None if group_by is DurationGroupBy.sentra_code and row.key == "" else row.key
+        step = kept[key][row.step]
+        step.total = int(row.total)
+        block = step.blocks.setdefault(row.block, (int(row.before), int(row.n), []))
+        block[2].append((row.bucket, int(row.bucket_n)))
+    return {
+        key: {name: step_of(step.total, step.at) for name, step in steps.items()}
+        for key, steps in kept.items()
+    }
+
+
+async def _scanned(
     session: AsyncSession,
     filters: ReferralFilters,
     ctx: QueryContext,
     group_by: DurationGroupBy | None,
-) -> Durations:
+) -> dict[Any, dict[str, StepDuration]]:
     query = durations_query(filters, ctx, group_by, session.get_bind().dialect.name)
     histogram: dict[Any, dict[str, list[tuple[int, int]]]] = defaultdict(
         lambda: {step: [] for step in STEPS}
     )
     for row in await session.execute(query):
         histogram[row.key][row.step].append((row.bucket, row.n))
+    return {
+        key: {name: step_duration(buckets) for name, buckets in steps.items()}
+        for key, steps in histogram.items()
+    }
+
+
+def _none(index: int) -> int:
+    raise IndexError(index)
+
+
+async def durations(
+    session: AsyncSession,
+    filters: ReferralFilters,
+    ctx: QueryContext,
+    group_by: DurationGroupBy | None,
+    *,
+    scan: bool = False,
+) -> Durations:
+    """The durations (SPEC §11); `scan`: from the referrals even when the histogram holds
+    the answer (tests compare the two)."""
+    kept = (
+        not scan
+        and ctx.principal.role is Role.kemensos
+        and histogram_answers(filters, group_by)
+        and await histogram_zone(session) == getattr(ctx.tz, "key", None)
+    )
+    histogram: dict[Any, dict[str, StepDuration]]
+    if kept:
+        histogram = await _kept(session, filters, group_by)
+    else:
+        histogram = await _scanned(session, filters, ctx, group_by)
     if group_by is None and not histogram:
-        histogram[""]  # one group, every step with count 0
+        histogram[""] = {step: step_of(0, _none) for step in STEPS}  # every count 0
     groups = [
         DurationGroup(
             key={} if group_by is None else {group_by.value: group_key},
-            steps=DurationSteps(**{s: step_duration(b) for s, b in steps.items()}),
+            steps=DurationSteps(**steps),
         )
         for group_key, steps in sorted(
             histogram.items(), key=lambda item: (item[0] is None, item[0] or "")
