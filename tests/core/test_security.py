@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.logging import JsonFormatter, quiet_chatty_loggers
@@ -25,6 +24,7 @@ from app.webhooks.models import WebhookSubscription
 from app.webhooks.signing import open_secret
 from tests.conftest import Clients
 from tests.factories import make_event, nik_for
+from tests.support.databases import pg_dump
 
 CANARY_BIRTH = dt.date(1987, 6, 5)
 
@@ -60,23 +60,7 @@ async def test_database_dump_holds_no_nik_phone_or_health_yet_nik_lookup_works(
     event, nik, phone, _ = canary_event(facility)
     posted = await http.post("/v1/release-events", json=event, headers=prison.headers)
     assert posted.status_code == 201
-    url = make_url(database_url)
-    proc = await asyncio.create_subprocess_exec(
-        "pg_dump",
-        "--data-only",
-        "-h",
-        url.host or "127.0.0.1",
-        "-p",
-        str(url.port or 5432),
-        "-U",
-        url.username or "postgres",
-        url.database or "",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode == 0, err.decode()
-    dump = out.decode()
+    dump = await pg_dump(database_url)
     assert posted.json()["referral"]["id"] in dump  # the dump is of the right database
     assert nik not in dump
     assert phone not in dump

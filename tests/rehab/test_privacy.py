@@ -4,7 +4,6 @@ retention erases the record's free text; a key rotation keeps it readable."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import json
@@ -16,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.engine import make_url
 
 from app.core.audit import AuditEvent
 from app.core.config import Settings
@@ -28,6 +26,7 @@ from app.runtime import Runtime, build_runtime
 from app.webhooks.outbox import cloud_event
 from tests.conftest import Clients
 from tests.rehab.support import ASSESSMENT, Case, at, today
+from tests.support.databases import pg_dump
 
 
 def canary() -> str:
@@ -114,23 +113,7 @@ async def test_a_database_dump_holds_no_note_body(
     secret = canary()
     rid = await case.referral("in_service")
     await _write_everything(case, rid, secret)
-    url = make_url(database_url)
-    proc = await asyncio.create_subprocess_exec(
-        "pg_dump",
-        "--data-only",
-        "-h",
-        url.host or "127.0.0.1",
-        "-p",
-        str(url.port or 5432),
-        "-U",
-        url.username or "postgres",
-        url.database or "",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode == 0, err.decode()
-    dump = out.decode()
+    dump = await pg_dump(database_url)
     assert rid in dump  # the dump is of the right database
     assert secret not in dump
     assert "Kanari-" not in dump

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from alembic import command
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.core.migrate import alembic_config
@@ -29,6 +28,7 @@ from tests.rehab.support import ASSESSMENT, Case, at, today
 from tests.rehab.support import case as case  # the fixture
 from tests.rights.test_rectification_api import later
 from tests.support.checks import assert_problem
+from tests.support.databases import pg_dump
 from tests.support.referrals import act, post_event
 
 GUARDIAN_PHONE = "+6281311112222"
@@ -316,7 +316,7 @@ async def test_a_database_dump_after_a_withdrawal_holds_none_of_it(
     ciphertexts = await _ciphertexts_of(case, rid)
     assert len(ciphertexts) >= 9  # two notes in history, the record's texts, the key...
     assert (await withdraw(case, rid)).status_code == 200
-    dump = await _dump(database_url)
+    dump = await pg_dump(database_url)
     assert rid in dump  # the dump is of the right database
     assert secret not in dump and "Kanari-" not in dump
     assert PERSON_PHONE not in dump and GUARDIAN_PHONE not in dump
@@ -342,26 +342,6 @@ async def _ciphertexts_of(case: Case, rid: str) -> list[str]:
             rows = await session.execute(text(query), {"rid": uuid.UUID(rid)})
             out += [value for (value,) in rows if value]
     return out
-
-
-async def _dump(database_url: str) -> str:
-    url = make_url(database_url)
-    proc = await asyncio.create_subprocess_exec(
-        "pg_dump",
-        "--data-only",
-        "-h",
-        url.host or "127.0.0.1",
-        "-p",
-        str(url.port or 5432),
-        "-U",
-        url.username or "postgres",
-        url.database or "",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def test_texts_stored_before_0008_are_readable_sealed_and_erased(

@@ -3,6 +3,7 @@ keep (tampering as the owner, roles and grants)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -27,3 +28,25 @@ def drop_database(url: str) -> None:
     if url.startswith("postgresql"):
         name = make_url(url).database
         _run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def pg_dump(database_url: str) -> str:
+    """The data of the PostgreSQL database at `database_url`, as `pg_dump --data-only`
+    prints it (what a stolen backup would hold)."""
+    url = make_url(database_url)
+    proc = await asyncio.create_subprocess_exec(
+        "pg_dump",
+        "--data-only",
+        "-h",
+        url.host or "127.0.0.1",
+        "-p",
+        str(url.port or 5432),
+        "-U",
+        url.username or "postgres",
+        url.database or "",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
