@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol, cast
 
@@ -100,6 +102,21 @@ def row(
     }
 
 
+# Set while an operation audited once as a whole (subject access) reads through functions
+# that audit their own reads: those rows would count its parts as separate disclosures.
+_covered: ContextVar[bool] = ContextVar("audit_covered", default=False)
+
+
+@contextmanager
+def covered() -> Iterator[None]:
+    """Reads inside write no audit row of their own: the caller writes one for them all."""
+    token = _covered.set(True)
+    try:
+        yield
+    finally:
+        _covered.reset(token)
+
+
 def record(
     session: AsyncSession,
     caller: Caller | None,
@@ -111,6 +128,8 @@ def record(
     disclosed: bytes | None = None,
 ) -> None:
     """An audit row in the caller's transaction: if it cannot be written, nothing is."""
+    if _covered.get():
+        return
     session.add(
         AuditEvent(
             **row(

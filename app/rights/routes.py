@@ -44,7 +44,8 @@ KemensosDep = Annotated[Principal, Depends(require_role(Role.kemensos))]
     summary="Everything held about a person (subject access, UU 27/2022)",
     description="Kemensos, for a person exercising the right of access: every referral of "
     "the NIK, open or ended (all episodes), whole — the case data, the lifecycle, the "
-    "history — and, from the audit log, every client it was disclosed to, with how "
+    "history, the rehabilitation record (every note, whatever its audience) and the "
+    "follow-ups — and, from the audit log, every client it was disclosed to, with how "
     "(`via`), when first and last, and how often. The NIK travels in the body, never in a "
     "URL. `X-Actor` (the officer answering) is required: 422 `ACTOR_REQUIRED` without it. "
     "A malformed NIK is a 422 (`INVALID_NIK` at `/nik`); a NIK with no referral a 404 "

@@ -8,9 +8,18 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from app.aftercare.schemas import FollowUpOut
 from app.core.schemas import FreeText, ResponseModel, StrictBody
 from app.intake.schemas import EvidenceRef, Timestamp
 from app.referrals.schemas import HistoryEntry, ReferralDetail
+from app.rehab.schemas import (
+    AppointmentOut,
+    AssessmentOut,
+    NoteOut,
+    PlanOut,
+    ReportOut,
+    ServiceOut,
+)
 
 
 class SubjectSearch(StrictBody):
@@ -37,9 +46,22 @@ class SubjectDisclosure(ResponseModel):
     count: int = Field(description="How many audited requests showed it to this client.")
 
 
+class SubjectRecord(ResponseModel):
+    """The referral's rehabilitation record (SPEC §10) and aftercare (§11), whole."""
+
+    assessments: list[AssessmentOut]
+    plan: PlanOut | None
+    appointments: list[AppointmentOut]
+    services: list[ServiceOut]
+    notes: list[NoteOut] = Field(description="Every note, whatever its audience.")
+    report: ReportOut | None = Field(description="Null before the referral is closed.")
+    follow_ups: list[FollowUpOut]
+
+
 class SubjectReferral(ResponseModel):
     referral: ReferralDetail = Field(description="The referral whole, as Kemensos reads it.")
     history: list[HistoryEntry]
+    record: SubjectRecord
     disclosures: list[SubjectDisclosure] = Field(
         description="Every client shown this referral, from the audit log (this access not "
         "included)."

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.aftercare import service as aftercare
 from app.audit.disclosures import reads_of
 from app.auth.models import Client
 from app.auth.principal import Principal
@@ -26,6 +27,8 @@ from app.referrals.models import Referral
 from app.referrals.records import read_case
 from app.referrals.schemas import ReferralDetail
 from app.referrals.service import DetailView, detail, etag, history_of, set_state, state_of
+from app.rehab import service as rehab
+from app.rehab.schemas import PlanOut, ReportOut
 from app.rights import erasure
 from app.rights.models import RectificationRequest
 from app.rights.rectification import pointer_errors, still_pending
@@ -35,6 +38,7 @@ from app.rights.schemas import (
     RectificationOut,
     SubjectAccess,
     SubjectDisclosure,
+    SubjectRecord,
     SubjectReferral,
 )
 
@@ -90,6 +94,7 @@ async def subject_access(
             SubjectReferral(
                 referral=await detail(session, principal, referral, view, referrals),
                 history=history[referral.id],
+                record=await _record(session, principal, str(referral.id), view.cipher),
                 disclosures=[
                     SubjectDisclosure(
                         client_id=client,
@@ -105,6 +110,41 @@ async def subject_access(
         )
     audit.record(session, principal, "subjects.access", "success", disclosed=audit.pack_ids(ids))
     return SubjectAccess(items=items)
+
+
+async def _record(
+    session: AsyncSession, principal: Principal, referral_id: str, cipher: DataCipher
+) -> SubjectRecord:
+    """The whole record, read as Kemensos reads it; the subject access's own audit row
+    covers these reads."""
+    with audit.covered():
+        return await _record_reads(session, principal, referral_id, cipher)
+
+
+async def _record_reads(
+    session: AsyncSession, principal: Principal, referral_id: str, cipher: DataCipher
+) -> SubjectRecord:
+    try:
+        plan: PlanOut | None = (await rehab.read_plan(session, principal, referral_id, cipher))[0]
+    except ProblemError as absent:
+        if absent.code != "NO_PLAN":
+            raise
+        plan = None
+    try:
+        report: ReportOut | None = await rehab.read_report(session, principal, referral_id, cipher)
+    except ProblemError as absent:
+        if absent.code != "NO_REPORT":
+            raise
+        report = None
+    return SubjectRecord(
+        assessments=await rehab.list_assessments(session, principal, referral_id, cipher),
+        plan=plan,
+        appointments=await rehab.list_appointments(session, principal, referral_id, cipher),
+        services=await rehab.list_services(session, principal, referral_id, cipher),
+        notes=await rehab.list_notes(session, principal, referral_id, cipher),
+        report=report,
+        follow_ups=await aftercare.list_follow_ups(session, principal, referral_id, cipher),
+    )
 
 
 # -- rectification ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import httpx
 
 from tests.conftest import Clients
 from tests.factories import nik_for
+from tests.rehab.support import ASSESSMENT
 from tests.support.checks import assert_problem
 from tests.support.referrals import act, new_referral
 
@@ -42,6 +43,20 @@ async def test_a_nik_with_two_episodes_returns_both_whole_with_every_read(
         http, prison, facility, person__nik=nik, person__birth_date=born(nik)
     )
     other = await new_referral(http, prison, facility)  # another person
+    # The second episode's record: a note and an assessment, written by another client.
+    writer = await clients.kemensos()
+    accepted = await act(http, writer, second, "accept")
+    assert accepted.status_code == 200, accepted.text
+    note = await http.post(
+        f"/v1/referrals/{second}/notes",
+        json={"body": "Sudah dihubungi.", "audience": "kemensos"},
+        headers=writer.headers,
+    )
+    assert note.status_code == 201, note.text
+    assessment = await http.post(
+        f"/v1/referrals/{second}/assessments", json=ASSESSMENT, headers=writer.headers
+    )
+    assert assessment.status_code == 201, assessment.text
 
     # Reads of the episodes: a detail, a list page, an export, a history.
     assert (await http.get(f"/v1/referrals/{first}", headers=portal.headers)).is_success
@@ -69,6 +84,12 @@ async def test_a_nik_with_two_episodes_returns_both_whole_with_every_read(
         assert referral["withheld_fields"] == []
         assert item["history"] and item["history"][0]["event_type"] == "release.completed"
     assert [h["action"] for h in items[0]["history"]][-1] == "cancel"
+    # the record, whole: every note whatever its audience, the assessment; none on the first
+    record = items[1]["record"]
+    assert [n["body"] for n in record["notes"]] == ["Sudah dihubungi."]
+    assert [a["id"] for a in record["assessments"]] == [assessment.json()["id"]]
+    assert (record["plan"], record["report"], record["follow_ups"]) == (None, None, [])
+    assert items[0]["record"]["notes"] == [] and items[0]["record"]["assessments"] == []
 
     def reads(item: dict[str, object]) -> dict[str | None, tuple[list[str], int]]:
         return {
