@@ -125,3 +125,6 @@ async def erase(
             case = anonymised(case)
             case["case_ref"] = referral.case_ref = f"ANON-{referral.id}"
         write_case(referral, case, cipher)
+        # The identity stays for the legal record, pseudonymised for search (SPEC §12):
+        # found by its NIK's keyed index, no longer by a name typed into the portal.
+        referral.name_search = ""

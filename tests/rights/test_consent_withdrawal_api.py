@@ -45,6 +45,17 @@ async def read(case: Case, rid: str) -> httpx.Response:
     return got
 
 
+async def found_by(case: Case, **params: str) -> set[str]:
+    """The referrals of the case's facility a Kemensos search finds."""
+    page = await case.http.get(
+        "/v1/referrals",
+        params={**params, "facility_code": case.facility, "limit": 100},
+        headers=case.kemensos.headers,
+    )
+    assert page.status_code == 200, page.text
+    return {item["id"] for item in page.json()["items"]}
+
+
 def withdrawal(**fields: Any) -> dict[str, Any]:
     return {
         "withdrawn_at": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(),
@@ -118,6 +129,7 @@ async def test_withdrawal_erases_health_contact_and_every_free_text(case: Case) 
     history = (await case.get(rid, "history")).json()["items"]
     assert [h["note"] for h in history if h["action"] in ("hold", "resume")] == [secret] * 2
 
+    assert await found_by(case, q=before["person"]["full_name"]) == {rid}
     answer = await withdraw(case, rid)
     assert answer.status_code == 200, answer.text
     detail = answer.json()
@@ -134,6 +146,9 @@ async def test_withdrawal_erases_health_contact_and_every_free_text(case: Case) 
     assert now["needs"]["health"] is None and now["needs"]["summary"] is None
     assert now["person"]["phone"] is None and now["person"]["guardian"]["phone"] is None
     assert now["person"]["full_name"] == before["person"]["full_name"]  # identity stays
+    # ... pseudonymised for search: the NIK finds it, the name no longer does
+    assert await found_by(case, nik=before["person"]["nik"]) == {rid}
+    assert await found_by(case, q=before["person"]["full_name"]) == set()
     assert now["person"]["guardian"]["full_name"] == "Siti Aminah"
     assert secret not in (await read(case, rid)).text
     for path in ("notes", "assessments", "plan", "appointments", "services", "history"):
