@@ -5,11 +5,12 @@ Durations: for each step, the database counts the referrals that took it per day
 90th percentile are read off those counts (linear interpolation between the two nearest
 values, as PostgreSQL's `percentile_cont`), so a million referrals travel as a few
 thousand (bucket, count) rows. The times are the ones kept on the referral (when it first
-entered each state), never the history. When the request filters and groups by sentra
-and province only, the counts come from the histogram that triggers keep as referrals
-change (app/aftercare/models.py, migration 0008_durations: the same bucket expressions),
-and only the buckets of the blocks that hold the percentiles travel; otherwise from a scan
-of the referrals (a partial covering index). Both answer the same (a property test).
+entered each state), never the history. When the request filters and groups by sentra,
+province and PAS category only (see `histogram_answers`), the counts come from the
+histogram that triggers keep as referrals change (app/aftercare/models.py, migrations
+0008_durations and 0009_durations_pas: the same bucket expressions), and only the buckets
+of the blocks that hold the percentiles travel; otherwise from a scan of the referrals (a
+partial covering index). Both answer the same (a property test).
 
 Forecast: the coverage's referrals by ISO week of their handover date, and the acceptance
 rate of the coverage's last 365 days, both from the `(regency_code, created_at)` index.
@@ -206,12 +207,30 @@ def durations_query(
 
 
 def histogram_answers(filters: ReferralFilters, group_by: DurationGroupBy | None) -> bool:
-    """Whether the kept histogram holds the answer: filters and groups by sentra and
-    province only (for a caller who sees every referral: the route is Kemensos')."""
+    """Whether the kept histogram holds the answer (for a caller who sees every referral:
+    the route is Kemensos'): filters and groups by sentra, province and PAS category only;
+    by category either a filter of one category or a grouping without a category filter
+    (the scan counts a referral once under a filter of several, "any in common", and under
+    a filter with a grouping in every category it has, the filter's or not: neither is a
+    sum of per-category counts); and never by category, sentra and province at once (no
+    grain holds the three)."""
     only_keys = ReferralFilters(
-        province_code=filters.province_code, sentra_code=filters.sentra_code
+        province_code=filters.province_code,
+        sentra_code=filters.sentra_code,
+        pas_category=filters.pas_category,
     )
-    return filters == only_keys and group_by is not DurationGroupBy.pas_category
+    if filters != only_keys:
+        return False
+    grouped_by_pas = group_by is DurationGroupBy.pas_category
+    if not filters.pas_category and not grouped_by_pas:
+        return True
+    if grouped_by_pas and filters.pas_category:
+        return False
+    if not grouped_by_pas and len(set(filters.pas_category)) != 1:
+        return False
+    by_sentra = bool(filters.sentra_code) or group_by is DurationGroupBy.sentra_code
+    by_province = bool(filters.province_code) or group_by is DurationGroupBy.province_code
+    return not (by_sentra and by_province)
 
 
 def _grain(
@@ -222,16 +241,15 @@ def _grain(
     for column, values, grouped in (
         (table.c.sentra_code, filters.sentra_code, group_by is DurationGroupBy.sentra_code),
         (table.c.province_code, filters.province_code, group_by is DurationGroupBy.province_code),
+        (table.c.pas_category, filters.pas_category, group_by is DurationGroupBy.pas_category),
     ):
         if values:
             where.append(column.in_(sorted(set(values))))
         else:
             where.append(column != ALL if grouped else column == ALL)
-    if group_by is DurationGroupBy.sentra_code:
-        return where, table.c.sentra_code
-    if group_by is DurationGroupBy.province_code:
-        return where, table.c.province_code
-    return where, literal_column("''")
+    if group_by is None:
+        return where, literal_column("''")
+    return where, table.c[group_by.value]
 
 
 def _one_row_per_block(filters: ReferralFilters, group_by: DurationGroupBy | None) -> bool:

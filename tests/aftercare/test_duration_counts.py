@@ -1,12 +1,15 @@
-"""The durations histogram kept by triggers (migration 0008_durations): it answers exactly
-what the scan of the referrals answers, through random lifecycles, reassignments,
-corrections and deletions, and its backfill equals what the triggers kept."""
+"""The durations histogram kept by triggers (migrations 0008_durations, 0009_durations_pas):
+it answers exactly what the scan of the referrals answers, through random lifecycles,
+reassignments, corrections (PAS categories too) and deletions, and its backfill equals what
+the triggers kept."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.util
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,15 +19,21 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, select, update
 
-from app.aftercare.analytics import DurationGroupBy, durations, histogram_zone
+from app.aftercare.analytics import (
+    DurationGroupBy,
+    durations,
+    histogram_answers,
+    histogram_zone,
+)
 from app.aftercare.models import ReferralDurationBlock, ReferralDurationCount
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core.config import Settings
-from app.core.migrate import alembic_config, upgrade
+from app.core.migrate import MIGRATIONS, alembic_config, upgrade
 from app.ops.maintenance import anonymise_ended
-from app.referrals.models import Referral
+from app.referrals.models import Referral, ReferralPasCategory
 from app.referrals.queries import QueryContext, ReferralFilters
+from app.referrals.records import PAS_BITS, pas_mask
 from app.runtime import Runtime, build_runtime
 from tests.aftercare.test_analytics_api import NOW, STEPS, on
 from tests.conftest import Clients, facility_code
@@ -34,6 +43,10 @@ from tests.support.referrals import act, referral_in, sentra_code
 STATUSES = ["received", "accepted", "assigned", "in_service", "closed"]
 SENTRA = st.sampled_from(["S-A", "S-B", None])
 PROVINCES = st.sampled_from(["31", "32", "33"])
+# Three of the categories, so that a referral with several is common.
+PAS = st.lists(
+    st.sampled_from(["anak_rentan", "lansia_terlantar", "fakir_miskin"]), max_size=3, unique=True
+)
 # Any length, and lengths of exactly half a tenth of a day (4,320 s) too: both paths must
 # round a tie alike.
 lengths = st.one_of(
@@ -47,6 +60,7 @@ referrals = st.lists(
         st.integers(-200, 200),  # handover, days from creation
         SENTRA,
         PROVINCES,
+        PAS,
     ),
     min_size=1,
     max_size=12,
@@ -57,6 +71,7 @@ operations = st.lists(
         st.tuples(st.just("sentra"), st.integers(0, 99), SENTRA),
         st.tuples(st.just("province"), st.integers(0, 99), PROVINCES),
         st.tuples(st.just("handover"), st.integers(0, 99), st.integers(-200, 200)),
+        st.tuples(st.just("pas"), st.integers(0, 99), PAS),  # a case.updated's categories
         st.tuples(st.just("all_provinces"), st.integers(0, 99), PROVINCES),  # many rows
         st.tuples(st.just("delete"), st.integers(0, 99), st.none()),
     ),
@@ -69,9 +84,15 @@ REQUESTS = [
         ReferralFilters(province_code=("32",)),
         ReferralFilters(sentra_code=("S-A", "S-B")),
         ReferralFilters(province_code=("31", "33"), sentra_code=("S-A",)),
+        ReferralFilters(pas_category=("anak_rentan",)),
+        ReferralFilters(pas_category=("fakir_miskin",), province_code=("31", "32")),
+        ReferralFilters(pas_category=("lansia_terlantar",), sentra_code=("S-B",)),
     )
-    for group_by in (None, DurationGroupBy.sentra_code, DurationGroupBy.province_code)
+    for group_by in (None, *DurationGroupBy)
+    if histogram_answers(filters, group_by)
 ]
+# The histogram's answers with a PAS category that the test covers (the rest: the scan).
+assert len([r for r in REQUESTS if r[0].pas_category or r[1] is DurationGroupBy.pas_category]) == 10
 
 
 def context(settings: Settings) -> QueryContext:
@@ -82,8 +103,8 @@ def context(settings: Settings) -> QueryContext:
 async def insert_lifecycles(
     services: Runtime, facility: str, owner: uuid.UUID, spec: list[Any], tz: dt.tzinfo
 ) -> list[dict[str, Any]]:
-    rows = []
-    for taken, steps, handover_days, sentra, province in spec:
+    rows, pas = [], []
+    for taken, steps, handover_days, sentra, province, codes in spec:
         created = NOW - dt.timedelta(days=300)
         row, _ = referral_row(services, facility, owner, created)
         at = created
@@ -91,10 +112,14 @@ async def insert_lifecycles(
             at = at + length
             row[column] = at
         row.update(status=STATUSES[taken], sentra_code=sentra, province_code=province)
+        row["pas_mask"] = pas_mask(codes)
+        pas.extend({"referral_id": row["id"], "code": c} for c in codes)
         row["handover_date"] = (created + dt.timedelta(days=handover_days)).astimezone(tz).date()
         rows.append(row)
     async with services.db.transaction() as session:
         await session.execute(insert(Referral), rows)
+        if pas:
+            await session.execute(insert(ReferralPasCategory), pas)
     return rows
 
 
@@ -124,12 +149,20 @@ async def operate(
             values = {"handover_date": row["handover_date"] + dt.timedelta(days=value)}
         elif name == "all_provinces":
             values, where = {"province_code": value}, Referral.facility_code == facility
+        elif name == "pas":
+            values = {"pas_mask": pas_mask(value)}
         async with services.db.transaction() as session:
             if name == "delete":
                 await session.execute(delete(Referral).where(where))
                 live.remove(row)
                 continue
             await session.execute(update(Referral).where(where).values(**values))
+            if name == "pas":  # as intake's case.updated writes them: the rows and the mask
+                pas = ReferralPasCategory
+                await session.execute(delete(pas).where(pas.referral_id == row["id"]))
+                if value:
+                    rows_of = [{"referral_id": row["id"], "code": c} for c in value]
+                    await session.execute(insert(pas), rows_of)
         for changed in live if name == "all_provinces" else [row]:
             changed.update(values)
 
@@ -257,17 +290,18 @@ async def test_the_backfill_equals_what_the_triggers_kept(own_settings: Settings
     try:
         owner = uuid.UUID((await Clients(services).prison("LP-BACKFILL")).client_id)
         spec = [
-            (4, [dt.timedelta(hours=h) for h in (1, 30, 55, 400)], 3, "S-A", "31"),
+            (4, [dt.timedelta(hours=h) for h in (1, 30, 55, 400)], 3, "S-A", "31", ["anak_rentan"]),
             (
                 3,
                 [dt.timedelta(seconds=4320 * k) for k in (1, 3, 5)] + [dt.timedelta()],
                 -2,
                 None,
                 "32",
+                ["anak_rentan", "fakir_miskin"],
             ),
-            (2, [dt.timedelta(days=2)] * 4, 10, "S-B", "32"),
-            (1, [dt.timedelta(minutes=7)] * 4, 0, None, "33"),
-            (0, [dt.timedelta()] * 4, 0, None, "33"),
+            (2, [dt.timedelta(days=2)] * 4, 10, "S-B", "32", []),
+            (1, [dt.timedelta(minutes=7)] * 4, 0, None, "33", ["lansia_terlantar"]),
+            (0, [dt.timedelta()] * 4, 0, None, "33", []),
         ]
         rows = await insert_lifecycles(services, "LP-BACKFILL", owner, spec, own_settings.tz)
         ops = [
@@ -276,15 +310,31 @@ async def test_the_backfill_equals_what_the_triggers_kept(own_settings: Settings
             ("province", 1, "31"),
             ("handover", 0, 4),
             ("advance", 4, dt.timedelta(hours=9)),
+            ("pas", 2, ["fakir_miskin", "lansia_terlantar"]),
+            ("pas", 1, ["anak_rentan"]),
             ("delete", 3, None),
         ]
         await operate(services, "LP-BACKFILL", rows, ops)
         live = await kept_counts(services)
-        accepted = [n for (table, _, _, step, *_), n in live.items() if step == "received_accepted"]
-        assert sum(accepted) == 4 * 4 * 2  # four referrals, four grains, two tables
+        accepted = [
+            (pas, n) for (_, _, _, pas, step, *_), n in live.items() if step == "received_accepted"
+        ]
+        # Four referrals, four grains, two tables; four (referral, category) pairs, three grains.
+        assert sum(n for pas, n in accepted if pas == "*") == 4 * 4 * 2
+        assert sum(n for pas, n in accepted if pas != "*") == 4 * 3 * 2
         await services.db.dispose()
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0008_consent")
         await asyncio.to_thread(upgrade, url)
         assert await kept_counts(services) == live
     finally:
         await services.db.dispose()
+
+
+def test_the_migration_knows_the_catalogue_order() -> None:
+    """Migration 0009 expands `pas_mask` with its own copy of the categories' order."""
+    path = Path(MIGRATIONS) / "versions" / "2026-12-03-1930_duration_pas.py"
+    spec = importlib.util.spec_from_file_location("_migration_0009", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert {code: 1 << i for i, code in enumerate(module.CATEGORIES)} == PAS_BITS
