@@ -97,10 +97,23 @@ async def main(count: int) -> None:
                     durations_of(ReferralFilters(), DurationGroupBy.province_code),
                 ),
                 (
-                    # A filter the histogram does not hold: the scan.
-                    "durations group_by pas_category, province 32 (scan)",
+                    "durations group_by pas_category, province 32",
                     durations_of(
                         ReferralFilters(province_code=("32",)), DurationGroupBy.pas_category
+                    ),
+                ),
+                (
+                    "durations group_by pas_category, a sentra",
+                    durations_of(
+                        ReferralFilters(sentra_code=(registry[0].code,)),
+                        DurationGroupBy.pas_category,
+                    ),
+                ),
+                (
+                    "durations, PAS category fakir_miskin, group_by province_code",
+                    durations_of(
+                        ReferralFilters(pas_category=("fakir_miskin",)),
+                        DurationGroupBy.province_code,
                     ),
                 ),
             ]

@@ -338,3 +338,25 @@ def test_the_migration_knows_the_catalogue_order() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert {code: 1 << i for i, code in enumerate(module.CATEGORIES)} == PAS_BITS
+
+
+def test_which_requests_with_a_pas_category_the_histogram_answers() -> None:
+    pas, province, sentra = (
+        DurationGroupBy.pas_category,
+        DurationGroupBy.province_code,
+        DurationGroupBy.sentra_code,
+    )
+    one, two = ("anak_rentan",), ("anak_rentan", "fakir_miskin")
+    assert histogram_answers(ReferralFilters(province_code=("32",)), pas)
+    assert histogram_answers(ReferralFilters(sentra_code=("S-A",)), pas)
+    assert histogram_answers(ReferralFilters(pas_category=one), province)
+    assert histogram_answers(ReferralFilters(pas_category=one * 2), None)  # one category
+    # "Any of them" counts a referral once, not once per category: the scan.
+    assert not histogram_answers(ReferralFilters(pas_category=two), None)
+    # Grouped, a filtered referral counts in every category it has, the filter's or not.
+    assert not histogram_answers(ReferralFilters(pas_category=one), pas)
+    # No grain holds sentra, province and category at once.
+    assert histogram_answers(ReferralFilters(province_code=("32",)), sentra)  # no category
+    assert not histogram_answers(ReferralFilters(pas_category=one, sentra_code=("S-A",)), province)
+    assert not histogram_answers(ReferralFilters(province_code=("32",), sentra_code=("S-A",)), pas)
+    assert not histogram_answers(ReferralFilters(pas_category=one, status=("closed",)), None)
