@@ -495,9 +495,9 @@ async def seed(rows: int, log: Callable[[str], None]) -> dict[str, Any]:
 
 async def rebuild_durations_histogram(conn: asyncpg.Connection) -> None:
     """The durations histogram of the loaded rows (SPEC §11): the load ran without
-    triggers (`session_replication_role = replica`), so migration 0008's backfill again,
+    triggers (`session_replication_role = replica`), so migration 0009's backfill again,
     from the revision itself."""
-    revision = ScriptDirectory.from_config(alembic_config()).get_revision("0008_durations")
+    revision = ScriptDirectory.from_config(alembic_config()).get_revision("0009_durations_pas")
     assert revision is not None and revision.module is not None
     zone = await conn.fetchval("SELECT zone FROM referral_duration_zone")
     await conn.execute("DELETE FROM referral_duration_counts")

@@ -140,8 +140,9 @@ def _apply(select: str, dialect: str) -> list[str]:
     return out
 
 
-def backfill(previous: ModuleType, dialect: str, zone: str) -> list[str]:
-    return _apply(contributions(previous, dialect, zone, "r", 1, "referrals"), dialect)
+def backfill(dialect: str, zone: str) -> list[str]:
+    """The histogram of the referrals as they are (the triggers keep it from then on)."""
+    return _apply(contributions(_previous(), dialect, zone, "r", 1, "referrals"), dialect)
 
 
 def _postgresql(previous: ModuleType, zone: str) -> list[str]:
@@ -257,7 +258,7 @@ def upgrade() -> None:
         "referral_duration_blocks",
         ["province_code", "pas_category", "sentra_code", "step", "block"],
     )
-    for statement in backfill(previous, dialect, zone):
+    for statement in backfill(dialect, zone):
         op.execute(statement)
     triggers = _postgresql(previous, zone) if dialect == "postgresql" else _sqlite(previous, zone)
     for statement in triggers:
