@@ -19,7 +19,8 @@ from sqlalchemy import insert
 
 from app.aftercare.analytics import percentile, weeks_from
 from app.core.config import Settings
-from app.referrals.models import Referral
+from app.referrals.models import Referral, ReferralPasCategory
+from app.referrals.records import PAS_BITS
 from app.runtime import Runtime
 from tests.conftest import ApiClient, Clients, facility_code
 from tests.support.bulk import referral_row
@@ -133,8 +134,18 @@ async def seed(
 
 
 async def insert_rows(services: Runtime, rows: list[dict[str, Any]]) -> None:
+    """The referrals and their PAS categories (the rows of `pas_mask`, as intake writes
+    both: the scan groups by the rows, the histogram by the mask)."""
+    pas = [
+        {"referral_id": row["id"], "code": code}
+        for row in rows
+        for code, bit in PAS_BITS.items()
+        if row.get("pas_mask", 0) & bit
+    ]
     async with services.db.transaction() as session:
         await session.execute(insert(Referral), rows)
+        if pas:
+            await session.execute(insert(ReferralPasCategory), pas)
 
 
 async def durations(http: httpx.AsyncClient, kemensos: ApiClient, **params: Any) -> Any:
